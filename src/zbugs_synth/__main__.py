@@ -1,0 +1,3 @@
+from zbugs_synth.cli import main
+
+raise SystemExit(main())

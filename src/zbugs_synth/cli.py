@@ -1,0 +1,61 @@
+"""The `zbugs-synth` command line: a thin shell over the library.
+
+Each subcommand lives in `zbugs_synth.commands.<module>` and registers itself; this module only
+builds the parser, runs the chosen command and turns a `UserError` into one line and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from zbugs_synth import __version__
+from zbugs_synth.errors import UserError
+
+# Order here is the order in `--help`: the guide's steps, then extras.
+COMMAND_MODULES = (
+    "generate_templates",
+    "generate_synthetic",
+    "db",
+    "seed",
+    "verify",
+    "remote",
+    "quickstart",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="zbugs-synth",
+        description="Synthetic data for zbugs (Rocicorp Zero): templates -> CSV shards -> PostgreSQL.",
+    )
+    parser.add_argument("--version", action="version", version=f"zbugs-synth {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"zbugs_synth.commands.{name}").register(sub)
+    return parser
+
+
+def add_progress_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--progress", choices=("auto", "bar", "plain", "none"), default="auto",
+        help="progress display: bars on a terminal, plain lines otherwise (default: auto)",
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except UserError as e:
+        print(f"zbugs-synth {args.command}: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print(f"zbugs-synth {args.command}: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,217 @@
+"""Typed configuration from flags, environment variables and a `.env` file.
+
+Each command declares a frozen dataclass whose fields carry a `Setting` (via `setting(...)`):
+the guide's environment variable name, the flag, a parser and a default. Precedence, highest first:
+command-line flag, process environment, `.env` in the working directory, default.
+
+Every parse error becomes one `UserError` line naming the source (`NUM_ISSUES=abc` or
+`--num-issues abc`), the value and what is expected.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from dotenv import dotenv_values
+
+from zbugs_synth.errors import UserError
+
+T = TypeVar("T")
+
+
+class ParseError(ValueError):
+    """Raised by a parser; its message is the 'expected ...' part of the user-facing line."""
+
+
+@dataclass(frozen=True)
+class Setting:
+    env: str | None
+    flag: str | None
+    parse: Callable[[str], Any]
+    help: str
+    secret: bool = False  # never echo the value back (API keys, URLs with passwords)
+
+
+def setting(
+    default: Any,
+    *,
+    env: str | None,
+    flag: str | None = None,
+    parse: Callable[[str], Any],
+    help: str,
+    secret: bool = False,
+) -> Any:
+    """Declare a dataclass field backed by an env var and/or a flag."""
+    meta = {"setting": Setting(env=env, flag=flag, parse=parse, help=help, secret=secret)}
+    return dataclasses.field(default=default, metadata=meta)
+
+
+# ---- parsers -------------------------------------------------------------------------------------
+
+def integer(lo: int | None = None, hi: int | None = None) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        s = text.strip().replace("_", "")
+        try:
+            value = int(s, 10)
+        except ValueError:
+            raise ParseError(_int_expectation(lo, hi)) from None
+        if (lo is not None and value < lo) or (hi is not None and value > hi):
+            raise ParseError(_int_expectation(lo, hi))
+        return value
+
+    return parse
+
+
+def _int_expectation(lo: int | None, hi: int | None) -> str:
+    if lo is not None and hi is not None:
+        return f"expected a whole number from {lo:,} to {hi:,}"
+    if lo is not None:
+        return "expected a positive whole number" if lo == 1 else f"expected a whole number >= {lo:,}"
+    if hi is not None:
+        return f"expected a whole number <= {hi:,}"
+    return "expected a whole number"
+
+
+def number(lo: float | None = None, hi: float | None = None, *, lo_open: bool = False) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            value = float(text.strip())
+        except ValueError:
+            raise ParseError(_num_expectation(lo, hi, lo_open)) from None
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ParseError(_num_expectation(lo, hi, lo_open))
+        if lo is not None and (value < lo or (lo_open and value == lo)):
+            raise ParseError(_num_expectation(lo, hi, lo_open))
+        if hi is not None and value > hi:
+            raise ParseError(_num_expectation(lo, hi, lo_open))
+        return value
+
+    return parse
+
+
+def _num_expectation(lo: float | None, hi: float | None, lo_open: bool) -> str:
+    op = ">" if lo_open else ">="
+    if lo is not None and hi is not None:
+        return f"expected a number {op} {lo:g} and <= {hi:g}"
+    if lo is not None:
+        return f"expected a number {op} {lo:g}"
+    return "expected a number"
+
+
+def fraction(text: str) -> float:
+    return number(0.0, 1.0)(text)
+
+
+_TRUE = {"1", "true", "yes", "on", "y", "t"}
+_FALSE = {"0", "false", "no", "off", "n", "f", ""}
+
+
+def boolean(text: str) -> bool:
+    s = text.strip().lower()
+    if s in _TRUE:
+        return True
+    if s in _FALSE:
+        return False
+    raise ParseError("expected true or false")
+
+
+def text_value(text: str) -> str:
+    return text
+
+
+def path_value(text: str) -> Path:
+    if not text.strip():
+        raise ParseError("expected a path")
+    return Path(text).expanduser()
+
+
+def optional_path(text: str) -> Path | None:
+    return Path(text).expanduser() if text.strip() else None
+
+
+def choice(*options: str) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        s = text.strip().lower()
+        if s not in options:
+            raise ParseError("expected one of " + ", ".join(options))
+        return s
+
+    return parse
+
+
+# ---- building ------------------------------------------------------------------------------------
+
+def settings_of(cls: type) -> list[tuple[str, Setting]]:
+    return [
+        (f.name, f.metadata["setting"]) for f in dataclasses.fields(cls) if "setting" in f.metadata
+    ]
+
+
+def add_arguments(parser: argparse.ArgumentParser, cls: type) -> None:
+    """Add one flag per setting of `cls` (defaults stay None so we can tell 'not given')."""
+    defaults = {f.name: f.default for f in dataclasses.fields(cls)}
+    for name, s in settings_of(cls):
+        if not s.flag:
+            continue
+        env = f" [env {s.env}]" if s.env else ""
+        shown = "" if s.secret else f" (default: {_show_default(defaults[name])})"
+        parser.add_argument(s.flag, dest=f"cfg_{name}", default=None, metavar="VALUE",
+                            help=f"{s.help}{shown}{env}")
+
+
+def _show_default(value: Any) -> str:
+    if value is None:
+        return "unset"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def dotenv(cwd: Path | None = None) -> dict[str, str]:
+    """Values from `.env` in the working directory (missing file: nothing)."""
+    path = (cwd or Path.cwd()) / ".env"
+    if not path.is_file():
+        return {}
+    return {k: v for k, v in dotenv_values(path).items() if v is not None}
+
+
+def build(
+    cls: type[T],
+    args: argparse.Namespace | None = None,
+    environ: Mapping[str, str] | None = None,
+    **overrides: Any,
+) -> T:
+    """Build `cls` from flags (args), the environment plus `.env`, and defaults.
+
+    `overrides` are already-typed values that win over everything (used by `quickstart` and tests).
+    """
+    env: dict[str, str] = dict(dotenv())
+    env.update(os.environ if environ is None else environ)
+    values: dict[str, Any] = {}
+    for name, s in settings_of(cls):
+        if name in overrides:
+            values[name] = overrides[name]
+            continue
+        raw: str | None = None
+        source = ""
+        flag_value = getattr(args, f"cfg_{name}", None) if args is not None else None
+        if flag_value is not None:
+            raw, source = str(flag_value), f"{s.flag} {flag_value!r}" if not s.secret else f"{s.flag}"
+        elif s.env and s.env in env:
+            raw = env[s.env]
+            source = f"{s.env}={raw!r}" if not s.secret else s.env
+        if raw is None:
+            continue
+        try:
+            values[name] = s.parse(raw)
+        except ParseError as e:
+            raise UserError(f"{source}: {e}") from None
+    for name, value in overrides.items():
+        values.setdefault(name, value)
+    return cls(**values)
