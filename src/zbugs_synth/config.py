@@ -78,7 +78,9 @@ def _int_expectation(lo: int | None, hi: int | None) -> str:
     return "expected a whole number"
 
 
-def number(lo: float | None = None, hi: float | None = None, *, lo_open: bool = False) -> Callable[[str], float]:
+def number(
+    lo: float | None = None, hi: float | None = None, *, lo_open: bool = False
+) -> Callable[[str], float]:
     def parse(text: str) -> float:
         try:
             value = float(text.strip())
@@ -161,6 +163,10 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type) -> None:
             continue
         env = f" [env {s.env}]" if s.env else ""
         shown = "" if s.secret else f" (default: {_show_default(defaults[name])})"
+        if s.parse is boolean:  # switches: `--force` means true
+            parser.add_argument(s.flag, dest=f"cfg_{name}", default=None, action="store_const",
+                                const="true", help=f"{s.help}{env}")
+            continue
         parser.add_argument(s.flag, dest=f"cfg_{name}", default=None, metavar="VALUE",
                             help=f"{s.help}{shown}{env}")
 

@@ -1,16 +1,168 @@
-"""Placeholder: `db-up` is being built (see the open issues)."""
+"""`db-up`, `db-down`, `db-status`, `db-migrate`: a local PostgreSQL and the zbugs schema.
+
+The server's password is printed only on explicit request (`db-up --print-env`,
+`db-status --show-url`), on stdout alone so it can be appended to `.env`; every other line
+shows the URL masked.
+"""
 
 from __future__ import annotations
 
 import argparse
+import functools
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TextIO
 
+from zbugs_synth.config import add_arguments, build, integer, setting
+from zbugs_synth.db import server
+from zbugs_synth.db.connect import (
+    ENV_URL,
+    DbConfig,
+    StateConfig,
+    connect,
+    create_database,
+    database_name,
+    mask_url,
+    resolve_db_url,
+)
+from zbugs_synth.db.migrate import migrate
 from zbugs_synth.errors import UserError
+
+Say = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class ServerConfig(StateConfig):
+    port: int = setting(server.DEFAULT_PORT, env="ZBUGS_PG_PORT", flag="--port", parse=integer(1, 65535),
+                        help=f"TCP port on {server.HOST} for the local PostgreSQL")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("db-up", help="(not built yet)")
-    p.set_defaults(func=run)
+    p = sub.add_parser("db-up", help="start a local PostgreSQL for zbugs (idempotent)",
+                       description="Start (initialising on first use) a local PostgreSQL on 127.0.0.1 with "
+                                   "logical replication, or report the one already running.")
+    add_arguments(p, ServerConfig)
+    p.add_argument("--print-env", action="store_true",
+                   help=f"print only the full {ENV_URL}=... line (contains the password) on stdout")
+    p.set_defaults(func=run_up)
+
+    p = sub.add_parser("db-down", help="stop the local PostgreSQL started by db-up")
+    add_arguments(p, StateConfig)
+    p.set_defaults(func=run_down)
+
+    p = sub.add_parser("db-status", help="say which PostgreSQL DB commands use and whether it is up "
+                                         "(exit 1 if not)")
+    add_arguments(p, DbConfig)
+    p.add_argument("--show-url", action="store_true",
+                   help="print only the full URL DB commands use (contains the password) on stdout")
+    p.set_defaults(func=run_status)
+
+    p = sub.add_parser("db-migrate", help="create or update the zbugs schema (idempotent)")
+    add_arguments(p, DbConfig)
+    p.set_defaults(func=run_migrate)
 
 
-def run(args: argparse.Namespace) -> int:
-    raise UserError("this command is not built yet")
+_VERBS = {
+    "initialized": "initialized and started",
+    "started": "started",
+    "adopted": "already running",
+    "recovered": "restarted after an unclean stop",
+}
+
+
+def run_up(args: argparse.Namespace) -> int:
+    cfg = build(ServerConfig, args)
+    result = server.up(cfg.data_dir, cfg.port)
+    running = result.running
+    url = running.url()
+    created = create_database(url, running.cluster.database)
+    out = sys.stderr if args.print_env else sys.stdout
+    say = _printer(out)
+    say(f"PostgreSQL {_VERBS[result.action]} on {server.HOST}:{running.port} (pid {running.pid})")
+    if result.action == "adopted" and running.port != cfg.port:
+        say(f"  note: it listens on {running.port}, not {cfg.port}; "
+            "run `zbugs-synth db-down` first to move it")
+    say(f"  data: {running.cluster.pgdata}")
+    if created:
+        say(f"  created database {running.cluster.database!r}")
+    say(f"  URL:  {mask_url(url)}")
+    _note_env_override(say)
+    if args.print_env:
+        print(f"{ENV_URL}={url}")
+    else:
+        say(f"  full {ENV_URL}= line (shows the password): zbugs-synth db-up --print-env >> .env")
+        say("  next: zbugs-synth db-migrate")
+    return 0
+
+
+def run_down(args: argparse.Namespace) -> int:
+    cfg = build(StateConfig, args)
+    stopped = server.down(cfg.data_dir)
+    if stopped is None:
+        print(f"no PostgreSQL is running for {cfg.data_dir}")
+    else:
+        print(f"stopped PostgreSQL on {server.HOST}:{stopped.port} (pid {stopped.pid})")
+    return 0
+
+
+def run_status(args: argparse.Namespace) -> int:
+    cfg = build(DbConfig, args)
+    say = _printer(sys.stderr if args.show_url else sys.stdout)
+    running = server.status(cfg.data_dir)
+    if running is not None:
+        say(f"local PostgreSQL: running on {server.HOST}:{running.port} (pid {running.pid}), "
+            f"data {running.cluster.pgdata}")
+    elif server.load(cfg.data_dir) is not None:
+        say(f"local PostgreSQL: stopped (state in {cfg.data_dir}; start it with `zbugs-synth db-up`)")
+    else:
+        say(f"local PostgreSQL: none in {cfg.data_dir} (start one with `zbugs-synth db-up`)")
+    if cfg.db_url:
+        up = _reachable(cfg.db_url, say)
+    else:
+        up = running is not None
+        if running is not None:
+            say(f"DB commands use the local server: {mask_url(running.url())}")
+    if args.show_url:
+        if not up:
+            raise UserError("no reachable database to show the URL of")
+        print(resolve_db_url(cfg))
+    return 0 if up else 1
+
+
+def run_migrate(args: argparse.Namespace) -> int:
+    cfg = build(DbConfig, args)
+    url = resolve_db_url(cfg)
+    if cfg.db_url is None and create_database(url, database_name(url)):
+        print(f"created database {database_name(url)!r}")
+    result = migrate(url)
+    if result.applied:
+        print(f"applied {len(result.applied)} migration(s) to {mask_url(url)}: {', '.join(result.applied)}")
+    else:
+        print(f"nothing to apply: {mask_url(url)} is up to date ({result.already} migrations)")
+    with connect(url) as conn:
+        row = conn.execute("SHOW wal_level").fetchone()
+    if row and row[0] != "logical":
+        print(f"note: this server has wal_level={row[0]}; zero-cache needs wal_level=logical to replicate")
+    return 0
+
+
+def _reachable(url: str, say: Say) -> bool:
+    try:
+        with connect(url) as conn:
+            conn.execute("SELECT 1")
+    except UserError as e:
+        say(f"DB commands use {ENV_URL}: {mask_url(url)}: NOT reachable ({e})")
+        return False
+    say(f"DB commands use {ENV_URL}: {mask_url(url)} (reachable)")
+    return True
+
+
+def _note_env_override(say: Say) -> None:
+    other = build(DbConfig).db_url
+    if other:
+        say(f"  note: {ENV_URL} is set ({mask_url(other)}): DB commands use that server, not this one")
+
+
+def _printer(out: TextIO) -> Say:
+    return functools.partial(print, file=out)

@@ -1,16 +1,162 @@
-"""Placeholder: `generate-templates` is being built (see the open issues)."""
+"""`zbugs-synth generate-templates`: the guide's Step 1, template JSON files written by Claude.
+
+Shows the plan and its expected token use first (`--dry-run` stops there and needs no key), skips
+categories whose files are already complete, writes each category as soon as it is finished, and
+ends with the tokens each category used. The output directory works as TEMPLATES_DIR.
+"""
 
 from __future__ import annotations
 
 import argparse
+import sys
+from collections.abc import Sequence
 
+from zbugs_synth.cli import add_progress_flag
+from zbugs_synth.config import ParseError, add_arguments, build
 from zbugs_synth.errors import UserError
+from zbugs_synth.progress import make_progress
+from zbugs_synth.templates.llm import RunReport, Usage, generate
+from zbugs_synth.templates.loader import load_default_pools
+from zbugs_synth.templates.model import PackError
+from zbugs_synth.templates.pack_dir import DirState, inspect, remove_stale_temp, write_summary
+from zbugs_synth.templates.plan import (
+    CATEGORIES,
+    CategoryPlan,
+    TemplatesConfig,
+    parse_categories,
+    plan_all,
+)
+from zbugs_synth.templates.prompts import estimate
+
+NO_KEY = ("ANTHROPIC_API_KEY is not set: export ANTHROPIC_API_KEY=sk-ant-... (or put it in .env) to generate "
+          "templates with Claude; generate-synthetic works without it, using the bundled template pack")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("generate-templates", help="(not built yet)")
+    p = sub.add_parser(
+        "generate-templates",
+        help="write template JSON files with Claude (needs ANTHROPIC_API_KEY)",
+        description="Generate the template pack (projects, components, labels, title/description/comment "
+                    "templates, slot value pools) for the 10 software categories with the Claude API. "
+                    "Finished categories are kept: a rerun only generates what is missing.",
+    )
+    add_arguments(p, TemplatesConfig)
+    p.add_argument("--categories", metavar="A,B", default=None,
+                   help="only these categories (default: all): " + ", ".join(CATEGORIES))
+    p.add_argument("--force", action="store_true",
+                   help="regenerate categories whose files are already present and valid")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the plan (calls, expected tokens) and stop; needs no API key")
+    add_progress_flag(p)
     p.set_defaults(func=run)
 
 
+def _selected(args: argparse.Namespace) -> tuple[str, ...]:
+    if args.categories is None:
+        return CATEGORIES
+    try:
+        return parse_categories(args.categories)
+    except ParseError as e:
+        raise UserError(f"--categories {args.categories!r}: {e}") from None
+
+
+def _describe_counts(cfg: TemplatesConfig, plan: CategoryPlan) -> str:
+    return (f"{plan.projects} projects x {cfg.components} components, {cfg.labels} labels, "
+            f"{cfg.titles} titles, {cfg.descriptions} descriptions, {cfg.comments} comments, "
+            f"slot pools of {cfg.pool_values} values")
+
+
+def _print_plan(cfg: TemplatesConfig, todo: Sequence[CategoryPlan], selected: Sequence[str],
+                state: DirState, examples: dict, dry_run: bool) -> None:
+    out = sys.stdout
+    print(f"generate-templates{' (dry run: no API calls)' if dry_run else ''}: model {cfg.model}, "
+          f"output {cfg.out}", file=out)
+    todo_names = {p.name for p in todo}
+    for name in selected:
+        if name not in todo_names:
+            print(f"  {name:<16} present and valid, skipped (--force regenerates it)", file=out)
+    for name, why in state.stale.items():
+        if name in todo_names:
+            print(f"  {name:<16} present but will be regenerated: {why}", file=out)
+    for name, why in state.broken.items():
+        print(f"  warning: {name} is not a valid category file ({why}); load_pack will reject the directory",
+              file=out)
+    if not todo:
+        return
+    print(f"  per category: {_describe_counts(cfg, todo[0])}", file=out)
+    total_calls = total_in = total_out = 0
+    for plan in todo:
+        est = [estimate(b, plan, examples) for b in plan.batches]
+        t_in, t_out = sum(e[0] for e in est), sum(e[1] for e in est)
+        total_calls, total_in, total_out = total_calls + len(est), total_in + t_in, total_out + t_out
+        kinds: dict[str, int] = {}
+        for b in plan.batches:
+            kinds[b.key.split("-")[0]] = kinds.get(b.key.split("-")[0], 0) + 1
+        detail = ", ".join(f"{k} {n}" for k, n in kinds.items())
+        print(f"  {plan.name:<16} {len(est):>4} calls ({detail}), ~{t_in:,} input / ~{t_out:,} output tokens",
+              file=out)
+    print(f"  {'total':<16} {total_calls:>4} calls, ~{total_in:,} input / ~{total_out:,} output tokens "
+          f"(estimate; follow-ups for invalid answers come on top), {cfg.category_concurrency} categories "
+          f"at a time", file=out)
+
+
+def _print_usage(report: RunReport) -> None:
+    if not report.results:
+        return
+    print("tokens used (input / output):")
+    for name in (c for c in CATEGORIES if c in report.results):
+        r = report.results[name]
+        state = "written" if r.path else ("failed" if r.error else "stopped")
+        _usage_line(name, r.usage, state)
+    _usage_line("total", report.total, "")
+
+
+def _usage_line(name: str, u: Usage, state: str) -> None:
+    print(f"  {name:<16} {u.calls:>4} calls {u.input_tokens:>12,} / {u.output_tokens:>12,}  {state}".rstrip())
+
+
 def run(args: argparse.Namespace) -> int:
-    raise UserError("this command is not built yet")
+    cfg = build(TemplatesConfig, args)
+    selected = _selected(args)
+    try:
+        default_pools, people = load_default_pools()
+    except PackError as e:
+        raise UserError(f"bundled slot pools: {e}") from None
+    plans = plan_all(cfg)
+    state = inspect(cfg.out, plans, default_pools, people)
+    todo = [p for p in plans if p.name in selected and (args.force or p.name not in state.done)]
+    _print_plan(cfg, todo, selected, state, dict(default_pools), args.dry_run)
+    if args.dry_run:
+        return 0
+    if not todo:
+        if cfg.out.is_dir():
+            write_summary(cfg.out)
+        print(f"nothing to do: {len(selected)} categories present and valid in {cfg.out}")
+        return 0
+    if not cfg.api_key:
+        raise UserError(NO_KEY)
+    remove_stale_temp(cfg.out, [p.name for p in todo])
+    skip = [p.name for p in todo]
+    kept = [c for n, c in state.done.items() if n not in skip] + state.others
+    progress = make_progress(args.progress)
+    try:
+        report = generate(cfg, todo, progress, kept=kept, default_pools=default_pools, people=people)
+    finally:
+        progress.close()
+    summary = write_summary(cfg.out) if cfg.out.is_dir() else {"categories": [], "totalProjects": 0}
+    _print_usage(report)
+    written = [r for r in report.results.values() if r.path]
+    failed = [r for r in report.results.values() if r.error]
+    on_disk = f"{len(summary['categories'])} category files in {cfg.out}"
+    if report.fatal:
+        raise UserError(f"{report.fatal} ({len(written)} of {len(todo)} categories written this run, "
+                        f"{on_disk}; rerun to generate the rest)")
+    if failed:
+        for r in failed:
+            print(f"zbugs-synth generate-templates: {r.error}", file=sys.stderr)
+        names = ", ".join(r.name for r in failed)
+        raise UserError(f"{len(failed)} of {len(todo)} categories failed ({names}); {on_disk}; "
+                        "rerun to retry the missing ones")
+    print(f"wrote {len(written)} categories; {on_disk} ({summary['totalProjects']} projects); "
+          f"use them with TEMPLATES_DIR={cfg.out}")
+    return 0

@@ -1,16 +1,178 @@
-"""Placeholder: `get-data` is being built (see the open issues)."""
+"""`get-data` (download a published dataset) and `publish` (upload one to S3)."""
 
 from __future__ import annotations
 
 import argparse
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
 
-from zbugs_synth.errors import UserError
+from zbugs_synth.cli import add_progress_flag
+from zbugs_synth.config import ParseError, add_arguments, build, integer, path_value, setting
+from zbugs_synth.progress import make_progress
+from zbugs_synth.remote import s3
+from zbugs_synth.remote.get import GetResult, ManifestUnavailable, get_data
+from zbugs_synth.remote.publish import check_dataset, publish
+from zbugs_synth.remote.safety import redact_url
+from zbugs_synth.remote.sources import open_source
+
+DEFAULT_DATA_URL = "s3://rocinante-dev/synthetic_v1/"
+DEFAULT_OUT = Path("db/seed-data/synthetic/")
+
+
+def data_url(text: str) -> str:
+    """s3://bucket/prefix/ or http(s)://host/prefix/ (the value is never echoed: it may hold a token)."""
+    s = text.strip()
+    try:
+        parts = urlsplit(s)
+    except ValueError:
+        raise ParseError("expected s3://bucket/prefix/ or https://host/prefix/") from None
+    if parts.scheme.lower() not in ("s3", "http", "https") or not parts.netloc:
+        raise ParseError("expected s3://bucket/prefix/ or https://host/prefix/")
+    return s
+
+
+def endpoint(text: str) -> str | None:
+    s = text.strip()
+    if not s:
+        return None
+    parts = urlsplit(s)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ParseError("expected http(s)://host[:port]")
+    return s
+
+
+_ENDPOINT_HELP = "S3 API endpoint of an S3-compatible store (MinIO, R2, ...)"
+_JOBS_HELP = "files (and parts) transferred in parallel"
+
+
+@dataclass(frozen=True)
+class GetDataConfig:
+    source: str = setting(
+        DEFAULT_DATA_URL, env="ZBUGS_DATA_URL", flag="--from", parse=data_url, secret=True,
+        help=f"where the dataset is published: s3://bucket/prefix/ or https://host/prefix/ "
+             f"(default: {DEFAULT_DATA_URL})",
+    )
+    out: Path = setting(  # noqa: RUF009 (Path is immutable; ruff can't tell)
+        DEFAULT_OUT, env="OUTPUT_DIR", flag="--out", parse=path_value, help="directory to download into"
+    )
+    endpoint_url: str | None = setting(None, env="AWS_ENDPOINT_URL", flag="--endpoint-url", parse=endpoint,
+                                       secret=True, help=_ENDPOINT_HELP)
+    jobs: int = setting(8, env=None, flag="--jobs", parse=integer(1, 64), help=_JOBS_HELP)
+
+
+@dataclass(frozen=True)
+class PublishConfig:
+    endpoint_url: str | None = setting(None, env="AWS_ENDPOINT_URL", flag="--endpoint-url", parse=endpoint,
+                                       secret=True, help=_ENDPOINT_HELP)
+    jobs: int = setting(8, env=None, flag="--jobs", parse=integer(1, 64), help=_JOBS_HELP)
+    part_size_mib: int = setting(64, env=None, flag="--part-size", parse=integer(5, 5120),
+                                 help="multipart part size in MiB; files above it upload in parts")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("get-data", help="(not built yet)")
-    p.set_defaults(func=run)
+    p = sub.add_parser(
+        "get-data", help="download a pre-generated dataset (S3 or HTTPS), verified and resumable",
+        description="Download a published dataset: reads its manifest, fetches the CSV shards in parallel, "
+                    "checks sizes and checksums, resumes interrupted downloads and skips files already "
+                    "present. AWS credentials and region come from the usual AWS environment/config; "
+                    "public buckets work without credentials.",
+    )
+    add_arguments(p, GetDataConfig)
+    add_progress_flag(p)
+    p.set_defaults(func=run_get)
+
+    p = sub.add_parser(
+        "publish", help="upload a generated dataset to s3://bucket/prefix/",
+        description="Upload every shard of a generated dataset, then manifest.txt and manifest.json (last). "
+                    "Refuses a directory whose files do not match its manifest.json.",
+    )
+    p.add_argument("directory", type=Path, metavar="DIR", help="dataset directory (with manifest.json)")
+    p.add_argument("--to", required=True, metavar="s3://BUCKET/PREFIX/", help="destination")
+    add_arguments(p, PublishConfig)
+    add_progress_flag(p)
+    p.set_defaults(func=run_publish)
 
 
-def run(args: argparse.Namespace) -> int:
-    raise UserError("this command is not built yet")
+def _size(n: int) -> str:
+    if n < 1000:
+        return f"{n:,} B"
+    value = float(n)
+    for unit in ("KB", "MB", "GB", "TB"):
+        value /= 1000
+        if value < 1000 or unit == "TB":
+            break
+    return f"{value:,.1f} {unit}"
+
+
+def generate_locally_hint(out: Path) -> str:
+    """What the original script tells you when there is nothing to download."""
+    custom = out != DEFAULT_OUT
+    gen_env = f"OUTPUT_DIR={out} " if custom else ""
+    seed_env = f"ZERO_SEED_DATA_DIR={out} " if custom else ""
+    return (
+        "The pre-generated dataset is not available. Generate it locally instead:\n"
+        f"  {gen_env}zbugs-synth generate-synthetic      # NUM_ISSUES=10000 for a small dataset\n"
+        "then load it:\n"
+        f"  {seed_env}zbugs-synth db-seed-synthetic\n"
+        "(see `zbugs-synth generate-synthetic --help` for all settings)"
+    )
+
+
+def run_get(args: argparse.Namespace) -> int:
+    cfg = build(GetDataConfig, args)
+    source = open_source(cfg.source, endpoint_url=cfg.endpoint_url, jobs=cfg.jobs)
+    progress = make_progress(args.progress)
+    unavailable = False
+    try:
+        progress.log(f"get-data: {source.display} -> {cfg.out}")
+        result = get_data(source, cfg.out, jobs=cfg.jobs, progress=progress)
+    except ManifestUnavailable:
+        unavailable = True
+        raise
+    finally:
+        progress.close()  # before printing anything else, so a live bar doesn't garble it
+        if unavailable:
+            print(generate_locally_hint(cfg.out), file=sys.stderr)
+    _report_get(result, cfg.out)
+    return 0
+
+
+def _report_get(result: GetResult, out: Path) -> None:
+    remote = result.remote
+    dataset_id = remote.manifest.dataset_id if remote.manifest else ""
+    what = f"dataset {dataset_id}" if dataset_id else "dataset"
+    print(
+        f"{what}: {len(remote.files)} files, {_size(result.total_bytes)} in {out} "
+        f"({len(result.downloaded)} downloaded, {len(result.skipped)} already present and verified, "
+        f"{_size(result.bytes_fetched)} transferred)"
+    )
+    if remote.kind == "txt":
+        print("note: the source has only manifest.txt, so files were checked by size only (no checksums)")
+    if result.stale:
+        print(
+            f"note: {out} also holds {len(result.stale)} dataset file(s) the manifest does not list "
+            f"(e.g. {result.stale[0]}); remove them if they are left over from another dataset"
+        )
+    seed_env = f"ZERO_SEED_DATA_DIR={out} " if out != DEFAULT_OUT else ""
+    print(f"next: {seed_env}zbugs-synth db-seed-synthetic")
+
+
+def run_publish(args: argparse.Namespace) -> int:
+    cfg = build(PublishConfig, args)
+    dest = s3.parse_s3_url(args.to)
+    progress = make_progress(args.progress)
+    try:
+        dataset = check_dataset(args.directory, jobs=min(cfg.jobs, 4), progress=progress)
+        client = s3.make_client(cfg.endpoint_url, jobs=cfg.jobs, require_credentials=True)
+        progress.log(f"publish: {args.directory} -> {dest} ({len(dataset.manifest.files)} files, "
+                     f"{_size(dataset.total_bytes)})")
+        result = publish(dataset, dest, client, jobs=cfg.jobs, part_size=cfg.part_size_mib << 20,
+                         progress=progress)
+    finally:
+        progress.close()
+    where = f" --endpoint-url {redact_url(cfg.endpoint_url)}" if cfg.endpoint_url else ""
+    print(f"published {result.files} files ({_size(result.bytes)}) to {result.location}")
+    print(f"fetch it with: zbugs-synth get-data --from {result.location}{where}")
+    return 0

@@ -186,7 +186,7 @@ def check_projects(answer: object, want: int, components: int, taken_names: set[
             checked.problems.append(f"{where}.name {name!r}: reserved (the built-in zbugs project)")
             continue
         if norm(name) in taken_names:
-            checked.problems.append(f"{where}.name {name!r}: already used by another project; pick a new name")
+            checked.problems.append(f"{where}.name {name!r}: already taken by another project")
             continue
         comp_problems: list[str] = []
         raw = _list_field(p, "components", comp_problems)
@@ -231,8 +231,8 @@ def check_pools(answer: object, slots: Sequence[str], values: int) -> Checked:
         good = _distinct_strings(raw, slot, value_chars(slot), values, slot_problems)
         if len(good) < values:
             detail = "; ".join(slot_problems[:3])
-            checked.problems.append(f"{slot!r}: {len(good)} valid distinct values of {len(raw)}, need {values}"
-                                    + (f" ({detail})" if detail else ""))
+            checked.problems.append(f"{slot!r}: {len(good)} valid distinct values of {len(raw)},"
+                                    f" need {values}" + (f" ({detail})" if detail else ""))
             continue
         checked.accepted.append((slot, tuple(good)))
     return checked

@@ -30,6 +30,8 @@ POOL_SLOTS: tuple[str, ...] = tuple(s for s in SLOTS if s not in DATASET_SLOTS)
 
 SLOT_RE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")  # newline and tab are fine in text
+
 TEMPLATE_KINDS = ("titleTemplates", "descriptionTemplates", "commentTemplates")
 
 Pools = Mapping[str, tuple[str, ...]]
@@ -115,7 +117,7 @@ def _strings(value: object, where: str, *, allow_empty_list: bool = False) -> tu
             raise PackError(f"{where}[{i}]: expected a string, got {type(item).__name__}")
         if not item.strip():
             raise PackError(f"{where}[{i}]: must not be blank")
-        if any(ord(ch) < 32 and ch not in "\n\t" for ch in item):
+        if _CONTROL.search(item):
             raise PackError(f"{where}[{i}]: contains a control character")
         out.append(item)
     return tuple(out)

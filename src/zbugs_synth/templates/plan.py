@@ -68,7 +68,7 @@ class TemplatesConfig:
     base_url: str | None = setting(
         None, env="ANTHROPIC_BASE_URL", flag="--base-url", parse=_url,
         help="API base URL (default: the SDK's, https://api.anthropic.com)")
-    out: Path = setting(
+    out: Path = setting(  # noqa: RUF009 (Path is immutable)
         DEFAULT_OUT, env=None, flag="--out", parse=path_value,
         help="directory the category files and summary.json are written to")
     num_projects: int = setting(

@@ -157,7 +157,8 @@ def projects_tool(want: int, components: int) -> dict:
     }
     props = {"projects": {"type": "array", "minItems": want, "maxItems": want, "items": project,
                           "description": f"exactly {want} projects with distinct names"}}
-    return _tool(TOOL_NAMES["projects"], f"Submit {want} projects with their components.", props, ["projects"])
+    return _tool(TOOL_NAMES["projects"], f"Submit {want} projects with their components.", props,
+                 ["projects"])
 
 
 def labels_tool(want: int) -> dict:

@@ -1,0 +1,160 @@
+"""Which database a DB command talks to, and opening connections without leaking the password.
+
+Resolution (one rule for every DB command): `--db-url` > `ZERO_UPSTREAM_DB` (environment, then
+`.env`) > the local server that `db-up` started in the state directory (`--data-dir` /
+`ZBUGS_PG_DATA`, default `.zbugs/postgres`). Nothing found is a one-line `UserError`.
+
+Passwords never reach output: URLs are shown through `mask_url`, and error text from libpq goes
+through `scrub` (libpq may echo parts of a connection string back).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
+
+import psycopg
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from zbugs_synth.config import ParseError, path_value, setting
+from zbugs_synth.db import server
+from zbugs_synth.errors import UserError
+
+MASK = "****"
+ENV_URL = "ZERO_UPSTREAM_DB"
+_URL_FORMAT = "postgresql://user:password@host:port/database"
+
+
+def _url(text: str) -> str | None:
+    s = text.strip()
+    if not s:
+        return None  # an empty ZERO_UPSTREAM_DB= line means "not set"
+    if "://" not in s and "=" not in s:
+        raise ParseError(f"expected a connection URL like {_URL_FORMAT}")
+    return s
+
+
+@dataclass(frozen=True)
+class StateConfig:
+    """Where the local server started by `db-up` keeps its state."""
+
+    data_dir: Path = setting(  # noqa: RUF009 - `setting` returns a dataclasses.field
+        server.DEFAULT_STATE_DIR, env="ZBUGS_PG_DATA", flag="--data-dir", parse=path_value,
+        help="state directory of the local PostgreSQL started by db-up")
+
+
+@dataclass(frozen=True)
+class DbConfig(StateConfig):
+    """What every DB command needs to find its database."""
+
+    db_url: str | None = setting(
+        None, env=ENV_URL, flag="--db-url", parse=_url, secret=True,
+        help=f"PostgreSQL URL ({_URL_FORMAT}); default: the local server started by db-up")
+
+
+def resolve_db_url(cfg: DbConfig) -> str:
+    """The URL a DB command should use (contains the password: never print it, see `mask_url`)."""
+    if cfg.db_url:
+        return cfg.db_url
+    running = server.status(cfg.data_dir)
+    if running is not None:
+        return running.url()
+    raise UserError(f"no database: no local server is running in {cfg.data_dir} "
+                    f"(start one with `zbugs-synth db-up`) and {ENV_URL} is not set")
+
+
+# ---- showing URLs --------------------------------------------------------------------------------
+
+# scheme://user:PASSWORD@host... ; the password runs to the last '@' so that an unencoded '@' in it is
+# still hidden (masking too much is the safe direction).
+_URL_PASSWORD = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*://[^:/?#@]*:)(.*)@")
+_PARAM_PASSWORD = re.compile(r"(?i)([?&]password=)[^&#]*")
+_KV_PASSWORD = re.compile(r"(?i)(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)")
+
+
+def mask_url(url: str) -> str:
+    """`url` with any password replaced by ****; works for URLs and key=value strings, never raises."""
+    if "://" in url:
+        masked = _URL_PASSWORD.sub(lambda m: f"{m.group(1)}{MASK}@", url, count=1)
+        return _PARAM_PASSWORD.sub(lambda m: f"{m.group(1)}{MASK}", masked)
+    return _KV_PASSWORD.sub(lambda m: f"{m.group(1)}{MASK}", url)
+
+
+def _passwords(url: str) -> list[str]:
+    found: list[str] = []
+    if "://" in url:
+        m = _URL_PASSWORD.match(url)
+        if m:
+            found.append(m.group(2))
+        found += [p.split("=", 1)[1] for p in re.findall(r"(?i)[?&]password=[^&#]*", url)]
+    else:
+        found += [v.strip("'") for _k, v in _KV_PASSWORD.findall(url)]
+    return [s for p in found for s in {p, unquote(p)} if len(s) >= 3]
+
+
+def scrub(text: str, url: str) -> str:
+    """`text` as one line, with every occurrence of `url`'s password replaced by ****."""
+    for secret in sorted(_passwords(url), key=len, reverse=True):
+        text = text.replace(secret, MASK)
+    return " ".join(text.split())
+
+
+def with_database(url: str, database: str) -> str:
+    """The same server and credentials, another database."""
+    if "://" in url:
+        parts = urlsplit(url)
+        return urlunsplit(parts._replace(path="/" + quote(database, safe="")))
+    return make_conninfo(url, dbname=database)
+
+
+# ---- connecting ----------------------------------------------------------------------------------
+
+def connect(url: str, *, autocommit: bool = False, **kwargs: Any) -> psycopg.Connection[Any]:
+    """Open a psycopg connection; any failure is a one-line UserError with the password masked."""
+    try:
+        conninfo_to_dict(url)
+    except psycopg.Error:
+        # libpq's parse errors (and even our masking, on a malformed string) may show fragments of
+        # the password: name nothing from the string.
+        raise UserError(f"the database URL is not a valid PostgreSQL connection string "
+                        f"(expected {_URL_FORMAT})") from None
+    kwargs.setdefault("connect_timeout", 10)
+    try:
+        return psycopg.connect(url, autocommit=autocommit, **kwargs)
+    except psycopg.Error as e:
+        raise UserError(f"cannot connect to {mask_url(url)}: {scrub(str(e), url)}") from None
+
+
+def database_exists(admin: psycopg.Connection[Any], name: str) -> bool:
+    return admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is not None
+
+
+def create_database(url: str, name: str, *, template: str | None = None, if_missing: bool = True) -> bool:
+    """Create database `name` on `url`'s server (via its `postgres` database); True if created."""
+    with connect(with_database(url, "postgres"), autocommit=True) as admin:
+        if if_missing and database_exists(admin, name):
+            return False
+        stmt = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+        if template:
+            stmt = sql.SQL("{} TEMPLATE {}").format(stmt, sql.Identifier(template))
+        try:
+            admin.execute(stmt)
+        except psycopg.Error as e:
+            raise UserError(f"cannot create database {name!r} on {mask_url(url)}: "
+                            f"{scrub(str(e), url)}") from None
+    return True
+
+
+def drop_database(url: str, name: str) -> None:
+    with connect(with_database(url, "postgres"), autocommit=True) as admin:
+        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def database_name(url: str) -> str:
+    """The database `url` names (libpq's default: the user name)."""
+    params = conninfo_to_dict(url)
+    return str(params.get("dbname") or params.get("user") or "")

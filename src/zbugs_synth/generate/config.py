@@ -1,0 +1,102 @@
+"""Configuration of `generate-synthetic`: the guide's variables plus the knobs it leaves implicit."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from zbugs_synth.config import (
+    ParseError,
+    boolean,
+    fraction,
+    integer,
+    number,
+    optional_path,
+    path_value,
+    setting,
+)
+from zbugs_synth.generate.ids import ISSUE_MAX, PROJECT_MAX, SEED_MAX
+
+DEFAULT_OUTPUT_DIR = Path("db/seed-data/synthetic/")
+COMMENTS_HARD_CAP = 1023  # comment ids reserve 10 bits for the comment's number within its issue
+
+
+def time_value(text: str) -> int:
+    """An ISO-8601 date/time (UTC if no zone) or epoch milliseconds -> epoch milliseconds."""
+    s = text.strip()
+    if s.isdigit():
+        return int(s)
+    try:
+        dt = datetime.fromisoformat(s.replace("Z", "+00:00"))
+    except ValueError:
+        raise ParseError("expected an ISO-8601 date such as 2026-01-01T00:00:00Z, or epoch milliseconds") from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return int(dt.timestamp() * 1000)
+
+
+def _cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+@dataclass(frozen=True)
+class GenerateConfig:
+    num_issues: int = setting(1_000_000, env="NUM_ISSUES", flag="--num-issues",
+                              parse=integer(1, ISSUE_MAX), help="total issues to generate")
+    num_projects: int = setting(100, env="NUM_PROJECTS", flag="--num-projects",
+                                parse=integer(1, PROJECT_MAX), help="total projects")
+    num_users: int = setting(100, env="NUM_USERS", flag="--num-users",
+                             parse=integer(1, 100_000_000), help="total users")
+    comments_per_issue: float = setting(3.0, env="COMMENTS_PER_ISSUE", flag="--comments-per-issue",
+                                        parse=number(0.0, 100.0), help="average comments per issue")
+    labels_per_issue: float = setting(1.5, env="LABELS_PER_ISSUE", flag="--labels-per-issue",
+                                      parse=number(0.0, 64.0), help="average labels per issue")
+    shard_size: int = setting(500_000, env="SHARD_SIZE", flag="--shard-size",
+                              parse=integer(1, 10**12), help="rows per CSV shard file")
+    output_dir: Path = setting(DEFAULT_OUTPUT_DIR, env="OUTPUT_DIR", flag="--output-dir",
+                               parse=path_value, help="output directory")
+    seed: int = setting(42, env="SEED", flag="--seed", parse=integer(0, SEED_MAX),
+                        help="seed: the same seed and settings give the same bytes")
+    skip_users: bool = setting(False, env="SKIP_USERS", flag="--skip-users", parse=boolean,
+                               help="do not write the user CSV (batch mode: users are shared)")
+    templates_dir: Path | None = setting(None, env="TEMPLATES_DIR", flag="--templates-dir",
+                                         parse=optional_path, help="template pack directory (default: bundled)")
+    workers: int = setting(0, env="WORKERS", flag="--workers", parse=integer(0, 1024),
+                           help="generator threads (0: all cores)")
+    time_end: int = setting(time_value("2026-01-01T00:00:00Z"), env="TIME_END", flag="--time-end",
+                            parse=time_value, help="end of the time window (ISO-8601 or epoch ms)")
+    time_span_days: float = setting(1461.0, env="TIME_SPAN_DAYS", flag="--time-span-days",
+                                    parse=number(0.0, 36500.0, lo_open=True),
+                                    help="length of the time window in days (4 years)")
+    project_alpha: float = setting(1.0, env="PROJECT_PARETO_ALPHA", flag="--project-pareto-alpha",
+                                   parse=number(0.05, 100.0),
+                                   help="Pareto shape of issues across projects (smaller: more skew)")
+    comment_alpha: float = setting(2.0, env="COMMENT_PARETO_ALPHA", flag="--comment-pareto-alpha",
+                                   parse=number(0.5, 100.0),
+                                   help="tail shape of comments per issue (smaller: longer tail)")
+    comments_max: int = setting(500, env="COMMENTS_MAX", flag="--comments-max",
+                                parse=integer(1, COMMENTS_HARD_CAP), help="most comments on one issue")
+    open_fraction: float = setting(0.7, env="OPEN_FRACTION", flag="--open-fraction", parse=fraction,
+                                   help="share of open issues")
+    assigned_fraction: float = setting(0.7, env="ASSIGNED_FRACTION", flag="--assigned-fraction",
+                                       parse=fraction, help="share of issues with an assignee")
+    public_fraction: float = setting(0.9, env="PUBLIC_FRACTION", flag="--public-fraction",
+                                     parse=fraction, help="share of public issues")
+    force: bool = setting(False, env=None, flag="--force", parse=boolean,
+                          help="overwrite a directory holding another configuration's dataset")
+
+    def resolved_workers(self) -> int:
+        return self.workers or _cpus()
+
+    def content_config(self) -> dict[str, Any]:
+        """Every setting that changes the bytes of the dataset (not where it goes or how fast)."""
+        d = asdict(self)
+        for k in ("output_dir", "workers", "force", "templates_dir"):
+            d.pop(k)
+        return d

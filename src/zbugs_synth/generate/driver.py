@@ -1,0 +1,255 @@
+"""`generate-synthetic`: plan, write the small tables, run the kernel on every core, publish.
+
+Chunks of CHUNK_ISSUES issues are generated on a thread pool (the kernel releases the GIL) and
+written by this thread strictly in order, with a bounded number in flight so memory stays flat
+however large NUM_ISSUES is. Chunk size, worker count and shard size never change the bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import queue
+import shutil
+import time
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import xxhash
+
+from zbugs_synth import __version__
+from zbugs_synth.errors import UserError
+from zbugs_synth.generate.config import GenerateConfig
+from zbugs_synth.generate.ids import LABEL_BITS
+from zbugs_synth.generate.plan import Buffers, Chunk, KernelPlan, chunk_ranges
+from zbugs_synth.generate.small_tables import (
+    label_rows,
+    mention_logins,
+    plan_projects,
+    project_rows,
+    user_rows,
+)
+from zbugs_synth.generate.textpool import compile_pack
+from zbugs_synth.generate.writer import ShardedWriter
+from zbugs_synth.manifest import (
+    INCOMPLETE_MARKER,
+    MANIFEST_NAME,
+    MANIFEST_TXT,
+    FileEntry,
+    Manifest,
+    ManifestError,
+    read_manifest,
+    write_manifest,
+)
+from zbugs_synth.progress import NullProgress, Progress
+from zbugs_synth.tables import TABLES, parse_shard_name
+from zbugs_synth.templates import TemplatePack, load_pack
+
+CHUNK_ISSUES = 16384
+LABEL_TABLE_MAX = 4_000_000  # label ids kept in memory for the kernel: 84 MB at most
+
+
+@dataclass
+class TableStats:
+    rows: int = 0
+    shards: int = 0
+    bytes: int = 0
+
+
+@dataclass
+class Result:
+    directory: Path
+    manifest: Manifest
+    tables: dict[str, TableStats] = field(default_factory=dict)
+    elapsed: float = 0.0
+    phases: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def rows(self) -> int:
+        return sum(t.rows for t in self.tables.values())
+
+    @property
+    def bytes(self) -> int:
+        return sum(t.bytes for t in self.tables.values())
+
+
+def pack_digest(pack: TemplatePack) -> str:
+    h = xxhash.xxh3_64()
+    for c in pack.categories:
+        h.update(repr((c.name, c.projects, c.labels, c.titles, c.descriptions, c.comments,
+                       sorted(c.pools.items()))).encode())
+    h.update(repr((sorted(pack.default_pools.items()), pack.people)).encode())
+    return h.hexdigest()
+
+
+def dataset_id(cfg: GenerateConfig, digest: str) -> str:
+    payload = json.dumps({**cfg.content_config(), "templates": digest}, sort_keys=True)
+    return xxhash.xxh3_64_hexdigest(payload.encode())
+
+
+def check_against_pack(cfg: GenerateConfig, pack: TemplatePack) -> None:
+    smallest = min(pack.categories, key=lambda c: len(c.labels))
+    if math.ceil(cfg.labels_per_issue) > len(smallest.labels):
+        raise UserError(
+            f"LABELS_PER_ISSUE={cfg.labels_per_issue:g}: expected at most {len(smallest.labels)} "
+            f"(category {smallest.name!r} of the template pack has only {len(smallest.labels)} labels)")
+    biggest = max(len(c.labels) for c in pack.categories)
+    if biggest >= 1 << LABEL_BITS:
+        raise UserError(f"TEMPLATES_DIR: a category has {biggest} labels; at most {(1 << LABEL_BITS) - 1}")
+    if cfg.comments_per_issue >= cfg.comments_max:
+        raise UserError(f"COMMENTS_PER_ISSUE={cfg.comments_per_issue:g}: expected less than COMMENTS_MAX "
+                        f"({cfg.comments_max})")
+
+
+def _is_ours(name: str) -> bool:
+    return (parse_shard_name(name) is not None or name in (MANIFEST_NAME, MANIFEST_TXT, INCOMPLETE_MARKER)
+            or (name.startswith(".") and name.endswith((".csv.partial", ".tmp"))))
+
+
+def prepare_directory(cfg: GenerateConfig, ds_id: str) -> Path:
+    out = cfg.output_dir
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"OUTPUT_DIR={str(out)!r}: cannot create directory ({e.strerror})") from None
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise UserError(f"OUTPUT_DIR={str(out)!r}: directory is not writable")
+    existing = [n for n in os.listdir(out) if _is_ours(n)]
+    if existing and not cfg.force:
+        try:
+            old = read_manifest(out)
+        except (ManifestError, OSError):
+            old = None
+        same = old is not None and old.dataset_id == ds_id
+        if not same and (old is not None or any(parse_shard_name(n) for n in existing)):
+            what = "another configuration's dataset" if old else "CSV shards without a manifest"
+            raise UserError(f"OUTPUT_DIR={str(out)!r}: holds {what}; use --force to replace it "
+                            "or choose another OUTPUT_DIR")
+    for n in existing:  # only files of ours; anything else in the directory is left alone
+        (out / n).unlink(missing_ok=True)
+    (out / INCOMPLETE_MARKER).write_text("zbugs-synth generate-synthetic is writing here\n")
+    return out
+
+
+def generate(cfg: GenerateConfig, progress: Progress | None = None) -> Result:
+    progress = progress or NullProgress()
+    started = time.perf_counter()
+    phases: dict[str, float] = {}
+    pack = load_pack(cfg.templates_dir)
+    check_against_pack(cfg, pack)
+    digest = pack_digest(pack)
+    ds_id = dataset_id(cfg, digest)
+    out = prepare_directory(cfg, ds_id)
+    writers = {t: ShardedWriter(out, t, cfg.shard_size) for t in TABLES}
+    try:
+        t = time.perf_counter()
+        if not cfg.skip_users:
+            task = progress.task("user", cfg.num_users)
+            batch: list[str] = []
+            for row in user_rows(cfg.num_users, pack.people):
+                batch.append(row)
+                if len(batch) == 10000:
+                    writers["user"].write_text("".join(batch), len(batch))
+                    task.advance(len(batch))
+                    batch = []
+            writers["user"].write_text("".join(batch), len(batch))
+            task.advance(len(batch))
+            task.done()
+        projects = plan_projects(pack, cfg.num_projects, cfg.seed)
+        rows = list(project_rows(projects))
+        writers["project"].write_text("".join(rows), len(rows))
+        label_ids: list[str] | None = []
+        for ids, text in label_rows(projects, pack, cfg.seed):
+            writers["label"].write_text(text, len(ids))
+            if label_ids is not None:
+                label_ids.extend(ids)
+                if len(label_ids) > LABEL_TABLE_MAX:
+                    label_ids = None  # the kernel derives label ids itself instead
+        phases["small tables"] = time.perf_counter() - t
+
+        t = time.perf_counter()
+        text_pool = compile_pack(pack, mention_logins(cfg.num_users, pack.people))
+        plan = KernelPlan(cfg, projects, text_pool, label_ids)
+        plan.run(0, min(cfg.num_issues, 1))  # first call loads (or compiles) the kernel
+        phases["prepare kernel"] = time.perf_counter() - t
+
+        t = time.perf_counter()
+        _generate_big_tables(cfg, plan, writers, progress)
+        phases["issues, comments, labels"] = time.perf_counter() - t
+
+        entries: list[FileEntry] = []
+        for table in TABLES:
+            if table == "user" and cfg.skip_users:
+                continue
+            writers[table].finish()
+            entries.extend(writers[table].publish())
+    except BaseException:
+        for w in writers.values():
+            w.abort()
+        raise
+    config = {**cfg.content_config(), "templates": str(cfg.templates_dir or "bundled"),
+              "templatesDigest": digest, "shardSize": cfg.shard_size}
+    config.pop("shard_size", None)
+    manifest = Manifest(dataset_id=ds_id, config=config, files=entries, tool_version=__version__)
+    write_manifest(out, manifest)
+    (out / INCOMPLETE_MARKER).unlink(missing_ok=True)
+    result = Result(out, manifest, elapsed=time.perf_counter() - started, phases=phases)
+    for e in entries:
+        s = result.tables.setdefault(e.table, TableStats())
+        s.rows += e.rows
+        s.shards += 1
+        s.bytes += e.bytes
+    return result
+
+
+def _generate_big_tables(cfg: GenerateConfig, plan: KernelPlan, writers: dict[str, ShardedWriter],
+                         progress: Progress) -> None:
+    exp_comments, exp_labels = plan.expected_rows()
+    t_issue = progress.task("issue", cfg.num_issues)
+    t_comment = progress.task("comment", round(exp_comments))
+    t_label = progress.task("issueLabel", round(exp_labels))
+    workers = cfg.resolved_workers()
+    in_flight = workers + 2  # bounded: memory stays flat whatever NUM_ISSUES is
+    free: queue.SimpleQueue[Buffers] = queue.SimpleQueue()
+    for _ in range(in_flight):
+        free.put(Buffers())
+
+    def task(i0: int, i1: int) -> Chunk:
+        return plan.run(i0, i1, free.get())
+
+    def write(c: Chunk) -> None:
+        _write_chunk(c, writers, t_issue, t_comment, t_label)
+        free.put(c.buffers)
+
+    pending: deque[Future[Chunk]] = deque()
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="zbugs-gen") as pool:
+        try:
+            for r in chunk_ranges(cfg.num_issues, CHUNK_ISSUES):
+                pending.append(pool.submit(task, *r))
+                if len(pending) >= in_flight:
+                    write(pending.popleft().result())
+            while pending:
+                write(pending.popleft().result())
+        except BaseException:
+            for f in pending:
+                f.cancel()
+            raise
+    for task in (t_issue, t_comment, t_label):
+        task.done()
+
+
+def _write_chunk(c: Chunk, writers: dict[str, ShardedWriter], t_issue, t_comment, t_label) -> None:
+    b = c.buffers
+    writers["issue"].write_rows(b.issue, b.issue_ends, c.i1 - c.i0)
+    writers["comment"].write_rows(b.comment, b.comment_ends, c.n_comments)
+    writers["issueLabel"].write_rows(b.label, b.label_ends, c.n_labels)
+    t_issue.advance(c.i1 - c.i0)
+    t_comment.advance(c.n_comments)
+    t_label.advance(c.n_labels)
+
+
+def remove_dataset(directory: Path) -> None:  # pragma: no cover - used by tools/tests
+    shutil.rmtree(directory, ignore_errors=True)

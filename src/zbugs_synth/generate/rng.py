@@ -1,0 +1,78 @@
+"""Counter-based randomness: every random value is a pure function of (seed, stream, counter).
+
+There is no RNG state to carry from row to row, so any chunk of any table can be generated alone,
+in any order, on any thread, and match a sequential run byte for byte (the tpchgen-rs model).
+
+The mixer is SplitMix64's finalizer (Steele, Lea & Flood 2014), a bijection on 64-bit words with
+good avalanche; `key(seed, stream)` folds the seed and a per-purpose stream constant into a key,
+and `draw(key, counter)` mixes the counter under that key. uint64 arithmetic wraps, by design.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+_MASK64 = (1 << 64) - 1
+
+# Streams: one constant per independent purpose, so e.g. an issue's project and its title
+# never reuse the same draws.
+S_PROJECT, S_TITLE, S_DESC, S_OPEN, S_CREATED, S_CREATOR, S_ASSIGNED, S_ASSIGNEE = range(1, 9)
+S_VISIBILITY, S_NCOMMENTS, S_COMMENT, S_NLABELS, S_LABELS, S_MODIFIED = range(9, 15)
+S_TITLE_SLOTS, S_DESC_SLOTS, S_BODY_SLOTS = range(15, 18)
+S_PROJECT_RANK, S_USER_NAME = 18, 19
+N_STREAMS = 20
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def mix64(z: np.uint64) -> np.uint64:
+    z = (z ^ (z >> np.uint64(30))) * _M1
+    z = (z ^ (z >> np.uint64(27))) * _M2
+    return z ^ (z >> np.uint64(31))
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def key(seed: np.uint64, stream: int) -> np.uint64:
+    return mix64(mix64(seed ^ np.uint64(0x5DEECE66D)) + np.uint64(stream) * GOLDEN)
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def draw(k: np.uint64, counter: np.uint64) -> np.uint64:
+    return mix64(k + (counter + np.uint64(1)) * GOLDEN)
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def uniform(k: np.uint64, counter: np.uint64) -> float:
+    """A float in [0, 1) with 53 random bits."""
+    return float(draw(k, counter) >> np.uint64(11)) * (1.0 / 9007199254740992.0)
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def below(k: np.uint64, counter: np.uint64, n: int) -> int:
+    """An integer in [0, n) (Lemire's multiply-shift; bias < n / 2**64, far below anything visible)."""
+    hi = (draw(k, counter) >> np.uint64(32)) * np.uint64(n)
+    return int(hi >> np.uint64(32))
+
+
+# ---- the same functions in plain Python, for small tables and tests --------------------------------
+
+def py_mix64(z: int) -> int:
+    z &= _MASK64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return z ^ (z >> 31)
+
+
+def py_key(seed: int, stream: int) -> int:
+    return py_mix64((py_mix64(seed ^ 0x5DEECE66D) + stream * 0x9E3779B97F4A7C15) & _MASK64)
+
+
+def py_draw(k: int, counter: int) -> int:
+    return py_mix64((k + (counter + 1) * 0x9E3779B97F4A7C15) & _MASK64)
+
+
+def py_below(k: int, counter: int, n: int) -> int:
+    return ((py_draw(k, counter) >> 32) * n) >> 32

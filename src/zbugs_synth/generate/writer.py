@@ -1,0 +1,120 @@
+"""Sharded CSV output: rows in, `{table}_{shard}.csv` files out, each with header and checksum.
+
+Shards are written under a hidden temporary name and only given their final name when the whole
+run succeeds (the zero-padding width depends on how many shards a table ends up with, which for
+comments is known only at the end). A crash therefore never leaves a complete-looking file.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import xxhash
+
+from zbugs_synth.manifest import FileEntry
+from zbugs_synth.tables import HEADERS, shard_digits, shard_file_name
+
+
+@dataclass
+class Shard:
+    temp: Path
+    shard: int
+    rows: int
+    bytes: int
+    checksum: str
+
+
+class ShardedWriter:
+    def __init__(self, directory: Path, table: str, shard_size: int) -> None:
+        self.directory, self.table, self.shard_size = directory, table, shard_size
+        self.header = (",".join(HEADERS[table]) + "\n").encode()
+        self.shards: list[Shard] = []
+        self._file = None
+        self._hash = xxhash.xxh3_128()
+        self._rows = 0
+        self._bytes = 0
+        self.total_rows = 0
+        self.total_bytes = 0
+
+    # -- shard lifecycle -----------------------------------------------------------------------------
+    def _open(self) -> None:
+        n = len(self.shards)
+        temp = self.directory / f".{self.table}_{n}.csv.partial"
+        self._file = open(temp, "wb", buffering=0)  # noqa: SIM115 - closed in _close
+        self._temp = temp
+        self._hash = xxhash.xxh3_128()
+        self._rows = 0
+        self._bytes = 0
+        self._put(memoryview(self.header))
+
+    def _put(self, data: memoryview) -> None:
+        assert self._file is not None
+        self._file.write(data)
+        self._hash.update(data)
+        self._bytes += len(data)
+        self.total_bytes += len(data)
+
+    def _close(self) -> None:
+        if self._file is None:
+            return
+        self._file.close()
+        self._file = None
+        self.shards.append(Shard(self._temp, len(self.shards), self._rows, self._bytes, self._hash.hexdigest()))
+
+    # -- writing -------------------------------------------------------------------------------------
+    def write_rows(self, buf: np.ndarray, ends: np.ndarray, n_rows: int) -> None:
+        """Append rows whose (exclusive) byte ends within `buf` are `ends[:n_rows]`."""
+        view = memoryview(buf)
+        done = 0
+        start = 0
+        while done < n_rows:
+            if self._file is None:
+                self._open()
+            take = min(self.shard_size - self._rows, n_rows - done)
+            end = int(ends[done + take - 1])
+            self._put(view[start:end])
+            self._rows += take
+            self.total_rows += take
+            done += take
+            start = end
+            if self._rows == self.shard_size:
+                self._close()
+
+    def write_text(self, text: str, n_rows: int) -> None:
+        """Append `n_rows` rows given as text (small tables); splits shards on line boundaries."""
+        data = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
+        if n_rows == 0:
+            return
+        # Only small tables come through here; locate row ends. Quoted fields of these tables
+        # never contain newlines (names and labels are single-line), so every \n ends a row.
+        ends = np.flatnonzero(data == 10) + 1
+        assert len(ends) == n_rows, (self.table, len(ends), n_rows)
+        self.write_rows(data, ends, n_rows)
+
+    def finish(self) -> list[Shard]:
+        if self._file is None and not self.shards:
+            self._open()  # a table with no rows still gets one header-only file
+        self._close()
+        return self.shards
+
+    def abort(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        for s in self.shards:
+            s.temp.unlink(missing_ok=True)
+        if getattr(self, "_temp", None) is not None:
+            self._temp.unlink(missing_ok=True)
+
+    def publish(self) -> list[FileEntry]:
+        """Rename finished shards to their final names; return their manifest entries."""
+        digits = shard_digits(len(self.shards))
+        entries = []
+        for s in self.shards:
+            name = shard_file_name(self.table, s.shard, digits)
+            os.replace(s.temp, self.directory / name)
+            entries.append(FileEntry(name, self.table, s.shard, s.rows, s.bytes, s.checksum))
+        return entries

@@ -1,0 +1,370 @@
+"""`get-data`: download a published dataset into a directory, verified and resumable.
+
+Order of events, chosen so that a crash at any point leaves nothing that looks complete:
+1. fetch and validate the manifest (manifest.json, else the original tool's manifest.txt);
+2. mark the directory incomplete and drop a local manifest that describes something else;
+3. verify files already present (skip those that match);
+4. download the rest in parallel: each into a hidden `.NAME.part` file, resumed with a ranged
+   request if one is there, checked for size and checksum, then renamed into place;
+5. write manifest.txt and manifest.json last, then remove the incomplete marker.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import NoReturn
+
+import xxhash
+
+from zbugs_synth.errors import UserError
+from zbugs_synth.manifest import (
+    INCOMPLETE_MARKER,
+    MANIFEST_NAME,
+    MANIFEST_TXT,
+    Manifest,
+    ManifestError,
+    dataset_files,
+    parse_manifest,
+    write_atomic,
+)
+from zbugs_synth.progress import NullProgress, Progress, Task
+from zbugs_synth.remote.checksum import file_checksum, hash_into, new_hasher
+from zbugs_synth.remote.parallel import Cancelled, run_parallel
+from zbugs_synth.remote.safety import (
+    MAX_FILES,
+    MAX_MANIFEST_BYTES,
+    check_size,
+    parse_manifest_txt,
+    partial_path,
+    target_path,
+)
+from zbugs_synth.remote.sources import (
+    Interrupted,
+    NotFound,
+    RangeNotSatisfiable,
+    Source,
+    SourceError,
+)
+
+RETRY_DELAYS = (0.5, 2.0, 5.0)  # seconds before the 1st, 2nd, 3rd retry of an interrupted file
+
+
+class ManifestUnavailable(UserError):
+    """No manifest could be fetched: the caller explains how to generate the data locally."""
+
+
+class TransferError(UserError):
+    pass
+
+
+@dataclass(frozen=True)
+class Wanted:
+    name: str
+    size: int | None  # None until asked (manifest.txt lists names only)
+    checksum: str | None  # xxh3-128 hex; None for manifest.txt datasets
+
+
+@dataclass
+class RemoteManifest:
+    kind: str  # "json" or "txt"
+    raw: bytes
+    files: list[Wanted]
+    manifest: Manifest | None  # parsed manifest.json
+
+
+@dataclass
+class GetResult:
+    remote: RemoteManifest
+    downloaded: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # already present and verified
+    resumed: list[str] = field(default_factory=list)  # continued from a partial file
+    bytes_fetched: int = 0  # bytes received over the network in this run
+    total_bytes: int = 0
+    stale: list[str] = field(default_factory=list)  # dataset files in --out the manifest doesn't list
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+
+def fetch_manifest(source: Source) -> RemoteManifest:
+    """The dataset's manifest, validated as untrusted input."""
+    kind, name = "json", MANIFEST_NAME
+    try:
+        try:
+            raw = source.read_small(MANIFEST_NAME, MAX_MANIFEST_BYTES)
+        except NotFound:
+            kind, name = "txt", MANIFEST_TXT
+            raw = source.read_small(MANIFEST_TXT, MAX_MANIFEST_BYTES)
+    except NotFound:
+        raise ManifestUnavailable(f"no {MANIFEST_NAME} or {MANIFEST_TXT} at {source.display}") from None
+    except SourceError as e:
+        raise ManifestUnavailable(f"cannot fetch the manifest: {e}") from None
+    try:
+        if kind == "txt":
+            files = [Wanted(n, None, None) for n in parse_manifest_txt(raw)]
+            manifest = None
+        else:
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise ManifestError("manifest.json is not UTF-8 text") from None
+            manifest = parse_manifest(text)
+            if len(manifest.files) > MAX_FILES:
+                raise ManifestError(f"manifest lists more than {MAX_FILES:,} files")
+            files = [Wanted(f.name, f.bytes, f.checksum) for f in manifest.files]
+    except ManifestError as e:
+        raise UserError(f"refusing the {name} at {source.display}: {e}") from None
+    if not files:
+        raise UserError(f"the {name} at {source.display} lists no data files")
+    return RemoteManifest(kind, raw, files, manifest)
+
+
+def manifest_txt_text(files: list[Wanted]) -> str:
+    return "".join(f"{f.name}\n" for f in files)
+
+
+def get_data(
+    source: Source,
+    out: Path,
+    *,
+    jobs: int = 8,
+    progress: Progress | None = None,
+    retries: int = len(RETRY_DELAYS),
+) -> GetResult:
+    progress = progress or NullProgress()
+    remote = fetch_manifest(source)
+    result = GetResult(remote)
+    out = _prepare_out(out)
+    _drop_other_manifests(out, remote)
+    # Marked incomplete from before we touch the first shard until after the manifest is written.
+    write_atomic(out / INCOMPLETE_MARKER, "get-data in progress\n")
+
+    files = remote.files
+    if remote.kind == "txt":
+        files = _probe_sizes(source, files, jobs)
+    result.total_bytes = sum(f.size or 0 for f in files)
+
+    todo = _verify_present(out, files, jobs, progress, result)
+    _check_disk_space(out, todo)
+
+    if todo:
+        task = progress.task("download", sum(f.size or 0 for f in todo), unit="bytes")
+        run_parallel(todo, lambda f, stop: _download(source, out, f, task, stop, result, retries), jobs)
+        task.done()
+
+    # Manifests last: a reader (or the loader) sees them only once every file is in place.
+    write_atomic(out / MANIFEST_TXT, manifest_txt_text(files))
+    if remote.kind == "json":
+        write_atomic(out / MANIFEST_NAME, remote.raw)
+    (out / INCOMPLETE_MARKER).unlink(missing_ok=True)
+
+    listed = {f.name for f in files}
+    result.stale = [n for n in dataset_files(out) if n not in listed]
+    return result
+
+
+def _prepare_out(out: Path) -> Path:
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out}: exists and is not a directory")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"--out {out}: cannot create the directory ({e.strerror})") from None
+    return out
+
+
+def _drop_other_manifests(out: Path, remote: RemoteManifest) -> None:
+    """Remove a local manifest that would describe a different dataset than the one we fetch."""
+    local_json = out / MANIFEST_NAME
+    same = remote.kind == "json" and local_json.is_file() and local_json.read_bytes() == remote.raw
+    if not same:
+        local_json.unlink(missing_ok=True)
+        (out / MANIFEST_TXT).unlink(missing_ok=True)
+
+
+def _probe_sizes(source: Source, files: list[Wanted], jobs: int) -> list[Wanted]:
+    """manifest.txt gives names only: ask the server for each size (caps the download, too)."""
+
+    def probe(f: Wanted, stop: threading.Event) -> Wanted:
+        if stop.is_set():
+            raise Cancelled()
+        try:
+            size = source.size(f.name)
+        except NotFound:
+            missing = f"{f.name} is listed in manifest.txt but missing at {source.display}"
+            raise TransferError(missing) from None
+        except SourceError as e:
+            raise TransferError(str(e)) from None
+        try:
+            return Wanted(f.name, check_size(size, f.name), None)
+        except ManifestError as e:
+            raise TransferError(str(e)) from None
+
+    return run_parallel(files, probe, jobs)
+
+
+def _verify_present(
+    out: Path, files: list[Wanted], jobs: int, progress: Progress, result: GetResult
+) -> list[Wanted]:
+    """Files that still need downloading; those present with the right size (and checksum) are kept."""
+    candidates = []
+    for f in files:
+        path = target_path(out, f.name)
+        # A symlink is never trusted as a dataset file: the download replaces the link itself.
+        if not path.is_symlink() and path.is_file() and path.stat().st_size == f.size:
+            candidates.append(f)
+    task = progress.task("verify present", sum(f.size or 0 for f in candidates if f.checksum), unit="bytes")
+
+    def matches(f: Wanted, stop: threading.Event) -> bool:
+        if f.checksum is None:
+            return True  # manifest.txt: the size is all we can check
+        return file_checksum(target_path(out, f.name), task.advance, stop) == f.checksum
+
+    verdicts = run_parallel(candidates, matches, jobs)
+    present = {f.name for f, ok in zip(candidates, verdicts, strict=True) if ok}
+    if candidates:
+        task.done()
+    result.skipped = [f.name for f in files if f.name in present]
+    return [f for f in files if f.name not in present]
+
+
+def _check_disk_space(out: Path, todo: list[Wanted]) -> None:
+    needed = 0
+    for f in todo:
+        part = partial_path(out, f.name)
+        have = part.stat().st_size if part.is_file() and not part.is_symlink() else 0
+        needed += max((f.size or 0) - have, 0)
+    free = shutil.disk_usage(out).free
+    if needed > free:
+        raise UserError(f"the dataset needs {needed:,} more bytes in {out} but only {free:,} are free")
+
+
+def _download(
+    source: Source, out: Path, f: Wanted, task: Task, stop: threading.Event, result: GetResult, retries: int
+) -> None:
+    for attempt in range(retries + 1):
+        if stop.is_set():
+            raise Cancelled()
+        counted = _CountedTask(task)
+        try:
+            _attempt(source, out, f, counted, stop, result)
+            return
+        except Interrupted as e:
+            counted.rewind()  # the next attempt re-counts the kept part
+            part = partial_path(out, f.name)
+            have = part.stat().st_size if part.is_file() else 0
+            if attempt == retries:
+                raise TransferError(
+                    f"{e} (kept {have:,} of {f.size:,} bytes of {f.name}: run get-data again to resume)"
+                ) from None
+            stop.wait(RETRY_DELAYS[min(attempt, len(RETRY_DELAYS) - 1)])
+
+
+class _CountedTask:
+    """A task view that remembers how far one attempt advanced the shared bar."""
+
+    def __init__(self, task: Task) -> None:
+        self.task, self.count = task, 0
+
+    def advance(self, n: float = 1) -> None:
+        self.count += int(n)
+        self.task.advance(n)
+
+    def rewind(self) -> None:
+        self.task.advance(-self.count)
+        self.count = 0
+
+
+def _attempt(
+    source: Source, out: Path, f: Wanted, task: _CountedTask, stop: threading.Event, result: GetResult
+) -> None:
+    assert f.size is not None
+    final, part = target_path(out, f.name), partial_path(out, f.name)
+    if part.is_symlink() or (part.exists() and not part.is_file()):
+        part.unlink()  # never write through a link someone planted
+    have = part.stat().st_size if part.exists() else 0
+    if have > f.size:  # left over from another version of the dataset
+        part.unlink()
+        have = 0
+    hasher = new_hasher()
+    if have:
+        hash_into(hasher, part, task.advance, stop)
+        with result.lock:
+            if f.name not in result.resumed:
+                result.resumed.append(f.name)
+    if have < f.size:
+        hasher = _fetch_rest(source, f, part, have, hasher, task, stop, result)
+    elif not part.exists():
+        part.touch()  # an empty file: nothing to fetch
+
+    if f.checksum is not None and hasher.hexdigest() != f.checksum:
+        _mismatch(part, f"{f.name}: checksum mismatch (xxh3_128 {hasher.hexdigest()}, manifest {f.checksum})")
+    os.replace(part, final)
+    with result.lock:
+        result.downloaded.append(f.name)
+
+
+def _fetch_rest(
+    source: Source,
+    f: Wanted,
+    part: Path,
+    have: int,
+    hasher: xxhash.xxh3_128,
+    task: _CountedTask,
+    stop: threading.Event,
+    result: GetResult,
+) -> xxhash.xxh3_128:
+    """Append bytes `have`.. of `f` to `part`, feeding `hasher`; returns the hasher to finish with."""
+    assert f.size is not None
+    try:
+        stream = source.open(f.name, have)
+    except RangeNotSatisfiable:
+        # We asked from `have` < the manifest's size and the server has no such bytes.
+        _mismatch(part, f"{f.name}: the server's copy is shorter than the manifest's {f.size:,} bytes")
+    except NotFound:
+        missing = f"{f.name} is listed in the manifest but missing at {source.display}"
+        raise TransferError(missing) from None
+    except Interrupted:
+        raise
+    except SourceError as e:
+        raise TransferError(str(e)) from None
+    try:
+        if stream.total is not None and stream.total != f.size:
+            told = f"{f.name}: the server has {stream.total:,} bytes, the manifest says {f.size:,}"
+            _mismatch(part, told)
+        if stream.start != have:
+            if stream.start != 0:
+                raise TransferError(f"{f.name}: asked for bytes from {have:,}, got from {stream.start:,}")
+            # The server ignored our Range header and sends the whole file: start over.
+            task.advance(-have)
+            hasher, have = new_hasher(), 0
+        flags = os.O_WRONLY | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+        flags |= os.O_APPEND if have else os.O_TRUNC
+        with os.fdopen(os.open(part, flags, 0o644), "wb") as sink:
+            for chunk in stream.chunks:
+                if stop.is_set():
+                    raise Cancelled()  # the part file stays: a later run resumes from it
+                if have + len(chunk) > f.size:
+                    sink.close()
+                    _mismatch(part, f"{f.name}: the server sent more than {f.size:,} bytes")
+                sink.write(chunk)
+                hasher.update(chunk)
+                have += len(chunk)
+                task.advance(len(chunk))
+                with result.lock:
+                    result.bytes_fetched += len(chunk)
+            sink.flush()
+            os.fsync(sink.fileno())
+    finally:
+        stream.close()
+    if have < f.size:
+        raise Interrupted(f"{f.name}: the connection ended after {have:,} of {f.size:,} bytes")
+    return hasher
+
+
+def _mismatch(part: Path, message: str) -> NoReturn:
+    part.unlink(missing_ok=True)
+    raise TransferError(f"{message}; the partial file was deleted")
+

