@@ -45,6 +45,7 @@ LABEL_BITS = 12    # labels per project < 4096
 ISSUE_MAX = (1 << (ROW_BITS - COMMENT_BITS)) - 1
 PROJECT_MAX = (1 << (ROW_BITS - LABEL_BITS)) - 1
 
+ROW_LIMIT = {T_PROJECT: PROJECT_MAX, T_LABEL: ROW_MAX, T_ISSUE: ISSUE_MAX, T_COMMENT: ROW_MAX}
 _MASK63 = (1 << 63) - 1
 # Four rounds: with a strong round function that is the Luby-Rackoff bound for a pseudo-random
 # permutation; the bijection itself holds for any number of rounds.
@@ -59,8 +60,8 @@ def pack(seed: int, table: int, row: int) -> int:
         raise ValueError(f"seed {seed} out of range")
     if not 0 <= table < 16:
         raise ValueError(f"table {table} out of range")
-    if not 0 <= row <= ROW_MAX:
-        raise ValueError(f"row {row} out of range")
+    if not 0 <= row <= ROW_LIMIT.get(table, ROW_MAX):
+        raise ValueError(f"row {row} out of range for table {table}")
     return (MAGIC << 116) | (seed << 52) | (table << 48) | row
 
 
@@ -106,7 +107,7 @@ def make_id(seed: int, table: int, row: int) -> str:
 def decode(text: str) -> tuple[int, int, int] | None:
     """(seed, table, row) if `text` is an id this tool can produce, else None."""
     magic, seed, table, row = unpack(unpermute(from_text(text)))
-    if magic != MAGIC or table not in (T_PROJECT, T_LABEL, T_ISSUE, T_COMMENT):
+    if magic != MAGIC or table not in ROW_LIMIT or row > ROW_LIMIT[table]:
         return None
     return seed, table, row
 

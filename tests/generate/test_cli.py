@@ -1,0 +1,125 @@
+"""`zbugs-synth generate-synthetic` as a user runs it: flags, env, .env, errors, crash safety."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from zbugs_synth.cli import main
+from zbugs_synth.manifest import INCOMPLETE_MARKER, read_manifest
+
+FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures"
+
+
+def run_cli(monkeypatch, tmp_path: Path, env: dict[str, str], *args: str) -> int:
+    monkeypatch.chdir(tmp_path)
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    return main(["generate-synthetic", "--progress", "none", *args])
+
+
+@pytest.mark.parametrize("var,value,needle", [
+    ("NUM_ISSUES", "-1", "NUM_ISSUES='-1': expected a whole number"),
+    ("NUM_ISSUES", "abc", "NUM_ISSUES='abc': expected a whole number"),
+    ("SHARD_SIZE", "0", "SHARD_SIZE='0': expected a whole number from 1"),
+    ("COMMENTS_PER_ISSUE", "-2", "COMMENTS_PER_ISSUE='-2': expected a number >= 0"),
+    ("SEED", "x", "SEED='x': expected a whole number from 0"),
+    ("SKIP_USERS", "maybe", "SKIP_USERS='maybe': expected true or false"),
+    ("TEMPLATES_DIR", "/nonexistent/templates", "template directory not found"),
+    ("LABELS_PER_ISSUE", "60", "LABELS_PER_ISSUE=60: expected at most"),
+])
+def test_bad_values_give_one_line_and_exit_2(monkeypatch, tmp_path, capsys, var, value, needle) -> None:
+    assert run_cli(monkeypatch, tmp_path, {var: value, "NUM_ISSUES": "100"} if var != "NUM_ISSUES"
+                   else {var: value}) == 2
+    err = capsys.readouterr().err
+    assert needle in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "db").exists() or not list((tmp_path / "db").rglob("*.csv"))
+
+
+def test_unwritable_output_dir(monkeypatch, tmp_path, capsys) -> None:
+    (tmp_path / "afile").write_text("x")
+    assert run_cli(monkeypatch, tmp_path, {"OUTPUT_DIR": str(tmp_path / "afile" / "out")}) == 2
+    assert "OUTPUT_DIR=" in capsys.readouterr().err
+
+
+def test_broken_template_dir(monkeypatch, tmp_path, capsys) -> None:
+    bad = tmp_path / "tpl"
+    bad.mkdir()
+    (bad / "x.json").write_text("{not json")
+    assert run_cli(monkeypatch, tmp_path, {"TEMPLATES_DIR": str(bad)}) == 2
+    err = capsys.readouterr().err
+    assert "x.json: invalid JSON at line 1" in err and "Traceback" not in err
+
+
+def test_flags_win_over_env_and_dotenv_is_read(monkeypatch, tmp_path) -> None:
+    (tmp_path / ".env").write_text("NUM_ISSUES=300\nSEED=7\n")
+    monkeypatch.delenv("SEED", raising=False)
+    assert run_cli(monkeypatch, tmp_path, {"NUM_ISSUES": "200"}, "--output-dir", "a") == 0
+    m = read_manifest(tmp_path / "a")
+    assert m.config["num_issues"] == 200 and m.config["seed"] == 7  # env beats .env; .env beats default
+    assert run_cli(monkeypatch, tmp_path, {"NUM_ISSUES": "200"}, "--output-dir", "b", "--num-issues", "150") == 0
+    assert read_manifest(tmp_path / "b").config["num_issues"] == 150
+
+
+def test_default_output_dir_and_rerun_rules(monkeypatch, tmp_path, capsys) -> None:
+    env = {"NUM_ISSUES": "500"}
+    assert run_cli(monkeypatch, tmp_path, env) == 0
+    out = tmp_path / "db" / "seed-data" / "synthetic"
+    first = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert run_cli(monkeypatch, tmp_path, env) == 0  # same configuration: safe to rerun
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == first
+    assert run_cli(monkeypatch, tmp_path, {"NUM_ISSUES": "600"}) == 2  # another configuration
+    assert "use --force" in capsys.readouterr().err
+    assert run_cli(monkeypatch, tmp_path, {"NUM_ISSUES": "600"}, "--force") == 0
+    assert read_manifest(out).config["num_issues"] == 600
+
+
+def test_skip_users(monkeypatch, tmp_path) -> None:
+    assert run_cli(monkeypatch, tmp_path, {"NUM_ISSUES": "100", "SKIP_USERS": "true"}) == 0
+    out = tmp_path / "db" / "seed-data" / "synthetic"
+    assert not list(out.glob("user_*.csv")) and list(out.glob("issue_*.csv"))
+
+
+def test_original_template_directory_works(monkeypatch, tmp_path, capsys) -> None:
+    env = {"NUM_ISSUES": "2000", "TEMPLATES_DIR": str(FIXTURES / "original-templates"), "NUM_PROJECTS": "20"}
+    assert run_cli(monkeypatch, tmp_path, env) == 0
+    out = tmp_path / "db" / "seed-data" / "synthetic"
+    assert read_manifest(out).rows_by_table()["project"] == 20  # not capped at the 4 template projects
+    assert "summary" not in (out / "label_000.csv").read_text()
+    assert "Dataset written to" in capsys.readouterr().out
+
+
+def test_killed_run_leaves_nothing_that_looks_complete(tmp_path) -> None:
+    out = tmp_path / "out"
+    env = {**os.environ, "NUM_ISSUES": "3000000", "SHARD_SIZE": "20000", "OUTPUT_DIR": str(out), "WORKERS": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "zbugs_synth", "generate-synthetic", "--progress", "none"],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list(out.glob(".issue_*.csv.partial"))) < 3:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert len(list(out.glob(".issue_*.csv.partial"))) >= 3, "the run never got going"
+    assert not list(out.glob("*.csv")) and not (out / "manifest.json").exists()
+    assert (out / INCOMPLETE_MARKER).exists()
+    # Rerunning (smaller, so --force) cleans up and completes.
+    env["NUM_ISSUES"] = "1000"
+    subprocess.run([sys.executable, "-m", "zbugs_synth", "generate-synthetic", "--progress", "none"],
+                   env=env, check=True, stdout=subprocess.DEVNULL)
+    assert not list(out.glob(".*")) and read_manifest(out).rows_by_table()["issue"] == 1000
+
+
+def test_help_lists_every_guide_variable(capsys) -> None:
+    with pytest.raises(SystemExit):
+        main(["generate-synthetic", "--help"])
+    text = capsys.readouterr().out
+    for var in ("NUM_ISSUES", "NUM_PROJECTS", "NUM_USERS", "COMMENTS_PER_ISSUE", "LABELS_PER_ISSUE",
+                "SHARD_SIZE", "OUTPUT_DIR", "SEED", "SKIP_USERS", "TEMPLATES_DIR", "WORKERS"):
+        assert var in text
