@@ -84,6 +84,10 @@ def pg_admin_url(pg_server: server.Running) -> str:
 def zbugs_template(pg_admin_url: str) -> str:
     connect.create_database(pg_admin_url, TEMPLATE_DB)
     migrate.migrate(connect.with_database(pg_admin_url, TEMPLATE_DB))
+    # No connections from now on, autovacuum's included: CREATE DATABASE ... TEMPLATE would have to
+    # wait for them to leave.
+    with connect.connect(pg_admin_url, autocommit=True) as admin:
+        admin.execute(f"ALTER DATABASE {TEMPLATE_DB} WITH IS_TEMPLATE true ALLOW_CONNECTIONS false")
     return TEMPLATE_DB
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from zbugs_synth.cli import main
 from zbugs_synth.db import migrate, schema
-from zbugs_synth.db.connect import connect, database_name, drop_database, with_database
+from zbugs_synth.db.connect import connect, create_database, database_name, drop_database, with_database
 from zbugs_synth.errors import UserError
 
 ZERO = "iCNlS2qEpzYWEes1RTf-D"
@@ -312,8 +312,12 @@ def test_failed_migration_rolls_back_and_is_one_line(empty_db: str) -> None:
         assert c.execute("SELECT to_regclass('public.project')").fetchone() == (None,)
 
 
-def test_template_clone_is_independent(fresh_db: str, pg_admin_url: str) -> None:
+def test_template_clone_is_independent(fresh_db: str, pg_admin_url: str, zbugs_template: str) -> None:
     with _conn(fresh_db) as c:
         c.execute("""INSERT INTO "user" (id, login, "githubID") VALUES ('only-here', 'x', 9)""")
-    with _conn(with_database(pg_admin_url, "zbugs_template")) as t:
-        assert t.execute('SELECT count(*) FROM "user"').fetchone() == (0,)
+    create_database(pg_admin_url, "test_second_clone", template=zbugs_template, if_missing=False)
+    try:
+        with _conn(with_database(pg_admin_url, "test_second_clone")) as other:
+            assert other.execute('SELECT count(*) FROM "user"').fetchone() == (0,)
+    finally:
+        drop_database(pg_admin_url, "test_second_clone")

@@ -26,6 +26,7 @@ import pytest
 import zbugs_synth
 from zbugs_synth.cli import main
 from zbugs_synth.db import pg_runtime, server
+from zbugs_synth.errors import UserError
 
 IS_ROOT = os.geteuid() == 0
 root_only = pytest.mark.skipif(not IS_ROOT, reason="exercises the run-as-another-user path of root")
@@ -211,6 +212,10 @@ def test_unreachable_state_dir_keeps_cluster_in_shared_root(
         assert server.load(state) == result.running.cluster  # recorded for the next command
         with psycopg.connect(result.running.url("postgres")) as conn:
             assert conn.execute("SELECT 1").fetchone() == (1,)
+        server.down(state)
+        shutil.rmtree(state)  # the password goes with it: the old cluster can't be opened any more
+        with pytest.raises(UserError, match="state directory was removed"):
+            server.up(state, free_tcp_port(), fast=True, shared_root=shared)
     finally:
         server.down(state)
         shutil.rmtree(private, ignore_errors=True)

@@ -84,10 +84,12 @@ def run_up(args: argparse.Namespace) -> int:
         say(f"  note: it listens on {running.port}, not {cfg.port}; "
             "run `zbugs-synth db-down` first to move it")
     say(f"  data: {running.cluster.pgdata}")
+    if not running.cluster.home.is_relative_to(running.cluster.state_dir):
+        say(f"        (outside {cfg.data_dir}: OS user {running.cluster.os_user} cannot enter that directory)")
     if created:
         say(f"  created database {running.cluster.database!r}")
     say(f"  URL:  {mask_url(url)}")
-    _note_env_override(say)
+    _note_env_override(say, url)
     if args.print_env:
         print(f"{ENV_URL}={url}")
     else:
@@ -158,9 +160,9 @@ def _reachable(url: str, say: Say) -> bool:
     return True
 
 
-def _note_env_override(say: Say) -> None:
+def _note_env_override(say: Say, local_url: str) -> None:
     other = build(DbConfig).db_url
-    if other:
+    if other and other != local_url:
         say(f"  note: {ENV_URL} is set ({mask_url(other)}): DB commands use that server, not this one")
 
 

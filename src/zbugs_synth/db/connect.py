@@ -42,7 +42,7 @@ def _url(text: str) -> str | None:
 class StateConfig:
     """Where the local server started by `db-up` keeps its state."""
 
-    data_dir: Path = setting(  # noqa: RUF009 - `setting` returns a dataclasses.field
+    data_dir: Path = setting(
         server.DEFAULT_STATE_DIR, env="ZBUGS_PG_DATA", flag="--data-dir", parse=path_value,
         help="state directory of the local PostgreSQL started by db-up")
 

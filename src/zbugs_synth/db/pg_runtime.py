@@ -65,12 +65,20 @@ def ensure_os_user(name: str) -> RunAs:
         except FileNotFoundError:
             raise UserError(f"cannot create OS user {name!r} to run PostgreSQL: useradd is not installed; "
                             "run as a normal user instead of root") from None
-        if done.returncode != 0:
+        if done.returncode != 0 and not _user_exists(name):  # (another process may have just made it)
             detail = " ".join(done.stderr.split()) or f"exit {done.returncode}"
             raise UserError(f"cannot create OS user {name!r} to run PostgreSQL "
                             f"(PostgreSQL refuses to run as root): {detail}") from None
         entry = pwd.getpwnam(name)
     return RunAs(name=name, uid=entry.pw_uid, gid=entry.pw_gid)
+
+
+def _user_exists(name: str) -> bool:
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        return False
+    return True
 
 
 def run(cmd: list[str], user: RunAs | None, *, cwd: Path | None = None, timeout: float = 120,

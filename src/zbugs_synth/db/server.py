@@ -158,7 +158,7 @@ def up(state_dir: Path, port: int = DEFAULT_PORT, *, fast: bool = False,
         if pidf is not None and _is_postmaster(pidf.pid, cluster.pgdata):
             return UpResult(_wait_ready(cluster), "adopted")
         if pidf is not None:
-            _clear_after_crash(cluster, pidf)
+            _clear_after_crash(cluster)
             action = "recovered"
         _check_port_free(port)
         _start(cluster, port, user, bin_dir, fast=fast)
@@ -212,6 +212,10 @@ def _init(state_dir: Path, port: int, user: RunAs | None, bin_dir: Path, *, fast
             os.chmod(d, 0o755)
     cluster = Cluster(state_dir=state_dir, home=home, os_user=user.name if user else None,
                       role=ROLE, database=DATABASE, port=port)
+    if (cluster.pgdata / "PG_VERSION").exists() and not (state_dir / "password").exists():
+        # Its state directory was deleted: the password that opens it went with it.
+        raise UserError(f"{cluster.pgdata} holds a cluster whose state directory was removed; delete "
+                        f"{home} to start afresh, or use another --data-dir")
     _make_home(home, user)
     password = _ensure_password(state_dir)
     if not (cluster.pgdata / "PG_VERSION").exists():
@@ -297,7 +301,7 @@ def _wait_ready(cluster: Cluster) -> Running:
     return running
 
 
-def _clear_after_crash(cluster: Cluster, pidf: _PidFile) -> None:
+def _clear_after_crash(cluster: Cluster) -> None:
     """The postmaster died without cleaning up (SIGKILL, OOM): remove what stops a restart.
 
     Its children notice the postmaster's death and exit on their own; they still hold the shared
