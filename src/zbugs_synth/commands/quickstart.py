@@ -1,16 +1,89 @@
-"""Placeholder: `quickstart` is being built (see the open issues)."""
+"""`zbugs-synth quickstart`: the whole path in one command, on the embedded PostgreSQL.
+
+db-up -> db-migrate -> generate-synthetic (small) -> db-seed-synthetic -> verify, each step the same
+subcommand a user would run by hand (so quickstart proves the documented path works), with a
+summary at the end. Safe to rerun: every step is idempotent, and the dataset is re-seeded with
+force only into the local server that quickstart itself manages.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
+from zbugs_synth.config import integer
 from zbugs_synth.errors import UserError
+
+DEFAULT_DIR = Path("db/seed-data/quickstart/")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("quickstart", help="(not built yet)")
+    p = sub.add_parser(
+        "quickstart",
+        help="db-up, db-migrate, generate a small dataset, seed it, verify (the README's first command)",
+        description="Start the embedded PostgreSQL, create the zbugs schema, generate a small dataset "
+        "(10,000 issues by default), bulk-load it and verify it. Rerunning is safe.",
+    )
+    p.add_argument("--num-issues", default="10000", metavar="N", help="issues to generate (default: 10000)")
+    p.add_argument("--output-dir", default=str(DEFAULT_DIR), metavar="DIR",
+                   help=f"where the CSVs go (default: {DEFAULT_DIR})")
+    p.add_argument("--report", default="quickstart-report.html", metavar="FILE",
+                   help="verify's HTML report (default: quickstart-report.html)")
+    p.add_argument("--progress", choices=("auto", "bar", "plain", "none"), default="auto")
     p.set_defaults(func=run)
 
 
+@contextmanager
+def _env(**values: str) -> Iterator[None]:
+    old = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
 def run(args: argparse.Namespace) -> int:
-    raise UserError("this command is not built yet")
+    from zbugs_synth.cli import main
+
+    try:
+        n = integer(1, 10**9)(args.num_issues)
+    except ValueError as e:
+        raise UserError(f"--num-issues {args.num_issues!r}: {e}") from None
+    if os.environ.get("ZERO_UPSTREAM_DB"):
+        raise UserError("ZERO_UPSTREAM_DB is set: quickstart uses the embedded PostgreSQL only; "
+                        "unset it, or run the steps one by one against your server")
+    progress = ["--progress", args.progress]
+    steps: list[tuple[str, list[str], dict[str, str]]] = [
+        ("start PostgreSQL", ["db-up"], {}),
+        ("create the zbugs schema", ["db-migrate"], {}),
+        (f"generate {n:,} issues", ["generate-synthetic", "--num-issues", str(n), "--output-dir",
+                                    args.output_dir, "--force", *progress], {}),
+        ("bulk-load the dataset", ["db-seed-synthetic", *progress],
+         {"ZERO_SEED_DATA_DIR": args.output_dir, "ZERO_SEED_FORCE": "true"}),
+        ("verify", ["verify", "--report", args.report], {}),
+    ]
+    timings = []
+    for i, (title, argv, env) in enumerate(steps, 1):
+        print(f"\n== [{i}/{len(steps)}] {title}: zbugs-synth {' '.join(argv)}", flush=True)
+        t = time.perf_counter()
+        with _env(**env):
+            code = main(argv)
+        timings.append((title, time.perf_counter() - t))
+        if code:
+            print(f"\nquickstart stopped: step {i} ({title}) exited with {code}")
+            return code
+    print("\n== quickstart done")
+    for title, secs in timings:
+        print(f"  {title:<28} {secs:6.1f}s")
+    print(f"  report: {Path(args.report).resolve()}")
+    print("  connection: `zbugs-synth db-status --show-url` prints ZERO_UPSTREAM_DB for zero-cache")
+    return 0
