@@ -132,7 +132,7 @@ def http_server(
             ctx.load_cert_chain(*tls_cert)
             server.socket = ctx.wrap_socket(server.socket, server_side=True)
             monkeypatch.setenv("SSL_CERT_FILE", str(tls_cert[0]))
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         servers.append(server)
         scheme = "https" if tls else "http"
         return Served(f"{scheme}://127.0.0.1:{server.server_address[1]}", state)

@@ -115,6 +115,7 @@ class Logged:
     range: str | None
     status: int
     body_bytes: int
+    authorization: str | None = None
 
 
 @dataclass
@@ -125,6 +126,7 @@ class HttpState:
     cut_once: dict[str, int] = field(default_factory=dict)  # file name -> bytes sent before dropping
     ignore_range: bool = False
     no_head: bool = False
+    status_for: dict[str, int] = field(default_factory=dict)  # request path -> forced error status
     fake_length: dict[str, int] = field(default_factory=dict)  # file name -> Content-Length for HEAD
     basic_auth: str | None = None  # expected "user:pass"
     query: str | None = None  # expected query string (a token)
@@ -155,7 +157,7 @@ def handler_for(state: HttpState) -> type[BaseHTTPRequestHandler]:
             if send and body:
                 self.wfile.write(body)
             state.log(Logged(self.command, urlsplit(self.path).path, self.headers.get("Range"), status,
-                             len(body) if send else 0))
+                             len(body) if send else 0, self.headers.get("Authorization")))
 
         def do_HEAD(self) -> None:
             if state.no_head:
@@ -168,6 +170,9 @@ def handler_for(state: HttpState) -> type[BaseHTTPRequestHandler]:
 
         def _serve(self, head: bool) -> None:
             parts = urlsplit(self.path)
+            if parts.path in state.status_for:
+                self._reply(state.status_for[parts.path], {}, b"denied")
+                return
             if parts.path in state.redirects:
                 self._reply(302, {"Location": state.redirects[parts.path]})
                 return

@@ -43,14 +43,14 @@ def test_download_over_http_with_manifest_json(
     published(ds, tmp_path / "www")
     srv = http_server(tmp_path / "www")
     out = tmp_path / "out"
-    rc, stdout, err = get_cli(capsys, srv.url("data/"), out)
+    rc, _, err = get_cli(capsys, srv.url("data/"), out)
     assert rc == 0, err
     assert_same_files(out, ds)
     assert (out / "manifest.json").read_bytes() == (ds.directory / "manifest.json").read_bytes()
     assert not (out / INCOMPLETE_MARKER).exists()
-    # One GET per shard plus the manifest, none of them ranged.
+    # One GET per non-empty shard plus the manifest, none of them ranged (an empty shard needs none).
     gets = [r for r in srv.state.requests if r.method == "GET"]
-    assert len(gets) == len(ds.files) + 1 and all(r.range is None for r in gets)
+    assert len(gets) == sum(1 for b in ds.files.values() if b) + 1 and all(r.range is None for r in gets)
 
 
 def test_manifest_txt_only_dataset_like_the_originals(
@@ -71,8 +71,39 @@ def test_manifest_txt_only_dataset_like_the_originals(
     srv.state.requests.clear()
     rc, stdout, err = get_cli(capsys, srv.url("data/"), out)
     assert rc == 0, err
-    assert [r.path for r in srv.state.requests if r.method == "GET"] == ["/data/manifest.json", "/data/manifest.txt"]
+    gets = [r.path for r in srv.state.requests if r.method == "GET"]
+    assert gets == ["/data/manifest.json", "/data/manifest.txt"]
     assert f"0 downloaded, {len(ds.files)} already present" in stdout
+
+
+def test_manifest_json_forbidden_falls_back_to_manifest_txt(
+    http_server: Server, dataset: Callable[..., Dataset], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """S3 answers 403 for a missing key when the reader may not list the bucket (the original's case)."""
+    ds = dataset(manifest_txt_only=True)
+    published(ds, tmp_path / "www")
+    srv = http_server(tmp_path / "www")
+    srv.state.status_for["/data/manifest.json"] = 403
+    rc, _, err = get_cli(capsys, srv.url("data/"), tmp_path / "out")
+    assert rc == 0, err
+    assert_same_files(tmp_path / "out", ds)
+
+    srv.state.status_for["/data/manifest.txt"] = 404
+    rc, _, err = get_cli(capsys, srv.url("data/"), tmp_path / "out2")
+    assert rc == 2 and "HTTP 403" in err and "generate-synthetic" in err
+
+
+def test_an_unreachable_server_prints_how_to_generate_locally(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    rc, _, err = get_cli(capsys, f"http://127.0.0.1:{port}/data/", tmp_path / "out")
+    assert rc == 2 and "cannot connect" in err and "generate-synthetic" in err
+    assert "Traceback" not in err
 
 
 def test_manifest_txt_with_a_server_without_head(
@@ -257,6 +288,26 @@ def test_credentials_in_the_url_are_used_but_never_printed(
     assert rc == 2 and password not in capsys.readouterr().err
 
 
+def test_credentials_follow_same_host_redirects_only(
+    http_server: Server, dataset: Callable[..., Dataset], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ds = dataset()
+    published(ds, tmp_path / "www")
+    home, elsewhere = http_server(tmp_path / "www"), http_server(tmp_path / "www")
+    home.state.basic_auth = "alice:pw-123456"
+    for name in [*ds.files, "manifest.json"]:
+        home.state.redirects[f"/old/{name}"] = f"/data/{name}"  # same host: keeps the credentials
+    home.state.redirects["/data/issue_001.csv"] = elsewhere.url("data/issue_001.csv")  # other host: drops them
+    port = home.base.rsplit(":", 1)[1]
+    rc, _, err = get_cli(capsys, f"http://alice:pw-123456@127.0.0.1:{port}/data/", tmp_path / "out")
+    assert rc == 0, err
+    assert_same_files(tmp_path / "out", ds)
+    [moved] = elsewhere.state.requests
+    assert moved.path == "/data/issue_001.csv" and moved.authorization is None
+    rc, _, err = get_cli(capsys, f"http://alice:pw-123456@127.0.0.1:{port}/old/", tmp_path / "out2")
+    assert rc == 0, err
+
+
 def main_plain(capsys: pytest.CaptureFixture[str], url: str, out: Path) -> tuple[int, str, str]:
     rc = main(["get-data", "--from", url, "--out", str(out), "--progress", "plain"])
     stdout, stderr = capsys.readouterr()
@@ -300,3 +351,17 @@ def test_a_server_reporting_an_absurd_size_is_refused(
     rc, _, err = get_cli(capsys, srv.url("data/"), tmp_path / "out")
     assert rc == 2 and "the limit is" in err, err
     assert not (tmp_path / "out" / "issue_000.csv").exists()
+
+
+def test_an_unusable_out_directory_is_a_one_line_error(
+    http_server: Server, dataset: Callable[..., Dataset], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ds = dataset({"user_000.csv": b"id\n1\n"})
+    published(ds, tmp_path / "www")
+    srv = http_server(tmp_path / "www")
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    for out in (blocker, blocker / "sub"):
+        rc, _, err = get_cli(capsys, srv.url("data/"), out)
+        assert rc == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+        assert str(blocker) in err

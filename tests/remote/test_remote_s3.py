@@ -30,8 +30,8 @@ def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
 
 
 def publish_cli(capsys: pytest.CaptureFixture[str], s3env: S3Env, ds: Dataset, prefix: str = PREFIX) -> None:
-    rc, out, err = cli(capsys, "publish", str(ds.directory), "--to", s3env.url(prefix),
-                       "--endpoint-url", s3env.endpoint, "--progress", "none")
+    rc, _, err = cli(capsys, "publish", str(ds.directory), "--to", s3env.url(prefix),
+                     "--endpoint-url", s3env.endpoint, "--progress", "none")
     assert rc == 0, err
 
 
@@ -59,8 +59,8 @@ def test_publish_then_get_data_round_trip_is_byte_identical(
 ) -> None:
     ds = dataset()
     publish_cli(capsys, s3env, ds)
-    expected_keys = sorted([PREFIX + n for n in ds.files] + [PREFIX + "manifest.json", PREFIX + "manifest.txt"])
-    assert s3env.keys() == expected_keys
+    expected = [*ds.files, "manifest.json", "manifest.txt"]
+    assert s3env.keys() == sorted(PREFIX + n for n in expected)
 
     out = tmp_path / "downloaded"
     rc, stdout, stderr = cli(capsys, "get-data", "--from", s3env.url(PREFIX), "--out", str(out),
@@ -117,7 +117,8 @@ def test_get_data_reads_a_public_bucket_without_credentials(
     rc, _, err = cli(capsys, *argv)
     assert rc == 2 and "no AWS credentials were found" in err
     public = {"Version": "2012-10-17", "Statement": [{
-        "Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{s3env.bucket}/*",
+        "Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
+        "Resource": f"arn:aws:s3:::{s3env.bucket}/*",
     }]}
     s3env.client.put_bucket_policy(Bucket=s3env.bucket, Policy=json.dumps(public))
     rc, _, err = cli(capsys, *argv)
@@ -155,8 +156,9 @@ def test_publish_uploads_shards_multipart_then_manifest_txt_then_manifest_json_l
               if op in ("PutObject", "CreateMultipartUpload", "UploadPart", "CompleteMultipartUpload",
                         "DeleteObject")]
     # Old manifests are removed first, the new ones written after every shard, manifest.json last.
-    assert writes[:2] == [("DeleteObject", PREFIX + "manifest.json"), ("DeleteObject", PREFIX + "manifest.txt")]
-    assert writes[-2:] == [("PutObject", PREFIX + "manifest.txt"), ("PutObject", PREFIX + "manifest.json")]
+    json_key, txt_key = PREFIX + "manifest.json", PREFIX + "manifest.txt"
+    assert writes[:2] == [("DeleteObject", json_key), ("DeleteObject", txt_key)]
+    assert writes[-2:] == [("PutObject", txt_key), ("PutObject", json_key)]
     middle = writes[2:-2]
     assert {k for _, k in middle} == {PREFIX + n for n in ds.files}
     assert [op for op, k in middle if k == PREFIX + "comment_000.csv"].count("UploadPart") == 3
@@ -354,8 +356,8 @@ def test_no_manifest_prints_how_to_generate_locally(
     s3env: S3Env, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "o"
-    rc, stdout, err = cli(capsys, "get-data", "--from", s3env.url("nothing-here/"), "--out", str(out),
-                          "--endpoint-url", s3env.endpoint, "--progress", "none")
+    rc, _, err = cli(capsys, "get-data", "--from", s3env.url("nothing-here/"), "--out", str(out),
+                     "--endpoint-url", s3env.endpoint, "--progress", "none")
     assert rc != 0
     assert "generate-synthetic" in err and "db-seed-synthetic" in err
     assert "no manifest.json or manifest.txt" in err

@@ -54,7 +54,7 @@ class GetDataConfig:
         help=f"where the dataset is published: s3://bucket/prefix/ or https://host/prefix/ "
              f"(default: {DEFAULT_DATA_URL})",
     )
-    out: Path = setting(  # noqa: RUF009 (Path is immutable; ruff can't tell)
+    out: Path = setting(
         DEFAULT_OUT, env="OUTPUT_DIR", flag="--out", parse=path_value, help="directory to download into"
     )
     endpoint_url: str | None = setting(None, env="AWS_ENDPOINT_URL", flag="--endpoint-url", parse=endpoint,

@@ -43,6 +43,7 @@ from zbugs_synth.remote.safety import (
     target_path,
 )
 from zbugs_synth.remote.sources import (
+    Forbidden,
     Interrupted,
     NotFound,
     RangeNotSatisfiable,
@@ -92,13 +93,19 @@ def fetch_manifest(source: Source) -> RemoteManifest:
     """The dataset's manifest, validated as untrusted input."""
     kind, name = "json", MANIFEST_NAME
     try:
+        raw = source.read_small(MANIFEST_NAME, MAX_MANIFEST_BYTES)
+    except (NotFound, Forbidden) as first:
+        # Forbidden too: a bucket readable but not listable answers 403 for a missing key, and the
+        # original tool's datasets have only manifest.txt.
+        kind, name = "txt", MANIFEST_TXT
         try:
-            raw = source.read_small(MANIFEST_NAME, MAX_MANIFEST_BYTES)
-        except NotFound:
-            kind, name = "txt", MANIFEST_TXT
             raw = source.read_small(MANIFEST_TXT, MAX_MANIFEST_BYTES)
-    except NotFound:
-        raise ManifestUnavailable(f"no {MANIFEST_NAME} or {MANIFEST_TXT} at {source.display}") from None
+        except NotFound:
+            if isinstance(first, Forbidden):
+                raise ManifestUnavailable(f"cannot fetch the manifest: {first}") from None
+            raise ManifestUnavailable(f"no {MANIFEST_NAME} or {MANIFEST_TXT} at {source.display}") from None
+        except SourceError as e:
+            raise ManifestUnavailable(f"cannot fetch the manifest: {e}") from None
     except SourceError as e:
         raise ManifestUnavailable(f"cannot fetch the manifest: {e}") from None
     try:
@@ -137,6 +144,18 @@ def get_data(
     remote = fetch_manifest(source)
     result = GetResult(remote)
     out = _prepare_out(out)
+    try:
+        _fill(source, out, remote, result, jobs, progress, retries)
+    except OSError as e:  # local disk trouble (network errors arrive as SourceError subclasses)
+        where = f" ({e.filename})" if e.filename else ""
+        raise UserError(f"cannot write into {out}: {e.strerror or e}{where}") from None
+    return result
+
+
+def _fill(
+    source: Source, out: Path, remote: RemoteManifest, result: GetResult, jobs: int, progress: Progress,
+    retries: int,
+) -> None:
     _drop_other_manifests(out, remote)
     # Marked incomplete from before we touch the first shard until after the manifest is written.
     write_atomic(out / INCOMPLETE_MARKER, "get-data in progress\n")
@@ -162,7 +181,6 @@ def get_data(
 
     listed = {f.name for f in files}
     result.stale = [n for n in dataset_files(out) if n not in listed]
-    return result
 
 
 def _prepare_out(out: Path) -> Path:
@@ -215,16 +233,17 @@ def _verify_present(
         # A symlink is never trusted as a dataset file: the download replaces the link itself.
         if not path.is_symlink() and path.is_file() and path.stat().st_size == f.size:
             candidates.append(f)
-    task = progress.task("verify present", sum(f.size or 0 for f in candidates if f.checksum), unit="bytes")
+    to_hash = sum(f.size or 0 for f in candidates if f.checksum)
+    task = progress.task("verify present", to_hash, unit="bytes") if to_hash else None
 
     def matches(f: Wanted, stop: threading.Event) -> bool:
         if f.checksum is None:
             return True  # manifest.txt: the size is all we can check
-        return file_checksum(target_path(out, f.name), task.advance, stop) == f.checksum
+        return file_checksum(target_path(out, f.name), task.advance if task else None, stop) == f.checksum
 
     verdicts = run_parallel(candidates, matches, jobs)
     present = {f.name for f, ok in zip(candidates, verdicts, strict=True) if ok}
-    if candidates:
+    if task:
         task.done()
     result.skipped = [f.name for f in files if f.name in present]
     return [f for f in files if f.name not in present]

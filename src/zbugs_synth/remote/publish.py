@@ -58,7 +58,14 @@ class PublishResult:
 
 def check_dataset(directory: Path, *, jobs: int = 4, progress: Progress | None = None) -> CheckedDataset:
     """Refuse anything but a complete dataset whose files match its manifest.json exactly."""
-    progress = progress or NullProgress()
+    try:
+        return _check(directory, jobs, progress or NullProgress())
+    except OSError as e:
+        where = f" ({e.filename})" if e.filename else ""
+        raise UserError(f"cannot read {directory}: {e.strerror or e}{where}") from None
+
+
+def _check(directory: Path, jobs: int, progress: Progress) -> CheckedDataset:
     if not directory.is_dir():
         raise UserError(f"{directory}: not a directory")
     if (directory / INCOMPLETE_MARKER).exists():

@@ -35,6 +35,10 @@ class NotFound(SourceError):
     pass
 
 
+class Forbidden(SourceError):
+    """Access denied. S3 answers this for a *missing* key when the reader may not list the bucket."""
+
+
 class Interrupted(SourceError):
     """A transfer broke off (connection reset, timeout, 5xx): retrying may succeed."""
 
@@ -72,6 +76,8 @@ def open_source(url: str, *, endpoint_url: str | None, jobs: int) -> Source:
 # ---- S3 ------------------------------------------------------------------------------------------
 
 class S3Source:
+    # botocore is imported inside the methods: every CLI command imports this module, few use S3.
+
     def __init__(self, location: s3.S3Location, client: Any) -> None:
         self.location = location
         self.client = client
@@ -91,6 +97,8 @@ class S3Source:
             return NotFound(what)
         if code == "InvalidRange" or status == 416:
             return RangeNotSatisfiable(what)
+        if code == "AccessDenied" or status == 403:
+            return Forbidden(what)
         transient = isinstance(e, ClientError) and status >= 500
         if transient or isinstance(e, (ConnectionError, HTTPClientError)):
             return Interrupted(what)
@@ -250,6 +258,8 @@ class HttpSource:
                 raise NotFound(text) from None
             if e.code == 416:
                 raise RangeNotSatisfiable(text) from None
+            if e.code in (401, 403):
+                raise Forbidden(text) from None
             if e.code >= 500 or e.code in (408, 429):
                 raise Interrupted(text) from None
             raise SourceError(text) from None
@@ -276,15 +286,13 @@ class HttpSource:
         except SourceError as e:
             if "HTTP 405" not in str(e) and "HTTP 501" not in str(e):
                 raise
-        # No HEAD support: ask for the first byte and read the size from Content-Range.
-        stream = self.open(name, 0, first_byte_only=True)
+        # No HEAD support: start a plain GET, read its Content-Length, and hang up.
+        stream = self.open(name, 0)
         stream.close()
         return stream.total
 
-    def open(self, name: str, offset: int, first_byte_only: bool = False) -> Stream:
+    def open(self, name: str, offset: int) -> Stream:
         headers = {"Range": f"bytes={offset}-"} if offset else {}
-        if first_byte_only:
-            headers = {"Range": "bytes=0-0"}
         resp = self._request(name, "GET", headers)
         where = self._where(name)
         if resp.status == 206:
