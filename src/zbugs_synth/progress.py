@@ -141,35 +141,39 @@ class _RichTask:
 class RichProgress:
     def __init__(self) -> None:
         from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            TaskProgressColumn,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
-        from rich.progress import (
-            Progress as RichBars,
-        )
+        from rich.progress import BarColumn, ProgressColumn, TaskProgressColumn, TextColumn, TimeElapsedColumn
+        from rich.progress import Progress as RichBars
+        from rich.text import Text
+
+        class CountsColumn(ProgressColumn):
+            """`1.2 GB / 3.4 GB  150.0 MB/s` or `12,345 / 99,999 rows  50,000 rows/s`."""
+
+            def render(self, task):  # type: ignore[no-untyped-def]
+                unit = task.fields.get("unit", "rows")
+                total = f" / {_fmt(task.total, unit)}" if task.total else ""
+                return Text(f"{_fmt(task.completed, unit)}{total}  {_fmt(task.speed or 0, unit)}/s")
+
+        class EtaColumn(ProgressColumn):
+            def render(self, task):  # type: ignore[no-untyped-def]
+                if task.finished or not task.total or not task.speed:
+                    return Text("")
+                return Text(f"ETA {max(task.total - task.completed, 0) / task.speed:,.0f}s")
 
         self.console = Console(stderr=True)
         self.bars = RichBars(
             TextColumn("[bold]{task.description:<18}"),
             BarColumn(),
             TaskProgressColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[unit]}"),
-            TextColumn("{task.fields[rate]}"),
+            CountsColumn(),
             TimeElapsedColumn(),
-            TimeRemainingColumn(),
+            EtaColumn(),
             console=self.console,
             refresh_per_second=8,
         )
         self.bars.start()
 
     def task(self, name: str, total: float | None, unit: str = "rows") -> Task:
-        tid = self.bars.add_task(name, total=total, unit=unit, rate="")
+        tid = self.bars.add_task(name, total=total, unit=unit)
         return _RichTask(self, tid)
 
     def log(self, message: str) -> None:
