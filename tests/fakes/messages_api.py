@@ -264,7 +264,8 @@ class FakeMessagesAPI:
         self.reject_forced_tool = reject_forced_tool
         self.requests: list[Seen] = []
         self.faults: list[Fault] = []
-        self.max_categories_in_flight = 0
+        self.max_categories_in_flight = 0   # distinct categories with a request being answered
+        self.max_in_flight_per_category = 0
         self._in_flight: dict[str, int] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -339,9 +340,14 @@ class FakeMessagesAPI:
         seen.status = status
         return status, extra, payload
 
+    def authorized(self, headers: dict[str, str]) -> bool:
+        """The key comes as `x-api-key` or, in newer SDKs, as `Authorization: Bearer <key>`."""
+        return (headers.get("x-api-key") == self.api_key
+                or headers.get("authorization") == f"Bearer {self.api_key}")
+
     def _answer(self, seen: Seen, body: dict, headers: dict[str, str],
                 tool: dict | None) -> tuple[int, dict[str, str], dict]:
-        if headers.get("x-api-key") != self.api_key:
+        if not self.authorized(headers):
             return _error(401, "authentication_error", "invalid x-api-key")
         problem = _request_problem(body)
         if problem:
@@ -355,6 +361,7 @@ class FakeMessagesAPI:
         with self._lock:
             self._in_flight[cat] = self._in_flight.get(cat, 0) + 1
             self.max_categories_in_flight = max(self.max_categories_in_flight, len(self._in_flight))
+            self.max_in_flight_per_category = max(self.max_in_flight_per_category, self._in_flight[cat])
         try:
             if self.delay:
                 self._stop.wait(self.delay)

@@ -10,12 +10,12 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from zbugs_synth.cli import add_progress_flag
 from zbugs_synth.config import ParseError, add_arguments, build
 from zbugs_synth.errors import UserError
 from zbugs_synth.progress import make_progress
-from zbugs_synth.templates.llm import RunReport, Usage, generate
 from zbugs_synth.templates.loader import load_default_pools
 from zbugs_synth.templates.model import PackError
 from zbugs_synth.templates.pack_dir import DirState, inspect, remove_stale_temp, write_summary
@@ -27,6 +27,9 @@ from zbugs_synth.templates.plan import (
     plan_all,
 )
 from zbugs_synth.templates.prompts import estimate
+
+if TYPE_CHECKING:
+    from zbugs_synth.templates.llm import RunReport, Usage
 
 NO_KEY = ("ANTHROPIC_API_KEY is not set: export ANTHROPIC_API_KEY=sk-ant-... (or put it in .env) to generate "
           "templates with Claude; generate-synthetic works without it, using the bundled template pack")
@@ -60,10 +63,10 @@ def _selected(args: argparse.Namespace) -> tuple[str, ...]:
         raise UserError(f"--categories {args.categories!r}: {e}") from None
 
 
-def _describe_counts(cfg: TemplatesConfig, plan: CategoryPlan) -> str:
-    return (f"{plan.projects} projects x {cfg.components} components, {cfg.labels} labels, "
-            f"{cfg.titles} titles, {cfg.descriptions} descriptions, {cfg.comments} comments, "
-            f"slot pools of {cfg.pool_values} values")
+def _describe_counts(cfg: TemplatesConfig) -> str:
+    return (f"{cfg.num_projects} projects over the 10 categories, {cfg.components} components each; "
+            f"per category {cfg.labels} labels, {cfg.titles} titles, {cfg.descriptions} descriptions, "
+            f"{cfg.comments} comments, slot pools of {cfg.pool_values} values")
 
 
 def _print_plan(cfg: TemplatesConfig, todo: Sequence[CategoryPlan], selected: Sequence[str],
@@ -76,14 +79,14 @@ def _print_plan(cfg: TemplatesConfig, todo: Sequence[CategoryPlan], selected: Se
         if name not in todo_names:
             print(f"  {name:<16} present and valid, skipped (--force regenerates it)", file=out)
     for name, why in state.stale.items():
-        if name in todo_names:
-            print(f"  {name:<16} present but will be regenerated: {why}", file=out)
+        what = "present but will be regenerated" if name in todo_names else "present but invalid, not selected"
+        print(f"  {name:<16} {what}: {why}", file=out)
     for name, why in state.broken.items():
         print(f"  warning: {name} is not a valid category file ({why}); load_pack will reject the directory",
               file=out)
     if not todo:
         return
-    print(f"  per category: {_describe_counts(cfg, todo[0])}", file=out)
+    print(f"  {_describe_counts(cfg)}", file=out)
     total_calls = total_in = total_out = 0
     for plan in todo:
         est = [estimate(b, plan, examples) for b in plan.batches]
@@ -93,8 +96,8 @@ def _print_plan(cfg: TemplatesConfig, todo: Sequence[CategoryPlan], selected: Se
         for b in plan.batches:
             kinds[b.key.split("-")[0]] = kinds.get(b.key.split("-")[0], 0) + 1
         detail = ", ".join(f"{k} {n}" for k, n in kinds.items())
-        print(f"  {plan.name:<16} {len(est):>4} calls ({detail}), ~{t_in:,} input / ~{t_out:,} output tokens",
-              file=out)
+        print(f"  {plan.name:<16} {len(est):>4} calls ({detail}; {plan.projects} projects), "
+              f"~{t_in:,} input / ~{t_out:,} output tokens", file=out)
     print(f"  {'total':<16} {total_calls:>4} calls, ~{total_in:,} input / ~{total_out:,} output tokens "
           f"(estimate; follow-ups for invalid answers come on top), {cfg.category_concurrency} categories "
           f"at a time", file=out)
@@ -135,15 +138,22 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if not cfg.api_key:
         raise UserError(NO_KEY)
+    try:
+        cfg.out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"--out {str(cfg.out)!r}: cannot create the directory ({e.strerror or e})") from None
     remove_stale_temp(cfg.out, [p.name for p in todo])
     skip = [p.name for p in todo]
     kept = [c for n, c in state.done.items() if n not in skip] + state.others
+    # The SDK takes seconds to import: only pay for it when there is something to generate.
+    from zbugs_synth.templates.llm import generate
+
     progress = make_progress(args.progress)
     try:
         report = generate(cfg, todo, progress, kept=kept, default_pools=default_pools, people=people)
     finally:
         progress.close()
-    summary = write_summary(cfg.out) if cfg.out.is_dir() else {"categories": [], "totalProjects": 0}
+    summary = write_summary(cfg.out)
     _print_usage(report)
     written = [r for r in report.results.values() if r.path]
     failed = [r for r in report.results.values() if r.error]

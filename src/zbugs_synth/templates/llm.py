@@ -31,6 +31,7 @@ from zbugs_synth.templates.answers import (
     check_pools,
     check_projects,
     check_templates,
+    norm,
 )
 from zbugs_synth.templates.model import (
     POOL_SLOTS,
@@ -268,7 +269,7 @@ class CategoryRun:
                 # Every tool_use needs its tool_result; only ours carries the feedback.
                 messages.append({"role": "user", "content": [
                     {"type": "tool_result", "tool_use_id": b.id, "is_error": True,
-                     "content": text if b is call or call is None else "ignored: call only " + tool_name}
+                     "content": text if b is call or call is None else f"ignored: only one {tool_name} call counts"}
                     for b in calls]})
             else:
                 messages.append({"role": "user", "content": text})
@@ -367,7 +368,7 @@ class Generator:
                  default_pools: Pools, people: People) -> None:
         self.cfg, self.out_dir, self.progress = cfg, out_dir, progress
         self.kept = list(kept)   # categories on disk that stay: project names must not clash with them
-        self.project_names = {p.name.lower() for c in kept for p in c.projects}
+        self.project_names = {norm(p.name) for c in kept for p in c.projects}
         self.default_pools, self.people = default_pools, people
         self.report = RunReport()
         self.claude: Claude
@@ -383,7 +384,12 @@ class Generator:
             return
         finally:
             run.task.done()
-        result.path = write_category(self.out_dir, data)
+        try:
+            result.path = write_category(self.out_dir, data)
+        except OSError as e:
+            result.error = f"{plan.name}: cannot write its file in {self.out_dir}: {e.strerror or e}"
+            self.progress.log(result.error)
+            return
         self.kept.append(parse_category(data, str(result.path)))
         write_summary(self.out_dir)
         u = run.usage

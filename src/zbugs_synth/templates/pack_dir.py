@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from zbugs_synth.manifest import write_atomic
+from zbugs_synth.templates.answers import norm
 from zbugs_synth.templates.loader import NOT_CATEGORIES, read_json
 from zbugs_synth.templates.model import (
     Category,
@@ -49,7 +50,7 @@ class DirState:
     def project_names(self, skip: Sequence[str] = ()) -> set[str]:
         """Lower-cased project names in files that stay as they are."""
         cats = [c for n, c in self.done.items() if n not in skip] + self.others
-        return {p.name.lower() for c in cats for p in c.projects}
+        return {norm(p.name) for c in cats for p in c.projects}
 
 
 def inspect(out_dir: Path, plans: Sequence[CategoryPlan], pools: Pools, people: People) -> DirState:

@@ -67,8 +67,8 @@ class TemplatesConfig:
         help="Claude model id")
     base_url: str | None = setting(
         None, env="ANTHROPIC_BASE_URL", flag="--base-url", parse=_url,
-        help="API base URL (default: the SDK's, https://api.anthropic.com)")
-    out: Path = setting(  # noqa: RUF009 (Path is immutable)
+        help="API base URL; unset means the SDK default, https://api.anthropic.com")
+    out: Path = setting(
         DEFAULT_OUT, env=None, flag="--out", parse=path_value,
         help="directory the category files and summary.json are written to")
     num_projects: int = setting(

@@ -111,6 +111,7 @@ RULES: Mapping[str, TemplateRule] = {
     "titleTemplates": TITLE_RULE, "descriptionTemplates": DESCRIPTION_RULE, "commentTemplates": COMMENT_RULE,
 }
 _SAMPLE_COMPONENTS = 24   # components shown to phase-2 prompts, for the domain's flavour
+_SAMPLE_PROJECTS = 30
 _SAMPLE_VALUES = 3
 
 
@@ -302,8 +303,13 @@ def _rule_lines(kind: str) -> list[str]:
 
 def templates_prompt(category: str, batch: BatchPlan, ctx: Phase2Context) -> str:
     rule = RULES[batch.kind]
-    names = ", ".join(p.name for p in ctx.projects)
-    sample = [c for p in ctx.projects for c in p.components][:_SAMPLE_COMPONENTS]
+    names = ", ".join(p.name for p in ctx.projects[:_SAMPLE_PROJECTS])
+    if len(ctx.projects) > _SAMPLE_PROJECTS:
+        names += f" and {len(ctx.projects) - _SAMPLE_PROJECTS} more"
+    # A few components of every project rather than all of the first one.
+    depth = max(len(p.components) for p in ctx.projects)
+    sample = [p.components[i] for i in range(depth) for p in ctx.projects
+              if i < len(p.components)][:_SAMPLE_COMPONENTS]
     rules = "\n".join(f"- {line}" for line in [
         *_rule_lines(batch.kind),
         f"Every {rule.noun} differs from the others in wording and structure, not just in one word.",
