@@ -1,16 +1,155 @@
-"""Placeholder: `verify` is being built (see the open issues)."""
+"""`zbugs-synth verify`: the guide's verification queries and many more checks, on the loaded database.
+
+Prints a table of checks (PASS / WARN / FAIL with numbers and sample rows), the guide's query
+results and a one-line verdict; exit 0 when nothing failed, 1 otherwise (warnings do not fail).
+`--json` prints the same as JSON instead; `--report FILE.html` also writes a self-contained page
+with charts. Progress (one line per check) goes to stderr.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
+from zbugs_synth.cli import add_progress_flag
+from zbugs_synth.config import add_arguments, build, integer, number, optional_path, setting
+from zbugs_synth.db.connect import DbConfig
 from zbugs_synth.errors import UserError
+
+if TYPE_CHECKING:
+    from zbugs_synth.db.verify import Check, Report
+
+MAX_DETAILS = 10  # per check, in the text output (JSON and HTML have them all)
+
+
+@dataclass(frozen=True)
+class VerifyConfig(DbConfig):
+    statement_timeout: float = setting(
+        3600.0, env="VERIFY_STATEMENT_TIMEOUT", flag="--statement-timeout", parse=number(0.0, 7 * 86400.0),
+        help="time limit for each SQL statement, in seconds (0: no limit); a check that hits it FAILs")
+    samples: int = setting(5, env="VERIFY_SAMPLES", flag="--samples", parse=integer(0, 1000),
+                           help="example rows shown per failing check")
+    report: Path | None = setting(None, env=None, flag="--report", parse=optional_path,
+                                  help="also write a self-contained HTML report with charts to this file")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("verify", help="(not built yet)")
+    p = sub.add_parser(
+        "verify", help="check the loaded database: counts, orphans, schema, time order (exit 1 on failure)",
+        description="Run the guide's verification queries and more against the database: row counts against "
+                    "every recorded load, orphans on every foreign-key path, every index/FK/trigger present and "
+                    "enabled, no comment older than its issue, modified >= created. Exit 0 if every check "
+                    "passes (warnings allowed), 1 if any fails.")
+    add_arguments(p, VerifyConfig)
+    p.add_argument("--json", action="store_true", help="print the results as JSON instead of tables")
+    add_progress_flag(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    raise UserError("this command is not built yet")
+    from zbugs_synth.db.connect import resolve_db_url
+    from zbugs_synth.db.verify import verify
+    from zbugs_synth.progress import make_progress
+
+    cfg = build(VerifyConfig, args)
+    if cfg.report is not None:
+        _check_writable(cfg.report)
+    url = resolve_db_url(cfg)
+    progress = make_progress(args.progress)
+    try:
+        report = verify(url, statement_timeout=cfg.statement_timeout, samples=cfg.samples, progress=progress)
+    finally:
+        progress.close()
+    if cfg.report is not None:
+        from zbugs_synth.db.report import write_report
+
+        write_report(report, cfg.report)
+    if args.json:
+        print(dump_json(report))
+    else:
+        print(render_text(report))
+        if cfg.report is not None:
+            print(f"report written to {cfg.report}")
+    return 0 if report.ok else 1
+
+
+def _check_writable(path: Path) -> None:
+    """Refuse a report path we could not write before spending minutes on the checks."""
+    parent = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise UserError(f"--report {path}: is a directory; expected a file name such as report.html")
+    if not parent.is_dir():
+        raise UserError(f"--report {path}: directory {parent} does not exist")
+
+
+# ---- text ----------------------------------------------------------------------------------------
+
+def render_text(report: Report) -> str:
+    lines = [f"zbugs-synth verify: {report.target}", ""]
+    lines += _counts(report)
+    lines += _loads(report)
+    lines += ["Checks"]
+    width = max((len(c.name) for c in report.checks), default=10)
+    for c in report.checks:
+        lines += _check(c, width)
+    lines.append("")
+    lines += _guide(report)
+    lines.append(f"Verdict: {report.verdict}")
+    return "\n".join(lines)
+
+
+def _counts(report: Report) -> list[str]:
+    exp = report.expected or {}
+    out = ["Row counts", f"  {'table':<20}{'rows':>16}{'expected':>16}"]
+    for table, n in report.counts.items():
+        shown = "missing" if n is None else f"{n:,}"
+        expected = f"{exp[table]:,}" if table in exp else "-"
+        mark = "" if table not in exp else ("  ok" if exp[table] == n else "  MISMATCH")
+        out.append(f"  {table:<20}{shown:>16}{expected:>16}{mark}")
+    return [*out, ""]
+
+
+def _loads(report: Report) -> list[str]:
+    if not report.loads:
+        return []
+    out = [f"Loaded datasets ({len(report.loads)})"]
+    for d in report.loads:
+        state = f"finished {d.finished_at:%Y-%m-%d %H:%M:%S}" if d.finished_at else "NOT FINISHED"
+        rows = sum(d.rows.values())
+        out.append(f"  #{d.id} {d.dataset_id} ({d.mode}) from {d.source}: {rows:,} rows, {state}")
+    return [*out, ""]
+
+
+def _check(c: Check, width: int) -> list[str]:
+    out = [f"  {c.status:<5} {c.name:<{width}}  {c.summary}"]
+    pad = " " * (10 + width)
+    if len(c.details) > 1:
+        out += [f"{pad}- {d}" for d in c.details[:MAX_DETAILS]]
+        if len(c.details) > MAX_DETAILS:
+            out.append(f"{pad}  ... {len(c.details) - MAX_DETAILS} more")
+    out += [f"{pad}e.g. {s}" for s in c.samples]
+    return out
+
+
+def _guide(report: Report) -> list[str]:
+    out = [f"Issues per project (top {len(report.top_projects)} of {len(report.projects)} projects)",
+           f"  {'projectID':<24}{'name':<28}{'issues':>12}"]
+    for p in report.top_projects:
+        name = p.name if p.name is not None else "(missing project)"
+        out.append(f"  {p.id:<24}{name[:27]:<28}{p.issues:>12,}")
+    total = sum(report.comments_per_issue.values())
+    out += ["", "Comments per issue", f"  {'bucket':<10}{'issues':>14}{'share':>9}"]
+    for label, n in report.comment_buckets:
+        share = f"{100.0 * n / total:.1f}%" if total else "-"
+        out.append(f"  {label:<10}{n:>14,}{share:>9}")
+    if report.labels_per_issue:
+        hist = ", ".join(f"{k}: {v:,}" for k, v in sorted(report.labels_per_issue.items())[:12])
+        out += ["", f"Labels per issue (labels: issues): {hist}"]
+    return [*out, ""]
+
+
+def dump_json(report: Report) -> str:
+    return json.dumps(report.to_dict(), indent=2, default=str)

@@ -1,0 +1,524 @@
+"""`verify`: is the loaded database complete, consistent and shaped like zbugs' own?
+
+Every check is one aggregate SQL statement (or a handful: one per table or per FK path) that the
+server runs in a single pass; Python only ever sees counts, histograms with one row per distinct
+value, and at most `samples` example rows per failing check (fetched by a second, LIMITed query
+only when the count is not zero). That keeps it usable on 100 M issues. Each statement runs under
+`statement_timeout`: a check that times out is a FAIL that says so, and the others still run.
+
+The connection is read-only (`default_transaction_read_only`): verify never changes the database.
+
+Checks (PASS / WARN / FAIL, with numbers and samples):
+- schema: zbugs_synth.db.schema.differences() split into tables, indexes, foreign keys, triggers
+  (present and enabled) and publication; plus invalid indexes and NOT VALID foreign keys;
+- the built-in Zero project row;
+- row counts against the finished loads recorded in zbugs_synth.loaded_datasets (bookkeeping);
+- orphans on every path of schema.FOREIGN_KEYS, computed from that data;
+- issueLabel.projectID equal to its issue's and its label's project;
+- no comment older than its issue; issue modified >= created;
+- ids reused across tables (legal, but a sign of a generator bug: WARN).
+Distributions: issues per project, comments per issue and labels per issue (histograms), from
+which the guide's top-10 and comment buckets come.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from itertools import combinations
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from zbugs_synth.db import schema
+from zbugs_synth.db.bookkeeping import LOADED_DATASETS, LoadedDataset, expected_rows, has_bookkeeping, loaded_datasets
+from zbugs_synth.db.connect import connect, mask_url, scrub
+from zbugs_synth.progress import NullProgress, Progress
+from zbugs_synth.tables import TABLES as LOADED_TABLES
+
+PASS, WARN, FAIL = "PASS", "WARN", "FAIL"
+_RANK = {PASS: 0, WARN: 1, FAIL: 2}
+
+# The guide's comments-per-issue buckets, as (label, lowest, highest) comment counts.
+COMMENT_BUCKETS: tuple[tuple[str, int, int | None], ...] = (
+    ("0", 0, 0), ("1-2", 1, 2), ("3-5", 3, 5), ("6-10", 6, 10), ("10+", 11, None),
+)
+# Tables whose primary key is a single free-form `id`: an id shared between two of them is suspicious.
+ID_TABLES = ("user", "project", "label", "issue", "comment")
+TOP_PROJECTS = 10
+
+
+@dataclass
+class Check:
+    name: str
+    status: str  # PASS | WARN | FAIL
+    summary: str  # one line, with the numbers
+    samples: list[str] = field(default_factory=list)
+    details: list[str] = field(default_factory=list)
+    numbers: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+@dataclass
+class ProjectCount:
+    id: str
+    name: str | None  # None: the issues point at a project that does not exist
+    issues: int
+
+
+@dataclass
+class Report:
+    target: str  # the database URL, password masked
+    started_at: str
+    seconds: float = 0.0
+    checks: list[Check] = field(default_factory=list)
+    counts: dict[str, int | None] = field(default_factory=dict)  # None: could not count
+    expected: dict[str, int] | None = None  # None: no finished load recorded
+    loads: list[LoadedDataset] = field(default_factory=list)
+    projects: list[ProjectCount] = field(default_factory=list)  # issues per project, most first
+    comments_per_issue: dict[int, int] = field(default_factory=dict)  # n comments -> issues with n
+    labels_per_issue: dict[int, int] = field(default_factory=dict)
+
+    @property
+    def failed(self) -> list[Check]:
+        return [c for c in self.checks if c.status == FAIL]
+
+    @property
+    def warned(self) -> list[Check]:
+        return [c for c in self.checks if c.status == WARN]
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+    @property
+    def verdict(self) -> str:
+        n_pass = len(self.checks) - len(self.failed) - len(self.warned)
+        word = "FAIL" if self.failed else "PASS"
+        return (f"{word}: {len(self.failed)} failed, {len(self.warned)} warning(s), {n_pass} passed "
+                f"({len(self.checks)} checks in {self.seconds:.1f}s)")
+
+    @property
+    def top_projects(self) -> list[ProjectCount]:
+        return self.projects[:TOP_PROJECTS]
+
+    @property
+    def comment_buckets(self) -> list[tuple[str, int]]:
+        return buckets(self.comments_per_issue)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "target": self.target,
+            "startedAt": self.started_at,
+            "seconds": round(self.seconds, 3),
+            "ok": self.ok,
+            "verdict": self.verdict,
+            "checks": [asdict(c) | {"seconds": round(c.seconds, 3)} for c in self.checks],
+            "counts": self.counts,
+            "expected": self.expected,
+            "loads": [{"id": d.id, "datasetId": d.dataset_id, "source": d.source, "mode": d.mode,
+                       "rows": d.rows, "startedAt": d.started_at.isoformat(),
+                       "finishedAt": d.finished_at.isoformat() if d.finished_at else None} for d in self.loads],
+            "topProjects": [asdict(p) for p in self.top_projects],
+            "projects": len(self.projects),
+            "commentBuckets": dict(self.comment_buckets),
+            "commentsPerIssue": {str(k): v for k, v in sorted(self.comments_per_issue.items())},
+            "labelsPerIssue": {str(k): v for k, v in sorted(self.labels_per_issue.items())},
+        }
+
+
+def buckets(histogram: dict[int, int]) -> list[tuple[str, int]]:
+    """The guide's comment buckets from a per-count histogram."""
+    return [(label, sum(v for n, v in histogram.items() if n >= lo and (hi is None or n <= hi)))
+            for label, lo, hi in COMMENT_BUCKETS]
+
+
+# ---- running -------------------------------------------------------------------------------------
+
+class _Ctx:
+    def __init__(self, conn: psycopg.Connection[Any], report: Report, samples: int) -> None:
+        self.conn, self.report, self.samples = conn, report, samples
+
+    def one(self, query: sql.Composable | str, params: Sequence[Any] = ()) -> tuple[Any, ...]:
+        row = self.conn.execute(query, params or None).fetchone()  # type: ignore[arg-type]
+        assert row is not None
+        return tuple(row)
+
+    def all(self, query: sql.Composable | str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return [tuple(r) for r in self.conn.execute(query, params or None).fetchall()]  # type: ignore[arg-type]
+
+    def rows_of(self, table: str) -> int | None:
+        return self.report.counts.get(table)
+
+
+@dataclass(frozen=True)
+class _Step:
+    title: str
+    run: Callable[[_Ctx], list[Check]]
+
+
+def verify(url: str, *, statement_timeout: float = 0.0, samples: int = 5,
+           progress: Progress | None = None) -> Report:
+    """Run every check against the database at `url` (statement_timeout in seconds, 0: none)."""
+    progress = progress or NullProgress()
+    report = Report(target=mask_url(url), started_at=datetime.now(UTC).isoformat(timespec="seconds"))
+    t0 = time.monotonic()
+    with connect(url, autocommit=True) as conn:
+        conn.execute("SET default_transaction_read_only = on")
+        conn.execute("SET application_name = 'zbugs-synth verify'")
+        conn.execute(sql.SQL("SET statement_timeout = {}").format(sql.Literal(int(statement_timeout * 1000))))
+        ctx = _Ctx(conn, report, samples)
+        steps = _steps()
+        task = progress.task("verify", len(steps), unit="checks")
+        for i, step in enumerate(steps, 1):
+            progress.log(f"[{i}/{len(steps)}] {step.title} ...")
+            s0 = time.monotonic()
+            try:
+                found = step.run(ctx)
+            except psycopg.errors.QueryCanceled:
+                found = [Check(step.title, FAIL, f"timed out after {statement_timeout:g}s "
+                                                 "(raise --statement-timeout, 0 for no limit)")]
+            except psycopg.Error as e:
+                found = [Check(step.title, FAIL, f"query failed: {scrub(str(e), url)}")]
+            secs = time.monotonic() - s0
+            for c in found:
+                c.seconds = secs / max(len(found), 1)
+            report.checks += found
+            worst = max((c.status for c in found), key=_RANK.__getitem__, default="done")
+            progress.log(f"[{i}/{len(steps)}] {step.title}: {worst} ({secs:.1f}s)")
+            task.advance(1)
+        task.done()
+    report.seconds = time.monotonic() - t0
+    return report
+
+
+def _steps() -> list[_Step]:
+    steps = [
+        _Step("schema matches the zbugs contract", _schema),
+        _Step("built-in Zero project", _zero_project),
+        _Step("row counts", _row_counts),
+    ]
+    steps += [_Step(_fk_title(name, fk), _orphans(name, fk)) for name, fk in schema.FOREIGN_KEYS.items()]
+    steps += [
+        _Step("issueLabel.projectID is its issue's project", _label_project("issue", "issueID")),
+        _Step("issueLabel.projectID is its label's project", _label_project("label", "labelID")),
+        _Step("no comment older than its issue", _comment_times),
+        _Step("issue modified >= created", _issue_times),
+        _Step("ids not reused across tables", _shared_ids),
+        _Step("issues per project", _issues_per_project),
+        _Step("comments per issue", _per_issue("comment", "comments_per_issue")),
+        _Step("labels per issue", _per_issue("issueLabel", "labels_per_issue")),
+    ]
+    return steps
+
+
+# ---- helpers -------------------------------------------------------------------------------------
+
+def _show(value: Any) -> str:
+    """A value from the database as a short, printable token (it is untrusted text)."""
+    s = "NULL" if value is None else str(value)
+    s = "".join(c if c.isprintable() else "?" for c in s)
+    return s if len(s) <= 48 else s[:45] + "..."
+
+
+def _pct(part: int, whole: int | None) -> str:
+    return f" ({100.0 * part / whole:.1f}%)" if whole else ""
+
+
+def _q(name: str) -> sql.Identifier:
+    return sql.Identifier(name)
+
+
+def _pk(table: str) -> tuple[str, ...]:
+    return schema.INDEXES[f"{table}_pkey"].columns
+
+
+# ---- schema --------------------------------------------------------------------------------------
+
+_SCHEMA_PARTS = (
+    ("tables and columns", "schema: tables and columns"),
+    ("index", "schema: indexes"),
+    ("foreign key", "schema: foreign keys"),
+    ("trigger", "schema: triggers present and enabled"),
+    ("publication", "schema: publication zero_zbugs"),
+)
+
+
+def _schema_part(difference: str) -> str:
+    for key in ("publication", "foreign key", "trigger", "index"):
+        if key in difference:
+            return key
+    return "tables and columns"
+
+
+def _schema(ctx: _Ctx) -> list[Check]:
+    found: dict[str, list[str]] = {key: [] for key, _ in _SCHEMA_PARTS}
+    present = {r[0] for r in ctx.all("SELECT c.relname FROM pg_class c JOIN pg_namespace ns ON ns.oid = c.relnamespace "
+                                     "WHERE ns.nspname = 'public' AND c.relkind IN ('r', 'p')")}
+    missing = [t for t in schema.TABLES if t not in present]
+    if missing:
+        # differences() needs the tables it inspects; without them, say what is missing and stop there.
+        lines = [f"table {t!r} is missing" for t in missing]
+        hint = f"not compared: {len(missing)} contract table(s) missing (run `zbugs-synth db-migrate`)"
+        return [Check(name, FAIL, f"{len(lines)} difference(s) from the contract: {lines[0]}"
+                      + (f" (+{len(lines) - 1} more)" if len(lines) > 1 else ""), details=lines,
+                      numbers={"differences": len(lines)}) if key == "tables and columns"
+                else Check(name, FAIL, hint) for key, name in _SCHEMA_PARTS]
+    for d in schema.differences(ctx.conn):
+        found[_schema_part(d)].append(d)
+    # differences() compares definitions; a failed CREATE INDEX CONCURRENTLY or ADD CONSTRAINT ... NOT
+    # VALID leaves an object that looks right there but does not do its job.
+    found["index"] += [f"index {n!r} is not valid (a failed build: drop and recreate it)" for (n,) in ctx.all(
+        """SELECT i.relname FROM pg_index ix JOIN pg_class i ON i.oid = ix.indexrelid
+             JOIN pg_namespace ns ON ns.oid = i.relnamespace
+            WHERE ns.nspname = 'public' AND NOT (ix.indisvalid AND ix.indisready) ORDER BY 1""")]
+    found["foreign key"] += [f"foreign key {n!r} is NOT VALID (existing rows were never checked)"
+                             for (n,) in ctx.all(
+        """SELECT c.conname FROM pg_constraint c JOIN pg_namespace ns ON ns.oid = c.connamespace
+            WHERE ns.nspname = 'public' AND c.contype = 'f' AND NOT c.convalidated ORDER BY 1""")]
+    expected = {"index": len(schema.INDEXES), "foreign key": len(schema.FOREIGN_KEYS),
+                "trigger": len(schema.TRIGGERS), "publication": len(schema.PUBLISHED),
+                "tables and columns": len(schema.TABLES)}
+    out = []
+    for key, name in _SCHEMA_PARTS:
+        diffs = found[key]
+        if diffs:
+            out.append(Check(name, FAIL, f"{len(diffs)} difference(s) from the contract: {diffs[0]}"
+                             + (f" (+{len(diffs) - 1} more)" if len(diffs) > 1 else ""),
+                             details=diffs, numbers={"differences": len(diffs)}))
+        else:
+            out.append(Check(name, PASS, f"all {expected[key]} as expected", numbers={"expected": expected[key]}))
+    return out
+
+
+def _zero_project(ctx: _Ctx) -> list[Check]:
+    row = ctx.conn.execute('SELECT name FROM project WHERE id = %s', (schema.ZERO_PROJECT_ID,)).fetchone()
+    name = "built-in Zero project row"
+    if row is None:
+        return [Check(name, FAIL, f"project {schema.ZERO_PROJECT_ID} (Zero) is missing: a force load must "
+                                  "restore it, zbugs' default projectID points at it")]
+    return [Check(name, PASS, f"project {schema.ZERO_PROJECT_ID} ({_show(row[0])}) present")]
+
+
+# ---- row counts ----------------------------------------------------------------------------------
+
+def _row_counts(ctx: _Ctx) -> list[Check]:
+    report = ctx.report
+    for table in schema.TABLES:  # one statement per table: the timeout applies to each
+        (present,) = ctx.one("SELECT to_regclass(%s) IS NOT NULL", (f'public."{table}"',))
+        if not present:  # the schema check reports it; count the rest
+            report.counts[table] = None
+            continue
+        (n,) = ctx.one(sql.SQL("SELECT count(*) FROM {}").format(_q(table)))
+        report.counts[table] = int(n)
+    report.loads = loaded_datasets(ctx.conn)
+    finished = [d for d in report.loads if d.finished]
+    unfinished = [d for d in report.loads if not d.finished]
+    out: list[Check] = []
+    name = "row counts match the loaded datasets"
+    if not report.loads:
+        where = LOADED_DATASETS if has_bookkeeping(ctx.conn) else f"{LOADED_DATASETS} (absent)"
+        total = sum(report.counts[t] or 0 for t in LOADED_TABLES)
+        absent = [t for t in LOADED_TABLES if report.counts[t] is None]
+        found = f"{len(absent)} of the loaded tables missing" if absent else \
+            f"{total:,} rows in the {len(LOADED_TABLES)} loaded tables"
+        out.append(Check(name, WARN, f"no load recorded in {where}: counts reported, not checked ({found})",
+                         numbers={"actual": dict(report.counts)}))
+    else:
+        report.expected = expected_rows(finished, LOADED_TABLES)
+        wrong = [t for t in LOADED_TABLES if report.counts[t] != report.expected[t]]
+        details = [f"{t}: expected {report.expected[t]:,}, found "
+                   + ("no table" if report.counts[t] is None else
+                      f"{report.counts[t]:,} ({(report.counts[t] or 0) - report.expected[t]:+,})") for t in wrong]
+        sources = f"{len(finished)} finished load(s)"
+        numbers = {"expected": report.expected, "actual": {t: report.counts[t] for t in LOADED_TABLES}}
+        if unfinished:
+            d = unfinished[-1]
+            out.append(Check(name, FAIL,
+                             f"{len(unfinished)} load(s) never finished (interrupted or still running): dataset "
+                             f"{_show(d.dataset_id)} from {_show(d.source)} ({d.mode}, started "
+                             f"{d.started_at:%Y-%m-%d %H:%M:%S %Z}); re-run the load"
+                             + (f"; also {len(wrong)} table(s) differ" if wrong else ""),
+                             samples=[f"load #{u.id}: {_show(u.dataset_id)} ({u.mode})" for u in unfinished],
+                             details=details, numbers=numbers))
+        elif wrong:
+            out.append(Check(name, FAIL, f"{len(wrong)} table(s) differ from {sources}: {details[0]}",
+                             details=details, numbers=numbers))
+        else:
+            total = sum(report.expected.values())
+            out.append(Check(name, PASS, f"{total:,} rows in {len(LOADED_TABLES)} tables, as {sources} recorded",
+                             numbers=numbers))
+    ids = [d.dataset_id for d in finished]
+    twice = sorted({i for i in ids if ids.count(i) > 1})
+    if twice:
+        out.append(Check("each dataset loaded once", WARN,
+                         f"{len(twice)} dataset(s) recorded as loaded more than once",
+                         samples=[_show(i) for i in twice[:ctx.samples]]))
+    return out
+
+
+# ---- orphans -------------------------------------------------------------------------------------
+
+def _fk_title(name: str, fk: schema.ForeignKey) -> str:
+    def side(table: str, cols: tuple[str, ...]) -> str:
+        return f"{table}.{cols[0]}" if len(cols) == 1 else f"{table}({', '.join(cols)})"
+    return f"no orphans: {side(fk.table, fk.columns)} -> {side(fk.ref_table, fk.ref_columns)}"
+
+
+def _orphan_where(fk: schema.ForeignKey) -> sql.Composable:
+    """Rows of `c` (the child) whose non-NULL key finds no parent `p`: MATCH SIMPLE semantics."""
+    not_null = sql.SQL(" AND ").join(sql.SQL("c.{} IS NOT NULL").format(_q(col)) for col in fk.columns)
+    match = sql.SQL(" AND ").join(sql.SQL("p.{} = c.{}").format(_q(r), _q(col))
+                                  for col, r in zip(fk.columns, fk.ref_columns, strict=True))
+    return sql.SQL("{} AND NOT EXISTS (SELECT 1 FROM {} p WHERE {})").format(not_null, _q(fk.ref_table), match)
+
+
+def _orphans(fk_name: str, fk: schema.ForeignKey) -> Callable[[_Ctx], list[Check]]:
+    def run(ctx: _Ctx) -> list[Check]:
+        where = _orphan_where(fk)
+        (n,) = ctx.one(sql.SQL("SELECT count(*) FROM {} c WHERE {}").format(_q(fk.table), where))
+        n = int(n)
+        title = _fk_title(fk_name, fk)
+        rows = ctx.rows_of(fk.table)
+        if n == 0:
+            return [Check(title, PASS, f"0 orphans in {rows:,} {fk.table} rows" if rows is not None else "0 orphans",
+                          numbers={"orphans": 0})]
+        shown = list(dict.fromkeys(_pk(fk.table) + fk.columns))
+        sample_rows = ctx.all(sql.SQL("SELECT {} FROM {} c WHERE {} LIMIT %s").format(
+            sql.SQL(", ").join(sql.SQL("c.{}").format(_q(col)) for col in shown), _q(fk.table), where),
+            (ctx.samples,))
+        samples = [f"{fk.table} " + " ".join(f"{col}={_show(v)}" for col, v in zip(shown, r, strict=True))
+                   for r in sample_rows]
+        return [Check(title, FAIL, f"{n:,} {fk.table} row(s){_pct(n, rows)} point at a missing {fk.ref_table} "
+                                   f"(constraint {fk_name})", samples=samples, numbers={"orphans": n})]
+    return run
+
+
+def _label_project(parent: str, column: str) -> Callable[[_Ctx], list[Check]]:
+    """issueLabel.projectID must equal the project of the issue (label) it names."""
+    def run(ctx: _Ctx) -> list[Check]:
+        title = f"issueLabel.projectID is its {parent}'s project"
+        base = sql.SQL('FROM "issueLabel" il JOIN {} x ON x.id = il.{} WHERE il."projectID" <> x."projectID"').format(
+            _q(parent), _q(column))
+        (n,) = ctx.one(sql.SQL("SELECT count(*) ") + base)
+        if not n:
+            return [Check(title, PASS, f"all {ctx.rows_of('issueLabel') or 0:,} issueLabel rows agree",
+                          numbers={"mismatched": 0})]
+        rows = ctx.all(sql.SQL('SELECT il."labelID", il."issueID", il."projectID", x."projectID" ') + base
+                       + sql.SQL(" LIMIT %s"), (ctx.samples,))
+        samples = [f"issueLabel labelID={_show(a)} issueID={_show(b)} projectID={_show(c)}, {parent} is in {_show(d)}"
+                   for a, b, c, d in rows]
+        return [Check(title, FAIL, f"{n:,} issueLabel row(s){_pct(n, ctx.rows_of('issueLabel'))} name another "
+                                   f"project than their {parent}", samples=samples, numbers={"mismatched": int(n)})]
+    return run
+
+
+# ---- time order ----------------------------------------------------------------------------------
+
+def _comment_times(ctx: _Ctx) -> list[Check]:
+    title = "no comment older than its issue"
+    older, unknown, joined = ctx.one(
+        """SELECT count(*) FILTER (WHERE c.created < i.created),
+                  count(*) FILTER (WHERE c.created IS NULL OR i.created IS NULL),
+                  count(*)
+             FROM comment c JOIN issue i ON i.id = c."issueID" """)
+    numbers = {"older": int(older), "unknown": int(unknown), "compared": int(joined)}
+    note = f"; {unknown:,} without a created time" if unknown else ""
+    if older:
+        rows = ctx.all("""SELECT c.id, c."issueID", c.created, i.created
+                            FROM comment c JOIN issue i ON i.id = c."issueID"
+                           WHERE c.created < i.created LIMIT %s""", (ctx.samples,))
+        samples = [f"comment {_show(c)} created {_ms(cc)} on issue {_show(i)} created {_ms(ic)}"
+                   for c, i, cc, ic in rows]
+        return [Check(title, FAIL, f"{older:,} of {joined:,} comments{_pct(older, joined)} were created before "
+                                   f"their issue{note}", samples=samples, numbers=numbers)]
+    if unknown:
+        return [Check(title, WARN, f"none older among {joined - unknown:,} comments{note}", numbers=numbers)]
+    return [Check(title, PASS, f"all {joined:,} comments are at or after their issue's creation", numbers=numbers)]
+
+
+def _issue_times(ctx: _Ctx) -> list[Check]:
+    title = "issue modified >= created"
+    bad, unknown, total = ctx.one(
+        """SELECT count(*) FILTER (WHERE modified < created),
+                  count(*) FILTER (WHERE modified IS NULL OR created IS NULL),
+                  count(*) FROM issue""")
+    numbers = {"modifiedBeforeCreated": int(bad), "unknown": int(unknown), "issues": int(total)}
+    note = f"; {unknown:,} without created/modified" if unknown else ""
+    if bad:
+        rows = ctx.all("SELECT id, created, modified FROM issue WHERE modified < created LIMIT %s", (ctx.samples,))
+        samples = [f"issue {_show(i)} created {_ms(c)} modified {_ms(m)}" for i, c, m in rows]
+        return [Check(title, FAIL, f"{bad:,} of {total:,} issues{_pct(bad, total)} were modified before they were "
+                                   f"created{note}", samples=samples, numbers=numbers)]
+    if unknown:
+        return [Check(title, WARN, f"all known ones fine{note}", numbers=numbers)]
+    return [Check(title, PASS, f"all {total:,} issues", numbers=numbers)]
+
+
+def _ms(value: Any) -> str:
+    """Epoch milliseconds as an ISO time (the raw number when it is not a sane timestamp)."""
+    try:
+        return datetime.fromtimestamp(float(value) / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    except (TypeError, ValueError, OverflowError, OSError):
+        return _show(value)
+
+
+# ---- ids shared between tables -------------------------------------------------------------------
+
+def _shared_ids(ctx: _Ctx) -> list[Check]:
+    title = "ids not reused across tables"
+    pairs: list[tuple[str, str, int, list[Any]]] = []
+    for a, b in combinations(ID_TABLES, 2):
+        # Probe the bigger table's primary key from the smaller one: cost ~ the smaller table.
+        small, big = sorted((a, b), key=lambda t: ctx.rows_of(t) or 0)
+        cond = sql.SQL("FROM {} s WHERE EXISTS (SELECT 1 FROM {} b WHERE b.id = s.id)").format(_q(small), _q(big))
+        (n,) = ctx.one(sql.SQL("SELECT count(*) ") + cond)
+        if n:
+            ids = [r[0] for r in ctx.all(sql.SQL("SELECT s.id ") + cond + sql.SQL(" LIMIT %s"), (ctx.samples,))]
+            pairs.append((a, b, int(n), ids))
+    if not pairs:
+        return [Check(title, PASS, f"no id appears in two of {', '.join(ID_TABLES)}", numbers={"shared": 0})]
+    total = sum(n for *_, n, _ in pairs)
+    details = [f"{a} and {b} share {n:,} id(s)" for a, b, n, _ in pairs]
+    samples = [f"{_show(i)} is the id of a {a} row and of a {b} row" for a, b, _, ids in pairs for i in ids]
+    samples = samples[:ctx.samples]
+    return [Check(title, WARN, f"id reused across tables: {'; '.join(details)} (legal in PostgreSQL, but a "
+                               "generator should make every id unique)", samples=samples, details=details,
+                  numbers={"shared": total, "pairs": {f"{a}/{b}": n for a, b, n, _ in pairs}})]
+
+
+# ---- distributions -------------------------------------------------------------------------------
+
+def _issues_per_project(ctx: _Ctx) -> list[Check]:
+    # One hash aggregate over issue, then a join with the (small) project table; FULL JOIN keeps
+    # projects with no issue and issues whose project is missing.
+    rows = ctx.all("""SELECT coalesce(p.id, g.pid), p.name, coalesce(g.n, 0)
+                        FROM project p
+                        FULL JOIN (SELECT "projectID" AS pid, count(*) AS n FROM issue GROUP BY 1) g
+                          ON g.pid = p.id
+                       ORDER BY 3 DESC, 1""")
+    ctx.report.projects = [ProjectCount(str(i), None if n is None else str(n), int(c)) for i, n, c in rows]
+    return []
+
+
+def _per_issue(child: str, attr: str) -> Callable[[_Ctx], list[Check]]:
+    """Histogram {k: issues with exactly k child rows}: aggregate the child table by issueID, count issues."""
+    def run(ctx: _Ctx) -> list[Check]:
+        rows = ctx.all(sql.SQL(
+            """SELECT g.n, count(*) FROM (SELECT "issueID", count(*) AS n FROM {} WHERE "issueID" IS NOT NULL
+                                          GROUP BY 1) g
+                WHERE EXISTS (SELECT 1 FROM issue i WHERE i.id = g."issueID")
+                GROUP BY 1 ORDER BY 1""").format(_q(child)))
+        hist = {int(n): int(c) for n, c in rows}
+        issues = ctx.rows_of("issue")
+        if issues is None:
+            (issues,) = ctx.one("SELECT count(*) FROM issue")
+        without = int(issues) - sum(hist.values())
+        if without:
+            hist[0] = without
+        setattr(ctx.report, attr, dict(sorted(hist.items())))
+        return []
+    return run
