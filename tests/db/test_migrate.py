@@ -321,3 +321,12 @@ def test_template_clone_is_independent(fresh_db: str, pg_admin_url: str, zbugs_t
             assert other.execute('SELECT count(*) FROM "user"').fetchone() == (0,)
     finally:
         drop_database(pg_admin_url, "test_second_clone")
+
+
+def test_differences_on_an_empty_database_lists_what_is_missing(empty_db: str) -> None:
+    # A database with no zbugs schema at all must be described, not crash the comparison.
+    from zbugs_synth.db.schema import differences
+
+    with psycopg.connect(empty_db) as conn:
+        problems = differences(conn)
+    assert any("issue" in p for p in problems) and len(problems) > 5

@@ -266,7 +266,7 @@ def identity(conn: psycopg.Connection[Any]) -> dict[str, Any] | None:
              JOIN pg_depend d ON d.refobjid = a.attrelid AND d.refobjsubid = a.attnum AND d.deptype = 'i'
              JOIN pg_class s ON s.oid = d.objid AND s.relkind = 'S'
              JOIN pg_sequence q ON q.seqrelid = s.oid
-            WHERE a.attrelid = 'public.issue'::regclass AND a.attname = 'shortID'""").fetchone()
+            WHERE a.attrelid = to_regclass('public.issue') AND a.attname = 'shortID'""").fetchone()
     if row is None:
         return None
     kind, seq, start, inc, lo, hi = row
