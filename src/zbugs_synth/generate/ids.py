@@ -26,9 +26,9 @@ of project p is row (p << 12 | l). Users are `usr_0000`, ... and do not depend o
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
-from zbugs_synth.generate.rng import mix64, py_mix64
+from zbugs_synth.generate import backend
+from zbugs_synth.generate.rng import py_mix64
 
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_-"
 ALPHABET_BYTES = np.frombuffer(ALPHABET.encode(), dtype=np.uint8).copy()
@@ -120,44 +120,8 @@ def label_row(project: int, label: int) -> int:
     return (project << LABEL_BITS) | label
 
 
-# ---- compiled twin, used by the kernel: writes the 21 bytes straight into the output buffer --------
-
-@njit(cache=True, inline="always", error_model="numpy")
-def write_id(out: np.ndarray, pos: int, seed: np.uint64, table: int, row: np.uint64,
-             keys: np.ndarray, alphabet: np.ndarray) -> int:
-    # plaintext split into 63-bit halves: high = MAGIC(10) | seed bits 63..11 (53 bits);
-    # low = seed bits 10..0 (11) | table (4) | row (48).
-    hi = (np.uint64(MAGIC) << np.uint64(53)) | (seed >> np.uint64(11))
-    lo = ((seed & np.uint64(0x7FF)) << np.uint64(52)) | (np.uint64(table) << np.uint64(48)) | row
-    mask63 = np.uint64(0x7FFFFFFFFFFFFFFF)
-    for r in range(keys.shape[0]):
-        f = mix64(lo ^ keys[r]) & mask63
-        hi, lo = lo, hi ^ f
-    # 126 bits = hi(63) | lo(63): character i holds bits [120 - 6i, 126 - 6i).
-    for i in range(21):
-        shift = 120 - 6 * i
-        if shift >= 63:
-            v = (hi >> np.uint64(shift - 63)) & np.uint64(63)
-        elif shift + 6 <= 63:
-            v = (lo >> np.uint64(shift)) & np.uint64(63)
-        else:  # straddles the halves
-            low_bits = 63 - shift
-            v = ((hi << np.uint64(low_bits)) | (lo >> np.uint64(shift))) & np.uint64(63)
-        out[pos + i] = alphabet[v]
-    return pos + 21
-
-
-@njit(cache=True)
-def ids_into(seed: np.uint64, table: int, rows: np.ndarray, keys: np.ndarray,
-             alphabet: np.ndarray) -> np.ndarray:
-    out = np.empty(rows.shape[0] * 21, dtype=np.uint8)
-    for i in range(rows.shape[0]):
-        write_id(out, 21 * i, seed, table, np.uint64(rows[i]), keys, alphabet)
-    return out
-
-
 def make_ids(seed: int, table: int, rows: np.ndarray) -> list[str]:
     """Many ids at once through the compiled path (used for projects and labels)."""
-    raw = ids_into(np.uint64(seed), table, rows.astype(np.uint64), ROUND_KEYS, ALPHABET_BYTES)
-    text = raw.tobytes().decode("ascii")
+    raw = backend.selected().ids_into(np.uint64(seed), table, rows.astype(np.uint64), ROUND_KEYS, ALPHABET_BYTES)
+    text = bytes(raw).decode("ascii")
     return [text[21 * i: 21 * i + 21] for i in range(rows.shape[0])]

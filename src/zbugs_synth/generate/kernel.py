@@ -1,5 +1,6 @@
-"""The compiled hot loop: one call writes the CSV rows of issues [i0, i1) and of their comments and
-issue labels into byte buffers.
+"""The compiled hot loop, numba backend: one call writes the CSV rows of issues [i0, i1) and of
+their comments and issue labels into byte buffers. _ckernel.c is its C twin, byte for byte;
+`backend` picks one, and imports this module (hence numba) only when numba is the one.
 
 Everything is derived from (seed, stream, counter) — see `rng` — so the output of a range does
 not depend on how the work is split into chunks, threads or shards. The kernel releases the GIL
@@ -18,8 +19,28 @@ import math
 import numpy as np
 from numba import njit
 
-from zbugs_synth.generate.ids import T_COMMENT, T_ISSUE, T_LABEL, write_id
-from zbugs_synth.generate.memcopy import PAD, copy16, padded
+from zbugs_synth.generate.ids import MAGIC, T_COMMENT, T_ISSUE, T_LABEL
+from zbugs_synth.generate.layout import (
+    FP_ASSIGNED,
+    FP_CREW_ASSIGNEE,
+    FP_LABEL_P,
+    FP_OPEN,
+    FP_PUBLIC,
+    IP_BODY_MAX,
+    IP_COMMENT_BOUND,
+    IP_CREW,
+    IP_DESC_MAX,
+    IP_ISSUE_BOUND,
+    IP_LABEL_BOUND,
+    IP_LABEL_HIGH,
+    IP_LABEL_LOW,
+    IP_SPAN,
+    IP_T0,
+    IP_TITLE_MAX,
+    IP_USERS,
+    padded,
+)
+from zbugs_synth.generate.memcopy import copy16
 from zbugs_synth.generate.rng import (
     S_ASSIGNED,
     S_ASSIGNEE,
@@ -38,18 +59,8 @@ from zbugs_synth.generate.rng import (
     S_TITLE,
     S_TITLE_SLOTS,
     S_VISIBILITY,
-    below,
-    uniform,
 )
 from zbugs_synth.generate.textpool import TOK_COMPONENT
-
-# Indexes into the int64 parameter vector `ip`.
-IP_USERS, IP_CREW, IP_T0, IP_SPAN, IP_TITLE_MAX, IP_DESC_MAX, IP_BODY_MAX = range(7)
-IP_LABEL_LOW, IP_LABEL_HIGH, IP_ISSUE_BOUND, IP_COMMENT_BOUND, IP_LABEL_BOUND = range(7, 12)
-IP_SIZE = 12
-# Indexes into the float64 parameter vector `fp`.
-FP_OPEN, FP_ASSIGNED, FP_PUBLIC, FP_LABEL_P, FP_CREW_ASSIGNEE = range(5)
-FP_SIZE = 5
 
 DAY_MS = 86_400_000.0
 _TRUE = padded(b"true")
@@ -57,12 +68,81 @@ _FALSE = padded(b"false")
 _PUBLIC = padded(b"public")
 _INTERNAL = padded(b"internal")
 _ELLIPSIS = np.frombuffer("…".encode(), dtype=np.uint8)
-SLACK = 4 * PAD  # spare bytes every buffer keeps past the room checks
+
+
+# ---- compiled twins of rng.py's reference functions ------------------------------------------------
+
+GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
 
 
 @njit(cache=True, inline="always", error_model="numpy")
+def mix64(z: np.uint64) -> np.uint64:
+    z = (z ^ (z >> np.uint64(30))) * _M1
+    z = (z ^ (z >> np.uint64(27))) * _M2
+    return z ^ (z >> np.uint64(31))
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def draw(k: np.uint64, counter: np.uint64) -> np.uint64:
+    return mix64(k + (counter + np.uint64(1)) * GOLDEN)
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def uniform(k: np.uint64, counter: np.uint64) -> float:
+    """A float in [0, 1) with 53 random bits."""
+    return float(draw(k, counter) >> np.uint64(11)) * (1.0 / 9007199254740992.0)
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def below(k: np.uint64, counter: np.uint64, n: int) -> int:
+    """An integer in [0, n) (Lemire's multiply-shift; bias < n / 2**64, far below anything visible)."""
+    hi = (draw(k, counter) >> np.uint64(32)) * np.uint64(n)
+    return int(hi >> np.uint64(32))
+
+
+# ---- compiled twin of ids.make_id: writes the 21 bytes straight into the output buffer -------------
+
+@njit(cache=True, inline="always", error_model="numpy")
+def write_id(out: np.ndarray, pos: int, seed: np.uint64, table: int, row: np.uint64,
+             keys: np.ndarray, alphabet: np.ndarray) -> int:
+    # plaintext split into 63-bit halves: high = MAGIC(10) | seed bits 63..11 (53 bits);
+    # low = seed bits 10..0 (11) | table (4) | row (48).
+    hi = (np.uint64(MAGIC) << np.uint64(53)) | (seed >> np.uint64(11))
+    lo = ((seed & np.uint64(0x7FF)) << np.uint64(52)) | (np.uint64(table) << np.uint64(48)) | row
+    mask63 = np.uint64(0x7FFFFFFFFFFFFFFF)
+    for r in range(keys.shape[0]):
+        f = mix64(lo ^ keys[r]) & mask63
+        hi, lo = lo, hi ^ f
+    # 126 bits = hi(63) | lo(63): character i holds bits [120 - 6i, 126 - 6i).
+    for i in range(21):
+        shift = 120 - 6 * i
+        if shift >= 63:
+            v = (hi >> np.uint64(shift - 63)) & np.uint64(63)
+        elif shift + 6 <= 63:
+            v = (lo >> np.uint64(shift)) & np.uint64(63)
+        else:  # straddles the halves
+            low_bits = 63 - shift
+            v = ((hi << np.uint64(low_bits)) | (lo >> np.uint64(shift))) & np.uint64(63)
+        out[pos + i] = alphabet[v]
+    return pos + 21
+
+
+@njit(cache=True)
+def ids_into(seed: np.uint64, table: int, rows: np.ndarray, keys: np.ndarray,
+             alphabet: np.ndarray) -> np.ndarray:
+    out = np.empty(rows.shape[0] * 21, dtype=np.uint8)
+    for i in range(rows.shape[0]):
+        write_id(out, 21 * i, seed, table, np.uint64(rows[i]), keys, alphabet)
+    return out
+
+
+# ---- the kernel ------------------------------------------------------------------------------------
+
+@njit(cache=True, inline="always", error_model="numpy")
 def _copy(out: np.ndarray, pos: int, src: np.ndarray, off: int, n: int) -> int:
-    copy16(out, pos, src, off, n)  # sources are padded, destinations have slack: see memcopy
+    copy16(out, pos, src, off, n)  # sources are padded, destinations have slack: see layout
     return pos + n
 
 

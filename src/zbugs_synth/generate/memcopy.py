@@ -1,35 +1,19 @@
-"""Fast byte copies inside numba-compiled code.
+"""Fast byte copies inside numba-compiled code (the numba backend only).
 
 Numba compiles slice assignment (`dst[a:b] = src[c:d]`) to a byte loop: ~150 ns for a 300-byte
-piece here. Text filling is mostly copying short pieces (5-60 bytes), where even libc's memcpy
-spends most of its time choosing a strategy for the size. `copy16` instead moves 16-byte blocks
-with unaligned loads and stores and may touch up to 15 bytes past either end, so:
-
-  * every source array handed to it carries `PAD` readable bytes past its last piece, and
-  * every destination keeps `PAD` spare bytes beyond the position being written (the kernel's
-    room checks include that slack); over-written spare bytes are overwritten by the next piece
-    or never counted (only [0, end) of a buffer is ever written out).
+piece here. `copy16` instead moves 16-byte blocks with unaligned loads and stores and may touch
+up to 15 bytes past either end: sources and destinations follow the padding contract described
+in `layout` (`PAD`, `padded`, `SLACK`).
 
 Intrinsics (unlike a ctypes call to libc) keep the kernel cacheable on disk.
 """
 
 from __future__ import annotations
 
-import numpy as np
 from llvmlite import ir
 from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
-
-PAD = 16
-
-
-def padded(data: bytes | np.ndarray) -> np.ndarray:
-    """A uint8 copy of `data` followed by PAD zero bytes (a valid `copy16` source)."""
-    raw = np.frombuffer(bytes(data), dtype=np.uint8) if not isinstance(data, np.ndarray) else data
-    out = np.zeros(raw.shape[0] + PAD, dtype=np.uint8)
-    out[: raw.shape[0]] = raw
-    return out
 
 
 @intrinsic

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from zbugs_synth.generate import kernel as K
+from zbugs_synth.generate import backend, layout
 from zbugs_synth.generate.config import GenerateConfig
 from zbugs_synth.generate.distributions import cdf_table, comment_pmf, label_count_law, project_cdf
 from zbugs_synth.generate.ids import ALPHABET_BYTES, ROUND_KEYS
-from zbugs_synth.generate.memcopy import PAD, padded
 from zbugs_synth.generate.rng import N_STREAMS, py_key
 from zbugs_synth.generate.small_tables import CREW, ProjectPlan
 from zbugs_synth.generate.textpool import TextPool
@@ -32,7 +32,7 @@ class Buffers:
         self.issue, self.issue_ends, self.comment, self.comment_ends = e8, e64, e8, e64
         self.label, self.label_ends = e8, e64
         self.label_scratch = e64
-        self.id_scratch = np.zeros(21 + PAD, np.uint8)
+        self.id_scratch = np.zeros(21 + layout.PAD, np.uint8)
 
     def ensure(self, sizes: tuple[int, int, int, int, int, int, int]) -> None:
         names = ("issue", "issue_ends", "comment", "comment_ends", "label", "label_ends", "label_scratch")
@@ -55,6 +55,7 @@ class KernelPlan:
     def __init__(self, cfg: GenerateConfig, projects: ProjectPlan, text: TextPool,
                  label_ids: list[str] | None = None) -> None:
         self.cfg, self.text = cfg, text
+        self.backend = backend.selected()  # C or numba: the same bytes either way
         self.seed = np.uint64(cfg.seed)
         self.keys = np.array([py_key(cfg.seed, s) for s in range(N_STREAMS)], dtype=np.uint64)
         self.project_cdf = project_cdf(cfg.num_projects, cfg.project_alpha, cfg.seed)
@@ -63,7 +64,7 @@ class KernelPlan:
         low, high, p_high = label_count_law(cfg.labels_per_issue)
         self.label_high = high
         ids_blob = "".join(projects.ids).encode("ascii")
-        self.proj_ids = padded(ids_blob)
+        self.proj_ids = layout.padded(ids_blob)
         self.proj_tp = projects.template_index
         self.proj_cat = projects.category_index
         self.proj_nlabels = projects.label_counts
@@ -71,7 +72,7 @@ class KernelPlan:
         np.cumsum(projects.label_counts[:-1], out=self.label_off[1:])
         self.label_ids = np.zeros(0, dtype=np.uint8)
         if label_ids is not None:
-            self.label_ids = padded("".join(label_ids).encode("ascii"))
+            self.label_ids = layout.padded("".join(label_ids).encode("ascii"))
 
         # Worst-case bytes of one issue row, of one issue's comments, of one issue's labels: the
         # kernel refuses to start an issue unless this much room is left.
@@ -79,33 +80,33 @@ class KernelPlan:
         title_max = int(text.max_template_bytes[0]) + 8
         desc_max = int(text.max_template_bytes[1]) + 8
         body_max = int(text.max_template_bytes[2]) + 8
-        self.issue_bound = 21 * 2 + title_max + desc_max + 2 * 20 + 2 * 16 + 40 + K.SLACK
+        self.issue_bound = 21 * 2 + title_max + desc_max + 2 * 20 + 2 * 16 + 40 + layout.SLACK
         self.comment_row_bound = 21 * 2 + 20 + body_max + 16 + 10
-        self.comment_bound = cfg.comments_max * self.comment_row_bound + K.SLACK
-        self.label_bound = max(high, 1) * 70 + K.SLACK
+        self.comment_bound = cfg.comments_max * self.comment_row_bound + layout.SLACK
+        self.label_bound = max(high, 1) * 70 + layout.SLACK
         self.issue_mean = 21 * 2 + float(text.mean_template_bytes[0] + text.mean_template_bytes[1]) + 100
         self.comment_mean = 21 * 2 + float(text.mean_template_bytes[2]) + 40
 
         t0 = cfg.time_end - int(cfg.time_span_days * DAY_MS)
-        self.ip = np.zeros(K.IP_SIZE, dtype=np.int64)
-        self.ip[K.IP_USERS] = cfg.num_users
-        self.ip[K.IP_CREW] = min(CREW, cfg.num_users)
-        self.ip[K.IP_T0] = t0
-        self.ip[K.IP_SPAN] = cfg.time_end - t0
-        self.ip[K.IP_TITLE_MAX] = TITLE_MAX
-        self.ip[K.IP_DESC_MAX] = DESCRIPTION_MAX
-        self.ip[K.IP_BODY_MAX] = BODY_MAX
-        self.ip[K.IP_LABEL_LOW] = low
-        self.ip[K.IP_LABEL_HIGH] = high
-        self.ip[K.IP_ISSUE_BOUND] = self.issue_bound
-        self.ip[K.IP_COMMENT_BOUND] = self.comment_bound
-        self.ip[K.IP_LABEL_BOUND] = self.label_bound
-        self.fp = np.zeros(K.FP_SIZE, dtype=np.float64)
-        self.fp[K.FP_OPEN] = cfg.open_fraction
-        self.fp[K.FP_ASSIGNED] = cfg.assigned_fraction
-        self.fp[K.FP_PUBLIC] = cfg.public_fraction
-        self.fp[K.FP_LABEL_P] = p_high
-        self.fp[K.FP_CREW_ASSIGNEE] = 0.6  # most issues are assigned to the core team
+        self.ip = np.zeros(layout.IP_SIZE, dtype=np.int64)
+        self.ip[layout.IP_USERS] = cfg.num_users
+        self.ip[layout.IP_CREW] = min(CREW, cfg.num_users)
+        self.ip[layout.IP_T0] = t0
+        self.ip[layout.IP_SPAN] = cfg.time_end - t0
+        self.ip[layout.IP_TITLE_MAX] = TITLE_MAX
+        self.ip[layout.IP_DESC_MAX] = DESCRIPTION_MAX
+        self.ip[layout.IP_BODY_MAX] = BODY_MAX
+        self.ip[layout.IP_LABEL_LOW] = low
+        self.ip[layout.IP_LABEL_HIGH] = high
+        self.ip[layout.IP_ISSUE_BOUND] = self.issue_bound
+        self.ip[layout.IP_COMMENT_BOUND] = self.comment_bound
+        self.ip[layout.IP_LABEL_BOUND] = self.label_bound
+        self.fp = np.zeros(layout.FP_SIZE, dtype=np.float64)
+        self.fp[layout.FP_OPEN] = cfg.open_fraction
+        self.fp[layout.FP_ASSIGNED] = cfg.assigned_fraction
+        self.fp[layout.FP_PUBLIC] = cfg.public_fraction
+        self.fp[layout.FP_LABEL_P] = p_high
+        self.fp[layout.FP_CREW_ASSIGNEE] = 0.6  # most issues are assigned to the core team
 
     def sizes(self, n: int, scale: float) -> tuple[int, int, int, int, int, int, int]:
         exp_c = n * max(self.cfg.comments_per_issue, 0.05)
@@ -119,22 +120,26 @@ class KernelPlan:
             max(self.label_high, 1),
         )
 
+    def kernel_args(self, i0: int, i1: int, bufs: Buffers) -> tuple[Any, ...]:
+        """generate_range's arguments for issues [i0, i1) into `bufs` (the same for both backends)."""
+        t = self.text
+        return (
+            i0, i1, self.seed, self.keys, self.ip, self.fp, self.project_cdf, self.proj_tp,
+            self.proj_cat, self.proj_ids, self.proj_nlabels, self.comment_cdf, ROUND_KEYS,
+            ALPHABET_BYTES, self.label_ids, self.label_off, t.blob, t.piece_off, t.piece_len,
+            t.piece_chars, t.tok_start, t.tok_a, t.tok_b, t.kind_lo, t.kind_hi, t.pool_items,
+            t.comp_lo, t.comp_hi, t.comp_items, t.user_items,
+            bufs.issue, bufs.issue_ends, bufs.comment, bufs.comment_ends, bufs.label, bufs.label_ends,
+            bufs.label_scratch, bufs.id_scratch,
+        )
+
     def run(self, i0: int, i1: int, bufs: Buffers | None = None) -> Chunk:
         """Generate issues [i0, i1) with their comments and labels (thread-safe, releases the GIL)."""
         bufs = bufs or Buffers()
-        t = self.text
         scale = 1.0
         while True:
             bufs.ensure(self.sizes(i1 - i0, scale))
-            r = K.generate_range(
-                i0, i1, self.seed, self.keys, self.ip, self.fp, self.project_cdf, self.proj_tp,
-                self.proj_cat, self.proj_ids, self.proj_nlabels, self.comment_cdf, ROUND_KEYS,
-                ALPHABET_BYTES, self.label_ids, self.label_off, t.blob, t.piece_off, t.piece_len,
-                t.piece_chars, t.tok_start, t.tok_a, t.tok_b, t.kind_lo, t.kind_hi, t.pool_items,
-                t.comp_lo, t.comp_hi, t.comp_items, t.user_items,
-                bufs.issue, bufs.issue_ends, bufs.comment, bufs.comment_ends, bufs.label, bufs.label_ends,
-                bufs.label_scratch, bufs.id_scratch,
-            )
+            r = self.backend.generate_range(*self.kernel_args(i0, i1, bufs))
             if r[0] >= 0:
                 break
             scale *= 2.0  # a chunk denser than the estimate: same range, bigger buffers, same bytes

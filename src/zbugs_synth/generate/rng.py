@@ -10,12 +10,9 @@ and `draw(key, counter)` mixes the counter under that key. uint64 arithmetic wra
 
 from __future__ import annotations
 
-import numpy as np
-from numba import njit
-
-GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-_M1 = np.uint64(0xBF58476D1CE4E5B9)
-_M2 = np.uint64(0x94D049BB133111EB)
+GOLDEN = 0x9E3779B97F4A7C15
+_M1 = 0xBF58476D1CE4E5B9
+_M2 = 0x94D049BB133111EB
 _MASK64 = (1 << 64) - 1
 
 # Streams: one constant per independent purpose, so e.g. an issue's project and its title
@@ -27,51 +24,23 @@ S_PROJECT_RANK, S_USER_NAME = 18, 19
 N_STREAMS = 20
 
 
-@njit(cache=True, inline="always", error_model="numpy")
-def mix64(z: np.uint64) -> np.uint64:
-    z = (z ^ (z >> np.uint64(30))) * _M1
-    z = (z ^ (z >> np.uint64(27))) * _M2
-    return z ^ (z >> np.uint64(31))
-
-
-@njit(cache=True, inline="always", error_model="numpy")
-def key(seed: np.uint64, stream: int) -> np.uint64:
-    return mix64(mix64(seed ^ np.uint64(0x5DEECE66D)) + np.uint64(stream) * GOLDEN)
-
-
-@njit(cache=True, inline="always", error_model="numpy")
-def draw(k: np.uint64, counter: np.uint64) -> np.uint64:
-    return mix64(k + (counter + np.uint64(1)) * GOLDEN)
-
-
-@njit(cache=True, inline="always", error_model="numpy")
-def uniform(k: np.uint64, counter: np.uint64) -> float:
-    """A float in [0, 1) with 53 random bits."""
-    return float(draw(k, counter) >> np.uint64(11)) * (1.0 / 9007199254740992.0)
-
-
-@njit(cache=True, inline="always", error_model="numpy")
-def below(k: np.uint64, counter: np.uint64, n: int) -> int:
-    """An integer in [0, n) (Lemire's multiply-shift; bias < n / 2**64, far below anything visible)."""
-    hi = (draw(k, counter) >> np.uint64(32)) * np.uint64(n)
-    return int(hi >> np.uint64(32))
-
-
-# ---- the same functions in plain Python, for small tables and tests --------------------------------
+# ---- the reference functions in plain Python, for small tables and tests ---------------------------
+# Their compiled twins live with each kernel backend (kernel.py for numba, _ckernel.c for C), so
+# importing this module never loads numba.
 
 def py_mix64(z: int) -> int:
     z &= _MASK64
-    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
-    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
+    z = ((z ^ (z >> 30)) * _M1) & _MASK64
+    z = ((z ^ (z >> 27)) * _M2) & _MASK64
     return z ^ (z >> 31)
 
 
 def py_key(seed: int, stream: int) -> int:
-    return py_mix64((py_mix64(seed ^ 0x5DEECE66D) + stream * 0x9E3779B97F4A7C15) & _MASK64)
+    return py_mix64((py_mix64(seed ^ 0x5DEECE66D) + stream * GOLDEN) & _MASK64)
 
 
 def py_draw(k: int, counter: int) -> int:
-    return py_mix64((k + (counter + 1) * 0x9E3779B97F4A7C15) & _MASK64)
+    return py_mix64((k + (counter + 1) * GOLDEN) & _MASK64)
 
 
 def py_below(k: int, counter: int, n: int) -> int:

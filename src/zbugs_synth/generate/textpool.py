@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from zbugs_synth.generate.memcopy import padded
+from zbugs_synth.generate.layout import padded
 from zbugs_synth.templates.model import SLOT_RE, SLOTS, TemplatePack
 
 SLOT_INDEX = {s: i for i, s in enumerate(SLOTS)}
@@ -160,7 +160,7 @@ def compile_pack(pack: TemplatePack, user_logins: list[str]) -> TextPool:
         max_tb[ki] = max(sizes_max)
         mean_tb[ki] = sum(sizes_mean) / len(sizes_mean)
 
-    blob = padded(b"".join(b.parts) or b" ")  # copy16 may read up to 15 bytes past a piece
+    blob = padded(b"".join(b.parts) or b" ")  # piece copies may read up to 15 bytes past a piece
     i64 = np.int64
     return TextPool(
         blob=blob,

@@ -1,0 +1,41 @@
+"""The kernel's calling convention, shared by both backends (the C extension and numba) and by the
+plan that fills its parameter vectors and sizes its buffers.
+
+Pure Python on purpose: importing this never loads numba (see `backend`).
+
+Padding contract. Text is copied as short pieces (5-60 bytes). The numba kernel moves them in
+16-byte blocks with unaligned loads and stores (numba's slice assignment is a byte loop), which
+may touch up to 15 bytes past either end, so:
+
+  * every source array handed to a piece copy carries `PAD` readable bytes past its last piece
+    (`padded` makes one), and
+  * every destination keeps spare bytes beyond the position being written (the kernels' room
+    checks include `SLACK`); over-written spare bytes are overwritten by the next piece or never
+    counted (only [0, end) of a buffer is ever written out).
+
+The C kernel copies exactly (memcpy) and needs neither, but gets the same arguments.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+PAD = 16
+SLACK = 4 * PAD  # spare bytes every buffer keeps past the room checks
+
+# Indexes into the int64 parameter vector `ip`. (_ckernel.c has the same enums; the backend checks
+# the extension reports the same IP_SIZE and FP_SIZE before using it.)
+IP_USERS, IP_CREW, IP_T0, IP_SPAN, IP_TITLE_MAX, IP_DESC_MAX, IP_BODY_MAX = range(7)
+IP_LABEL_LOW, IP_LABEL_HIGH, IP_ISSUE_BOUND, IP_COMMENT_BOUND, IP_LABEL_BOUND = range(7, 12)
+IP_SIZE = 12
+# Indexes into the float64 parameter vector `fp`.
+FP_OPEN, FP_ASSIGNED, FP_PUBLIC, FP_LABEL_P, FP_CREW_ASSIGNEE = range(5)
+FP_SIZE = 5
+
+
+def padded(data: bytes | np.ndarray) -> np.ndarray:
+    """A uint8 copy of `data` followed by PAD zero bytes (a valid source for piece copies)."""
+    raw = np.frombuffer(bytes(data), dtype=np.uint8) if not isinstance(data, np.ndarray) else data
+    out = np.zeros(raw.shape[0] + PAD, dtype=np.uint8)
+    out[: raw.shape[0]] = raw
+    return out
