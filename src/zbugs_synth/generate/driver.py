@@ -49,6 +49,8 @@ from zbugs_synth.tables import TABLES, parse_shard_name
 from zbugs_synth.templates import TemplatePack, load_pack
 
 CHUNK_ISSUES = 16384
+DAY_MS = 86_400_000
+MAX_TIME_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
 LABEL_TABLE_MAX = 4_000_000  # label ids kept in memory for the kernel: 84 MB at most
 
 
@@ -102,6 +104,12 @@ def check_against_pack(cfg: GenerateConfig, pack: TemplatePack) -> None:
     if cfg.comments_per_issue >= cfg.comments_max:
         raise UserError(f"COMMENTS_PER_ISSUE={cfg.comments_per_issue:g}: expected less than COMMENTS_MAX "
                         f"({cfg.comments_max})")
+    # Timestamps are epoch milliseconds >= 0 (the kernel writes unsigned digits) and stay in years
+    # PostgreSQL and JavaScript dates agree on.
+    start = cfg.time_end - int(cfg.time_span_days * DAY_MS)
+    if start < 0 or cfg.time_end > MAX_TIME_MS:
+        raise UserError(f"TIME_END={cfg.time_end} with TIME_SPAN_DAYS={cfg.time_span_days:g}: expected a window "
+                        "inside 1970-01-01 .. 9999-12-31 (TIME_END is epoch milliseconds or an ISO-8601 date)")
 
 
 def _is_ours(name: str) -> bool:
