@@ -6,8 +6,10 @@ Each run is a fresh process (as a user runs it), timed with getrusage of the chi
     .venv/bin/python bench/bench_generate.py                 # 100K and 1M issues, warm cache
     .venv/bin/python bench/bench_generate.py --sizes 100000,1000000,10000000 --cold
 
-`--cold` also runs each size once with an empty numba cache (what a fresh install pays once:
-the kernel's compile). Output goes to a temporary directory that is deleted afterwards.
+`--cold` also runs each size once with an empty numba cache: what a fresh install pays once when
+the C kernel could not be built and the numba fallback compiles (force it with ZBUGS_KERNEL=numba).
+With the C kernel (built by pip at install time) there is nothing to warm up. Output goes to a
+temporary directory that is deleted afterwards.
 """
 
 from __future__ import annotations
