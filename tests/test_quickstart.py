@@ -1,0 +1,49 @@
+"""The README's first command, end to end, as a new user runs it: a fresh directory, one command."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import psycopg
+
+
+def test_quickstart_end_to_end_and_rerun(reachable_tmpdir: Callable[[str], Path],
+                                         free_tcp_port: Callable[[], int]) -> None:
+    work = reachable_tmpdir("zbugs-quickstart-")
+    env = {k: v for k, v in os.environ.items() if k not in ("ZERO_UPSTREAM_DB", "ZBUGS_PG_DATA")}
+    env["ZBUGS_PG_PORT"] = str(free_tcp_port())
+    cmd = [sys.executable, "-m", "zbugs_synth"]
+
+    def zbugs(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*cmd, *args], cwd=work, env=env, capture_output=True, text=True, timeout=600)
+
+    try:
+        first = zbugs("quickstart", "--num-issues", "3000", "--progress", "plain")
+        assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+        out = first.stdout
+        for step in ("[1/5]", "[2/5]", "[3/5]", "[4/5]", "[5/5]", "quickstart done"):
+            assert step in out
+        report = work / "quickstart-report.html"
+        assert report.exists() and report.stat().st_size > 2000
+        url = zbugs("db-status", "--show-url").stdout.strip().splitlines()[-1].split("=", 1)[-1]
+        assert url.startswith("postgres")
+        password = re.search(r"://[^:]+:([^@]+)@", url)
+        assert password and password.group(1) not in out + first.stderr  # never printed
+        with psycopg.connect(url) as conn:
+            counts = {t: conn.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0]
+                      for t in ("user", "project", "issue", "comment", "issueLabel")}
+        assert counts["issue"] == 3000 and counts["project"] == 101  # + the built-in Zero project
+        # Rerun: idempotent, same end state.
+        second = zbugs("quickstart", "--num-issues", "3000", "--progress", "none")
+        assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
+        with psycopg.connect(url) as conn:
+            assert conn.execute('SELECT count(*) FROM "issue"').fetchone()[0] == 3000
+    finally:
+        zbugs("db-down")
+        shutil.rmtree(work, ignore_errors=True)
