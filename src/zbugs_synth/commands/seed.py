@@ -1,16 +1,101 @@
-"""Placeholder: `db-seed-synthetic` is being built (see the open issues)."""
+"""`db-seed-synthetic`: bulk-load a dataset directory into the zbugs database (guide step 4)."""
 
 from __future__ import annotations
 
 import argparse
+import logging
+import sys
+from typing import TYPE_CHECKING
 
-from zbugs_synth.errors import UserError
+from zbugs_synth.cli import add_progress_flag
+from zbugs_synth.config import add_arguments, build
+from zbugs_synth.db.bulk_config import SeedConfig
+
+if TYPE_CHECKING:
+    from zbugs_synth.db.loader import SeedResult
+
+DESCRIPTION = """\
+Load the CSV shards of a dataset directory (written by generate-synthetic, or by the original tool)
+into the zbugs database with COPY. Bulk loading is the only mode (ZERO_SEED_BULK is accepted and
+ignored): every session sets maintenance_work_mem and work_mem; user triggers are disabled and
+foreign keys, indexes and primary keys dropped (their definitions saved in the database first);
+shards are copied over several connections; indexes are rebuilt in parallel, foreign keys
+re-validated, triggers restored, tables analyzed.
+
+A load that is killed or interrupted is resumed by running the same command again. A CSV the
+server rejects stops the load and undoes it (the message names file and line). An index or
+foreign key the data does not allow (a duplicate, an orphan row) stops it resumable: fix the
+rows and run again, or set ZERO_SEED_RESET=true to undo it.
+"""
+
+EPILOG = """\
+more settings (environment only):
+  ZERO_SEED_CHECKSUMS=false        skip checking files against manifest.json's checksums
+  ZBUGS_SEED_FREEZE_MAX_BYTES=N    seed/force: a table of at most N bytes (default 2 GiB) is loaded in
+                                   one transaction with TRUNCATE + COPY FREEZE (no later hint-bit
+                                   writes or freezing vacuum); bigger tables commit shard by shard
+  ZBUGS_SEED_DROP_PKEYS=false      keep primary keys during the load (slower: random-key inserts)
+  ZBUGS_SEED_FK_MODE=add           add foreign keys one by one instead of NOT VALID + parallel VALIDATE
+  ZBUGS_SEED_PARALLEL_WORKERS=N    max_parallel_maintenance_workers per session (default: leftover
+                                   cores per connection, 0 when every core has a connection)
+  ZBUGS_SEED_AUTOVACUUM_OFF=false  leave autovacuum on for the loaded tables while loading
+  ZBUGS_SEED_CRASH_AT=POINT        test hook: SIGKILL the loader at POINT (after-drop, copy:TABLE[:K],
+                                   index[:K], fk[:K], after-constraints, after-triggers)
+
+exit status: 0 loaded (or the database was already seeded: nothing done, a message says so; or
+reset done); 2 refused before loading (bad setting, bad or incomplete dataset, a CSV error: the
+load was undone), 3 the load stopped and stays open in the database (an index or foreign key could
+not be rebuilt, or the connection was lost): fix the cause and run the same command again.
+"""
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("db-seed-synthetic", help="(not built yet)")
+    p = sub.add_parser("db-seed-synthetic", help="bulk-load a dataset directory into PostgreSQL (COPY)",
+                       description=DESCRIPTION, epilog=EPILOG,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(p, SeedConfig)
+    add_progress_flag(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    raise UserError("this command is not built yet")
+    from zbugs_synth.db.bulk_config import Tuning
+    from zbugs_synth.db.loader import seed
+    from zbugs_synth.progress import NullProgress, make_progress
+
+    # psycopg warns about COPY streams cut short when the server goes away; our own message says it.
+    logging.getLogger("psycopg").setLevel(logging.ERROR)
+    cfg = build(SeedConfig, args)
+    tuning = build(Tuning, None)
+    progress = make_progress(args.progress)
+
+    def say(message: str) -> None:  # errors and notes show even with --progress none
+        if isinstance(progress, NullProgress):
+            print(message, file=sys.stderr, flush=True)
+        else:
+            progress.log(message)
+
+    try:
+        result = seed(cfg, tuning, progress, say=say)
+    finally:
+        progress.close()
+    for note in result.notes:
+        print(note)
+    if result.status == "loaded":
+        _summary(result)
+    return 0
+
+
+def _summary(r: SeedResult) -> None:
+    out = sys.stdout
+    total = sum(r.rows.values())
+    verb = "resumed and finished" if r.resumed else "loaded"
+    print(f"{verb} {r.source} (dataset {r.dataset_id}, mode {r.mode}) with {r.jobs} connection(s)", file=out)
+    print(f"{'table':<12}{'rows':>14}", file=out)
+    for table, n in r.rows.items():
+        print(f"{table:<12}{n:>14,}", file=out)
+    rate = total / r.elapsed if r.elapsed else 0.0
+    print(f"{'total':<12}{total:>14,}   in {r.elapsed:.1f}s ({rate:,.0f} rows/s)", file=out)
+    phases = ", ".join(f"{name} {secs:.1f}s" for name, secs in r.phases.items())
+    print(f"phases: {phases}", file=out)
+    print("(copy and index builds overlap: a table's indexes start as soon as its last shard is in)", file=out)

@@ -1,0 +1,181 @@
+"""What a dataset directory holds, checked before the loader touches the database.
+
+A directory is loadable when no generator run is still writing it (the incomplete marker), every
+table has its files (the user table may be absent in a SKIP_USERS batch), the files agree with
+manifest.json when there is one (names, sizes and checksums; rows are checked again as each shard
+is loaded), and every header names columns of its table. A directory written by the original tool
+has no manifest: its files are taken as they are and identified by their names and sizes.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import xxhash
+
+from zbugs_synth.db.bookkeeping import dir_dataset_id
+from zbugs_synth.db.csv_check import HeaderError, check_header, read_header
+from zbugs_synth.errors import UserError
+from zbugs_synth.manifest import (
+    INCOMPLETE_MARKER,
+    MANIFEST_NAME,
+    Manifest,
+    ManifestError,
+    dataset_files,
+    parse_manifest,
+)
+from zbugs_synth.progress import NullProgress, Progress
+from zbugs_synth.tables import TABLES, parse_shard_name
+
+_READ_CHUNK = 8 << 20
+
+
+@dataclass(frozen=True)
+class DataFile:
+    name: str
+    table: str
+    shard: int
+    path: Path
+    bytes: int
+    rows: int | None  # from the manifest; None for an original-tool dataset
+    columns: tuple[str, ...]  # the header: COPY's column list
+
+
+@dataclass(frozen=True)
+class Dataset:
+    directory: Path
+    source: str  # the directory as the user gave it
+    dataset_id: str
+    manifest: dict[str, Any] | None  # manifest.json as parsed JSON (stored in loaded_datasets)
+    files: tuple[DataFile, ...]  # in load order: table order, then shard
+
+    def files_of(self, table: str) -> list[DataFile]:
+        return [f for f in self.files if f.table == table]
+
+    def bytes_of(self, table: str) -> int:
+        return sum(f.bytes for f in self.files_of(table))
+
+    @property
+    def has_users(self) -> bool:
+        return any(f.table == "user" for f in self.files)
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(f.bytes for f in self.files)
+
+
+def inspect_dataset(directory: Path, *, checksums: bool = True, progress: Progress | None = None) -> Dataset:
+    """Check a dataset directory and describe it; any problem is a one-line UserError."""
+    progress = progress or NullProgress()
+    source = str(directory)
+    if not directory.is_dir():
+        what = "is not a directory" if directory.exists() else "does not exist"
+        raise UserError(f"dataset directory {source} {what} (set ZERO_SEED_DATA_DIR or --seed-data-dir; "
+                        "generate one with `zbugs-synth generate-synthetic`)")
+    if (directory / INCOMPLETE_MARKER).exists():
+        raise UserError(f"dataset directory {source} is incomplete: a generate-synthetic run was interrupted "
+                        f"while writing it ({INCOMPLETE_MARKER} is present); run the generator again")
+    try:
+        present = dataset_files(directory)
+    except OSError as e:
+        raise UserError(f"cannot list dataset directory {source}: {e.strerror}") from None
+    manifest, manifest_json = _read_manifest(directory)
+    if manifest is not None:
+        entries = _match_manifest(directory, manifest, present)
+        skip_users = bool(manifest.config.get("skip_users"))
+    else:
+        entries = [(n, None) for n in present]
+        skip_users = True  # unknown: a user-less original batch is allowed (mode decides)
+    _check_tables(directory, [n for n, _ in entries], skip_users)
+    files = []
+    for name, rows in entries:
+        shard = parse_shard_name(name)
+        assert shard is not None
+        path = directory / name
+        try:
+            columns = check_header(path, shard.table, read_header(path))
+        except HeaderError as e:
+            raise UserError(str(e)) from None
+        except OSError as e:
+            raise UserError(f"cannot read {path}: {e.strerror}") from None
+        files.append(DataFile(name, shard.table, shard.shard, path, path.stat().st_size, rows, columns))
+    if manifest is not None and checksums:
+        _check_checksums(directory, manifest, progress)
+    ds_id = manifest.dataset_id if manifest is not None and manifest.dataset_id else \
+        dir_dataset_id(directory)
+    return Dataset(directory, source, ds_id, manifest_json, tuple(files))
+
+
+def _read_manifest(directory: Path) -> tuple[Manifest | None, dict[str, Any] | None]:
+    path = directory / MANIFEST_NAME
+    if not path.exists():
+        return None, None
+    try:
+        text = path.read_text(encoding="utf-8")
+        return parse_manifest(text), json.loads(text)
+    except ManifestError as e:
+        raise UserError(f"{path}: {e}") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise UserError(f"cannot read {path}: {getattr(e, 'strerror', None) or e}") from None
+
+
+def _match_manifest(directory: Path, manifest: Manifest, present: list[str]) -> list[tuple[str, int | None]]:
+    listed = {f.name: f for f in manifest.files}
+    for name in present:
+        if name not in listed:
+            raise UserError(f"{directory / name} is not listed in {directory / MANIFEST_NAME} "
+                            "(left over from another run? remove it or regenerate the dataset)")
+    order = {t: i for i, t in enumerate(TABLES)}
+    out: list[tuple[str, int | None]] = []
+    for f in sorted(manifest.files, key=lambda f: (order[f.table], f.shard)):
+        path = directory / f.name
+        try:
+            size = path.stat().st_size
+        except FileNotFoundError:
+            raise UserError(f"{path} is missing: {MANIFEST_NAME} lists it (an incomplete download or copy?)") \
+                from None
+        if size != f.bytes:
+            raise UserError(f"{path} has {size:,} bytes but {MANIFEST_NAME} says {f.bytes:,} "
+                            "(file changed or truncated; regenerate or download it again)")
+        out.append((f.name, f.rows))
+    return out
+
+
+def _check_tables(directory: Path, names: list[str], users_optional: bool) -> None:
+    tables = {p.table for n in names if (p := parse_shard_name(n))}
+    missing = [t for t in TABLES if t not in tables and not (t == "user" and users_optional)]
+    if missing:
+        raise UserError(f"dataset directory {directory} has no CSV file for table(s) {', '.join(missing)} "
+                        f"(expected files like {missing[0]}_000.csv)")
+    by_table: dict[tuple[str, int], str] = {}
+    for n in names:
+        p = parse_shard_name(n)
+        assert p is not None
+        if (p.table, p.shard) in by_table:
+            raise UserError(f"dataset directory {directory} has both {by_table[p.table, p.shard]} and {n}: "
+                            "the same shard twice")
+        by_table[p.table, p.shard] = n
+
+
+def _check_checksums(directory: Path, manifest: Manifest, progress: Progress) -> None:
+    task = progress.task("checksums", sum(f.bytes for f in manifest.files), "bytes")
+    buf = bytearray(_READ_CHUNK)
+    view = memoryview(buf)
+    for f in manifest.files:
+        h = xxhash.xxh3_128()
+        path = directory / f.name
+        try:
+            with open(path, "rb", buffering=0) as fh:
+                while n := fh.readinto(buf):
+                    h.update(view[:n])
+                    task.advance(n)
+        except OSError as e:
+            raise UserError(f"cannot read {path}: {e.strerror}") from None
+        if h.hexdigest() != f.checksum:
+            raise UserError(f"{path} does not match {MANIFEST_NAME} (xxh3_128 checksum differs: the file "
+                            "changed after it was written; regenerate or download it again)")
+    task.done()
+

@@ -1,0 +1,215 @@
+"""The loader's unit jobs: COPY one shard, build one index, validate one foreign key, ANALYZE a table.
+
+Each runs on a pool connection (autocommit; a shard's COPY gets its own transaction). Failures come
+back as exceptions that say what to tell the user: `CopyDataError` (bad data in a file: the load
+is abandoned), `RebuildError` (an index or foreign key the data does not allow: the load stays
+resumable once the data is fixed).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from psycopg import errors as pgerr
+
+from zbugs_synth.db import bulk_state
+from zbugs_synth.db.bulk_dataset import DataFile
+from zbugs_synth.db.bulk_objects import SavedForeignKey, SavedIndex, duplicate_sample, orphan_sample, qi, qt
+from zbugs_synth.db.bulk_pool import CrashHook
+from zbugs_synth.db.csv_check import copy_error_location, record_lines
+from zbugs_synth.progress import Task
+
+Conn = psycopg.Connection[Any]
+CHUNK = 1 << 20  # bytes per write to the COPY stream
+
+
+class CopyDataError(Exception):
+    """A CSV file the server would not take; the message names the file and line."""
+
+
+class RebuildError(Exception):
+    """An index or foreign key that cannot be rebuilt on the loaded data."""
+
+    def __init__(self, label: str, message: str) -> None:
+        super().__init__(message)
+        self.label = label
+
+
+@dataclass(frozen=True)
+class Sequence:
+    """The identity sequence a table's shards number their rows from (issue.shortID)."""
+
+    name: str  # qualified, for ::regclass
+    base: int  # the first value this run gives out
+    column: str = "shortID"  # files that carry this column number their rows themselves
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _data_error(f: DataFile, e: psycopg.Error) -> CopyDataError:
+    diag = e.diag
+    primary = _one_line(diag.message_primary or str(e))
+    where = copy_error_location(diag.context)
+    if where is None:
+        return CopyDataError(f"{f.path}: {primary}")
+    line, column = where
+    first, last = record_lines(f.path, line)
+    lines = f"line {first}" if first == last else f"lines {first}-{last}"
+    col = f" (column {column})" if column else ""
+    return CopyDataError(f"{f.path}: {lines}: {primary}{col}")
+
+
+def _is_data_error(e: psycopg.Error) -> bool:
+    state = e.sqlstate or ""
+    return state.startswith(("22", "23")) or isinstance(e, pgerr.BadCopyFileFormat)
+
+
+def copy_files(conn: Conn, run_id: int, files: list[DataFile], seq: Sequence | None, task: Task, hook: CrashHook,
+               on_done: Callable[[DataFile, int], None], *, freeze: bool = False) -> None:
+    """COPY files and record them as loaded, in one transaction: each is loaded once or not at all.
+
+    `freeze` (all files of one table, which must hold no rows of value): TRUNCATE the table first,
+    then COPY ... FREEZE, which writes the rows already frozen and visible to all: no hint-bit
+    writes (and their WAL full-page images) when the first index build reads the table, and no
+    freezing VACUUM of the whole table later.
+    """
+    sent = 0
+    done: list[tuple[DataFile, int]] = []
+    try:
+        with conn.transaction():
+            if freeze:
+                conn.execute(f"TRUNCATE {qt(files[0].table)}")
+            for f in files:
+                rows, n = _copy_one(conn, run_id, f, seq, task, hook, freeze)
+                sent += n
+                done.append((f, rows))
+    except BaseException:
+        task.advance(-sent)
+        raise
+    for f, rows in done:
+        on_done(f, rows)
+
+
+def _copy_one(conn: Conn, run_id: int, f: DataFile, seq: Sequence | None, task: Task, hook: CrashHook,
+              freeze: bool) -> tuple[int, int]:
+    cols = ", ".join(qi(c) for c in f.columns)
+    options = "FORMAT csv, HEADER true" + (", FREEZE true" if freeze else "")
+    stmt = f"COPY {qt(f.table)} ({cols}) FROM STDIN WITH ({options})"
+    crash_at = f.bytes // 2 if hook.count("copy", f.table) else -1
+    sent = 0
+    try:
+        xid_row = conn.execute("SELECT txid_current()").fetchone()
+        assert xid_row is not None
+        start = None
+        if seq is not None and seq.column not in f.columns:
+            # Each shard numbers its rows right after the shards before it, whatever the order of
+            # retries: a resumed or repeated load gives every issue the same shortID.
+            start = seq.base + bulk_state.loaded_issue_rows(conn, run_id)
+            conn.execute("SELECT setval(%s::regclass, %s, false)", (seq.name, start))
+        with conn.cursor() as cur:
+            with cur.copy(stmt) as copy, open(f.path, "rb") as fh:
+                while chunk := fh.read(CHUNK):
+                    copy.write(chunk)
+                    sent += len(chunk)
+                    task.advance(len(chunk))
+                    if 0 <= crash_at <= sent:
+                        hook.now()
+            rows = cur.rowcount
+        if f.rows is not None and rows != f.rows:
+            raise CopyDataError(f"{f.path}: the server read {rows:,} rows but manifest.json says {f.rows:,} "
+                                "(the file does not match its manifest)")
+        bulk_state.record_shard(conn, run_id, f.name, f.table, rows, int(xid_row[0]), start)
+    except psycopg.Error as e:
+        task.advance(-sent)
+        if _is_data_error(e):
+            raise _data_error(f, e) from None
+        raise
+    except BaseException:
+        task.advance(-sent)
+        raise
+    return rows, sent
+
+
+def _send_and_die(conn: Conn, statement: str, hook: CrashHook) -> None:
+    """Test hook: hand `statement` to the server and die while it runs (the backend goes on alone)."""
+    conn.pgconn.send_query(statement.encode())
+    conn.pgconn.flush()
+    hook.now()
+
+
+def build_index(conn: Conn, ix: SavedIndex, hook: CrashHook) -> None:
+    statement = ix.build_sql()
+    if hook.count("index"):
+        _send_and_die(conn, statement, hook)
+    try:
+        conn.execute(statement)
+    except pgerr.UniqueViolation as e:
+        sample = _safe(lambda: duplicate_sample(conn, ix))
+        detail = _one_line(e.diag.message_detail or "")
+        cause = f"duplicate values: {sample}" if sample else f"duplicate values ({detail or e})"
+        if ix.constraint_type == "p":
+            # Without its primary key a published table refuses DELETE and UPDATE (no replica identity).
+            cause += (f" (until it is rebuilt, DELETE/UPDATE on {ix.table} needs ALTER TABLE ... REPLICA "
+                      "IDENTITY FULL first; ZERO_SEED_RESET=true removes the whole load instead)")
+        raise RebuildError(ix.label, f"cannot rebuild {ix.label}: {cause}") from None
+    except psycopg.OperationalError:
+        raise
+    except psycopg.Error as e:
+        raise RebuildError(ix.label, f"cannot rebuild {ix.label}: {_one_line(str(e))}") from None
+
+
+def validate_fk(conn: Conn, fk: SavedForeignKey, hook: CrashHook) -> None:
+    statement = fk.validate_sql()
+    if hook.count("fk"):
+        _send_and_die(conn, statement, hook)
+    try:
+        conn.execute(statement)
+    except pgerr.ForeignKeyViolation as e:
+        sample = _safe(lambda: orphan_sample(conn, fk))
+        cause = sample or _one_line(e.diag.message_detail or str(e))
+        _drop_unvalidated(conn, fk)
+        raise RebuildError(fk.label, f"cannot rebuild {fk.label}: {cause}") from None
+    except psycopg.OperationalError:
+        raise
+    except psycopg.Error as e:
+        _drop_unvalidated(conn, fk)
+        raise RebuildError(fk.label, f"cannot rebuild {fk.label}: {_one_line(str(e))}") from None
+
+
+def _drop_unvalidated(conn: Conn, fk: SavedForeignKey) -> None:
+    """Take the NOT VALID constraint away again: a key that does not hold must show as missing, not
+    sit in the catalog looking like the real one (a resumed load adds and validates it again)."""
+    with contextlib.suppress(psycopg.Error):
+        conn.execute(fk.drop_sql())
+
+
+def add_fk(conn: Conn, fk: SavedForeignKey) -> None:
+    """ADD the constraint already validated (one step; the measured alternative to NOT VALID + VALIDATE)."""
+    try:
+        conn.execute(fk.add_sql(not_valid=not fk.validated))
+    except pgerr.ForeignKeyViolation as e:
+        sample = _safe(lambda: orphan_sample(conn, fk))
+        cause = sample or _one_line(e.diag.message_detail or str(e))
+        raise RebuildError(fk.label, f"cannot rebuild {fk.label}: {cause}") from None
+    except psycopg.OperationalError:
+        raise
+    except psycopg.Error as e:
+        raise RebuildError(fk.label, f"cannot rebuild {fk.label}: {_one_line(str(e))}") from None
+
+
+def analyze(conn: Conn, table: str) -> None:
+    conn.execute(f"ANALYZE {qt(table)}")
+
+
+def _safe(fn: Callable[[], str]) -> str:
+    """A sample for an error message; a failure to get one must not hide the error itself."""
+    try:
+        return fn()
+    except psycopg.Error:
+        return ""

@@ -1,0 +1,328 @@
+"""The schema objects a bulk load drops and rebuilds: indexes, constraints, foreign keys, trigger states.
+
+Their definitions are read from the catalog (never hard-coded), saved in the database before
+anything is dropped, and rebuilt from those saved definitions: whatever the live schema is, it
+comes back as it was. The catalog is also the record of what is done: an index that exists is
+built, a foreign key that is validated is checked, so a resumed load simply builds what is missing.
+
+Constraint-backed indexes (primary keys, unique constraints) are built as plain unique indexes,
+which run concurrently with the table's other index builds (ALTER TABLE ... ADD PRIMARY KEY would
+lock the table exclusively for the whole sort), then attached with `ADD CONSTRAINT ... USING INDEX`.
+Foreign keys come back `NOT VALID` first and are then validated: validation takes only light
+locks, so foreign keys of different tables are checked at the same time.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import psycopg
+
+Conn = psycopg.Connection[Any]
+
+
+def qi(name: str) -> str:
+    """A quoted SQL identifier."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def qt(table: str) -> str:
+    return f"public.{qi(table)}"
+
+
+@dataclass(frozen=True)
+class SavedIndex:
+    table: str
+    name: str
+    definition: str  # pg_get_indexdef
+    columns: tuple[str, ...]  # key columns (empty if any key is an expression)
+    unique: bool
+    constraint: str | None = None  # the constraint this index backs, if any
+    constraint_type: str | None = None  # 'p' primary key, 'u' unique, 'x' exclusion
+    constraint_def: str | None = None
+    deferrable: bool = False
+    deferred: bool = False
+    kind: str = "index"
+
+    @property
+    def label(self) -> str:
+        what = {"p": "primary key", "u": "unique constraint", "x": "exclusion constraint"}.get(
+            self.constraint_type or "", "unique index" if self.unique else "index")
+        return f"{what} {self.constraint or self.name} on {self.table}"
+
+    def build_sql(self) -> str:
+        # IF NOT EXISTS: a backend orphaned by a killed run may have finished the same build.
+        return re.sub(r"^CREATE (UNIQUE )?INDEX ", r"CREATE \1INDEX IF NOT EXISTS ", self.definition, count=1)
+
+    def attach_sql(self) -> str | None:
+        if self.constraint is None:
+            return None
+        if self.constraint_type == "x":  # no USING INDEX form: the constraint builds its own index
+            return f"ALTER TABLE {qt(self.table)} ADD CONSTRAINT {qi(self.constraint)} {self.constraint_def}"
+        kind = "PRIMARY KEY" if self.constraint_type == "p" else "UNIQUE"
+        tail = (" DEFERRABLE" + (" INITIALLY DEFERRED" if self.deferred else "")) if self.deferrable else ""
+        return (f"ALTER TABLE {qt(self.table)} ADD CONSTRAINT {qi(self.constraint)} {kind} "
+                f"USING INDEX {qi(self.name)}{tail}")
+
+    def drop_sql(self) -> str:
+        if self.constraint is not None:
+            return f"ALTER TABLE {qt(self.table)} DROP CONSTRAINT {qi(self.constraint)}"
+        return f"DROP INDEX public.{qi(self.name)}"
+
+
+@dataclass(frozen=True)
+class SavedForeignKey:
+    table: str
+    name: str
+    ref_table: str
+    definition: str  # pg_get_constraintdef: FOREIGN KEY (...) REFERENCES ...
+    columns: tuple[str, ...]
+    ref_columns: tuple[str, ...]
+    validated: bool
+    kind: str = "fk"
+
+    @property
+    def label(self) -> str:
+        return f"foreign key {self.name} on {self.table}"
+
+    def add_sql(self, *, not_valid: bool = True) -> str:
+        definition = self.definition
+        if not_valid and not definition.endswith("NOT VALID"):
+            definition += " NOT VALID"
+        return f"ALTER TABLE {qt(self.table)} ADD CONSTRAINT {qi(self.name)} {definition}"
+
+    def validate_sql(self) -> str:
+        return f"ALTER TABLE {qt(self.table)} VALIDATE CONSTRAINT {qi(self.name)}"
+
+    def drop_sql(self) -> str:
+        return f"ALTER TABLE {qt(self.table)} DROP CONSTRAINT {qi(self.name)}"
+
+
+@dataclass(frozen=True)
+class SavedTrigger:
+    table: str
+    name: str
+    state: str  # pg_trigger.tgenabled: O (on), D (disabled), R (replica), A (always)
+    kind: str = "trigger"
+
+    def restore_sql(self) -> str:
+        verb = {"O": "ENABLE", "D": "DISABLE", "R": "ENABLE REPLICA", "A": "ENABLE ALWAYS"}[self.state]
+        return f"ALTER TABLE {qt(self.table)} {verb} TRIGGER {qi(self.name)}"
+
+
+@dataclass(frozen=True)
+class SavedOptions:
+    """A table's autovacuum_enabled storage parameter, turned off while loading."""
+
+    table: str
+    autovacuum: str | None  # as it was (None: not set)
+    kind: str = "options"
+
+    def off_sql(self) -> str:
+        return f"ALTER TABLE {qt(self.table)} SET (autovacuum_enabled = false)"
+
+    def restore_sql(self) -> str:
+        if self.autovacuum is None:
+            return f"ALTER TABLE {qt(self.table)} RESET (autovacuum_enabled)"
+        return f"ALTER TABLE {qt(self.table)} SET (autovacuum_enabled = {self.autovacuum})"
+
+
+Saved = SavedIndex | SavedForeignKey | SavedTrigger | SavedOptions
+_KINDS: dict[str, type[Any]] = {"index": SavedIndex, "fk": SavedForeignKey, "trigger": SavedTrigger,
+                                "options": SavedOptions}
+
+
+def to_json(obj: Saved) -> dict[str, Any]:
+    return asdict(obj)
+
+
+def from_json(data: dict[str, Any]) -> Saved:
+    cls = _KINDS[data["kind"]]
+    fields = dict(data)
+    for key in ("columns", "ref_columns"):
+        if key in fields:
+            fields[key] = tuple(fields[key])
+    return cls(**fields)  # type: ignore[no-any-return]
+
+
+# ---- reading the catalog -------------------------------------------------------------------------
+
+def capture(conn: Conn, tables: tuple[str, ...], *, include_primary_keys: bool,
+            autovacuum_off: bool = False) -> list[Saved]:
+    """Every object a bulk load of `tables` drops, in drop order (foreign keys first)."""
+    out: list[Saved] = []
+    for name, table, ref, definition, validated, cols, rcols in conn.execute(
+        """SELECT c.conname, t.relname, r.relname, pg_get_constraintdef(c.oid), c.convalidated,
+                  array(SELECT a.attname FROM unnest(c.conkey) WITH ORDINALITY k(n, i)
+                          JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.n ORDER BY k.i),
+                  array(SELECT a.attname FROM unnest(c.confkey) WITH ORDINALITY k(n, i)
+                          JOIN pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.n ORDER BY k.i)
+             FROM pg_constraint c
+             JOIN pg_class t ON t.oid = c.conrelid
+             JOIN pg_class r ON r.oid = c.confrelid
+             JOIN pg_namespace n ON n.oid = t.relnamespace
+             JOIN pg_namespace rn ON rn.oid = r.relnamespace
+            WHERE c.contype = 'f' AND n.nspname = 'public' AND rn.nspname = 'public'
+              AND (t.relname = ANY(%s) OR r.relname = ANY(%s))
+            ORDER BY t.relname, c.conname""", (list(tables), list(tables))).fetchall():
+        out.append(SavedForeignKey(table, name, ref, definition, tuple(cols), tuple(rcols), bool(validated)))
+    for (table, name, definition, unique, primary, cols, complex_, con, contype, condef, deferrable,
+         deferred) in conn.execute(
+        """SELECT t.relname, i.relname, pg_get_indexdef(i.oid), x.indisunique, x.indisprimary,
+                  array(SELECT a.attname FROM unnest(x.indkey) WITH ORDINALITY k(n, o)
+                          JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.n
+                         WHERE k.o <= x.indnkeyatts ORDER BY k.o),
+                  x.indexprs IS NOT NULL,
+                  con.conname, con.contype, pg_get_constraintdef(con.oid), con.condeferrable, con.condeferred
+             FROM pg_index x
+             JOIN pg_class i ON i.oid = x.indexrelid
+             JOIN pg_class t ON t.oid = x.indrelid
+             JOIN pg_namespace n ON n.oid = t.relnamespace
+             LEFT JOIN pg_constraint con ON con.conindid = x.indexrelid AND con.conrelid = t.oid
+                                        AND con.contype IN ('p', 'u', 'x')
+            WHERE n.nspname = 'public' AND t.relname = ANY(%s)
+            ORDER BY t.relname, i.relname""", (list(tables),)).fetchall():
+        if primary and not include_primary_keys:
+            continue
+        out.append(SavedIndex(table, name, definition, () if complex_ else tuple(cols), bool(unique),
+                              con, contype, condef, bool(deferrable), bool(deferred)))
+    for table, name, state in conn.execute(
+        """SELECT t.relname, tg.tgname, tg.tgenabled
+             FROM pg_trigger tg
+             JOIN pg_class t ON t.oid = tg.tgrelid
+             JOIN pg_namespace n ON n.oid = t.relnamespace
+            WHERE NOT tg.tgisinternal AND n.nspname = 'public' AND t.relname = ANY(%s)
+            ORDER BY t.relname, tg.tgname""", (list(tables),)).fetchall():
+        out.append(SavedTrigger(table, name, str(state)))
+    if autovacuum_off:
+        options = _autovacuum(conn)
+        out += [SavedOptions(t, options.get(t)) for t in tables]
+    return out
+
+
+def _autovacuum(conn: Conn) -> dict[str, str | None]:
+    """table -> its autovacuum_enabled storage parameter (absent: not set)."""
+    out: dict[str, str | None] = {}
+    for table, opts in conn.execute(
+            "SELECT c.relname, c.reloptions FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = 'public' AND c.relkind = 'r'").fetchall():
+        value = next((o.split("=", 1)[1] for o in opts or [] if o.startswith("autovacuum_enabled=")), None)
+        out[table] = value
+    return out
+
+
+@dataclass
+class Present:
+    """What of the saved objects the catalog has right now."""
+
+    indexes: set[str]  # index names in schema public
+    constraints: dict[tuple[str, str], bool]  # (table, name) -> validated
+    triggers: dict[tuple[str, str], str]  # (table, name) -> tgenabled
+    autovacuum: dict[str, str | None]  # table -> autovacuum_enabled storage parameter
+
+    def has_index(self, ix: SavedIndex) -> bool:
+        return ix.name in self.indexes or (ix.constraint is not None and (ix.table, ix.constraint) in self.constraints)
+
+    def attached(self, ix: SavedIndex) -> bool:
+        return ix.constraint is None or (ix.table, ix.constraint) in self.constraints
+
+    def has_fk(self, fk: SavedForeignKey) -> bool:
+        return (fk.table, fk.name) in self.constraints
+
+    def fk_done(self, fk: SavedForeignKey) -> bool:
+        return self.constraints.get((fk.table, fk.name), False) or (self.has_fk(fk) and not fk.validated)
+
+
+def present(conn: Conn) -> Present:
+    indexes = {r[0] for r in conn.execute(
+        "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = 'public' AND c.relkind IN ('i', 'I')").fetchall()}
+    constraints = {(t, n): bool(v) for t, n, v in conn.execute(
+        "SELECT t.relname, c.conname, c.convalidated FROM pg_constraint c JOIN pg_class t ON t.oid = c.conrelid "
+        "JOIN pg_namespace n ON n.oid = t.relnamespace WHERE n.nspname = 'public' "
+        "AND c.contype IN ('p', 'u', 'x', 'f')").fetchall()}
+    triggers = {(t, n): str(s) for t, n, s in conn.execute(
+        "SELECT t.relname, tg.tgname, tg.tgenabled FROM pg_trigger tg JOIN pg_class t ON t.oid = tg.tgrelid "
+        "JOIN pg_namespace n ON n.oid = t.relnamespace WHERE NOT tg.tgisinternal AND n.nspname = 'public'"
+    ).fetchall()}
+    return Present(indexes, constraints, triggers, _autovacuum(conn))
+
+
+def drop_statements(saved: list[Saved], now: Present) -> list[str]:
+    """SQL that takes the schema to the bulk-load state: saved FKs and indexes gone, triggers off."""
+    out: list[str] = []
+    for obj in saved:
+        if isinstance(obj, SavedForeignKey) and now.has_fk(obj):
+            out.append(obj.drop_sql())
+    for obj in saved:
+        if isinstance(obj, SavedIndex) and now.has_index(obj):
+            if obj.constraint is not None and (obj.table, obj.constraint) not in now.constraints:
+                out.append(f"DROP INDEX public.{qi(obj.name)}")  # built but not attached yet
+            else:
+                out.append(obj.drop_sql())
+    tables = sorted({o.table for o in saved if isinstance(o, SavedTrigger)
+                     and now.triggers.get((o.table, o.name), "D") != "D"})
+    out += [f"ALTER TABLE {qt(t)} DISABLE TRIGGER USER" for t in tables]
+    out += [o.off_sql() for o in saved if isinstance(o, SavedOptions) and now.autovacuum.get(o.table) != "false"]
+    return out
+
+
+def restore_statements(saved: list[Saved], now: Present) -> list[str]:
+    """Trigger states and table options back as saved."""
+    out = [o.restore_sql() for o in saved
+           if isinstance(o, SavedTrigger) and now.triggers.get((o.table, o.name)) not in (None, o.state)]
+    out += [o.restore_sql() for o in saved
+            if isinstance(o, SavedOptions) and o.table in now.autovacuum and now.autovacuum[o.table] != o.autovacuum]
+    return out
+
+
+# ---- explaining a failed rebuild -----------------------------------------------------------------
+
+def _row_label(conn: Conn, table: str, exclude: tuple[str, ...]) -> str:
+    has_id = conn.execute(
+        "SELECT 1 FROM pg_attribute WHERE attrelid = %s::regclass AND attname = 'id' AND NOT attisdropped",
+        (qt(table),)).fetchone()
+    return "id" if has_id and "id" not in exclude else "ctid"
+
+
+def _show(value: Any) -> str:
+    text = repr(value) if isinstance(value, str) else str(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def duplicate_sample(conn: Conn, ix: SavedIndex, limit: int = 3) -> str:
+    """'lowerCaseName='x' in 2 rows (id: a, b); ...' for a unique index that cannot be built."""
+    if not ix.columns:
+        return ""
+    cols = ", ".join(qi(c) for c in ix.columns)
+    label = _row_label(conn, ix.table, ix.columns)
+    not_null = " AND ".join(f"{qi(c)} IS NOT NULL" for c in ix.columns)
+    rows = conn.execute(
+        f"""SELECT {cols}, count(*), (array_agg({label}::text ORDER BY {label}::text))[1:3]
+              FROM {qt(ix.table)} WHERE {not_null}
+             GROUP BY {cols} HAVING count(*) > 1 ORDER BY count(*) DESC, {cols} LIMIT {int(limit) + 1}"""
+    ).fetchall()
+    parts = []
+    for row in rows[:limit]:
+        key = ", ".join(f"{c}={_show(v)}" for c, v in zip(ix.columns, row, strict=False))
+        parts.append(f"{key} in {row[-2]} rows ({label}: {', '.join(row[-1])})")
+    more = "; and more" if len(rows) > limit else ""
+    return "; ".join(parts) + more
+
+
+def orphan_sample(conn: Conn, fk: SavedForeignKey, limit: int = 3) -> str:
+    """'N rows, e.g. issueID='x' (id: a); ...' for a foreign key that cannot be validated."""
+    label = _row_label(conn, fk.table, ())
+    cols = ", ".join(f"c.{qi(c)}" for c in fk.columns)
+    not_null = " AND ".join(f"c.{qi(c)} IS NOT NULL" for c in fk.columns)
+    match = " AND ".join(f"p.{qi(r)} = c.{qi(c)}" for c, r in zip(fk.columns, fk.ref_columns, strict=True))
+    where = f"{not_null} AND NOT EXISTS (SELECT 1 FROM {qt(fk.ref_table)} p WHERE {match})"
+    count = conn.execute(f"SELECT count(*) FROM {qt(fk.table)} c WHERE {where}").fetchone()
+    rows = conn.execute(
+        f"SELECT {cols}, c.{label}::text FROM {qt(fk.table)} c WHERE {where} LIMIT {int(limit)}").fetchall()
+    parts = [", ".join(f"{c}={_show(v)}" for c, v in zip(fk.columns, row, strict=False)) + f" ({label} {row[-1]})"
+             for row in rows]
+    n = count[0] if count else 0
+    return f"{n:,} row(s) of {fk.table} point to no row of {fk.ref_table}, e.g. " + "; ".join(parts) if parts else ""

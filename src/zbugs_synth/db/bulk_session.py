@@ -1,0 +1,171 @@
+"""The loader's connections and what it asks the server before loading.
+
+Every loader connection (the control one and each worker) gets the same session settings; the
+control connection holds an advisory lock so only one loader works on a database at a time, and
+ends the server processes a killed run left behind (an index build goes on after its client died).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import time
+from typing import Any
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
+
+from zbugs_synth.db import schema
+from zbugs_synth.db.bulk_config import SeedConfig, Tuning
+from zbugs_synth.db.bulk_objects import qt
+from zbugs_synth.db.connect import connect, mask_url, scrub
+from zbugs_synth.errors import UserError
+
+Conn = psycopg.Connection[Any]
+
+APP_CONTROL = "zbugs-synth seed control"
+APP_WORKER = "zbugs-synth seed worker"
+LOCK_KEY = 0x7A627567_5F736564  # "zbug_sed": one advisory lock per database for all loader runs
+LOCK_WAIT = 30.0
+ZERO_ROW = (schema.ZERO_PROJECT_ID, "Zero", "zero")  # as the migrations insert it
+
+
+class Sessions:
+    """Opens connections with the loader's session settings (memory, encoding, no timeouts)."""
+
+    def __init__(self, url: str, cfg: SeedConfig, tuning: Tuning) -> None:
+        self.url, self.cfg, self.tuning = url, cfg, tuning
+        self.parallel_workers: int | None = tuning.parallel_workers if tuning.parallel_workers >= 0 else None
+
+    def plan(self, jobs: int, cores: int) -> None:
+        """Index builds run one per connection already: parallel workers only for cores left over
+        (measured: with a connection per core, parallel workers only add overhead)."""
+        if self.parallel_workers is None:
+            self.parallel_workers = max(0, cores // max(jobs, 1) - 1)
+
+    def open(self, app: str) -> Conn:
+        conn = connect(self.url, autocommit=True)
+        settings = {
+            "application_name": app,
+            "maintenance_work_mem": self.cfg.maintenance_work_mem,
+            "work_mem": self.cfg.work_mem,
+            "client_encoding": "UTF8",
+            "search_path": "public",
+            "statement_timeout": "0",
+            "lock_timeout": "0",
+            "idle_in_transaction_session_timeout": "0",
+        }
+        if self.parallel_workers is not None:
+            settings["max_parallel_maintenance_workers"] = str(self.parallel_workers)
+        try:
+            for name, value in settings.items():
+                conn.execute("SELECT set_config(%s, %s, false)", (name, value))
+        except psycopg.Error as e:
+            conn.close()
+            raise UserError(f"cannot apply session setting on {mask_url(self.url)}: "
+                            f"{scrub(str(e), self.url)}") from None
+        return conn
+
+
+def lock(conn: Conn, url: str) -> None:
+    """One loader per database; a killed run's lock goes when its server process notices."""
+    deadline = time.monotonic() + LOCK_WAIT
+    while True:
+        row = conn.execute("SELECT pg_try_advisory_lock(%s)", (LOCK_KEY,)).fetchone()
+        if row and row[0]:
+            return
+        if time.monotonic() > deadline:
+            holder = conn.execute(
+                "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                "AND ((classid::bigint << 32) | objid::bigint) = %s", (LOCK_KEY,)).fetchone()
+            pid = f" (server process {holder[0]})" if holder else ""
+            raise UserError(f"another db-seed-synthetic is loading into {mask_url(url)}{pid}; wait for it to "
+                            "finish (if it was killed, its server process ends with its current statement)")
+        time.sleep(0.25)
+
+
+def end_orphans(conn: Conn) -> None:
+    """End the server processes of a killed run's workers (an index build goes on after its client dies)."""
+    rows = conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                        "AND application_name = %s AND pid <> pg_backend_pid()", (APP_WORKER,)).fetchall()
+    if not rows:
+        return
+    for (pid,) in rows:
+        conn.execute("SELECT pg_terminate_backend(%s)", (pid,))
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        left = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(%s)",
+                            ([r[0] for r in rows],)).fetchone()
+        if not left or not left[0]:
+            return
+        time.sleep(0.1)
+
+
+def check_schema(conn: Conn, url: str) -> None:
+    missing = [t for t in schema.TABLES
+               if conn.execute("SELECT to_regclass(%s) IS NULL", (qt(t),)).fetchone() == (True,)]
+    if missing:
+        raise UserError(f"{mask_url(url)} has no zbugs table(s) {', '.join(missing)}: "
+                        "run `zbugs-synth db-migrate` first")
+
+
+def cpu_count() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def server_cores(conn: Conn, url: str) -> int:
+    """The database server's CPU count: ours when it is on this machine, else read from the server."""
+    params = conninfo_to_dict(url)
+    host = str(params.get("hostaddr") or params.get("host") or "")
+    local = host in ("", "localhost") or host.startswith("/")
+    if not local:
+        try:
+            local = ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            local = False
+    if local:
+        return cpu_count()
+    try:
+        row = conn.execute(r"SELECT count(*) FROM regexp_matches(pg_read_file('/proc/cpuinfo'), "
+                           r"'^processor\s', 'gn')").fetchone()
+        if row and row[0]:
+            return int(row[0])
+    except psycopg.Error:
+        pass
+    return 4  # not allowed to ask (needs pg_read_server_files): a modest guess; --jobs sets it
+
+
+# ---- the sequence behind issue.shortID -----------------------------------------------------------
+
+def sequence_name(conn: Conn) -> str | None:
+    row = conn.execute("SELECT pg_get_serial_sequence('public.issue', 'shortID')").fetchone()
+    return str(row[0]) if row and row[0] else None
+
+
+def next_value(conn: Conn, seq: str) -> int:
+    row = conn.execute(f"SELECT CASE WHEN is_called THEN last_value + (SELECT seqincrement FROM pg_sequence "
+                       f"WHERE seqrelid = %s::regclass) ELSE last_value END FROM {seq}", (seq,)).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+# ---- what is in the database ---------------------------------------------------------------------
+
+def tables_with_rows(conn: Conn) -> list[str]:
+    out = []
+    for t in schema.TABLES:
+        extra = f" WHERE id <> '{schema.ZERO_PROJECT_ID}'" if t == "project" else ""
+        row = conn.execute(f"SELECT EXISTS (SELECT 1 FROM {qt(t)}{extra})").fetchone()
+        if row and row[0]:
+            out.append(t)
+    return out
+
+
+def insert_zero_project(conn: Conn) -> None:
+    conn.execute('INSERT INTO public.project (id, name, "lowerCaseName") SELECT %s, %s, %s '
+                 "WHERE NOT EXISTS (SELECT 1 FROM public.project WHERE id = %s)", (*ZERO_ROW, ZERO_ROW[0]))
+
+

@@ -1,0 +1,159 @@
+"""The loader's bookkeeping in schema zbugs_synth: what was loaded, and how far an unfinished load got.
+
+- `loaded_datasets`: one row per load, the contract `verify` reads (written through
+  zbugs_synth.db.bookkeeping); `finished_at` is null while a load is in progress or was interrupted.
+- `seed_runs`: the unfinished load, if any (a finished load leaves no row here).
+- `seed_objects`: the definitions of every index, constraint, foreign key and trigger state the
+  run dropped, saved in the same transaction as the drops.
+- `seed_shards`: one row per loaded shard, inserted in the same transaction as its COPY (with the
+  transaction id, which marks the rows it added, and the first shortID it gave out).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from zbugs_synth.db import bookkeeping
+from zbugs_synth.db.bulk_objects import Saved, from_json, to_json
+from zbugs_synth.db.migrate import SCHEMA
+from zbugs_synth.tables import TABLES
+
+Conn = psycopg.Connection[Any]
+
+DATASETS = bookkeeping.LOADED_DATASETS
+RUNS = f"{SCHEMA}.seed_runs"
+OBJECTS = f"{SCHEMA}.seed_objects"
+SHARDS = f"{SCHEMA}.seed_shards"
+
+DDL = f"""
+CREATE TABLE IF NOT EXISTS {RUNS} (
+    id           bigserial PRIMARY KEY,
+    dataset_row  bigint NOT NULL REFERENCES {DATASETS} (id) ON DELETE CASCADE,
+    dataset_id   text NOT NULL,
+    source       text NOT NULL,
+    mode         text NOT NULL,
+    shortid_base bigint,
+    started_at   timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE IF NOT EXISTS {OBJECTS} (
+    run_id bigint NOT NULL REFERENCES {RUNS} (id) ON DELETE CASCADE,
+    seq    integer NOT NULL,
+    spec   jsonb NOT NULL,
+    PRIMARY KEY (run_id, seq)
+);
+CREATE TABLE IF NOT EXISTS {SHARDS} (
+    run_id        bigint NOT NULL REFERENCES {RUNS} (id) ON DELETE CASCADE,
+    name          text NOT NULL,
+    table_name    text NOT NULL,
+    rows          bigint NOT NULL,
+    xid           bigint NOT NULL,
+    shortid_start bigint,
+    loaded_at     timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (run_id, name)
+);
+"""
+
+
+@dataclass(frozen=True)
+class ShardRecord:
+    name: str
+    table: str
+    rows: int
+    xid: int
+
+
+@dataclass
+class Run:
+    id: int
+    dataset_row: int
+    dataset_id: str
+    source: str
+    mode: str
+    shortid_base: int | None
+    started_at: datetime
+    objects: list[Saved] = field(default_factory=list)
+    shards: dict[str, ShardRecord] = field(default_factory=dict)
+
+    def rows_by_table(self) -> dict[str, int]:
+        out = dict.fromkeys(TABLES, 0)
+        for s in self.shards.values():
+            out[s.table] = out.get(s.table, 0) + s.rows
+        return out
+
+
+def ensure_tables(conn: Conn) -> None:
+    bookkeeping.ensure_bookkeeping(conn)
+    conn.execute(DDL)
+
+
+def unfinished_run(conn: Conn) -> Run | None:
+    row = conn.execute(f"SELECT id, dataset_row, dataset_id, source, mode, shortid_base, started_at "
+                       f"FROM {RUNS} ORDER BY id LIMIT 1").fetchone()
+    if row is None:
+        return None
+    run = Run(*row)
+    reload(conn, run)
+    return run
+
+
+def reload(conn: Conn, run: Run) -> None:
+    run.objects = [from_json(r[0]) for r in conn.execute(
+        f"SELECT spec FROM {OBJECTS} WHERE run_id = %s ORDER BY seq", (run.id,)).fetchall()]
+    run.shards = {n: ShardRecord(n, t, int(r), int(x)) for n, t, r, x in conn.execute(
+        f"SELECT name, table_name, rows, xid FROM {SHARDS} WHERE run_id = %s", (run.id,)).fetchall()}
+
+
+def create_run(conn: Conn, *, dataset_id: str, source: str, manifest: dict[str, Any] | None, mode: str,
+               shortid_base: int | None, objects: list[Saved]) -> Run:
+    """Record a new load (call inside the transaction that drops the objects)."""
+    load_id = bookkeeping.record_load_started(conn, dataset_id=dataset_id, source=source, manifest=manifest,
+                                              mode=mode, rows=dict.fromkeys(TABLES, 0))
+    run_row = conn.execute(
+        f"INSERT INTO {RUNS} (dataset_row, dataset_id, source, mode, shortid_base) VALUES (%s, %s, %s, %s, %s) "
+        "RETURNING id, started_at", (load_id, dataset_id, source, mode, shortid_base)).fetchone()
+    assert run_row is not None
+    with conn.cursor() as cur:
+        cur.executemany(f"INSERT INTO {OBJECTS} (run_id, seq, spec) VALUES (%s, %s, %s)",
+                        [(run_row[0], i, Jsonb(to_json(o))) for i, o in enumerate(objects)])
+    return Run(run_row[0], load_id, dataset_id, source, mode, shortid_base, run_row[1], list(objects), {})
+
+
+def record_shard(conn: Conn, run_id: int, name: str, table: str, rows: int, xid: int,
+                 shortid_start: int | None) -> None:
+    conn.execute(f"INSERT INTO {SHARDS} (run_id, name, table_name, rows, xid, shortid_start) "
+                 "VALUES (%s, %s, %s, %s, %s, %s)", (run_id, name, table, rows, xid, shortid_start))
+
+
+def loaded_issue_rows(conn: Conn, run_id: int) -> int:
+    row = conn.execute(f"SELECT coalesce(sum(rows), 0) FROM {SHARDS} WHERE run_id = %s AND table_name = 'issue'",
+                       (run_id,)).fetchone()
+    return int(row[0]) if row else 0
+
+
+def finish_run(conn: Conn, run: Run) -> None:
+    """Mark the load finished with the rows it added, and forget its progress (one transaction)."""
+    bookkeeping.record_load_finished(conn, run.dataset_row, run.rows_by_table())
+    conn.execute(f"DELETE FROM {RUNS} WHERE id = %s", (run.id,))
+
+
+def forget_run(conn: Conn, run: Run) -> None:
+    """Remove every trace of an abandoned load (its loaded_datasets row cascades to the rest)."""
+    conn.execute(f"DELETE FROM {DATASETS} WHERE id = %s", (run.dataset_row,))
+
+
+def clear_shards(conn: Conn, run: Run) -> None:
+    conn.execute(f"DELETE FROM {SHARDS} WHERE run_id = %s", (run.id,))
+    run.shards = {}
+
+
+def truncate_bookkeeping(conn: Conn) -> None:
+    conn.execute(f"TRUNCATE {SHARDS}, {OBJECTS}, {RUNS}, {DATASETS} RESTART IDENTITY")
+
+
+def finished_datasets(conn: Conn) -> list[bookkeeping.LoadedDataset]:
+    return [d for d in bookkeeping.loaded_datasets(conn) if d.finished]

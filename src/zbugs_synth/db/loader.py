@@ -1,0 +1,561 @@
+"""`db-seed-synthetic`: bulk-load a dataset directory into the zbugs database, in parallel, crash-safe.
+
+The guide's steps, in this order:
+
+1. check the dataset directory (manifest, sizes, checksums, headers) before touching the database;
+2. one transaction: (force: empty the zbugs tables and our bookkeeping, put back the Zero project)
+   record the load, save the definition of every index, constraint, foreign key and trigger state
+   of the loaded tables, drop those indexes, constraints and foreign keys, disable user triggers;
+3. COPY every shard (`COPY ... FROM STDIN CSV HEADER`, columns from the header), each in its own
+   transaction together with its "loaded" record; on N connections at once, tables in dependency
+   order; a table's indexes start building as soon as its last shard is in;
+4. attach the primary-key/unique constraints to their new indexes, add the foreign keys NOT VALID,
+   then validate them (in parallel);
+5. restore the trigger states, ANALYZE the loaded tables, mark the load finished.
+
+Every session sets maintenance_work_mem and work_mem. A killed run is resumed by running the same
+command again (see bulk_state); a CSV the server rejects undoes the whole load; an index or foreign
+key the data does not allow leaves the load resumable once the data is fixed.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+
+from zbugs_synth.db import bulk_jobs, bulk_session, bulk_state, bulk_undo, schema
+from zbugs_synth.db.bulk_config import SeedConfig, Tuning
+from zbugs_synth.db.bulk_dataset import DataFile, Dataset, inspect_dataset
+from zbugs_synth.db.bulk_jobs import CopyDataError, RebuildError, Sequence
+from zbugs_synth.db.bulk_objects import (
+    SavedForeignKey,
+    SavedIndex,
+    capture,
+    drop_statements,
+    present,
+    qt,
+    restore_statements,
+)
+from zbugs_synth.db.bulk_pool import Blocked, Cancelled, CrashHook, Job, Outcome, Pool
+from zbugs_synth.db.connect import mask_url, resolve_db_url, scrub
+from zbugs_synth.errors import UserError
+from zbugs_synth.progress import NullProgress, Progress, Task
+from zbugs_synth.tables import TABLES
+
+Conn = psycopg.Connection[Any]
+Say = Callable[[str], None]
+
+
+class _LazyTask:
+    """A progress task that appears when work on it starts (so its clock and rate are the real ones)."""
+
+    _lock = threading.Lock()
+
+    def __init__(self, progress: Progress, name: str, total: float, unit: str, parts: int = 0) -> None:
+        self.progress, self.name, self.total, self.unit = progress, name, total, unit
+        self.parts = parts  # pieces of work (files) that make it whole
+        self._task: Task | None = None
+
+    def finish_units(self, n: int) -> bool:
+        """Count `n` pieces as done; True when that completes the task."""
+        with self._lock:
+            self.parts -= n
+            return self.parts <= 0
+
+    def _get(self) -> Task:
+        with self._lock:
+            if self._task is None:
+                self._task = self.progress.task(self.name, self.total, self.unit)
+            return self._task
+
+    def advance(self, n: float = 1) -> None:
+        self._get().advance(n)
+
+    def set_total(self, total: float | None) -> None:
+        self._get().set_total(total)
+
+    def done(self) -> None:
+        if self._task is not None:
+            self._task.done()
+
+
+class LoadFailed(UserError):
+    """The load stopped and stays recorded: fix the cause and run the same command again."""
+
+    exit_code = 3
+
+
+@dataclass
+class SeedResult:
+    status: str  # loaded | already-seeded | reset | nothing-to-reset
+    mode: str = ""
+    source: str = ""
+    dataset_id: str = ""
+    resumed: bool = False
+    rows: dict[str, int] = field(default_factory=dict)
+    bytes: int = 0
+    phases: dict[str, float] = field(default_factory=dict)
+    elapsed: float = 0.0
+    jobs: int = 0
+    notes: list[str] = field(default_factory=list)
+    job_times: list[tuple[str, float, float]] = field(default_factory=list)  # (job, start, seconds) for benches
+
+
+# ---- the load ------------------------------------------------------------------------------------
+
+class Loader:
+    def __init__(self, cfg: SeedConfig, tuning: Tuning, progress: Progress, say: Say,
+                 hook: CrashHook | None = None) -> None:
+        self.cfg, self.tuning, self.progress, self.say = cfg, tuning, progress, say
+        self.hook = hook or CrashHook()
+        self.url = resolve_db_url(cfg)
+        self.sessions = bulk_session.Sessions(self.url, cfg, tuning)
+        self.phases: dict[str, float] = {}
+        self.seq: str | None = None  # issue.shortID's sequence, found once connected
+        self.job_times: list[tuple[str, float, float]] = []
+        self.t0 = time.perf_counter()
+
+    # -- entry points ----------------------------------------------------------------------------------
+
+    def seed(self) -> SeedResult:
+        started = time.perf_counter()
+        cfg = self.cfg
+        if cfg.force and cfg.append:
+            raise UserError("ZERO_SEED_FORCE and ZERO_SEED_APPEND are both set: choose one "
+                            "(force replaces the data, append adds to it)")
+        if cfg.reset:
+            return self.reset()
+        t = time.perf_counter()
+        dataset = inspect_dataset(cfg.seed_dir, checksums=cfg.checksums, progress=self.progress)
+        self.phases["check files"] = time.perf_counter() - t
+        if cfg.mode != "append" and not dataset.has_users:
+            raise UserError(f"{dataset.source} has no user CSV (a SKIP_USERS=true batch): load it with "
+                            "ZERO_SEED_APPEND=true into a database that already has the users")
+        result = SeedResult("loaded", cfg.mode, dataset.source, dataset.dataset_id)
+        if not cfg.bulk:
+            result.notes.append("ZERO_SEED_BULK=false is ignored: bulk loading is the only mode")
+        with self._control() as ctl:
+            t = time.perf_counter()
+            run = bulk_state.unfinished_run(ctl)
+            if run is not None:
+                self._check_resumable(run, dataset)
+                result.resumed = True
+                self.say(f"resuming the interrupted {run.mode} load of {run.source} "
+                         f"({len(run.shards)} of {len(dataset.files)} files already loaded)")
+            else:
+                if cfg.mode == "seed":
+                    busy = bulk_session.tables_with_rows(ctl)
+                    if busy:
+                        result.status = "already-seeded"
+                        result.notes.append(self._already_seeded_message(ctl, busy))
+                        return result
+                if cfg.mode == "append":
+                    self._check_not_loaded(ctl, dataset)
+                    if dataset.has_users and "user" in bulk_session.tables_with_rows(ctl):
+                        raise UserError(f"{dataset.source} has a user CSV but the database already has users "
+                                        "(user ids are the same in every batch): generate the batches after the "
+                                        "first with SKIP_USERS=true")
+                run = self._start(ctl, dataset)
+                self.hook.at("after-drop")
+            self.phases["prepare"] = time.perf_counter() - t
+            jobs = self._jobs(ctl)
+            result.jobs = jobs
+            pool = Pool(lambda: self.sessions.open(bulk_session.APP_WORKER), jobs)
+            try:
+                self._load(ctl, pool, run, dataset)
+            finally:
+                pool.close()
+            result.rows = run.rows_by_table()
+            result.bytes = dataset.total_bytes
+            diffs = schema.differences(ctl)
+            if diffs:
+                result.notes.append("note: the schema differs from zbugs' contract (not changed by this load?): "
+                                    + "; ".join(diffs))
+        result.phases = dict(self.phases)
+        result.job_times = list(self.job_times)
+        result.elapsed = time.perf_counter() - started
+        return result
+
+    def reset(self) -> SeedResult:
+        started = time.perf_counter()
+        with self._control() as ctl:
+            run = bulk_state.unfinished_run(ctl)
+            if run is None:
+                return SeedResult("nothing-to-reset", notes=[
+                    f"nothing to reset: no interrupted load in {mask_url(self.url)}"])
+            pool = Pool(lambda: self.sessions.open(bulk_session.APP_WORKER), self._jobs(ctl))
+            try:
+                self._undo(ctl, pool, run)
+            finally:
+                pool.close()
+        result = SeedResult("reset", run.mode, run.source, run.dataset_id)
+        result.elapsed = time.perf_counter() - started
+        removed = ("emptied the zbugs tables, as the force load had" if run.mode == "force"
+                   else "removed the rows it had added")
+        result.notes.append(f"reset: undid the interrupted {run.mode} load of {run.source} "
+                            f"({removed}; every index, foreign key and trigger is back)")
+        return result
+
+    # -- control connection ---------------------------------------------------------------------------
+
+    class _Control:
+        def __init__(self, loader: Loader) -> None:
+            self.loader = loader
+            self.conn: Conn | None = None
+
+        def __enter__(self) -> Conn:
+            ld = self.loader
+            self.conn = ld.sessions.open(bulk_session.APP_CONTROL)
+            try:
+                bulk_session.lock(self.conn, ld.url)
+                bulk_session.end_orphans(self.conn)
+                bulk_session.check_schema(self.conn, ld.url)
+                bulk_state.ensure_tables(self.conn)
+                ld.seq = bulk_session.sequence_name(self.conn)
+            except BaseException:
+                self.conn.close()
+                raise
+            return self.conn
+
+        def __exit__(self, *exc: object) -> None:
+            if self.conn is not None:
+                self.conn.close()  # also releases the advisory lock
+
+    def _control(self) -> Loader._Control:
+        return Loader._Control(self)
+
+    def _jobs(self, ctl: Conn) -> int:
+        cores = bulk_session.server_cores(ctl, self.url)
+        jobs = self.cfg.jobs or cores
+        self.sessions.plan(jobs, cores)
+        return jobs
+
+    # -- starting, resuming ---------------------------------------------------------------------------
+
+    def _check_resumable(self, run: bulk_state.Run, dataset: Dataset) -> None:
+        if run.dataset_id == dataset.dataset_id and run.mode == self.cfg.mode:
+            return
+        flag = {"force": " ZERO_SEED_FORCE=true", "append": " ZERO_SEED_APPEND=true"}.get(run.mode, "")
+        raise UserError(
+            f"an interrupted {run.mode} load of {run.source} (dataset {run.dataset_id}, started "
+            f"{run.started_at:%Y-%m-%d %H:%M:%S %Z}) is still open in this database; resume it with "
+            f"ZERO_SEED_DATA_DIR={run.source}{flag}, or undo it with ZERO_SEED_RESET=true "
+            f"(this run asked for a {self.cfg.mode} load of {dataset.source}, dataset {dataset.dataset_id})")
+
+    def _check_not_loaded(self, ctl: Conn, dataset: Dataset) -> None:
+        for d in bulk_state.finished_datasets(ctl):
+            if d.dataset_id == dataset.dataset_id:
+                raise UserError(f"dataset {dataset.dataset_id} ({dataset.source}) was already loaded "
+                                f"({d.mode}, {d.finished_at:%Y-%m-%d %H:%M:%S %Z}) from {d.source}: appending "
+                                "it again would duplicate every row; generate the next batch with another SEED")
+
+    def _already_seeded_message(self, ctl: Conn, busy: list[str]) -> str:
+        loaded = bulk_state.finished_datasets(ctl)
+        what = f"datasets loaded: {', '.join(d.source for d in loaded)}" if loaded else "data not loaded by us"
+        return (f"{mask_url(self.url)} is already seeded (rows in {', '.join(busy)}; {what}): nothing loaded. "
+                "Set ZERO_SEED_FORCE=true to replace the data, or ZERO_SEED_APPEND=true to add this dataset")
+
+    def _start(self, ctl: Conn, dataset: Dataset) -> bulk_state.Run:
+        """Record the load, save and drop the schema objects: all in one transaction."""
+        with ctl.transaction():
+            if self.cfg.mode == "force":
+                ctl.execute("TRUNCATE " + ", ".join(qt(t) for t in schema.TABLES) + " RESTART IDENTITY")
+                bulk_state.truncate_bookkeeping(ctl)
+                bulk_session.insert_zero_project(ctl)
+            base = bulk_session.next_value(ctl, self.seq) if self.seq else None
+            objects = capture(ctl, TABLES, include_primary_keys=self.tuning.drop_primary_keys,
+                              autovacuum_off=self.tuning.autovacuum_off)
+            run = bulk_state.create_run(ctl, dataset_id=dataset.dataset_id, source=dataset.source,
+                                        manifest=dataset.manifest, mode=self.cfg.mode, shortid_base=base,
+                                        objects=objects)
+            for stmt in drop_statements(objects, present(ctl)):
+                ctl.execute(stmt)
+        disabled = [f"{o.table}.{o.name}" for o in objects if o.kind == "trigger" and o.state == "D"]
+        if disabled:
+            self.say(f"note: trigger(s) {', '.join(disabled)} were disabled before this load; they stay disabled")
+        return run
+
+    # -- the load itself ------------------------------------------------------------------------------
+
+    def _load(self, ctl: Conn, pool: Pool, run: bulk_state.Run, dataset: Dataset) -> None:
+        todo = [f for f in dataset.files if f.name not in run.shards]
+        if todo:
+            stmts = drop_statements(run.objects, present(ctl))
+            if stmts:  # objects rebuilt by an earlier attempt: back to the bulk-load state
+                with ctl.transaction():
+                    for stmt in stmts:
+                        ctl.execute(stmt)
+        try:
+            failures = self._rebuild(ctl, pool, run, todo, dataset)
+        except CopyDataError as e:
+            self.say(f"stopping: {e}")
+            try:
+                self._undo(ctl, pool, run)
+            except UserError as undo_error:
+                raise LoadFailed(f"{e}; undoing the load failed too: {undo_error}") from None
+            emptied = " (ZERO_SEED_FORCE had emptied the database: it is empty now)" if run.mode == "force" else ""
+            raise UserError(f"{e} — nothing from this load was kept{emptied}; fix the file and run again") \
+                from None
+        if failures:
+            for f in failures[1:]:
+                self.say(f"error: {f}")
+            more = f" (and {len(failures) - 1} more, above)" if len(failures) > 1 else ""
+            raise LoadFailed(f"{failures[0]}{more}. Every other index, foreign key and trigger is in place; "
+                             "fix the data and run the same command again to finish the load, or set "
+                             "ZERO_SEED_RESET=true to undo it")
+        t = time.perf_counter()
+        with ctl.transaction():
+            bulk_state.reload(ctl, run)
+            if self.seq and run.shortid_base is not None and self._numbers_issues(dataset):
+                ctl.execute("SELECT setval(%s::regclass, %s, false)",
+                            (self.seq, run.shortid_base + run.rows_by_table()["issue"]))
+            bulk_state.finish_run(ctl, run)
+        self.phases["finish"] = time.perf_counter() - t
+
+    @staticmethod
+    def _numbers_issues(dataset: Dataset) -> bool:
+        return any("shortID" not in f.columns for f in dataset.files_of("issue"))
+
+    def _rebuild(self, ctl: Conn, pool: Pool, run: bulk_state.Run, todo: list[DataFile],
+                 dataset: Dataset | None) -> list[str]:
+        """COPY `todo`, then build whatever of the saved objects is missing. Returns failure messages."""
+        failures: list[str] = []
+        now = present(ctl)
+        indexes = [o for o in run.objects if isinstance(o, SavedIndex)]
+        fks = [o for o in run.objects if isinstance(o, SavedForeignKey)]
+
+        # Stage 1: copies and index builds (a table's indexes start when its last shard is in).
+        jobs: list[Job] = []
+        copy_keys: dict[str, list[str]] = {}
+        rows_hint: dict[str, float] = dict.fromkeys(TABLES, 0.0)
+        for f in todo:
+            rows_hint[f.table] += f.rows if f.rows is not None else f.bytes / 150
+        for t, n in ctl.execute("SELECT c.relname, greatest(c.reltuples, 0) FROM pg_class c JOIN pg_namespace s "
+                                "ON s.oid = c.relnamespace WHERE s.nspname = 'public' AND c.relname = ANY(%s)",
+                                (list(TABLES),)).fetchall():
+            rows_hint[t] = rows_hint.get(t, 0.0) + float(n)
+        copy_tasks = {t: _LazyTask(self.progress, f"copy {t}", sum(f.bytes for f in todo if f.table == t), "bytes",
+                                   parts=sum(f.table == t for f in todo)) for t in TABLES}
+        seq = Sequence(self.seq, run.shortid_base) if self.seq and run.shortid_base is not None else None
+        order = {t: i for i, t in enumerate(TABLES)}
+        for table in TABLES:
+            files = [f for f in todo if f.table == table]
+            if not files:
+                continue
+            table_seq = seq if table == "issue" else None
+            if self._freeze(run, table, files):
+                key = f"copy:{table}"
+                jobs.append(Job(key, "copy", self._copy_fn(run, files, table_seq, copy_tasks[table], True),
+                                priority=1e15 - order[table], fatal=True))
+                copy_keys[table] = [key]
+                continue
+            previous: str | None = None
+            for i, f in enumerate(files):
+                key = f"copy:{f.name}"
+                # issue shards one after another: shortIDs are handed out in file order.
+                deps = frozenset({previous}) if table == "issue" and previous else frozenset()
+                previous = key
+                jobs.append(Job(key, "copy", self._copy_fn(run, [f], table_seq, copy_tasks[table], False), deps,
+                                priority=1e15 - order[table] * 1e6 - i, fatal=True))
+                copy_keys.setdefault(table, []).append(key)
+        missing_ix = [ix for ix in indexes if not now.has_index(ix) and ix.constraint_type != "x"]
+        ix_task = _LazyTask(self.progress, "indexes", len(missing_ix), "indexes")
+        for ix in missing_ix:
+            cost = rows_hint.get(ix.table, 0.0) * (1 + 0.25 * max(len(ix.columns), 1))
+            jobs.append(Job(f"index:{ix.name}", "index", self._index_fn(ix, ix_task),
+                            frozenset(copy_keys.get(ix.table, [])), priority=cost))
+        outcome = self._run(pool, jobs)
+        for task in copy_tasks.values():
+            task.done()
+        ix_task.done()
+        self.phases["copy"] = outcome.span("copy")
+        self.phases["indexes"] = outcome.span("index")
+        self._raise_fatal(outcome)
+        failures += self._rebuild_failures(outcome)
+
+        # Stage 2: attach constraints to their indexes, add foreign keys NOT VALID (one quick transaction).
+        t = time.perf_counter()
+        now = present(ctl)
+        with ctl.transaction():
+            for ix in indexes:
+                if ix.constraint is not None and not now.attached(ix) and \
+                        (ix.constraint_type == "x" or ix.name in now.indexes):
+                    failures += self._try(ctl, ix.label, ix.attach_sql() or "")
+            if self.tuning.fk_mode == "validate":
+                for fk in fks:
+                    if not now.has_fk(fk):
+                        failures += self._try(ctl, fk.label, fk.add_sql(not_valid=True))
+        self.phases["constraints"] = time.perf_counter() - t
+        self.hook.at("after-constraints")
+
+        # Stage 3: validate foreign keys (different tables at once; one table's take turns anyway).
+        now = present(ctl)
+        if self.tuning.fk_mode == "validate":
+            todo_fk = [fk for fk in fks if now.has_fk(fk) and not now.fk_done(fk)]
+        else:
+            todo_fk = [fk for fk in fks if not now.has_fk(fk)]
+        fk_task = self.progress.task("foreign keys", len(todo_fk), "keys") if todo_fk else None
+        fk_jobs = [Job(f"fk:{fk.table}.{fk.name}", "fk", self._fk_fn(fk, fk_task),
+                       lane=f"fk:{fk.table}" if self.tuning.fk_mode == "validate" else "fk",
+                       priority=rows_hint.get(fk.table, 0.0)) for fk in todo_fk]
+        outcome = self._run(pool, fk_jobs)
+        if fk_task:
+            fk_task.done()
+        self.phases["foreign keys"] = outcome.span("fk")
+        self._raise_fatal(outcome)
+        failures += self._rebuild_failures(outcome)
+
+        # Stage 4: triggers back as they were (also after failures: no more rows are coming).
+        t = time.perf_counter()
+        with ctl.transaction():
+            for stmt in restore_statements(run.objects, present(ctl)):
+                ctl.execute(stmt)
+        self.phases["triggers"] = time.perf_counter() - t
+        self.hook.at("after-triggers")
+
+        # Stage 5: fresh planner statistics for what changed.
+        if dataset is not None and not failures:
+            tables = [t for t in TABLES if dataset.files_of(t)]
+            an_task = self.progress.task("analyze", len(tables), "tables")
+            outcome = self._run(pool, [Job(f"analyze:{t}", "analyze", self._analyze_fn(t, an_task),
+                                    priority=rows_hint.get(t, 0.0)) for t in tables])
+            an_task.done()
+            self.phases["analyze"] = outcome.span("analyze")
+            self._raise_fatal(outcome)
+            failures += self._rebuild_failures(outcome)
+        return failures
+
+    def _run(self, pool: Pool, jobs: list[Job]) -> Outcome:
+        outcome = pool.run(jobs)
+        self.job_times += [(j.key, j.started - self.t0, j.ended - j.started) for j in jobs if j.ended]
+        return outcome
+
+    def _try(self, ctl: Conn, label: str, statement: str) -> list[str]:
+        try:
+            with ctl.transaction():
+                ctl.execute(statement)
+        except psycopg.OperationalError:
+            raise
+        except psycopg.Error as e:
+            return [f"cannot rebuild {label}: {' '.join(str(e).split())}"]
+        return []
+
+    def _raise_fatal(self, outcome: Outcome) -> None:
+        err = outcome.fatal
+        if err is None:
+            for e in outcome.failures.values():
+                if not isinstance(e, RebuildError | Blocked | Cancelled):
+                    err = e
+                    break
+        if err is None:
+            return
+        if isinstance(err, CopyDataError):
+            raise err
+        if not isinstance(err, Exception):
+            raise err  # KeyboardInterrupt, SystemExit
+        if isinstance(err, UserError):
+            raise err
+        text = scrub(str(err), self.url) if isinstance(err, psycopg.Error) else f"{type(err).__name__}: {err}"
+        raise LoadFailed(f"the load was interrupted: {text}. Run the same command again to resume it "
+                         "(or ZERO_SEED_RESET=true to undo it)") from err
+
+    @staticmethod
+    def _rebuild_failures(outcome: Outcome) -> list[str]:
+        return [str(e) for e in outcome.failures.values() if isinstance(e, RebuildError)]
+
+    # -- job functions --------------------------------------------------------------------------------
+
+    def _freeze(self, run: bulk_state.Run, table: str, files: list[DataFile]) -> bool:
+        """COPY FREEZE needs the table emptied in the same transaction: only where it holds nothing of value."""
+        limit = self.tuning.freeze_max_bytes
+        return (limit > 0 and run.mode in ("seed", "force") and table != "project"  # project: the Zero row
+                and not any(s.table == table for s in run.shards.values())
+                and sum(f.bytes for f in files) <= limit)
+
+    def _copy_fn(self, run: bulk_state.Run, files: list[DataFile], seq: Sequence | None, task: Task,
+                 freeze: bool) -> Callable[[Conn], None]:
+        def done(file: DataFile, rows: int) -> None:
+            run.shards[file.name] = bulk_state.ShardRecord(file.name, file.table, rows, 0)
+            self.progress.log(f"loaded {file.name}: {rows:,} rows")
+
+        def fn(conn: Conn) -> None:
+            bulk_jobs.copy_files(conn, run.id, files, seq, task, self.hook, done, freeze=freeze)
+            if isinstance(task, _LazyTask) and task.finish_units(len(files)):
+                task.done()  # the table's last file: its bar stops here, not when every table is in
+
+        return fn
+
+    def _index_fn(self, ix: SavedIndex, task: Task) -> Callable[[Conn], None]:
+        def fn(conn: Conn) -> None:
+            bulk_jobs.build_index(conn, ix, self.hook)
+            task.advance(1)
+        return fn
+
+    def _fk_fn(self, fk: SavedForeignKey, task: Any) -> Callable[[Conn], None]:
+        def fn(conn: Conn) -> None:
+            if self.tuning.fk_mode == "validate":
+                bulk_jobs.validate_fk(conn, fk, self.hook)
+            else:
+                bulk_jobs.add_fk(conn, fk)
+            if task:
+                task.advance(1)
+        return fn
+
+    def _analyze_fn(self, table: str, task: Any) -> Callable[[Conn], None]:
+        def fn(conn: Conn) -> None:
+            bulk_jobs.analyze(conn, table)
+            task.advance(1)
+        return fn
+
+    # -- undoing ----------------------------------------------------------------------------------------
+
+    def _undo(self, ctl: Conn, pool: Pool, run: bulk_state.Run) -> None:
+        """Remove the rows `run` added, rebuild every saved object, forget the run."""
+        bulk_state.reload(ctl, run)  # the shard records with their transaction ids
+        with ctl.transaction():
+            # Back to the bulk-load state first (a failed rebuild may have left some objects built):
+            # no foreign key then stands in the way of emptying a table.
+            for stmt in drop_statements(run.objects, present(ctl)):
+                ctl.execute(stmt)
+            if run.mode in ("seed", "force"):
+                # The tables held nothing but the Zero project before a seed (force emptied them).
+                ctl.execute("TRUNCATE " + ", ".join(qt(t) for t in schema.TABLES if t != "project"))
+                bulk_undo.delete_rows(ctl, "project", "id <> %s", (schema.ZERO_PROJECT_ID,))
+                bulk_session.insert_zero_project(ctl)
+            else:
+                # Append: the rows of this run are exactly those its COPY transactions wrote.
+                by_table: dict[str, set[int]] = {}
+                for s in run.shards.values():
+                    by_table.setdefault(s.table, set()).add(s.xid % (1 << 32))
+                for table in reversed(TABLES):
+                    if by_table.get(table):
+                        bulk_undo.delete_rows(ctl, table, "xmin::text::bigint = ANY(%s)", (sorted(by_table[table]),))
+            if self.seq and run.shortid_base is not None:
+                ctl.execute("SELECT setval(%s::regclass, %s, false)", (self.seq, run.shortid_base))
+            bulk_state.clear_shards(ctl, run)
+        failures = self._rebuild(ctl, pool, run, [], None)
+        if failures:
+            for f in failures[1:]:
+                self.say(f"error: {f}")
+            raise LoadFailed(f"could not undo the load of {run.source}: {failures[0]}; fix the data and run "
+                             "again with ZERO_SEED_RESET=true")
+        with ctl.transaction():
+            bulk_state.forget_run(ctl, run)
+
+
+def seed(cfg: SeedConfig, tuning: Tuning | None = None, progress: Progress | None = None,
+         say: Say | None = None) -> SeedResult:
+    """Load `cfg.seed_dir` (or reset, per `cfg`); see the module docstring."""
+    loader = Loader(cfg, tuning or Tuning(), progress or NullProgress(), say or (lambda _m: None))
+    try:
+        return loader.seed()
+    except psycopg.Error as e:
+        # The server went away, or refused something we did not foresee: one line, password masked;
+        # whatever was committed is recorded, so the same command picks up from there.
+        raise LoadFailed(f"the load stopped on a database error: {scrub(str(e), loader.url)}. Run the same "
+                         "command again to resume it (or ZERO_SEED_RESET=true to undo it)") from None

@@ -1,0 +1,251 @@
+"""db-seed-synthetic: seed, already seeded, force, append (batch workflow), original datasets, refusals.
+
+Every test loads into a real, freshly migrated database (`fresh_db`) and reads the result back.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import loader_helpers
+import psycopg
+import pytest
+from loader_helpers import (
+    ORIGINAL,
+    ZERO,
+    copy_without_manifest,
+    counts,
+    differences,
+    digest,
+    expected_rows,
+    issue_ids_in_file_order,
+    loads,
+    open_runs,
+    query,
+    seed_cli,
+)
+
+from zbugs_synth.config import build
+from zbugs_synth.db import connect
+from zbugs_synth.db.bookkeeping import dir_dataset_id
+from zbugs_synth.db.bulk_config import DEFAULT_DATA_DIR, SeedConfig, Tuning
+from zbugs_synth.db.bulk_session import APP_WORKER, Sessions
+from zbugs_synth.generate.config import DEFAULT_OUTPUT_DIR
+from zbugs_synth.manifest import INCOMPLETE_MARKER, MANIFEST_NAME, read_manifest
+from zbugs_synth.tables import TABLES
+
+Cap = pytest.CaptureFixture[str]
+Mp = pytest.MonkeyPatch
+
+batch1 = loader_helpers.batch1  # session fixtures: generated datasets
+batch2 = loader_helpers.batch2
+
+
+@pytest.fixture
+def second_db(pg_admin_url: str, zbugs_template: str) -> Iterator[str]:
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    connect.create_database(pg_admin_url, name, template=zbugs_template, if_missing=False)
+    try:
+        yield connect.with_database(pg_admin_url, name)
+    finally:
+        connect.drop_database(pg_admin_url, name)
+
+
+def test_seed_loads_every_row_and_puts_the_schema_back(fresh_db: str, batch1: Path, capsys: Cap,
+                                                        monkeypatch: Mp) -> None:
+    ran = seed_cli(fresh_db, batch1, capsys, monkeypatch)
+    assert ran.code == 0, ran.err
+    assert counts(fresh_db) == expected_rows(batch1)
+    assert differences(fresh_db) == []  # every index, FK, trigger (enabled) and the publication
+    manifest = read_manifest(batch1)
+    assert manifest is not None
+    [(ds_id, source, mode, rows, finished)] = loads(fresh_db)
+    assert (ds_id, source, mode, finished) == (manifest.dataset_id, str(batch1), "seed", True)
+    assert rows == manifest.rows_by_table()
+    stored = query(fresh_db, "SELECT manifest FROM zbugs_synth.loaded_datasets")[0][0]
+    assert stored == json.loads((batch1 / MANIFEST_NAME).read_text())
+    assert open_runs(fresh_db) == 0
+    # Summary with phase timings on stdout; progress per table on stderr.
+    assert "phases:" in ran.out and "indexes" in ran.out and "copy issue" in ran.err
+
+
+def test_seed_keeps_csv_values_and_numbers_issues_in_file_order(fresh_db: str, batch1: Path, capsys: Cap,
+                                                                 monkeypatch: Mp) -> None:
+    assert seed_cli(fresh_db, batch1, capsys, monkeypatch).code == 0
+    ids = issue_ids_in_file_order(batch1)
+    got = dict(query(fresh_db, 'SELECT id, "shortID" FROM issue'))
+    assert [got[i] for i in ids] == list(range(3000, 3000 + len(ids)))
+    assert query(fresh_db, "SELECT nextval('\"issue_shortID_seq\"')")[0][0] == 3000 + len(ids)
+    # Triggers were off during COPY: the CSV's timestamps and lowerCaseName survive as written.
+    with open(next(iter(sorted(batch1.glob("issue_*.csv")))), encoding="utf-8") as f:
+        header = f.readline().strip().split(",")
+        first = dict(zip(header, f.readline().strip().split(","), strict=False))
+    row = query(fresh_db, "SELECT created, modified FROM issue WHERE id = %s", (first["id"],))[0]
+    assert row == (float(first["created"]), float(first["modified"]))
+
+
+def test_already_seeded_database_is_left_alone(fresh_db: str, batch1: Path, batch2: Path, capsys: Cap,
+                                               monkeypatch: Mp) -> None:
+    assert seed_cli(fresh_db, batch1, capsys, monkeypatch).code == 0
+    before, before_loads = digest(fresh_db), loads(fresh_db)
+    ran = seed_cli(fresh_db, batch1, capsys, monkeypatch)
+    assert ran.code == 0
+    assert "already seeded" in ran.out and "ZERO_SEED_FORCE=true" in ran.out and "ZERO_SEED_APPEND=true" in ran.out
+    assert digest(fresh_db) == before and loads(fresh_db) == before_loads
+
+
+def test_force_equals_a_seed_into_a_freshly_migrated_database(fresh_db: str, second_db: str, batch1: Path,
+                                                              batch2: Path, capsys: Cap, monkeypatch: Mp) -> None:
+    assert seed_cli(second_db, batch1, capsys, monkeypatch).code == 0
+    fresh = digest(second_db)
+
+    assert seed_cli(fresh_db, batch1, capsys, monkeypatch).code == 0
+    assert seed_cli(fresh_db, batch2, capsys, monkeypatch, ZERO_SEED_APPEND="true").code == 0
+    query(fresh_db, "UPDATE project SET \"issueCountEstimate\" = 7 WHERE id = %s", (ZERO,))
+    ran = seed_cli(fresh_db, batch1, capsys, monkeypatch, ZERO_SEED_FORCE="true")
+    assert ran.code == 0, ran.err
+    assert digest(fresh_db) == fresh  # every row (the Zero project as migrated), shortIDs, the sequence
+    assert differences(fresh_db) == []
+    assert [(m, f) for _d, _s, m, _r, f in loads(fresh_db)] == [("force", True)]
+
+
+def test_append_batch_workflow(fresh_db: str, batch1: Path, batch2: Path, capsys: Cap, monkeypatch: Mp) -> None:
+    assert seed_cli(fresh_db, batch1, capsys, monkeypatch).code == 0
+    ran = seed_cli(fresh_db, batch2, capsys, monkeypatch, ZERO_SEED_APPEND="true")
+    assert ran.code == 0, ran.err
+    assert counts(fresh_db) == expected_rows(batch1, batch2)
+    assert differences(fresh_db) == []
+    assert [(m, f) for _d, _s, m, _r, f in loads(fresh_db)] == [("seed", True), ("append", True)]
+    # Batch 2's issues are numbered after batch 1's, in its file order.
+    n1 = len(issue_ids_in_file_order(batch1))
+    ids2 = issue_ids_in_file_order(batch2)
+    got = dict(query(fresh_db, 'SELECT id, "shortID" FROM issue'))
+    assert [got[i] for i in ids2] == list(range(3000 + n1, 3000 + n1 + len(ids2)))
+
+
+def test_append_refuses_what_would_duplicate_rows(fresh_db: str, batch1: Path, batch2: Path, tmp_path: Path,
+                                                  capsys: Cap, monkeypatch: Mp) -> None:
+    assert seed_cli(fresh_db, batch1, capsys, monkeypatch).code == 0
+    before = digest(fresh_db)
+    assert seed_cli(fresh_db, batch2, capsys, monkeypatch, ZERO_SEED_APPEND="true").code == 0
+    after = digest(fresh_db)
+    again = seed_cli(fresh_db, batch2, capsys, monkeypatch, ZERO_SEED_APPEND="true")
+    assert again.code == 2 and "already loaded" in again.err
+    with_users = seed_cli(fresh_db, batch1, capsys, monkeypatch, "--append", "--seed-data-dir",
+                          str(copy_without_manifest(batch1, tmp_path / "b1copy")))
+    assert with_users.code == 2 and "SKIP_USERS=true" in with_users.err
+    assert digest(fresh_db) == after != before
+
+
+def test_original_tool_dataset_loads(fresh_db: str, capsys: Cap, monkeypatch: Mp) -> None:
+    ran = seed_cli(fresh_db, ORIGINAL, capsys, monkeypatch)
+    assert ran.code == 0, ran.err
+    assert counts(fresh_db) == expected_rows(ORIGINAL)
+    assert differences(fresh_db) == []
+    [(ds_id, source, mode, rows, finished)] = loads(fresh_db)
+    assert (ds_id, source, mode, finished) == (dir_dataset_id(ORIGINAL), str(ORIGINAL), "seed", True)
+    assert rows == {t: n - (t == "project") for t, n in expected_rows(ORIGINAL).items()}
+    assert query(fresh_db, "SELECT manifest FROM zbugs_synth.loaded_datasets") == [(None,)]
+
+
+def _untouched(url: str) -> None:
+    assert counts(url) == {**dict.fromkeys(TABLES, 0), "project": 1}
+    assert differences(url) == []
+    # Not even our bookkeeping tables were created.
+    assert query(url, "SELECT to_regclass('zbugs_synth.loaded_datasets')") == [(None,)]
+
+
+def test_bad_dataset_directories_are_refused_before_touching_the_database(
+        fresh_db: str, batch1: Path, batch2: Path, tmp_path: Path, capsys: Cap, monkeypatch: Mp) -> None:
+    def refused(data_dir: Path, *words: str, **env: str) -> None:
+        ran = seed_cli(fresh_db, data_dir, capsys, monkeypatch, **env)
+        assert ran.code == 2, ran.text
+        line = ran.err.strip().splitlines()[-1]
+        assert "Traceback" not in ran.err and all(w in line for w in words), line
+        _untouched(fresh_db)
+
+    def copy(name: str) -> Path:
+        d = tmp_path / name
+        d.mkdir()
+        for p in batch1.iterdir():
+            (d / p.name).write_bytes(p.read_bytes())
+        return d
+
+    refused(tmp_path / "nope", "does not exist")
+    d = copy("incomplete")
+    (d / INCOMPLETE_MARKER).write_text("")
+    refused(d, "incomplete", INCOMPLETE_MARKER)
+    d = copy("missing")
+    for p in d.glob("comment_*.csv"):
+        p.unlink()
+    refused(d, "comment_000.csv", "missing")
+    d = copy("no-table")
+    (d / MANIFEST_NAME).unlink()
+    for p in d.glob("label_*.csv"):
+        p.unlink()
+    refused(d, "no CSV file for table(s) label")
+    d = copy("size")
+    with open(d / "issue_001.csv", "ab") as f:
+        f.write(b"x")
+    refused(d, "issue_001.csv", "bytes", MANIFEST_NAME)
+    d = copy("checksum")
+    data = bytearray((d / "comment_002.csv").read_bytes())
+    data[-5] = ord("Q") if data[-5] != ord("Q") else ord("R")
+    (d / "comment_002.csv").write_bytes(bytes(data))
+    refused(d, "comment_002.csv", "checksum")
+    d = copy("extra")
+    (d / "issue_009.csv").write_text("id\n")
+    refused(d, "issue_009.csv", "not listed")
+    refused(batch2, "SKIP_USERS", "ZERO_SEED_APPEND=true")
+    refused(batch1, "choose one", ZERO_SEED_FORCE="true", ZERO_SEED_APPEND="true")
+
+
+def test_reset_without_an_interrupted_load_says_so(fresh_db: str, capsys: Cap, monkeypatch: Mp) -> None:
+    ran = seed_cli(fresh_db, None, capsys, monkeypatch, ZERO_SEED_RESET="true")
+    assert ran.code == 0 and "nothing to reset" in ran.out
+    assert counts(fresh_db) == {**dict.fromkeys(TABLES, 0), "project": 1}
+    assert differences(fresh_db) == [] and loads(fresh_db) == []
+
+
+def test_password_is_never_printed(fresh_db: str, batch1: Path, tmp_path: Path, capsys: Cap,
+                                   monkeypatch: Mp) -> None:
+    password = psycopg.conninfo.conninfo_to_dict(fresh_db)["password"]
+    assert password and str(password) in fresh_db
+    outputs = [seed_cli(fresh_db, batch1, capsys, monkeypatch),  # loads
+               seed_cli(fresh_db, batch1, capsys, monkeypatch),  # already seeded (names the database)
+               seed_cli(fresh_db.replace(f":{password}@", ":wrong-secret@"), batch1, capsys, monkeypatch)]
+    assert outputs[2].code == 2 and "****" in outputs[2].err
+    for ran in outputs:
+        assert str(password) not in ran.text and "wrong-secret" not in ran.text
+
+
+def test_bulk_is_the_only_mode_and_says_so(fresh_db: str, batch1: Path, capsys: Cap, monkeypatch: Mp) -> None:
+    ran = seed_cli(fresh_db, batch1, capsys, monkeypatch, ZERO_SEED_BULK="false")
+    assert ran.code == 0 and "only mode" in ran.out
+    assert counts(fresh_db) == expected_rows(batch1)
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        from zbugs_synth.cli import main
+        main(["db-seed-synthetic", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for word in ("ZERO_SEED_DATA_DIR", "ZERO_SEED_FORCE", "ZERO_SEED_APPEND", "ZERO_SEED_RESET", "ZERO_SEED_BULK",
+                 "ZERO_SEED_JOBS", "ZERO_UPSTREAM_DB", "only mode", "exit status"):
+        assert word in text, word
+
+
+def test_every_session_gets_the_memory_settings(fresh_db: str) -> None:
+    cfg = build(SeedConfig, None, {"ZERO_UPSTREAM_DB": fresh_db, "ZERO_SEED_MAINTENANCE_WORK_MEM": "1GB"})
+    conn = Sessions(fresh_db, cfg, Tuning()).open(APP_WORKER)
+    with conn:
+        got = [conn.execute(f"SHOW {s}").fetchone()[0] for s in  # type: ignore[index]
+               ("maintenance_work_mem", "work_mem", "application_name")]
+    assert got == ["1GB", "256MB", APP_WORKER]
+
+
+def test_default_data_dir_is_the_generators_output_dir() -> None:
+    assert DEFAULT_DATA_DIR == DEFAULT_OUTPUT_DIR
+    assert build(SeedConfig, None, {}).seed_dir == DEFAULT_OUTPUT_DIR or "ZERO_SEED_DATA_DIR" in os.environ

@@ -1,0 +1,115 @@
+"""db-seed-synthetic killed with SIGKILL at exact points, then run again: it finishes the same load.
+
+The test hook ZBUGS_SEED_CRASH_AT=<point>[:args] makes the loader SIGKILL its own process at that
+point (see bulk_pool.CrashHook); the command runs as its own process here.
+"""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+
+import loader_helpers
+import pytest
+from loader_helpers import (
+    counts,
+    differences,
+    expected_rows,
+    issue_ids_in_file_order,
+    loads,
+    open_runs,
+    query,
+    seed_process,
+)
+
+from zbugs_synth.tables import TABLES
+
+PER_SHARD = {"ZBUGS_SEED_FREEZE_MAX_BYTES": "0"}  # every shard in its own transaction
+KILLED = -signal.SIGKILL
+
+batch1 = loader_helpers.batch1  # session fixtures: generated datasets
+batch2 = loader_helpers.batch2
+
+
+def _shards_recorded(url: str) -> int:
+    return int(query(url, "SELECT count(*) FROM zbugs_synth.seed_shards")[0][0])
+
+
+def _loaded_exactly(url: str, *dirs: Path, modes: list[str]) -> None:
+    assert counts(url) == expected_rows(*dirs)
+    assert differences(url) == []  # indexes, foreign keys, triggers enabled, publication
+    assert open_runs(url) == 0
+    assert [(m, f) for _d, _s, m, _r, f in loads(url)] == [(m, True) for m in modes]
+    ids = [i for d in dirs for i in issue_ids_in_file_order(d)]
+    got = dict(query(url, 'SELECT id, "shortID" FROM issue'))
+    assert [got[i] for i in ids] == list(range(3000, 3000 + len(ids)))  # no gap, no reuse, file order
+
+
+@pytest.mark.parametrize(("point", "env"), [
+    ("after-drop", {}),
+    ("copy:issue:2", PER_SHARD),  # halfway through the 2nd issue shard, the 1st committed
+    ("copy:comment:4", PER_SHARD),
+    ("copy:comment", {}),  # the whole table in one COPY FREEZE transaction
+    ("index:3", {}),  # the 3rd index build was sent: its server process goes on alone
+    ("fk:2", {}),
+    ("after-constraints", {}),
+    ("after-triggers", {}),
+])
+def test_killed_seed_resumes_and_finishes(fresh_db: str, batch1: Path, tmp_path: Path, point: str,
+                                          env: dict[str, str]) -> None:
+    killed = seed_process(fresh_db, batch1, tmp_path, ZBUGS_SEED_CRASH_AT=point, ZERO_SEED_JOBS="2", **env)
+    assert killed.code == KILLED, killed.text
+    assert open_runs(fresh_db) == 1
+    if point.startswith("copy:") and env:
+        assert _shards_recorded(fresh_db) > 0  # some shards committed before the kill: not loaded twice
+    # Where it died shows in the catalog: objects still dropped, or keys added but not validated yet.
+    diffs = differences(fresh_db)
+    if point in ("fk:2", "after-constraints"):
+        assert diffs and all(d.endswith("is disabled") for d in diffs), diffs  # only the triggers are off
+    else:
+        assert (diffs == []) == (point == "after-triggers"), diffs
+    unvalidated = query(fresh_db, "SELECT count(*) FROM pg_constraint WHERE contype = 'f' AND NOT convalidated")
+    assert (unvalidated[0][0] > 0) == (point in ("fk:2", "after-constraints"))
+    again = seed_process(fresh_db, batch1, tmp_path, ZERO_SEED_JOBS="2", **env)
+    assert again.code == 0, again.text
+    assert "resuming the interrupted seed load" in again.text
+    _loaded_exactly(fresh_db, batch1, modes=["seed"])
+
+
+def test_killed_append_resumes(fresh_db: str, batch1: Path, batch2: Path, tmp_path: Path) -> None:
+    assert seed_process(fresh_db, batch1, tmp_path).code == 0
+    killed = seed_process(fresh_db, batch2, tmp_path, ZERO_SEED_APPEND="true", ZBUGS_SEED_CRASH_AT="copy:issue:2")
+    assert killed.code == KILLED
+    assert _shards_recorded(fresh_db) > 0
+    again = seed_process(fresh_db, batch2, tmp_path, ZERO_SEED_APPEND="true")
+    assert again.code == 0, again.text
+    _loaded_exactly(fresh_db, batch1, batch2, modes=["seed", "append"])
+
+
+def test_killed_force_resumes_without_emptying_again(fresh_db: str, batch1: Path, batch2: Path,
+                                                     tmp_path: Path) -> None:
+    assert seed_process(fresh_db, batch1, tmp_path).code == 0
+    assert seed_process(fresh_db, batch2, tmp_path, ZERO_SEED_APPEND="true").code == 0
+    killed = seed_process(fresh_db, batch1, tmp_path, ZERO_SEED_FORCE="true", ZBUGS_SEED_CRASH_AT="copy:comment:3",
+                          **PER_SHARD)
+    assert killed.code == KILLED
+    # Resuming needs the same mode: a plain seed is told what to do.
+    wrong = seed_process(fresh_db, batch1, tmp_path, **PER_SHARD)
+    assert wrong.code == 2 and "ZERO_SEED_FORCE=true" in wrong.err and "ZERO_SEED_RESET=true" in wrong.err
+    again = seed_process(fresh_db, batch1, tmp_path, ZERO_SEED_FORCE="true", **PER_SHARD)
+    assert again.code == 0, again.text
+    _loaded_exactly(fresh_db, batch1, modes=["force"])
+
+
+@pytest.mark.parametrize("point", ["copy:comment:3", "index:5"])
+def test_reset_after_a_kill_restores_the_empty_schema(fresh_db: str, batch1: Path, tmp_path: Path,
+                                                      point: str) -> None:
+    assert seed_process(fresh_db, batch1, tmp_path, ZBUGS_SEED_CRASH_AT=point, **PER_SHARD).code == KILLED
+    assert differences(fresh_db)  # the load's drops are visible...
+    reset = seed_process(fresh_db, None, tmp_path, ZERO_SEED_RESET="true")
+    assert reset.code == 0, reset.text
+    assert counts(fresh_db) == {**dict.fromkeys(TABLES, 0), "project": 1}
+    assert differences(fresh_db) == [] and open_runs(fresh_db) == 0 and loads(fresh_db) == []
+    # ...and afterwards a plain seed starts from scratch.
+    assert seed_process(fresh_db, batch1, tmp_path).code == 0
+    _loaded_exactly(fresh_db, batch1, modes=["seed"])

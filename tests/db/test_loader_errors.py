@@ -1,0 +1,222 @@
+"""db-seed-synthetic on bad data: CSV errors name file and line and undo the load; an index or foreign
+key the data does not allow is a hard error that leaves the load resumable (or undoable)."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import loader_helpers
+import pytest
+from loader_helpers import (
+    copy_without_manifest,
+    counts,
+    differences,
+    digest,
+    expected_rows,
+    loads,
+    open_runs,
+    query,
+    seed_cli,
+)
+
+from zbugs_synth.db.csv_check import HeaderError, check_header, copy_error_location, record_lines
+from zbugs_synth.tables import TABLES
+
+Cap = pytest.CaptureFixture[str]
+Mp = pytest.MonkeyPatch
+
+batch1 = loader_helpers.batch1  # session fixtures: generated datasets
+batch2 = loader_helpers.batch2
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def _write(path: Path, rows: list[dict[str, str]]) -> None:
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]), lineterminator="\n")
+        w.writeheader()
+        w.writerows(rows)
+
+
+def _empty(url: str) -> None:
+    """The state of a freshly migrated database: nothing loaded, every object in place."""
+    assert counts(url) == {**dict.fromkeys(TABLES, 0), "project": 1}
+    assert differences(url) == []
+    assert open_runs(url) == 0 and loads(url) == []
+
+
+def _last_line(text: str) -> str:
+    return text.strip().splitlines()[-1]
+
+
+def test_wrong_header_is_refused_before_anything_is_dropped(fresh_db: str, batch1: Path, tmp_path: Path,
+                                                            capsys: Cap, monkeypatch: Mp) -> None:
+    d = copy_without_manifest(batch1, tmp_path / "d")
+    text = (d / "issue_001.csv").read_text()
+    (d / "issue_001.csv").write_text(text.replace("id,title,", "id,titel,", 1))
+    ran = seed_cli(fresh_db, d, capsys, monkeypatch)
+    assert ran.code == 2
+    line = _last_line(ran.err)
+    assert f"{d / 'issue_001.csv'}: line 1:" in line and "'titel'" in line and "Traceback" not in ran.err
+    assert counts(fresh_db) == {**dict.fromkeys(TABLES, 0), "project": 1} and differences(fresh_db) == []
+    assert query(fresh_db, "SELECT to_regclass('zbugs_synth.seed_runs')") == [(None,)]
+
+
+def test_malformed_row_names_file_and_line_and_undoes_the_load(fresh_db: str, batch1: Path, tmp_path: Path,
+                                                               capsys: Cap, monkeypatch: Mp) -> None:
+    d = copy_without_manifest(batch1, tmp_path / "d")
+    lines = (d / "comment_003.csv").read_text().splitlines(keepends=True)
+    lines[4] = lines[4].rstrip("\n") + ",surplus\n"  # physical line 5
+    (d / "comment_003.csv").write_text("".join(lines))
+    ran = seed_cli(fresh_db, d, capsys, monkeypatch)
+    assert ran.code == 2, ran.text
+    line = _last_line(ran.err)
+    assert f"{d / 'comment_003.csv'}: line 5: extra data after last expected column" in line, line
+    _empty(fresh_db)  # other shards were loaded in parallel: all undone, every index/FK/trigger back
+
+
+def test_value_too_long_names_the_physical_line(fresh_db: str, batch1: Path, tmp_path: Path, capsys: Cap,
+                                                monkeypatch: Mp) -> None:
+    d = copy_without_manifest(batch1, tmp_path / "d")
+    rows = _rows(d / "issue_002.csv")
+    rows[2]["description"] = "first line\nsecond line\nthird line"  # record 4 spans physical lines 4-6
+    rows[5]["title"] = "t" * 129  # record 7, physical line 9
+    rows[7]["description"] = "a\nb"  # record 9: lines 11-12
+    rows[7]["title"] = "u" * 200
+    _write(d / "issue_002.csv", rows)
+    ran = seed_cli(fresh_db, d, capsys, monkeypatch)
+    assert ran.code == 2, ran.text
+    line = _last_line(ran.err)
+    assert f"{d / 'issue_002.csv'}: line 9: value too long for type character varying(128) (column title)" in line
+    _empty(fresh_db)
+    rows[5]["title"] = "fine"
+    _write(d / "issue_002.csv", rows)
+    ran = seed_cli(fresh_db, d, capsys, monkeypatch)
+    assert f"{d / 'issue_002.csv'}: lines 11-12: value too long" in _last_line(ran.err)
+    _empty(fresh_db)
+
+
+def test_bad_row_in_an_appended_batch_removes_only_that_batch(fresh_db: str, batch1: Path, batch2: Path,
+                                                              tmp_path: Path, capsys: Cap, monkeypatch: Mp) -> None:
+    assert seed_cli(fresh_db, batch1, capsys, monkeypatch).code == 0
+    before = digest(fresh_db)
+    d = copy_without_manifest(batch2, tmp_path / "d")
+    last = sorted(d.glob("comment_*.csv"))[-1]
+    with open(last, "a", encoding="utf-8") as f:
+        f.write("broken,row\n")
+    ran = seed_cli(fresh_db, d, capsys, monkeypatch, ZERO_SEED_APPEND="true")
+    assert ran.code == 2 and last.name in _last_line(ran.err) and "missing data for column" in ran.err
+    assert digest(fresh_db) == before  # the shards of batch 2 that did load are gone again
+    assert differences(fresh_db) == [] and open_runs(fresh_db) == 0
+    assert [(m, f) for _d, _s, m, _r, f in loads(fresh_db)] == [("seed", True)]
+
+
+def _duplicate_project(batch1: Path, batch2: Path, target: Path) -> tuple[Path, dict[str, str], str]:
+    """A manifest-less batch 2 whose first project has the name of batch 1's first project."""
+    d = copy_without_manifest(batch2, target)
+    first = _rows(batch1 / "project_000.csv")[0]
+    rows = _rows(d / "project_000.csv")
+    rows[0]["name"], rows[0]["lowerCaseName"] = first["name"], first["lowerCaseName"]
+    _write(d / "project_000.csv", rows)
+    return d, first, rows[0]["id"]
+
+
+def test_duplicate_project_name_is_a_hard_error_and_the_load_resumes_once_fixed(
+        fresh_db: str, batch1: Path, batch2: Path, tmp_path: Path, capsys: Cap, monkeypatch: Mp) -> None:
+    assert seed_cli(fresh_db, batch1, capsys, monkeypatch).code == 0
+    d, first, dup_id = _duplicate_project(batch1, batch2, tmp_path / "d")
+    ran = seed_cli(fresh_db, d, capsys, monkeypatch, ZERO_SEED_APPEND="true")
+    assert ran.code == 3, ran.text
+    line = _last_line(ran.err)
+    assert "project_lower_case_name_idx" in line and repr(first["lowerCaseName"]) in line
+    assert first["id"] in line and dup_id in line  # the offending rows, by id
+    assert "run the same command again" in line
+    # Only that index is missing; triggers and every other object are back; the load stays open.
+    assert differences(fresh_db) == ["index 'project_lower_case_name_idx' is missing"]
+    assert open_runs(fresh_db) == 1 and [f for *_x, f in loads(fresh_db)] == [True, False]
+
+    # Another load meanwhile: refused with a clear way out.
+    other = seed_cli(fresh_db, batch1, capsys, monkeypatch, ZERO_SEED_FORCE="true")
+    assert other.code == 2 and "ZERO_SEED_RESET=true" in other.err and str(d) in other.err
+
+    query(fresh_db, "UPDATE project SET name = name || ' II' WHERE id = %s", (dup_id,))  # the trigger is back on
+    again = seed_cli(fresh_db, d, capsys, monkeypatch, ZERO_SEED_APPEND="true")
+    assert again.code == 0, again.text
+    assert "resuming" in again.text
+    assert differences(fresh_db) == [] and open_runs(fresh_db) == 0
+    assert counts(fresh_db) == expected_rows(batch1, d)
+    assert [(m, f) for _d, _s, m, _r, f in loads(fresh_db)] == [("seed", True), ("append", True)]
+
+
+def test_reset_undoes_a_failed_append(fresh_db: str, batch1: Path, batch2: Path, tmp_path: Path, capsys: Cap,
+                                      monkeypatch: Mp) -> None:
+    assert seed_cli(fresh_db, batch1, capsys, monkeypatch).code == 0
+    before = digest(fresh_db)
+    d, _first, _dup = _duplicate_project(batch1, batch2, tmp_path / "d")
+    assert seed_cli(fresh_db, d, capsys, monkeypatch, ZERO_SEED_APPEND="true").code == 3
+    ran = seed_cli(fresh_db, None, capsys, monkeypatch, ZERO_SEED_RESET="true")
+    assert ran.code == 0 and "reset" in ran.out
+    assert digest(fresh_db) == before
+    assert differences(fresh_db) == [] and open_runs(fresh_db) == 0
+    assert [(m, f) for _d, _s, m, _r, f in loads(fresh_db)] == [("seed", True)]
+
+
+def test_orphan_rows_fail_the_foreign_key_with_a_sample(fresh_db: str, batch1: Path, tmp_path: Path,
+                                                        capsys: Cap, monkeypatch: Mp) -> None:
+    d = copy_without_manifest(batch1, tmp_path / "d")
+    rows = _rows(d / "comment_001.csv")
+    rows[3]["issueID"] = "no-such-issue-0000000"
+    _write(d / "comment_001.csv", rows)
+    ran = seed_cli(fresh_db, d, capsys, monkeypatch)
+    assert ran.code == 3
+    line = _last_line(ran.err)
+    assert "comment_issueID_fkey" in line and "no-such-issue-0000000" in line and rows[3]["id"] in line
+    assert differences(fresh_db) == ["foreign key 'comment_issueID_fkey' is missing"]
+    query(fresh_db, "DELETE FROM comment WHERE id = %s", (rows[3]["id"],))
+    again = seed_cli(fresh_db, d, capsys, monkeypatch)
+    assert again.code == 0 and differences(fresh_db) == []
+
+
+# ---- csv_check units -----------------------------------------------------------------------------
+
+def test_record_lines_finds_where_a_multi_line_record_starts(tmp_path: Path) -> None:
+    p = tmp_path / "x.csv"
+    p.write_text('a,b\n1,"two\nlines"\n3,"x"\n4,"three\n\nlines"\n5,y\n')
+    assert [record_lines(p, n) for n in (1, 3, 4, 7, 8, 99)] == [(1, 1), (2, 3), (4, 4), (5, 7), (8, 8), (99, 99)]
+
+
+def test_copy_error_location_reads_the_context() -> None:
+    assert copy_error_location('COPY issue, line 7, column title: "ttt"') == (7, "title")
+    assert copy_error_location("COPY comment, line 12: \"a,b\"") == (12, None)
+    assert copy_error_location("SQL statement") is None and copy_error_location(None) is None
+
+
+def test_check_header_accepts_any_order_and_rejects_bad_names(tmp_path: Path) -> None:
+    p = tmp_path / "label_000.csv"
+    assert check_header(p, "label", ["projectID", "name", "id"]) == ("projectID", "name", "id")
+    assert check_header(p, "issue", ["id", "title", "open", "creatorID"])  # the rest have defaults
+    for fields, word in ((["id", "name", "name"], "twice"), (["id", "projectID"], "name"),
+                         (["id", " name", "projectID"], "did you mean")):
+        with pytest.raises(HeaderError, match=word):
+            check_header(p, "label", fields)
+
+
+def test_a_copy_of_a_loaded_dataset_fails_on_primary_keys_and_reset_removes_it(
+        fresh_db: str, batch1: Path, tmp_path: Path, capsys: Cap, monkeypatch: Mp) -> None:
+    assert seed_cli(fresh_db, batch1, capsys, monkeypatch).code == 0
+    before = digest(fresh_db)
+    d = copy_without_manifest(batch1, tmp_path / "d")  # another dataset id: not caught as "already loaded"
+    for p in d.glob("user_*.csv"):
+        p.unlink()
+    ran = seed_cli(fresh_db, d, capsys, monkeypatch, ZERO_SEED_APPEND="true")
+    assert ran.code == 3
+    assert "cannot rebuild primary key issue_pkey on issue: duplicate values: id=" in ran.err
+    assert "REPLICA IDENTITY" in ran.err and "ZERO_SEED_RESET=true" in _last_line(ran.err)
+    reset = seed_cli(fresh_db, None, capsys, monkeypatch, ZERO_SEED_RESET="true")
+    assert reset.code == 0, reset.text
+    assert digest(fresh_db) == before  # rows removed though the tables had no primary key
+    assert differences(fresh_db) == [] and open_runs(fresh_db) == 0
