@@ -35,18 +35,3 @@ def copy16(typingctx, dst, dst_off, src, src_off, n):  # type: ignore[no-untyped
         return context.get_dummy_value()
 
     return sig, codegen
-
-
-@intrinsic
-def memcpy_into(typingctx, dst, dst_off, src, src_off, n):  # type: ignore[no-untyped-def]
-    """An exact memcpy (no over-read or over-write), for sources without padding."""
-    sig = types.void(dst, types.intp, src, types.intp, types.intp)
-
-    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
-        d, doff, s, soff, count = args
-        dary = context.make_array(signature.args[0])(context, builder, d)
-        sary = context.make_array(signature.args[2])(context, builder, s)
-        cgutils.raw_memcpy(builder, builder.gep(dary.data, [doff]), builder.gep(sary.data, [soff]), count, 1)
-        return context.get_dummy_value()
-
-    return sig, codegen
