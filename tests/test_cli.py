@@ -1,0 +1,40 @@
+"""The top-level command line: every guide step is a subcommand, and each loads only what it needs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from zbugs_synth.cli import COMMAND_MODULE, COMMAND_MODULES, main
+
+
+def test_help_lists_every_subcommand(capsys) -> None:
+    with pytest.raises(SystemExit) as e:
+        main(["--help"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    for command in COMMAND_MODULE:
+        assert command in out
+    assert set(COMMAND_MODULE.values()) == set(COMMAND_MODULES)
+
+
+@pytest.mark.parametrize("command", sorted(COMMAND_MODULE))
+def test_every_subcommand_has_help(command: str, capsys) -> None:
+    with pytest.raises(SystemExit) as e:
+        main([command, "--help"])
+    assert e.value.code == 0 and command in capsys.readouterr().out
+
+
+def test_unknown_command_is_a_usage_error(capsys) -> None:
+    with pytest.raises(SystemExit) as e:
+        main(["generate-synthetc"])
+    assert e.value.code == 2 and "invalid choice" in capsys.readouterr().err
+
+
+def test_generating_imports_no_database_or_cloud_client() -> None:
+    code = ("import sys; from zbugs_synth.cli import build_parser; build_parser(['generate-synthetic']); "
+            "print(sorted(m for m in ('psycopg', 'boto3', 'anthropic', 'numba') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
