@@ -330,3 +330,18 @@ def test_differences_on_an_empty_database_lists_what_is_missing(empty_db: str) -
     with psycopg.connect(empty_db) as conn:
         problems = differences(conn)
     assert any("issue" in p for p in problems) and len(problems) > 5
+
+
+def test_differences_catch_keys_and_indexes_that_do_not_do_their_job(fresh_db: str) -> None:
+    from zbugs_synth.db.schema import differences
+
+    with psycopg.connect(fresh_db, autocommit=True) as conn:
+        conn.execute('ALTER TABLE comment DROP CONSTRAINT "comment_issueID_fkey"')
+        conn.execute('ALTER TABLE comment ADD CONSTRAINT "comment_issueID_fkey" FOREIGN KEY ("issueID") '
+                     'REFERENCES issue(id) ON DELETE CASCADE NOT VALID')
+        conn.execute("""INSERT INTO "user" (id, login, "githubID") VALUES ('a', 'a', 1), ('b', 'b', 2)""")
+        with pytest.raises(psycopg.errors.UniqueViolation):
+            conn.execute('CREATE UNIQUE INDEX CONCURRENTLY user_role_idx ON "user" (role)')
+        problems = differences(conn)
+    assert "foreign key 'comment_issueID_fkey' is NOT VALID (existing rows were never checked)" in problems
+    assert any("'user_role_idx' is not valid" in p for p in problems)

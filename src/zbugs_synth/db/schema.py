@@ -294,6 +294,15 @@ def differences(conn: psycopg.Connection[Any]) -> list[str]:
         out.append(f"issue.shortID identity differs: expected {IDENTITY}, found {ident}")
     out += _compare("index", INDEXES, indexes(conn))
     out += _compare("foreign key", FOREIGN_KEYS, foreign_keys(conn))
+    # Definitions can match while the object does not do its job: a failed CREATE INDEX leaves an
+    # invalid index, ADD CONSTRAINT ... NOT VALID a key that never checked the existing rows.
+    out += [f"index {n!r} is not valid (a failed build: drop and recreate it)" for (n,) in conn.execute(
+        """SELECT i.relname FROM pg_index ix JOIN pg_class i ON i.oid = ix.indexrelid
+             JOIN pg_namespace ns ON ns.oid = i.relnamespace
+            WHERE ns.nspname = 'public' AND NOT (ix.indisvalid AND ix.indisready) ORDER BY 1""").fetchall()]
+    out += [f"foreign key {n!r} is NOT VALID (existing rows were never checked)" for (n,) in conn.execute(
+        """SELECT c.conname FROM pg_constraint c JOIN pg_namespace ns ON ns.oid = c.connamespace
+            WHERE ns.nspname = 'public' AND c.contype = 'f' AND NOT c.convalidated ORDER BY 1""").fetchall()]
     found = triggers(conn)
     out += [f"trigger {t} {w} {e} is missing" for t, w, e in sorted(TRIGGERS - found.keys())]
     out += [f"trigger {t} {w} {e} is disabled" for (t, w, e), on in sorted(found.items()) if not on]

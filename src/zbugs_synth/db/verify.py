@@ -269,16 +269,6 @@ def _schema(ctx: _Ctx) -> list[Check]:
                 else Check(name, FAIL, hint) for key, name in _SCHEMA_PARTS]
     for d in schema.differences(ctx.conn):
         found[_schema_part(d)].append(d)
-    # differences() compares definitions; a failed CREATE INDEX CONCURRENTLY or ADD CONSTRAINT ... NOT
-    # VALID leaves an object that looks right there but does not do its job.
-    found["index"] += [f"index {n!r} is not valid (a failed build: drop and recreate it)" for (n,) in ctx.all(
-        """SELECT i.relname FROM pg_index ix JOIN pg_class i ON i.oid = ix.indexrelid
-             JOIN pg_namespace ns ON ns.oid = i.relnamespace
-            WHERE ns.nspname = 'public' AND NOT (ix.indisvalid AND ix.indisready) ORDER BY 1""")]
-    found["foreign key"] += [f"foreign key {n!r} is NOT VALID (existing rows were never checked)"
-                             for (n,) in ctx.all(
-        """SELECT c.conname FROM pg_constraint c JOIN pg_namespace ns ON ns.oid = c.connamespace
-            WHERE ns.nspname = 'public' AND c.contype = 'f' AND NOT c.convalidated ORDER BY 1""")]
     expected = {"index": len(schema.INDEXES), "foreign key": len(schema.FOREIGN_KEYS),
                 "trigger": len(schema.TRIGGERS), "publication": len(schema.PUBLISHED),
                 "tables and columns": len(schema.TABLES)}
