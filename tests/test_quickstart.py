@@ -44,6 +44,23 @@ def test_quickstart_end_to_end_and_rerun(reachable_tmpdir: Callable[[str], Path]
         assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
         with psycopg.connect(url) as conn:
             assert conn.execute('SELECT count(*) FROM "issue"').fetchone()[0] == 3000
+        # Data quickstart did not load is never replaced silently...
+        assert zbugs("generate-synthetic", "--num-issues", "500", "--output-dir", "mine", "--progress", "none",
+                     ).returncode == 0
+        env["ZERO_SEED_DATA_DIR"], env["ZERO_SEED_FORCE"] = "mine", "true"
+        assert zbugs("db-seed-synthetic", "--progress", "none").returncode == 0
+        del env["ZERO_SEED_DATA_DIR"], env["ZERO_SEED_FORCE"]
+        third = zbugs("quickstart", "--num-issues", "3000", "--progress", "none")
+        assert third.returncode == 2 and "already holds other data (mine)" in third.stderr
+        with psycopg.connect(url) as conn:
+            assert conn.execute('SELECT count(*) FROM "issue"').fetchone()[0] == 500
+        # ... only with --force; and a ZERO_UPSTREAM_DB in .env is honoured as "not the local server".
+        assert zbugs("quickstart", "--num-issues", "3000", "--progress", "none", "--force").returncode == 0
+        (work / ".env").write_text("ZERO_UPSTREAM_DB=postgresql://someone:secret@db.example:5432/prod\n")
+        fourth = zbugs("quickstart", "--progress", "none")
+        assert fourth.returncode == 2 and "ZERO_UPSTREAM_DB is set" in fourth.stderr
+        assert "secret" not in fourth.stdout + fourth.stderr
+        (work / ".env").unlink()
     finally:
         zbugs("db-down")
         shutil.rmtree(work, ignore_errors=True)

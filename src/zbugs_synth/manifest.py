@@ -111,10 +111,11 @@ def check_file_entry(raw: object, index: int) -> FileEntry:
 
 
 def parse_manifest(text: str) -> Manifest:
+    """Parse and validate manifest.json text; any malformed content is a ManifestError, never a crash."""
     try:
         data = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise ManifestError(f"manifest is not valid JSON (line {e.lineno}: {e.msg})") from None
+    except (json.JSONDecodeError, RecursionError) as e:
+        raise ManifestError(f"manifest is not valid JSON ({e})") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise ManifestError(f"not a {FORMAT} manifest")
     if data.get("formatVersion") != FORMAT_VERSION:
@@ -129,12 +130,17 @@ def parse_manifest(text: str) -> Manifest:
     if len(set(names)) != len(names):
         dup = next(n for n in names if names.count(n) > 1)
         raise ManifestError(f"manifest lists {dup!r} twice")
+    dataset_id = data.get("datasetId", "")
+    if not isinstance(dataset_id, str) or len(dataset_id) > 200:
+        raise ManifestError("manifest datasetId must be a short string")
     config = data.get("config")
+    tool = data.get("tool")
+    version = tool.get("version", "") if isinstance(tool, dict) else ""
     return Manifest(
-        dataset_id=str(data.get("datasetId", "")),
+        dataset_id=dataset_id,
         config=config if isinstance(config, dict) else {},
         files=files,
-        tool_version=str((data.get("tool") or {}).get("version", "")),
+        tool_version=version if isinstance(version, str) else "",
     )
 
 
@@ -143,7 +149,11 @@ def read_manifest(directory: Path) -> Manifest | None:
     path = directory / MANIFEST_NAME
     if not path.exists():
         return None
-    return parse_manifest(path.read_text(encoding="utf-8"))
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ManifestError(f"{path}: not UTF-8 text") from None
+    return parse_manifest(text)
 
 
 def write_atomic(path: Path, data: str | bytes) -> None:
@@ -159,8 +169,12 @@ def write_atomic(path: Path, data: str | bytes) -> None:
 
 def write_manifest(directory: Path, manifest: Manifest) -> None:
     write_atomic(directory / MANIFEST_NAME, manifest.to_json())
-    # manifest.txt: one file name per line, what the original getData.sh reads.
-    write_atomic(directory / MANIFEST_TXT, "".join(f"{f.name}\n" for f in manifest.files))
+    write_atomic(directory / MANIFEST_TXT, manifest_txt(f.name for f in manifest.files))
+
+
+def manifest_txt(file_names: Iterable[str]) -> str:
+    """manifest.txt: one file name per line, what the original getData.sh reads."""
+    return "".join(f"{name}\n" for name in file_names)
 
 
 def dataset_files(directory: Path) -> list[str]:
@@ -169,6 +183,3 @@ def dataset_files(directory: Path) -> list[str]:
     order = {t: i for i, t in enumerate(TABLES)}
     return [p.name for p in sorted(found, key=lambda p: (order[p.table], p.shard))]
 
-
-def names(entries: Iterable[FileEntry]) -> list[str]:
-    return [e.name for e in entries]

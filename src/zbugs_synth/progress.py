@@ -24,13 +24,17 @@ class Progress(Protocol):
     def close(self) -> None: ...
 
 
+def human_bytes(n: float) -> str:
+    """1234567 -> '1.2 MB' (decimal units, as disks and networks count)."""
+    for suffix in ("B", "KB", "MB", "GB", "TB"):
+        if abs(n) < 1000 or suffix == "TB":
+            return f"{n:,.0f} {suffix}" if suffix == "B" else f"{n:,.1f} {suffix}"
+        n /= 1000
+    return f"{n:,.1f} TB"
+
+
 def _fmt(n: float, unit: str) -> str:
-    if unit == "bytes":
-        for suffix in ("B", "KB", "MB", "GB", "TB"):
-            if abs(n) < 1000 or suffix == "TB":
-                return f"{n:,.0f} {suffix}" if suffix == "B" else f"{n:,.1f} {suffix}"
-            n /= 1000
-    return f"{n:,.0f} {unit}"
+    return human_bytes(n) if unit == "bytes" else f"{n:,.0f} {unit}"
 
 
 # ---- null ----------------------------------------------------------------------------------------

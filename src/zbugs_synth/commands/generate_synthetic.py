@@ -7,7 +7,7 @@ import argparse
 from zbugs_synth.cli import add_progress_flag
 from zbugs_synth.config import add_arguments, build
 from zbugs_synth.generate.config import GenerateConfig
-from zbugs_synth.progress import make_progress
+from zbugs_synth.progress import human_bytes, make_progress
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -21,14 +21,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_arguments(p, GenerateConfig)
     add_progress_flag(p)
     p.set_defaults(func=run)
-
-
-def human_bytes(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if n < 1000 or unit == "TB":
-            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
-        n /= 1000
-    return f"{n} B"
 
 
 def print_summary(result) -> None:  # type: ignore[no-untyped-def]

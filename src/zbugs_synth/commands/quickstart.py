@@ -3,7 +3,8 @@
 db-up -> db-migrate -> generate-synthetic (small) -> db-seed-synthetic -> verify, each step the same
 subcommand a user would run by hand (so quickstart proves the documented path works), with a
 summary at the end. Safe to rerun: every step is idempotent, and the dataset is re-seeded with
-force only into the local server that quickstart itself manages.
+force only into the local server, and only when that server holds nothing but quickstart's own
+data (anything else needs `--force`: quickstart never silently replaces a dataset you loaded).
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from zbugs_synth.config import integer
+from zbugs_synth.cli import add_progress_flag
+from zbugs_synth.config import build, integer
 from zbugs_synth.errors import UserError
 
 DEFAULT_DIR = Path("db/seed-data/quickstart/")
@@ -33,7 +35,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help=f"where the CSVs go (default: {DEFAULT_DIR})")
     p.add_argument("--report", default="quickstart-report.html", metavar="FILE",
                    help="verify's HTML report (default: quickstart-report.html)")
-    p.add_argument("--progress", choices=("auto", "bar", "plain", "none"), default="auto")
+    p.add_argument("--force", action="store_true",
+                   help="replace data in the local database that quickstart did not load")
+    add_progress_flag(p)
     p.set_defaults(func=run)
 
 
@@ -58,9 +62,11 @@ def run(args: argparse.Namespace) -> int:
         n = integer(1, 10**9)(args.num_issues)
     except ValueError as e:
         raise UserError(f"--num-issues {args.num_issues!r}: {e}") from None
-    if os.environ.get("ZERO_UPSTREAM_DB"):
-        raise UserError("ZERO_UPSTREAM_DB is set: quickstart uses the embedded PostgreSQL only; "
-                        "unset it, or run the steps one by one against your server")
+    from zbugs_synth.db.connect import DbConfig
+
+    if build(DbConfig).db_url:  # from the environment or .env: both would redirect every step
+        raise UserError("ZERO_UPSTREAM_DB is set (environment or .env): quickstart uses the embedded "
+                        "PostgreSQL only; unset it, or run the steps one by one against your server")
     progress = ["--progress", args.progress]
     steps: list[tuple[str, list[str], dict[str, str]]] = [
         ("start PostgreSQL", ["db-up"], {}),
@@ -73,7 +79,11 @@ def run(args: argparse.Namespace) -> int:
     ]
     timings = []
     for i, (title, argv, env) in enumerate(steps, 1):
-        print(f"\n== [{i}/{len(steps)}] {title}: zbugs-synth {' '.join(argv)}", flush=True)
+        if argv[0] == "db-seed-synthetic" and not args.force:
+            _refuse_to_replace_other_data(args.output_dir)
+        shown = " ".join(f"{k}={v}" for k, v in env.items())
+        print(f"\n== [{i}/{len(steps)}] {title}: {shown + ' ' if shown else ''}zbugs-synth {' '.join(argv)}",
+              flush=True)
         t = time.perf_counter()
         with _env(**env):
             code = main(argv)
@@ -87,3 +97,21 @@ def run(args: argparse.Namespace) -> int:
     print(f"  report: {Path(args.report).resolve()}")
     print("  connection: `zbugs-synth db-status --show-url` prints ZERO_UPSTREAM_DB for zero-cache")
     return 0
+
+
+def _refuse_to_replace_other_data(output_dir: str) -> None:
+    """Seeding uses ZERO_SEED_FORCE: make sure that only ever replaces quickstart's own dataset."""
+    from zbugs_synth.db.bookkeeping import has_bookkeeping, loaded_datasets
+    from zbugs_synth.db.connect import DbConfig, connect, resolve_db_url
+
+    with connect(resolve_db_url(build(DbConfig))) as conn:
+        issues = conn.execute('SELECT EXISTS (SELECT 1 FROM "issue")').fetchone()[0]
+        users = conn.execute('SELECT EXISTS (SELECT 1 FROM "user")').fetchone()[0]
+        loads = loaded_datasets(conn) if has_bookkeeping(conn) else []
+    ours = Path(output_dir).resolve()
+    others = [d for d in loads if Path(d.source).resolve() != ours]
+    if others or ((issues or users) and not loads):
+        what = ", ".join(sorted({d.source for d in others})) or "rows not loaded by zbugs-synth"
+        raise UserError(f"the local database already holds other data ({what}); quickstart would replace it. "
+                        "Rerun with --force to replace it, or `zbugs-synth db-down` and use another "
+                        "ZBUGS_PG_DATA for quickstart")
