@@ -3,6 +3,7 @@ a ManifestError with a message, never another exception."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 import pytest
@@ -38,10 +39,8 @@ def test_any_json_object_parses_or_is_a_manifest_error(fields: dict) -> None:
 def test_any_file_entry_parses_or_is_a_manifest_error(entry: object) -> None:
     base = json.loads(GOOD.to_json())
     base["files"] = [entry]
-    try:
+    with contextlib.suppress(ManifestError):  # anything else escaping fails the test
         parse_manifest(json.dumps(base))
-    except ManifestError:
-        pass
 
 
 @pytest.mark.parametrize("tool", ["x", 5, None, ["v"], {"version": 7}])

@@ -36,6 +36,7 @@ class Setting:
     parse: Callable[[str], Any]
     help: str
     secret: bool = False  # never echo the value back (API keys, URLs with passwords)
+    shown: str | None = None  # the default as --help shows it, when str(default) would not read well
 
 
 def setting(
@@ -46,9 +47,10 @@ def setting(
     parse: Callable[[str], Any],
     help: str,
     secret: bool = False,
+    shown: str | None = None,
 ) -> Any:
     """Declare a dataclass field backed by an env var and/or a flag."""
-    meta = {"setting": Setting(env=env, flag=flag, parse=parse, help=help, secret=secret)}
+    meta = {"setting": Setting(env=env, flag=flag, parse=parse, help=help, secret=secret, shown=shown)}
     return dataclasses.field(default=default, metadata=meta)
 
 
@@ -162,7 +164,8 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type) -> None:
         if not s.flag:
             continue
         env = f" [env {s.env}]" if s.env else ""
-        shown = "" if s.secret else f" (default: {_show_default(defaults[name])})"
+        default = s.shown if s.shown is not None else _show_default(defaults[name])
+        shown = "" if s.secret or "(default:" in s.help else f" (default: {default})"
         if s.parse is boolean:  # switches: `--force` means true
             parser.add_argument(s.flag, dest=f"cfg_{name}", default=None, action="store_const",
                                 const="true", help=f"{s.help}{env}")

@@ -111,7 +111,7 @@ def test_killed_run_leaves_nothing_that_looks_complete(tmp_path) -> None:
     assert len(list(out.glob(".issue_*.csv.partial"))) >= 3, "the run never got going"
     assert not list(out.glob("*.csv")) and not (out / "manifest.json").exists()
     assert (out / INCOMPLETE_MARKER).exists()
-    # Rerunning (smaller, so --force) cleans up and completes.
+    # Rerunning cleans up and completes (no manifest was written, so no --force is needed).
     env["NUM_ISSUES"] = "1000"
     subprocess.run([sys.executable, "-m", "zbugs_synth", "generate-synthetic", "--progress", "none"],
                    env=env, check=True, stdout=subprocess.DEVNULL)

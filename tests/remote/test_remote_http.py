@@ -10,7 +10,7 @@ import pytest
 from remote_helpers import Dataset, Served, tree
 
 from zbugs_synth.cli import main
-from zbugs_synth.manifest import INCOMPLETE_MARKER
+from zbugs_synth.manifest import INCOMPLETE_MARKER, dataset_files, manifest_txt
 from zbugs_synth.remote.get import get_data
 from zbugs_synth.remote.safety import partial_path
 from zbugs_synth.remote.sources import HttpSource
@@ -104,6 +104,10 @@ def test_an_unreachable_server_prints_how_to_generate_locally(
     rc, _, err = get_cli(capsys, f"http://127.0.0.1:{port}/data/", tmp_path / "out")
     assert rc == 2 and "cannot connect" in err and "generate-synthetic" in err
     assert "Traceback" not in err
+    # The error comes first, then the hint (read top-down: what went wrong, then what to do).
+    lines = err.strip().splitlines()
+    assert lines[0].startswith("zbugs-synth get-data: error:") and "cannot connect" in lines[0]
+    assert "error" not in "\n".join(lines[1:])
 
 
 def test_manifest_txt_with_a_server_without_head(
@@ -199,6 +203,70 @@ def test_a_planted_symlink_is_not_written_through(
     assert victim.read_text() == "keep me"
     assert_same_files(out, ds)
     assert not (out / "issue_001.csv").is_symlink()
+
+
+# ---- --out holds another dataset -----------------------------------------------------------------
+
+@pytest.mark.parametrize("txt_only", [True, False], ids=["manifest.txt source", "manifest.json source"])
+def test_out_with_unlisted_shards_is_refused_then_cleaned_with_force(
+    http_server: Server, dataset: Callable[..., Dataset], tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    txt_only: bool,
+) -> None:
+    """get-data leaves --out holding exactly the remote dataset, so the loader can never mix two."""
+    remote = dataset(manifest_txt_only=txt_only)
+    published(remote, tmp_path / "www")
+    srv = http_server(tmp_path / "www")
+    # --out already holds a bigger, different dataset (its own manifest.json), plus things that are
+    # not dataset files and must survive even --force.
+    local = {**{n: b"id\nold\n" for n in remote.files}, "issue_002.csv": b"id\n", "comment_007.csv": b"id\n"}
+    out = dataset(local, seed=7).directory
+    (out / "notes.txt").write_text("mine")
+    (out / "issue_02.csv").write_text("not the shard pattern")  # 2 digits: not a dataset file name
+    victim = tmp_path / "victim.csv"
+    victim.write_text("keep me")
+    (out / "issue_009.csv").symlink_to(victim)  # a stale name that is a link: only the link may go
+    before = {p.name: (p.read_bytes() if not p.is_symlink() else b"link") for p in out.iterdir()}
+
+    rc, _, err = get_cli(capsys, srv.url("data/"), out)
+    assert rc == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    assert "--force" in err and "issue_002.csv" in err and "does not list" in err
+    # Refused before anything was downloaded or changed.
+    fetched = {r.path for r in srv.state.requests if r.method == "GET"}
+    assert fetched <= {"/data/manifest.json", "/data/manifest.txt"}
+    after = {p.name: (p.read_bytes() if not p.is_symlink() else b"link") for p in out.iterdir()}
+    assert after == before
+
+    rc, stdout, err = get_cli(capsys, srv.url("data/"), out, "--force")
+    assert rc == 0, err
+    assert "removed 3 dataset file(s)" in stdout
+    assert dataset_files(out) == list(remote.files)  # exactly the remote dataset, in load order
+    assert_same_files(out, remote)
+    assert (out / "notes.txt").read_text() == "mine" and (out / "issue_02.csv").exists()
+    assert victim.read_text() == "keep me"
+    # The local manifests describe the downloaded dataset: manifest.txt always (the loader reads it
+    # when there is no manifest.json), manifest.json only when the source has one.
+    assert (out / "manifest.txt").read_text() == manifest_txt(remote.files)
+    if txt_only:
+        assert not (out / "manifest.json").exists()
+    else:
+        assert (out / "manifest.json").read_bytes() == (remote.directory / "manifest.json").read_bytes()
+    assert not (out / INCOMPLETE_MARKER).exists()
+
+
+def test_out_with_only_listed_shards_needs_no_force(
+    http_server: Server, dataset: Callable[..., Dataset], tmp_path: Path
+) -> None:
+    """A directory holding a subset of the dataset (an interrupted download) is simply completed."""
+    remote = dataset()
+    published(remote, tmp_path / "www")
+    srv = http_server(tmp_path / "www")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "user_000.csv").write_bytes(remote.files["user_000.csv"])
+    (out / "issue_001.csv").write_bytes(b"wrong bytes")
+    result = get_data(HttpSource(srv.url("data/")), out, jobs=2)
+    assert result.skipped == ["user_000.csv"] and result.removed == []
+    assert_same_files(out, remote)
 
 
 # ---- redirects -----------------------------------------------------------------------------------

@@ -220,7 +220,7 @@ def _garbage_manifest(ds: Dataset) -> None:
         (_flip, "checksum"),
         (_missing, "comment_000.csv is listed in manifest.json but missing"),
         (_extra, "issue_002.csv is not listed in manifest.json"),
-        (_incomplete, "generation did not finish"),
+        (_incomplete, "rerun the command that wrote it (generate-synthetic or get-data)"),
         (_garbage_manifest, "not valid JSON"),
     ],
 )
@@ -360,7 +360,9 @@ def test_no_manifest_prints_how_to_generate_locally(
                      "--endpoint-url", s3env.endpoint, "--progress", "none")
     assert rc != 0
     assert "generate-synthetic" in err and "db-seed-synthetic" in err
-    assert "no manifest.json or manifest.txt" in err
+    first, *hint = err.strip().splitlines()
+    assert first.startswith("zbugs-synth get-data: error:") and "no manifest.json or manifest.txt" in first
+    assert hint and "generate-synthetic" in "\n".join(hint)
     assert not out.exists()
 
 

@@ -56,6 +56,9 @@ def write_category(d: Path, name: str = "cat", **changes: object) -> Path:
     ({"slotPools": {"error": []}}, "slotPools.error: must not be empty"),
     ({"slotPools": {"component": ["x"]}}, "slotPools.component: not a pool slot"),
     ({"descriptionTemplates": ["ok {{action}}", 5]}, "descriptionTemplates[1]: expected a string"),
+    ({"labels": ["bug", "needs\ntriage"]}, "labels[1]: names must be one line"),
+    ({"projects": [{"name": "Two\nLines", "components": ["a"]}]}, "projects[0].name[0]: names must be one line"),
+    ({"projects": [{"name": "P", "components": ["a\tb"]}]}, "projects[0].components[0]: names must be one line"),
 ])
 def test_broken_packs_name_file_and_entry(tmp_path: Path, changes: dict, needle: str) -> None:
     d = write_category(tmp_path / "pack", **changes)

@@ -9,8 +9,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from zbugs_synth.cli import add_progress_flag
-from zbugs_synth.config import ParseError, add_arguments, build, integer, path_value, setting
-from zbugs_synth.progress import make_progress
+from zbugs_synth.config import ParseError, add_arguments, boolean, build, integer, path_value, setting
+from zbugs_synth.progress import human_bytes, make_progress
 from zbugs_synth.remote import s3
 from zbugs_synth.remote.get import GetResult, ManifestUnavailable, get_data
 from zbugs_synth.remote.publish import check_dataset, publish
@@ -60,6 +60,11 @@ class GetDataConfig:
     endpoint_url: str | None = setting(None, env="AWS_ENDPOINT_URL", flag="--endpoint-url", parse=endpoint,
                                        secret=True, help=_ENDPOINT_HELP)
     jobs: int = setting(8, env=None, flag="--jobs", parse=integer(1, 64), help=_JOBS_HELP)
+    force: bool = setting(
+        False, env=None, flag="--force", parse=boolean,
+        help="delete dataset CSVs in --out that the manifest does not list (otherwise get-data refuses "
+             "to mix datasets); nothing but {table}_{shard}.csv files is ever deleted",
+    )
 
 
 @dataclass(frozen=True)
@@ -95,17 +100,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_publish)
 
 
-def _size(n: int) -> str:
-    if n < 1000:
-        return f"{n:,} B"
-    value = float(n)
-    for unit in ("KB", "MB", "GB", "TB"):
-        value /= 1000
-        if value < 1000 or unit == "TB":
-            break
-    return f"{value:,.1f} {unit}"
-
-
 def generate_locally_hint(out: Path) -> str:
     """What the original script tells you when there is nothing to download."""
     custom = out != DEFAULT_OUT
@@ -124,17 +118,17 @@ def run_get(args: argparse.Namespace) -> int:
     cfg = build(GetDataConfig, args)
     source = open_source(cfg.source, endpoint_url=cfg.endpoint_url, jobs=cfg.jobs)
     progress = make_progress(args.progress)
-    unavailable = False
     try:
-        progress.log(f"get-data: {source.display} -> {cfg.out}")
-        result = get_data(source, cfg.out, jobs=cfg.jobs, progress=progress)
-    except ManifestUnavailable:
-        unavailable = True
-        raise
-    finally:
-        progress.close()  # before printing anything else, so a live bar doesn't garble it
-        if unavailable:
-            print(generate_locally_hint(cfg.out), file=sys.stderr)
+        try:
+            progress.log(f"get-data: {source.display} -> {cfg.out}")
+            result = get_data(source, cfg.out, jobs=cfg.jobs, progress=progress, force=cfg.force)
+        finally:
+            progress.close()  # before printing anything else, so a live bar doesn't garble it
+    except ManifestUnavailable as e:
+        # The error line first (worded as the CLI words any UserError), then what to do about it.
+        print(f"zbugs-synth {args.command}: error: {e}", file=sys.stderr)
+        print(generate_locally_hint(cfg.out), file=sys.stderr)
+        return e.exit_code
     _report_get(result, cfg.out)
     return 0
 
@@ -144,17 +138,15 @@ def _report_get(result: GetResult, out: Path) -> None:
     dataset_id = remote.manifest.dataset_id if remote.manifest else ""
     what = f"dataset {dataset_id}" if dataset_id else "dataset"
     print(
-        f"{what}: {len(remote.files)} files, {_size(result.total_bytes)} in {out} "
+        f"{what}: {len(remote.files)} files, {human_bytes(result.total_bytes)} in {out} "
         f"({len(result.downloaded)} downloaded, {len(result.skipped)} already present and verified, "
-        f"{_size(result.bytes_fetched)} transferred)"
+        f"{human_bytes(result.bytes_fetched)} transferred)"
     )
     if remote.kind == "txt":
         print("note: the source has only manifest.txt, so files were checked by size only (no checksums)")
-    if result.stale:
-        print(
-            f"note: {out} also holds {len(result.stale)} dataset file(s) the manifest does not list "
-            f"(e.g. {result.stale[0]}); remove them if they are left over from another dataset"
-        )
+    if result.removed:
+        print(f"removed {len(result.removed)} dataset file(s) the manifest does not list "
+              f"(--force), e.g. {result.removed[0]}")
     seed_env = f"ZERO_SEED_DATA_DIR={out} " if out != DEFAULT_OUT else ""
     print(f"next: {seed_env}zbugs-synth db-seed-synthetic")
 
@@ -167,12 +159,12 @@ def run_publish(args: argparse.Namespace) -> int:
         dataset = check_dataset(args.directory, jobs=min(cfg.jobs, 4), progress=progress)
         client = s3.make_client(cfg.endpoint_url, jobs=cfg.jobs, require_credentials=True)
         progress.log(f"publish: {args.directory} -> {dest} ({len(dataset.manifest.files)} files, "
-                     f"{_size(dataset.total_bytes)})")
+                     f"{human_bytes(dataset.total_bytes)})")
         result = publish(dataset, dest, client, jobs=cfg.jobs, part_size=cfg.part_size_mib << 20,
                          progress=progress)
     finally:
         progress.close()
     where = f" --endpoint-url {redact_url(cfg.endpoint_url)}" if cfg.endpoint_url else ""
-    print(f"published {result.files} files ({_size(result.bytes)}) to {result.location}")
+    print(f"published {result.files} files ({human_bytes(result.bytes)}) to {result.location}")
     print(f"fetch it with: zbugs-synth get-data --from {result.location}{where}")
     return 0

@@ -68,9 +68,10 @@ class GenerateConfig:
     templates_dir: Path | None = setting(None, env="TEMPLATES_DIR", flag="--templates-dir",
                                          parse=optional_path, help="template pack directory (default: bundled)")
     workers: int = setting(0, env="WORKERS", flag="--workers", parse=integer(0, 1024),
-                           help="generator threads (0: all cores)")
+                           help="generator threads (0: all cores; more than the cores is capped)")
     time_end: int = setting(time_value("2026-01-01T00:00:00Z"), env="TIME_END", flag="--time-end",
-                            parse=time_value, help="end of the time window (ISO-8601 or epoch ms)")
+                            parse=time_value, help="end of the time window (ISO-8601 or epoch ms)",
+                            shown="2026-01-01T00:00:00Z")
     time_span_days: float = setting(1461.0, env="TIME_SPAN_DAYS", flag="--time-span-days",
                                     parse=number(0.0, 36500.0, lo_open=True),
                                     help="length of the time window in days (4 years)")
@@ -95,8 +96,10 @@ class GenerateConfig:
         return self.workers or _cpus()
 
     def content_config(self) -> dict[str, Any]:
-        """Every setting that changes the bytes of the dataset (not where it goes or how fast)."""
+        """Every setting that changes the rows of the dataset (not where it goes, how it is split into
+        shards or how fast): two directories with the same content config hold the same rows, which
+        is what the loader's "already loaded" check relies on."""
         d = asdict(self)
-        for k in ("output_dir", "workers", "force", "templates_dir"):
+        for k in ("output_dir", "workers", "force", "templates_dir", "shard_size"):
             d.pop(k)
         return d

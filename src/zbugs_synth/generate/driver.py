@@ -11,7 +11,6 @@ import json
 import math
 import os
 import queue
-import shutil
 import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -40,7 +39,6 @@ from zbugs_synth.manifest import (
     MANIFEST_TXT,
     FileEntry,
     Manifest,
-    ManifestError,
     read_manifest,
     write_manifest,
 )
@@ -129,7 +127,7 @@ def prepare_directory(cfg: GenerateConfig, ds_id: str) -> Path:
     if existing and not cfg.force:
         try:
             old = read_manifest(out)
-        except (ManifestError, OSError):
+        except (ValueError, OSError):  # unreadable or not ours: treated as "another dataset"
             old = None
         same = old is not None and old.dataset_id == ds_id
         if not same and (old is not None or any(parse_shard_name(n) for n in existing)):
@@ -151,6 +149,11 @@ def generate(cfg: GenerateConfig, progress: Progress | None = None) -> Result:
     digest = pack_digest(pack)
     ds_id = dataset_id(cfg, digest)
     out = prepare_directory(cfg, ds_id)
+    # Say what is being made before making it: a misspelled variable (NUM_ISSUE=...) shows up here.
+    progress.log(f"generating {cfg.num_issues:,} issues, {cfg.num_projects:,} projects, {cfg.num_users:,} users"
+                 f"{' (users not written)' if cfg.skip_users else ''}; ~{cfg.comments_per_issue:g} comments and "
+                 f"~{cfg.labels_per_issue:g} labels per issue; seed {cfg.seed}; templates "
+                 f"{cfg.templates_dir or 'bundled'} -> {out}/")
     writers = {t: ShardedWriter(out, t, cfg.shard_size) for t in TABLES}
     try:
         t = time.perf_counter()
@@ -194,6 +197,11 @@ def generate(cfg: GenerateConfig, progress: Progress | None = None) -> Result:
                 continue
             writers[table].finish()
             entries.extend(writers[table].publish())
+    except OSError as e:
+        for w in writers.values():
+            w.abort()
+        # Disk full, I/O error, directory removed under us: one line, and no shard left behind.
+        raise UserError(f"OUTPUT_DIR={str(out)!r}: writing failed ({e.strerror or e}); nothing was kept") from None
     except BaseException:
         for w in writers.values():
             w.abort()
@@ -220,12 +228,15 @@ def _generate_big_tables(cfg: GenerateConfig, plan: KernelPlan, writers: dict[st
     t_comment = progress.task("comment", round(exp_comments))
     t_label = progress.task("issueLabel", round(exp_labels))
     workers = cfg.resolved_workers()
-    in_flight = workers + 2  # bounded: memory stays flat whatever NUM_ISSUES is
+    # Bounded: memory stays flat whatever NUM_ISSUES is, and more threads than cores would only
+    # hold more chunk buffers (each tens of MB) without generating any faster.
+    workers = min(workers, max(1, (os.cpu_count() or 1)))
+    in_flight = workers + 2
     free: queue.SimpleQueue[Buffers] = queue.SimpleQueue()
     for _ in range(in_flight):
         free.put(Buffers())
 
-    def task(i0: int, i1: int) -> Chunk:
+    def run_chunk(i0: int, i1: int) -> Chunk:
         return plan.run(i0, i1, free.get())
 
     def write(c: Chunk) -> None:
@@ -236,7 +247,7 @@ def _generate_big_tables(cfg: GenerateConfig, plan: KernelPlan, writers: dict[st
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="zbugs-gen") as pool:
         try:
             for r in chunk_ranges(cfg.num_issues, CHUNK_ISSUES):
-                pending.append(pool.submit(task, *r))
+                pending.append(pool.submit(run_chunk, *r))
                 if len(pending) >= in_flight:
                     write(pending.popleft().result())
             while pending:
@@ -258,6 +269,3 @@ def _write_chunk(c: Chunk, writers: dict[str, ShardedWriter], t_issue, t_comment
     t_comment.advance(c.n_comments)
     t_label.advance(c.n_labels)
 
-
-def remove_dataset(directory: Path) -> None:  # pragma: no cover - used by tools/tests
-    shutil.rmtree(directory, ignore_errors=True)

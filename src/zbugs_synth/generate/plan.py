@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -154,6 +153,3 @@ class KernelPlan:
 def chunk_ranges(num_issues: int, chunk: int) -> list[tuple[int, int]]:
     return [(a, min(a + chunk, num_issues)) for a in range(0, num_issues, chunk)]
 
-
-def chunks_needed(num_issues: int, chunk: int) -> int:
-    return math.ceil(num_issues / chunk)

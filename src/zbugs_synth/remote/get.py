@@ -2,11 +2,15 @@
 
 Order of events, chosen so that a crash at any point leaves nothing that looks complete:
 1. fetch and validate the manifest (manifest.json, else the original tool's manifest.txt);
-2. mark the directory incomplete and drop a local manifest that describes something else;
-3. verify files already present (skip those that match);
-4. download the rest in parallel: each into a hidden `.NAME.part` file, resumed with a ranged
+2. refuse a --out holding dataset files the manifest does not list (unless forced), so the
+   directory ends up holding exactly the dataset and a loader never mixes two;
+3. drop a local manifest that describes something else, mark the directory incomplete, then
+   (forced) delete the unlisted dataset files;
+4. verify files already present (skip those that match);
+5. download the rest in parallel: each into a hidden `.NAME.part` file, resumed with a ranged
    request if one is there, checked for size and checksum, then renamed into place;
-5. write manifest.txt and manifest.json last, then remove the incomplete marker.
+6. write manifest.txt (always: the loader honours it when there is no manifest.json) and
+   manifest.json, then remove the incomplete marker.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from zbugs_synth.manifest import (
     Manifest,
     ManifestError,
     dataset_files,
+    manifest_txt,
     parse_manifest,
     write_atomic,
 )
@@ -85,7 +90,7 @@ class GetResult:
     resumed: list[str] = field(default_factory=list)  # continued from a partial file
     bytes_fetched: int = 0  # bytes received over the network in this run
     total_bytes: int = 0
-    stale: list[str] = field(default_factory=list)  # dataset files in --out the manifest doesn't list
+    removed: list[str] = field(default_factory=list)  # stale dataset files deleted (--force)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
 
@@ -128,10 +133,6 @@ def fetch_manifest(source: Source) -> RemoteManifest:
     return RemoteManifest(kind, raw, files, manifest)
 
 
-def manifest_txt_text(files: list[Wanted]) -> str:
-    return "".join(f"{f.name}\n" for f in files)
-
-
 def get_data(
     source: Source,
     out: Path,
@@ -139,13 +140,26 @@ def get_data(
     jobs: int = 8,
     progress: Progress | None = None,
     retries: int = len(RETRY_DELAYS),
+    force: bool = False,
 ) -> GetResult:
+    """Make `out` hold exactly the dataset at `source`.
+
+    Dataset files in `out` that the manifest does not list are refused (nothing is fetched) unless
+    `force`, which deletes them: otherwise the loader would load two datasets mixed together.
+    """
     progress = progress or NullProgress()
     remote = fetch_manifest(source)
     result = GetResult(remote)
+    stale = _stale_files(out, remote)
+    if stale and not force:
+        more = f" and {len(stale) - 1} more" if len(stale) > 1 else ""
+        raise UserError(
+            f"--out {out} holds dataset files the manifest at {source.display} does not list "
+            f"({stale[0]}{more}); rerun with --force to delete them, or choose another --out"
+        )
     out = _prepare_out(out)
     try:
-        _fill(source, out, remote, result, jobs, progress, retries)
+        _fill(source, out, remote, result, jobs, progress, retries, stale)
     except OSError as e:  # local disk trouble (network errors arrive as SourceError subclasses)
         where = f" ({e.filename})" if e.filename else ""
         raise UserError(f"cannot write into {out}: {e.strerror or e}{where}") from None
@@ -154,11 +168,12 @@ def get_data(
 
 def _fill(
     source: Source, out: Path, remote: RemoteManifest, result: GetResult, jobs: int, progress: Progress,
-    retries: int,
+    retries: int, stale: list[str],
 ) -> None:
     _drop_other_manifests(out, remote)
     # Marked incomplete from before we touch the first shard until after the manifest is written.
     write_atomic(out / INCOMPLETE_MARKER, "get-data in progress\n")
+    _remove_stale(out, stale, result)
 
     files = remote.files
     if remote.kind == "txt":
@@ -174,13 +189,10 @@ def _fill(
         task.done()
 
     # Manifests last: a reader (or the loader) sees them only once every file is in place.
-    write_atomic(out / MANIFEST_TXT, manifest_txt_text(files))
+    write_atomic(out / MANIFEST_TXT, manifest_txt(f.name for f in files))
     if remote.kind == "json":
         write_atomic(out / MANIFEST_NAME, remote.raw)
     (out / INCOMPLETE_MARKER).unlink(missing_ok=True)
-
-    listed = {f.name for f in files}
-    result.stale = [n for n in dataset_files(out) if n not in listed]
 
 
 def _prepare_out(out: Path) -> Path:
@@ -191,6 +203,27 @@ def _prepare_out(out: Path) -> Path:
     except OSError as e:
         raise UserError(f"--out {out}: cannot create the directory ({e.strerror})") from None
     return out
+
+
+def _stale_files(out: Path, remote: RemoteManifest) -> list[str]:
+    """Dataset CSVs (by name pattern only) in `out` that the remote manifest does not list."""
+    if not out.is_dir():
+        return []
+    listed = {f.name for f in remote.files}
+    try:
+        return [n for n in dataset_files(out) if n not in listed]
+    except OSError as e:
+        raise UserError(f"--out {out}: cannot list the directory ({e.strerror or e})") from None
+
+
+def _remove_stale(out: Path, stale: list[str], result: GetResult) -> None:
+    """Delete the stale dataset files (names matched the shard pattern; nothing else is touched)."""
+    for name in stale:
+        path = target_path(out, name)
+        if path.is_dir() and not path.is_symlink():
+            raise UserError(f"--out {out}: {name} is a directory, not a dataset file; remove it yourself")
+        path.unlink(missing_ok=True)
+        result.removed.append(name)
 
 
 def _drop_other_manifests(out: Path, remote: RemoteManifest) -> None:

@@ -24,6 +24,7 @@ from zbugs_synth.manifest import (
     Manifest,
     ManifestError,
     dataset_files,
+    manifest_txt,
     parse_manifest,
 )
 from zbugs_synth.progress import NullProgress, Progress, Task
@@ -69,7 +70,10 @@ def _check(directory: Path, jobs: int, progress: Progress) -> CheckedDataset:
     if not directory.is_dir():
         raise UserError(f"{directory}: not a directory")
     if (directory / INCOMPLETE_MARKER).exists():
-        raise UserError(f"{directory}: generation did not finish ({INCOMPLETE_MARKER} exists); regenerate")
+        raise UserError(
+            f"{directory}: incomplete dataset ({INCOMPLETE_MARKER} exists: a run did not finish); "
+            "rerun the command that wrote it (generate-synthetic or get-data)"
+        )
     path = directory / MANIFEST_NAME
     if not path.is_file():
         raise UserError(
@@ -176,7 +180,7 @@ def publish(
         task.done()
 
         # Step 3: manifests, JSON last.
-        names_txt = "".join(f"{f.name}\n" for f in dataset.manifest.files).encode()
+        names_txt = manifest_txt(f.name for f in dataset.manifest.files).encode()
         client.put_object(Bucket=dest.bucket, Key=dest.key(MANIFEST_TXT), Body=names_txt,
                           ContentType=CONTENT_TYPES[".txt"])
         client.put_object(Bucket=dest.bucket, Key=dest.key(MANIFEST_NAME), Body=dataset.manifest_json,

@@ -87,9 +87,6 @@ class TemplatePack:
         """Every template project in a stable order (category file order, then project order)."""
         return [(c, p) for c in self.categories for p in c.projects]
 
-    @property
-    def min_labels(self) -> int:
-        return min(len(c.labels) for c in self.categories)
 
 
 def slots_in(template: str) -> list[str]:
@@ -106,7 +103,8 @@ def check_template(template: str, where: str) -> None:
         raise PackError(f"{where}: malformed placeholder in {template[:60]!r} (expected {{{{slot}}}})")
 
 
-def _strings(value: object, where: str, *, allow_empty_list: bool = False) -> tuple[str, ...]:
+def _strings(value: object, where: str, *, allow_empty_list: bool = False,
+             single_line: bool = False) -> tuple[str, ...]:
     if not isinstance(value, list):
         raise PackError(f"{where}: expected a list of strings, got {type(value).__name__}")
     if not value and not allow_empty_list:
@@ -119,6 +117,8 @@ def _strings(value: object, where: str, *, allow_empty_list: bool = False) -> tu
             raise PackError(f"{where}[{i}]: must not be blank")
         if _CONTROL.search(item):
             raise PackError(f"{where}[{i}]: contains a control character")
+        if single_line and ("\n" in item or "\t" in item or item != item.strip()):
+            raise PackError(f"{where}[{i}]: names must be one line without tabs or surrounding spaces")
         out.append(item)
     return tuple(out)
 
@@ -155,8 +155,8 @@ def parse_category(data: object, source: str) -> Category:
         if key not in data:
             raise PackError(f"{source}: missing key {key!r}")
     name = data["category"]
-    if not isinstance(name, str) or not name.strip():
-        raise PackError(f"{source}: 'category' must be a non-empty string")
+    if not isinstance(name, str) or not name.strip() or "\n" in name:
+        raise PackError(f"{source}: 'category' must be a non-empty one-line string")
     projects_raw = data["projects"]
     if not isinstance(projects_raw, list) or not projects_raw:
         raise PackError(f"{source}: 'projects' must be a non-empty list")
@@ -165,12 +165,12 @@ def parse_category(data: object, source: str) -> Category:
         where = f"{source}: projects[{i}]"
         if not isinstance(p, dict) or "name" not in p or "components" not in p:
             raise PackError(f"{where}: expected an object with 'name' and 'components'")
-        pname = _strings([p["name"]], f"{where}.name")[0]
-        comps = _strings(p["components"], f"{where}.components")
+        pname = _strings([p["name"]], f"{where}.name", single_line=True)[0]
+        comps = _strings(p["components"], f"{where}.components", single_line=True)
         _no_duplicates(comps, f"{where}.components")
         projects.append(ProjectTemplate(pname.strip(), comps))
     _no_duplicates([p.name for p in projects], f"{source}: projects[].name", fold_case=True)
-    labels = _strings(data["labels"], f"{source}: labels")
+    labels = _strings(data["labels"], f"{source}: labels", single_line=True)
     _no_duplicates(labels, f"{source}: labels")
     kinds = {}
     for kind in TEMPLATE_KINDS:
