@@ -184,6 +184,12 @@ def test_down_status_and_restart(life: tuple[Path, int], capsys: pytest.CaptureF
     assert rc == 0 and "no PostgreSQL is running" in out
     rc, out, _ = _up(capsys, state, port)
     assert rc == 0 and "PostgreSQL started" in out and "created database" not in out
+    # Restarted without a port (a new shell, no ZBUGS_PG_PORT): back on the port it used last, not
+    # moved to the default under the URL already handed to zero-cache.
+    server.down(state)
+    monkeypatch.delenv("ZBUGS_PG_PORT", raising=False)
+    rc, out, _ = cli(capsys, "db-up", "--data-dir", str(state))
+    assert rc == 0 and f"PostgreSQL started on 127.0.0.1:{port}" in out
 
 
 def test_port_in_use_is_one_line(life: tuple[Path, int], capsys: pytest.CaptureFixture[str]) -> None:

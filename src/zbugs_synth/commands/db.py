@@ -34,8 +34,9 @@ Say = Callable[[str], None]
 
 @dataclass(frozen=True)
 class ServerConfig(StateConfig):
-    port: int = setting(server.DEFAULT_PORT, env="ZBUGS_PG_PORT", flag="--port", parse=integer(1, 65535),
-                        help=f"TCP port on {server.HOST} for the local PostgreSQL")
+    port: int | None = setting(None, env="ZBUGS_PG_PORT", flag="--port", parse=integer(1, 65535),
+                               help=f"TCP port on {server.HOST} for the local PostgreSQL",
+                               shown=f"the port it used last; {server.DEFAULT_PORT} for a new server")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -80,7 +81,7 @@ def run_up(args: argparse.Namespace) -> int:
     out = sys.stderr if args.print_env else sys.stdout
     say = _printer(out)
     say(f"PostgreSQL {_VERBS[result.action]} on {server.HOST}:{running.port} (pid {running.pid})")
-    if result.action == "adopted" and running.port != cfg.port:
+    if result.action == "adopted" and cfg.port is not None and running.port != cfg.port:
         say(f"  note: it listens on {running.port}, not {cfg.port}; "
             "run `zbugs-synth db-down` first to move it")
     say(f"  data: {running.cluster.pgdata}")

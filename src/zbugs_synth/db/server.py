@@ -141,13 +141,18 @@ def status(state_dir: Path) -> Running | None:
     return Running(cluster, pidf.pid, pidf.port or cluster.port)
 
 
-def up(state_dir: Path, port: int = DEFAULT_PORT, *, fast: bool = False,
+def up(state_dir: Path, port: int | None = DEFAULT_PORT, *, fast: bool = False,
        shared_root: Path = pg_runtime.SHARED_ROOT) -> UpResult:
-    """Start (initialising on first use) or adopt the server of `state_dir`. Idempotent."""
+    """Start (initialising on first use) or adopt the server of `state_dir`. Idempotent.
+
+    `port=None`: the port this server used last (so a restart does not silently move it and strand
+    the URL given to zero-cache), or DEFAULT_PORT for a new one."""
     state_dir = Path(state_dir).absolute()
     _prepare_state_dir(state_dir)
     with _locked(state_dir):
         cluster = load(state_dir)
+        if port is None:
+            port = cluster.port if cluster is not None else DEFAULT_PORT
         user = pg_runtime.runtime_user()
         bin_dir = pg_runtime.bin_dir(user, shared_root=shared_root)
         action = "started"
