@@ -6,10 +6,10 @@ Every test loads into a real, freshly migrated database (`fresh_db`) and reads t
 from __future__ import annotations
 
 import json
-import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import loader_helpers
 import psycopg
@@ -32,10 +32,10 @@ from loader_helpers import (
 from zbugs_synth.config import build
 from zbugs_synth.db import connect
 from zbugs_synth.db.bookkeeping import dir_dataset_id
-from zbugs_synth.db.bulk_config import DEFAULT_DATA_DIR, SeedConfig, Tuning
-from zbugs_synth.db.bulk_session import APP_WORKER, Sessions
+from zbugs_synth.db.bulk_config import DEFAULT_DATA_DIR, SeedConfig, maintenance_per_session
+from zbugs_synth.db.bulk_session import APP_CONTROL, APP_WORKER, cpu_count
 from zbugs_synth.generate.config import DEFAULT_OUTPUT_DIR
-from zbugs_synth.manifest import INCOMPLETE_MARKER, MANIFEST_NAME, read_manifest
+from zbugs_synth.manifest import INCOMPLETE_MARKER, MANIFEST_NAME, MANIFEST_TXT, read_manifest
 from zbugs_synth.tables import TABLES
 
 Cap = pytest.CaptureFixture[str]
@@ -177,14 +177,15 @@ def test_bad_dataset_directories_are_refused_before_touching_the_database(
 
     refused(tmp_path / "nope", "does not exist")
     d = copy("incomplete")
-    (d / INCOMPLETE_MARKER).write_text("")
-    refused(d, "incomplete", INCOMPLETE_MARKER)
+    (d / INCOMPLETE_MARKER).write_text("")  # generate-synthetic and get-data both leave it behind
+    refused(d, "incomplete", INCOMPLETE_MARKER, "generate-synthetic or get-data", "rerun the command that wrote it")
     d = copy("missing")
     for p in d.glob("comment_*.csv"):
         p.unlink()
     refused(d, "comment_000.csv", "missing")
     d = copy("no-table")
     (d / MANIFEST_NAME).unlink()
+    (d / MANIFEST_TXT).unlink()  # an original-tool directory: every CSV present is the dataset
     for p in d.glob("label_*.csv"):
         p.unlink()
     refused(d, "no CSV file for table(s) label")
@@ -237,15 +238,65 @@ def test_bulk_is_the_only_mode_and_says_so(fresh_db: str, batch1: Path, capsys: 
         assert word in text, word
 
 
-def test_every_session_gets_the_memory_settings(fresh_db: str) -> None:
-    cfg = build(SeedConfig, None, {"ZERO_UPSTREAM_DB": fresh_db, "ZERO_SEED_MAINTENANCE_WORK_MEM": "1GB"})
-    conn = Sessions(fresh_db, cfg, Tuning()).open(APP_WORKER)
-    with conn:
-        got = [conn.execute(f"SHOW {s}").fetchone()[0] for s in  # type: ignore[index]
-               ("maintenance_work_mem", "work_mem", "application_name")]
-    assert got == ["1GB", "256MB", APP_WORKER]
+# Records, from inside the server, the settings of every session that runs DDL: the loader's control
+# connection (drops, constraints, bookkeeping tables) and its workers (index builds, FK validation).
+_PROBE = """
+CREATE SCHEMA probe;
+CREATE TABLE probe.seen (pid int, app text, mwm text, wm text, tag text);
+CREATE FUNCTION probe.note() RETURNS event_trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO probe.seen VALUES (pg_backend_pid(), current_setting('application_name'),
+        current_setting('maintenance_work_mem'), current_setting('work_mem'), tg_tag);
+END $$;
+CREATE EVENT TRIGGER probe_ddl ON ddl_command_end EXECUTE FUNCTION probe.note();
+"""
 
 
-def test_default_data_dir_is_the_generators_output_dir() -> None:
+def _seen(url: str) -> list[tuple[Any, ...]]:
+    return query(url, "SELECT pid, app, mwm, wm, tag FROM probe.seen WHERE app LIKE 'zbugs-synth seed %%'")
+
+
+def test_every_session_of_a_real_load_gets_the_memory_settings(fresh_db: str, batch1: Path, capsys: Cap,
+                                                                 monkeypatch: Mp) -> None:
+    query(fresh_db, _PROBE)
+    ran = seed_cli(fresh_db, batch1, capsys, monkeypatch)  # jobs: this machine's cores (the server is local)
+    assert ran.code == 0, ran.err
+    jobs = cpu_count()
+    share = maintenance_per_session(None, jobs)  # the guide's 2GB shared: 1GB each on 2 cores
+    seen = _seen(fresh_db)
+    by_app = {app: {pid for pid, a, *_ in seen if a == app} for app in (APP_CONTROL, APP_WORKER)}
+    assert len(by_app[APP_CONTROL]) == 1 and 1 <= len(by_app[APP_WORKER]) <= jobs, seen
+    assert any(a == APP_WORKER and tag == "CREATE INDEX" for _p, a, _m, _w, tag in seen)
+    assert {(m, w) for _p, _a, m, w, _t in seen} == {(share, "256MB")}
+    assert f"{jobs} connection(s), maintenance_work_mem {share} each" in ran.out
+
+    # A value the user sets is used as it is, by every connection.
+    query(fresh_db, "TRUNCATE probe.seen")
+    ran = seed_cli(fresh_db, batch1, capsys, monkeypatch, ZERO_SEED_JOBS="2", ZERO_SEED_FORCE="true",
+                   ZERO_SEED_MAINTENANCE_WORK_MEM="300MB", ZERO_SEED_WORK_MEM="32MB")
+    assert ran.code == 0, ran.err
+    seen = _seen(fresh_db)
+    assert {a for _p, a, *_ in seen} == {APP_CONTROL, APP_WORKER}
+    assert {(m, w) for _p, _a, m, w, _t in seen} == {("300MB", "32MB")}
+
+
+def test_maintenance_work_mem_is_a_budget_shared_by_the_connections(capsys: Cap) -> None:
+    assert [maintenance_per_session(None, j) for j in (1, 2, 4, 16, 32, 64, 256)] == \
+        ["2GB", "1GB", "512MB", "128MB", "64MB", "64MB", "64MB"]
+    assert maintenance_per_session(None, 3) == "699050kB"  # 2GB / 3, in whole kB
+    assert maintenance_per_session("3GB", 16) == "3GB"  # set by the user: as given
+    assert build(SeedConfig, None, {}).maintenance_work_mem is None
+    assert build(SeedConfig, None, {"ZERO_SEED_MAINTENANCE_WORK_MEM": " 1536MB "}).maintenance_work_mem == "1536MB"
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        from zbugs_synth.cli import main
+        main(["db-seed-synthetic", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "2GB / jobs" in text and "at least 64MB" in text and "ZERO_SEED_MAINTENANCE_WORK_MEM" in text
+
+
+def test_default_data_dir_is_the_generators_output_dir(tmp_path: Path, monkeypatch: Mp) -> None:
     assert DEFAULT_DATA_DIR == DEFAULT_OUTPUT_DIR
-    assert build(SeedConfig, None, {}).seed_dir == DEFAULT_OUTPUT_DIR or "ZERO_SEED_DATA_DIR" in os.environ
+    monkeypatch.chdir(tmp_path)  # no .env here: with an empty environment the built-in default applies
+    assert build(SeedConfig, None, {}).seed_dir == DEFAULT_OUTPUT_DIR
+    assert build(SeedConfig, None, {"ZERO_SEED_DATA_DIR": "/elsewhere"}).seed_dir == Path("/elsewhere")

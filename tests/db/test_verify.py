@@ -16,7 +16,7 @@ from zbugs_synth.cli import main
 from zbugs_synth.config import build
 from zbugs_synth.db import schema
 from zbugs_synth.db.bookkeeping import LOADED_DATASETS
-from zbugs_synth.db.verify import FAIL, PASS, WARN, Report, verify
+from zbugs_synth.db.verify import COMMENT_LIMITED_ISSUE, FAIL, PASS, WARN, Report, verify
 from zbugs_synth.generate.config import GenerateConfig
 from zbugs_synth.generate.driver import generate
 from zbugs_synth.manifest import read_manifest
@@ -328,3 +328,62 @@ def test_report_object_round_trips_to_json(fresh_db: str, dataset: Path) -> None
     assert data["ok"] is True and data["projects"] == 21
     assert sum(data["commentBuckets"].values()) == 2000
     assert data["loads"][0]["datasetId"] == read_manifest(dataset).dataset_id  # type: ignore[union-attr]
+
+
+# ---- what the triggers the loader disables would have enforced ------------------------------------
+
+def test_what_the_disabled_triggers_enforce_is_checked(fresh_db: str, dataset: Path) -> None:
+    load_dir(fresh_db, dataset)
+    names = ('project "lowerCaseName" is lower(name)', "comment body at most 65,536 characters",
+             f"comments on issue {COMMENT_LIMITED_ISSUE} at most 1,024 characters")
+    clean = {c.name: c for c in verify(fresh_db).checks}
+    assert [clean[n].status for n in names] == [PASS] * 3
+
+    with psycopg.connect(fresh_db, autocommit=True) as c:
+        def pick(q: str) -> list[str]:
+            return [r[0] for r in c.execute(q).fetchall()]
+        project = pick("SELECT id FROM project WHERE id <> 'iCNlS2qEpzYWEes1RTf-D' ORDER BY id LIMIT 1")[0]
+        long1, long2, fits, short1, short2, short_fits = pick("SELECT id FROM comment ORDER BY id LIMIT 6")
+        issue = pick("SELECT id FROM issue ORDER BY id LIMIT 1")[0]
+        for table in ("project", "comment", "issue"):
+            c.execute(f"ALTER TABLE {table} DISABLE TRIGGER USER")
+        c.execute('UPDATE project SET "lowerCaseName" = "lowerCaseName" || \'-X\' WHERE id = %s', (project,))
+        # Characters, not bytes: 65,536 two-byte characters are within the limit, one more is not.
+        c.execute("UPDATE comment SET body = repeat('é', 65537) WHERE id = %s", (long1,))
+        c.execute("UPDATE comment SET body = repeat('a', 70000) WHERE id = %s", (long2,))
+        c.execute("UPDATE comment SET body = repeat('é', 65536) WHERE id = %s", (fits,))
+        # zbugs' own issue with the lower limit (an existing issue renamed, with no comments yet elsewhere).
+        c.execute('UPDATE comment SET "issueID" = NULL WHERE "issueID" = %s', (issue,))
+        c.execute('DELETE FROM "issueLabel" WHERE "issueID" = %s', (issue,))
+        c.execute("UPDATE issue SET id = %s WHERE id = %s", (COMMENT_LIMITED_ISSUE, issue))
+        c.execute("""UPDATE comment SET "issueID" = %s, body = repeat('ü', 1025) WHERE id = %s""",
+                  (COMMENT_LIMITED_ISSUE, short1))
+        c.execute("""UPDATE comment SET "issueID" = %s, body = repeat('x', 5000) WHERE id = %s""",
+                  (COMMENT_LIMITED_ISSUE, short2))
+        c.execute("""UPDATE comment SET "issueID" = %s, body = repeat('ü', 1024) WHERE id = %s""",
+                  (COMMENT_LIMITED_ISSUE, short_fits))
+        for table in ("project", "comment", "issue"):
+            c.execute(f"ALTER TABLE {table} ENABLE TRIGGER USER")
+        # Comments over 1,024 characters on other issues: not for the lower limit (counted exactly below).
+        assert c.execute("SELECT count(*) FROM comment WHERE length(body) > 1024 AND \"issueID\" <> %s",
+                         (COMMENT_LIMITED_ISSUE,)).fetchone()[0] >= 3  # type: ignore[index]
+
+    checks = {c.name: c for c in verify(fresh_db).checks}
+    lower = checks[names[0]]
+    assert lower.status == FAIL and lower.numbers["mismatched"] == 1
+    assert lower.samples[0].startswith(f"project {project} ") and lower.samples[0].endswith("-X")
+    general = checks[names[1]]
+    assert general.status == FAIL and general.numbers["tooLong"] == 2
+    assert sorted(s.split()[1] for s in general.samples) == sorted([long1, long2])
+    assert any("65,537 characters" in s for s in general.samples)
+    limited = checks[names[2]]
+    assert limited.status == FAIL and limited.numbers["tooLong"] == 2
+    assert sorted(s.split()[1] for s in limited.samples) == sorted([short1, short2])
+    assert all(f"on issue {COMMENT_LIMITED_ISSUE}" in s for s in limited.samples)
+    # The triggers themselves, back on, refuse the same values (so the checks mean what the triggers mean).
+    with psycopg.connect(fresh_db, autocommit=True) as c:
+        with pytest.raises(psycopg.errors.CheckViolation):
+            c.execute("UPDATE comment SET body = body WHERE id = %s", (short1,))
+        c.execute("UPDATE comment SET body = body WHERE id = %s", (short_fits,))
+        c.execute("UPDATE project SET name = name WHERE id = %s", (project,))  # the trigger repairs it
+    assert {c.name: c for c in verify(fresh_db).checks}[names[0]].status == PASS

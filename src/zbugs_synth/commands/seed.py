@@ -15,12 +15,19 @@ if TYPE_CHECKING:
     from zbugs_synth.db.loader import SeedResult
 
 DESCRIPTION = """\
-Load the CSV shards of a dataset directory (written by generate-synthetic, or by the original tool)
-into the zbugs database with COPY. Bulk loading is the only mode (ZERO_SEED_BULK is accepted and
-ignored): every session sets maintenance_work_mem and work_mem; user triggers are disabled and
-foreign keys, indexes and primary keys dropped (their definitions saved in the database first);
-shards are copied over several connections; indexes are rebuilt in parallel, foreign keys
-re-validated, triggers restored, tables analyzed.
+Load the CSV shards of a dataset directory (written by generate-synthetic or get-data, or by the
+original tool) into the zbugs database with COPY. Without manifest.json, manifest.txt (if present)
+names the files to load: a listed file that is missing, or a CSV it does not list, is refused.
+Bulk loading is the only mode (ZERO_SEED_BULK is accepted and ignored): every session sets
+maintenance_work_mem and work_mem; user triggers are disabled and foreign keys, indexes and
+primary keys dropped (their definitions saved in the database first); shards are copied over
+several connections; indexes are rebuilt in parallel, foreign keys re-validated, triggers
+restored, tables analyzed.
+
+Memory: the guide's maintenance_work_mem of 2GB is the budget of the whole load, shared by the
+connections that build indexes at once: each gets 2GB / jobs (at least 64MB), e.g. 1GB with 2
+jobs, 128MB with 16. Setting ZERO_SEED_MAINTENANCE_WORK_MEM (--maintenance-work-mem) gives every
+connection exactly that value instead (the server may then be asked for jobs times as much).
 
 A load that is killed or interrupted is resumed by running the same command again. A CSV the
 server rejects stops the load and undoes it (the message names file and line). An index or
@@ -43,9 +50,10 @@ more settings (environment only):
                                    index[:K], fk[:K], after-constraints, after-triggers)
 
 exit status: 0 loaded (or the database was already seeded: nothing done, a message says so; or
-reset done); 2 refused before loading (bad setting, bad or incomplete dataset, a CSV error: the
-load was undone), 3 the load stopped and stays open in the database (an index or foreign key could
-not be rebuilt, or the connection was lost): fix the cause and run the same command again.
+reset done); 2 refused before loading (bad setting, bad or incomplete dataset, a SKIP_USERS batch
+whose users are not in the database, a CSV error: the load was undone), 3 the load stopped and
+stays open in the database (an index or foreign key could not be rebuilt, or the connection was
+lost): fix the cause and run the same command again.
 """
 
 
@@ -90,7 +98,8 @@ def _summary(r: SeedResult) -> None:
     out = sys.stdout
     total = sum(r.rows.values())
     verb = "resumed and finished" if r.resumed else "loaded"
-    print(f"{verb} {r.source} (dataset {r.dataset_id}, mode {r.mode}) with {r.jobs} connection(s)", file=out)
+    print(f"{verb} {r.source} (dataset {r.dataset_id}, mode {r.mode}) with {r.jobs} connection(s), "
+          f"maintenance_work_mem {r.maintenance_work_mem} each", file=out)
     print(f"{'table':<12}{'rows':>14}", file=out)
     for table, n in r.rows.items():
         print(f"{table:<12}{n:>14,}", file=out)

@@ -13,7 +13,14 @@ from zbugs_synth.db.connect import DbConfig
 # here because that module pulls in numpy; a test keeps the two equal).
 DEFAULT_DATA_DIR = Path("db/seed-data/synthetic/")
 
-_MEMORY = re.compile(r"^\s*\d+\s*(kB|MB|GB|TB)?\s*$")
+_MEMORY = re.compile(r"^\s*(\d+)\s*(kB|MB|GB|TB)?\s*$")
+_KB = {"kB": 1, "MB": 1 << 10, "GB": 1 << 20, "TB": 1 << 30}
+
+# The guide's 2GB maintenance_work_mem is what the whole load may use for index builds: with N
+# connections building at once, each gets 2GB / N (never under 64MB, where sorts start spilling
+# for even small indexes). 16 connections at 2GB each would ask a server for 32GB.
+MAINTENANCE_BUDGET_KB = 2 << 20
+MAINTENANCE_FLOOR_KB = 64 << 10
 
 
 def memory_value(text: str) -> str:
@@ -22,10 +29,35 @@ def memory_value(text: str) -> str:
     return text.strip()
 
 
+def memory_kb(text: str) -> int:
+    """A memory size as PostgreSQL reads it (no unit: kB) in kB."""
+    m = _MEMORY.match(text)
+    if not m:
+        raise ValueError(f"not a memory size: {text!r}")
+    return int(m.group(1)) * _KB[m.group(2) or "kB"]
+
+
+def memory_text(kb: int) -> str:
+    """kB as the largest whole unit: 1048576 -> '1GB' (what SHOW prints too)."""
+    for unit in ("TB", "GB", "MB"):
+        if kb and kb % _KB[unit] == 0:
+            return f"{kb // _KB[unit]}{unit}"
+    return f"{kb}kB"
+
+
+def maintenance_per_session(explicit: str | None, jobs: int) -> str:
+    """maintenance_work_mem for each of `jobs` loader connections: the user's value as given, else
+    the 2GB budget shared by the connections (at least 64MB each)."""
+    if explicit is not None:
+        return explicit
+    return memory_text(max(MAINTENANCE_FLOOR_KB, MAINTENANCE_BUDGET_KB // max(jobs, 1)))
+
+
 @dataclass(frozen=True)
 class SeedConfig(DbConfig):
     seed_dir: Path = setting(DEFAULT_DATA_DIR, env="ZERO_SEED_DATA_DIR", flag="--seed-data-dir", parse=path_value,
-                             help="dataset directory to load (CSV shards, with or without manifest.json)")
+                             help="dataset directory to load (CSV shards; manifest.json, else manifest.txt, "
+                                  "if there, says which)")
     force: bool = setting(False, env="ZERO_SEED_FORCE", flag="--force", parse=boolean,
                           help="empty the zbugs tables first, then load (as into a freshly migrated database)")
     append: bool = setting(False, env="ZERO_SEED_APPEND", flag="--append", parse=boolean,
@@ -37,8 +69,11 @@ class SeedConfig(DbConfig):
                          help="accepted for compatibility: bulk loading is this command's only mode")
     jobs: int = setting(0, env="ZERO_SEED_JOBS", flag="--jobs", parse=integer(0, 256),
                         help="connections working in parallel (0: the database server's CPU cores)")
-    maintenance_work_mem: str = setting("2GB", env="ZERO_SEED_MAINTENANCE_WORK_MEM", flag="--maintenance-work-mem",
-                                        parse=memory_value, help="maintenance_work_mem of every loader session")
+    maintenance_work_mem: str | None = setting(
+        None, env="ZERO_SEED_MAINTENANCE_WORK_MEM", flag="--maintenance-work-mem", parse=memory_value,
+        help="maintenance_work_mem of each loader connection (default: 2GB in total, shared by the connections "
+             "that build indexes at once: 2GB / jobs, at least 64MB each, e.g. 1GB with 2 jobs, 128MB with 16; "
+             "a value given here is used as it is by every connection, so the total is jobs times it)")
     work_mem: str = setting("256MB", env="ZERO_SEED_WORK_MEM", flag="--work-mem", parse=memory_value,
                             help="work_mem of every loader session")
     checksums: bool = setting(True, env="ZERO_SEED_CHECKSUMS", parse=boolean,

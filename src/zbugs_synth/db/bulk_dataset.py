@@ -1,10 +1,18 @@
 """What a dataset directory holds, checked before the loader touches the database.
 
-A directory is loadable when no generator run is still writing it (the incomplete marker), every
-table has its files (the user table may be absent in a SKIP_USERS batch), the files agree with
-manifest.json when there is one (names, sizes and checksums; rows are checked again as each shard
-is loaded), and every header names columns of its table. A directory written by the original tool
-has no manifest: its files are taken as they are and identified by their names and sizes.
+A directory is loadable when no generate-synthetic or get-data run is still writing it (the
+incomplete marker), every table has its files (the user table may be absent in a SKIP_USERS
+batch), the files agree with manifest.json when there is one (names, sizes and checksums; rows are
+checked again as each shard is loaded), and every header names columns of its table.
+
+Without manifest.json, manifest.txt (one file name per line: what get-data writes for an
+original-tool source) says which files make the dataset: every listed file must be there and no
+other CSV may be (a directory mixing two datasets is a mistake, not something to guess about).
+A directory with neither (the original tool's own output) is taken as it is: every shard-named
+CSV, identified by names and sizes.
+
+Checksums are the one expensive part (every byte is read): the loader asks for them separately
+(`check_checksums`), after the cheap questions to the database (already seeded? users there?).
 """
 
 from __future__ import annotations
@@ -22,12 +30,14 @@ from zbugs_synth.errors import UserError
 from zbugs_synth.manifest import (
     INCOMPLETE_MARKER,
     MANIFEST_NAME,
+    MANIFEST_TXT,
     Manifest,
     ManifestError,
     dataset_files,
     parse_manifest,
 )
 from zbugs_synth.progress import NullProgress, Progress
+from zbugs_synth.remote.safety import parse_manifest_txt
 from zbugs_synth.tables import TABLES, parse_shard_name
 
 _READ_CHUNK = 8 << 20
@@ -51,6 +61,15 @@ class Dataset:
     dataset_id: str
     manifest: dict[str, Any] | None  # manifest.json as parsed JSON (stored in loaded_datasets)
     files: tuple[DataFile, ...]  # in load order: table order, then shard
+    parsed: Manifest | None = None  # manifest.json, validated (its checksums: `check_checksums`)
+
+    @property
+    def num_users(self) -> int | None:
+        """NUM_USERS the dataset was generated with (manifest.json's config), if it says."""
+        if self.parsed is None:
+            return None
+        value = self.parsed.config.get("num_users")
+        return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
     def files_of(self, table: str) -> list[DataFile]:
         return [f for f in self.files if f.table == table]
@@ -68,16 +87,25 @@ class Dataset:
 
 
 def inspect_dataset(directory: Path, *, checksums: bool = True, progress: Progress | None = None) -> Dataset:
-    """Check a dataset directory and describe it; any problem is a one-line UserError."""
-    progress = progress or NullProgress()
+    """Check a dataset directory and describe it; any problem is a one-line UserError.
+
+    `checksums=False` leaves out the expensive part; `check_checksums` does it later.
+    """
+    dataset = _inspect(directory)
+    if checksums:
+        check_checksums(dataset, progress)
+    return dataset
+
+
+def _inspect(directory: Path) -> Dataset:
     source = str(directory)
     if not directory.is_dir():
         what = "is not a directory" if directory.exists() else "does not exist"
         raise UserError(f"dataset directory {source} {what} (set ZERO_SEED_DATA_DIR or --seed-data-dir; "
                         "generate one with `zbugs-synth generate-synthetic`)")
     if (directory / INCOMPLETE_MARKER).exists():
-        raise UserError(f"dataset directory {source} is incomplete: a generate-synthetic run was interrupted "
-                        f"while writing it ({INCOMPLETE_MARKER} is present); run the generator again")
+        raise UserError(f"dataset directory {source} is incomplete (an interrupted generate-synthetic or "
+                        f"get-data: {INCOMPLETE_MARKER} is present): rerun the command that wrote it")
     try:
         present = dataset_files(directory)
     except OSError as e:
@@ -87,7 +115,8 @@ def inspect_dataset(directory: Path, *, checksums: bool = True, progress: Progre
         entries = _match_manifest(directory, manifest, present)
         skip_users = bool(manifest.config.get("skip_users"))
     else:
-        entries = [(n, None) for n in present]
+        listed = _read_manifest_txt(directory)
+        entries = [(n, None) for n in (present if listed is None else _match_list(directory, listed, present))]
         skip_users = True  # unknown: a user-less original batch is allowed (mode decides)
     _check_tables(directory, [n for n, _ in entries], skip_users)
     files = []
@@ -102,11 +131,15 @@ def inspect_dataset(directory: Path, *, checksums: bool = True, progress: Progre
         except OSError as e:
             raise UserError(f"cannot read {path}: {e.strerror}") from None
         files.append(DataFile(name, shard.table, shard.shard, path, path.stat().st_size, rows, columns))
-    if manifest is not None and checksums:
-        _check_checksums(directory, manifest, progress)
     ds_id = manifest.dataset_id if manifest is not None and manifest.dataset_id else \
         dir_dataset_id(directory)
-    return Dataset(directory, source, ds_id, manifest_json, tuple(files))
+    return Dataset(directory, source, ds_id, manifest_json, tuple(files), manifest)
+
+
+def check_checksums(dataset: Dataset, progress: Progress | None = None) -> None:
+    """Every file against manifest.json's checksum (reads every byte; nothing to do without manifest.json)."""
+    if dataset.parsed is not None:
+        _check_checksums(dataset.directory, dataset.parsed, progress or NullProgress())
 
 
 def _read_manifest(directory: Path) -> tuple[Manifest | None, dict[str, Any] | None]:
@@ -120,6 +153,35 @@ def _read_manifest(directory: Path) -> tuple[Manifest | None, dict[str, Any] | N
         raise UserError(f"{path}: {e}") from None
     except (OSError, UnicodeDecodeError) as e:
         raise UserError(f"cannot read {path}: {getattr(e, 'strerror', None) or e}") from None
+
+
+def _read_manifest_txt(directory: Path) -> list[str] | None:
+    path = directory / MANIFEST_TXT
+    if not path.exists():
+        return None
+    try:
+        return parse_manifest_txt(path.read_bytes())
+    except ManifestError as e:
+        raise UserError(f"{path}: {e}") from None
+    except OSError as e:
+        raise UserError(f"cannot read {path}: {e.strerror}") from None
+
+
+def _match_list(directory: Path, listed: list[str], present: list[str]) -> list[str]:
+    """The files manifest.txt lists, in load order; refuses missing ones and CSVs it does not list."""
+    have = set(present)
+    missing = [n for n in listed if n not in have]
+    if missing:
+        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+        raise UserError(f"{directory / missing[0]}{more} is missing: {directory / MANIFEST_TXT} lists it "
+                        "(an incomplete download or copy? run get-data again)")
+    wanted = set(listed)
+    extra = [n for n in present if n not in wanted]
+    if extra:
+        shown = ", ".join(extra[:5]) + (f" (and {len(extra) - 5} more)" if len(extra) > 5 else "")
+        raise UserError(f"dataset directory {directory} has CSV file(s) {directory / MANIFEST_TXT} does not list: "
+                        f"{shown} (two datasets in one directory? remove them, or load from a clean directory)")
+    return [n for n in present if n in wanted]
 
 
 def _match_manifest(directory: Path, manifest: Manifest, present: list[str]) -> list[tuple[str, int | None]]:

@@ -16,7 +16,7 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
 from zbugs_synth.db import schema
-from zbugs_synth.db.bulk_config import SeedConfig, Tuning
+from zbugs_synth.db.bulk_config import SeedConfig, Tuning, maintenance_per_session
 from zbugs_synth.db.bulk_objects import qt
 from zbugs_synth.db.connect import connect, mask_url, scrub
 from zbugs_synth.errors import UserError
@@ -36,18 +36,28 @@ class Sessions:
     def __init__(self, url: str, cfg: SeedConfig, tuning: Tuning) -> None:
         self.url, self.cfg, self.tuning = url, cfg, tuning
         self.parallel_workers: int | None = tuning.parallel_workers if tuning.parallel_workers >= 0 else None
+        self.maintenance_work_mem = maintenance_per_session(cfg.maintenance_work_mem, cfg.jobs or 1)
 
     def plan(self, jobs: int, cores: int) -> None:
-        """Index builds run one per connection already: parallel workers only for cores left over
-        (measured: with a connection per core, parallel workers only add overhead)."""
+        """Split the memory budget over `jobs` connections. Index builds run one per connection
+        already: parallel workers only for cores left over (measured: with a connection per core,
+        parallel workers only add overhead)."""
+        self.maintenance_work_mem = maintenance_per_session(self.cfg.maintenance_work_mem, jobs)
         if self.parallel_workers is None:
             self.parallel_workers = max(0, cores // max(jobs, 1) - 1)
+
+    def apply_plan(self, conn: Conn) -> None:
+        """Bring a connection opened before `plan` in line with it (the control connection)."""
+        settings = {"maintenance_work_mem": self.maintenance_work_mem}
+        if self.parallel_workers is not None:
+            settings["max_parallel_maintenance_workers"] = str(self.parallel_workers)
+        self._apply(conn, settings)
 
     def open(self, app: str) -> Conn:
         conn = connect(self.url, autocommit=True)
         settings = {
             "application_name": app,
-            "maintenance_work_mem": self.cfg.maintenance_work_mem,
+            "maintenance_work_mem": self.maintenance_work_mem,
             "work_mem": self.cfg.work_mem,
             "client_encoding": "UTF8",
             "search_path": "public",
@@ -58,13 +68,20 @@ class Sessions:
         if self.parallel_workers is not None:
             settings["max_parallel_maintenance_workers"] = str(self.parallel_workers)
         try:
+            self._apply(conn, settings)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _apply(self, conn: Conn, settings: dict[str, str]) -> None:
+        name = ""
+        try:
             for name, value in settings.items():
                 conn.execute("SELECT set_config(%s, %s, false)", (name, value))
         except psycopg.Error as e:
-            conn.close()
-            raise UserError(f"cannot apply session setting on {mask_url(self.url)}: "
+            raise UserError(f"cannot apply session setting {name} on {mask_url(self.url)}: "
                             f"{scrub(str(e), self.url)}") from None
-        return conn
 
 
 def lock(conn: Conn, url: str) -> None:
@@ -162,6 +179,23 @@ def tables_with_rows(conn: Conn) -> list[str]:
         if row and row[0]:
             out.append(t)
     return out
+
+
+def user_id(i: int) -> str:
+    """The generator's id of user `i` (zbugs_synth.generate.small_tables.user_id, not imported: numpy)."""
+    return f"usr_{i:04d}"
+
+
+# Exactly the ids user_id() writes: four digits, or more without a leading zero.
+_USER_ID_RE = "^usr_([0-9]{4}|[1-9][0-9]{4,17})$"
+
+
+def generated_users(conn: Conn, n: int) -> int:
+    """How many of the generator's users user_id(0) .. user_id(n - 1) the database has (one scan of user)."""
+    row = conn.execute(
+        "SELECT count(*) FROM (SELECT CASE WHEN id ~ %s THEN substr(id, 5)::bigint END AS k FROM public.\"user\") u "
+        "WHERE k < %s", (_USER_ID_RE, n)).fetchone()
+    return int(row[0]) if row else 0
 
 
 def insert_zero_project(conn: Conn) -> None:

@@ -151,6 +151,20 @@ def clear_shards(conn: Conn, run: Run) -> None:
     run.shards = {}
 
 
+def has_open_run(conn: Conn) -> bool:
+    """An unfinished load is recorded (read-only: false when our tables do not exist yet)."""
+    row = conn.execute(f"SELECT to_regclass('{RUNS}') IS NOT NULL").fetchone()
+    if not (row and row[0]):
+        return False
+    row = conn.execute(f"SELECT EXISTS (SELECT 1 FROM {RUNS})").fetchone()
+    return bool(row and row[0])
+
+
+def recorded_loads(conn: Conn) -> int:
+    row = conn.execute(f"SELECT count(*) FROM {DATASETS}").fetchone()
+    return int(row[0]) if row else 0
+
+
 def truncate_bookkeeping(conn: Conn) -> None:
     conn.execute(f"TRUNCATE {SHARDS}, {OBJECTS}, {RUNS}, {DATASETS} RESTART IDENTITY")
 

@@ -2,8 +2,11 @@
 
 The guide's steps, in this order:
 
-1. check the dataset directory (manifest, sizes, checksums, headers) before touching the database;
-2. one transaction: (force: empty the zbugs tables and our bookkeeping, put back the Zero project)
+1. check the dataset directory (manifest, sizes, headers), then ask the database what the mode
+   needs (seed: already seeded?; append: loaded before? the batch's users there?), and only then
+   read every file for its checksum; nothing is changed until all of that passed;
+2. one transaction: (force: empty the zbugs tables; force, or seed into emptied tables: forget
+   our bookkeeping of earlier loads, put back the Zero project)
    record the load, save the definition of every index, constraint, foreign key and trigger state
    of the loaded tables, drop those indexes, constraints and foreign keys, disable user triggers;
 3. COPY every shard (`COPY ... FROM STDIN CSV HEADER`, columns from the header), each in its own
@@ -13,9 +16,10 @@ The guide's steps, in this order:
    then validate them (in parallel);
 5. restore the trigger states, ANALYZE the loaded tables, mark the load finished.
 
-Every session sets maintenance_work_mem and work_mem. A killed run is resumed by running the same
-command again (see bulk_state); a CSV the server rejects undoes the whole load; an index or foreign
-key the data does not allow leaves the load resumable once the data is fixed.
+Every session sets maintenance_work_mem (the guide's 2GB shared by the connections, unless set)
+and work_mem. A killed run is resumed by running the same command again (see bulk_state); a CSV
+the server rejects undoes the whole load; an index or foreign key the data does not allow leaves
+the load resumable once the data is fixed.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ import psycopg
 
 from zbugs_synth.db import bulk_jobs, bulk_session, bulk_state, bulk_undo, schema
 from zbugs_synth.db.bulk_config import SeedConfig, Tuning
-from zbugs_synth.db.bulk_dataset import DataFile, Dataset, inspect_dataset
+from zbugs_synth.db.bulk_dataset import DataFile, Dataset, check_checksums, inspect_dataset
 from zbugs_synth.db.bulk_jobs import CopyDataError, RebuildError, Sequence
 from zbugs_synth.db.bulk_objects import (
     SavedForeignKey,
@@ -102,6 +106,7 @@ class SeedResult:
     phases: dict[str, float] = field(default_factory=dict)
     elapsed: float = 0.0
     jobs: int = 0
+    maintenance_work_mem: str = ""  # per connection
     notes: list[str] = field(default_factory=list)
     job_times: list[tuple[str, float, float]] = field(default_factory=list)  # (job, start, seconds) for benches
 
@@ -117,6 +122,7 @@ class Loader:
         self.sessions = bulk_session.Sessions(self.url, cfg, tuning)
         self.phases: dict[str, float] = {}
         self.seq: str | None = None  # issue.shortID's sequence, found once connected
+        self.jobs = 0  # connections in the pool, planned once connected
         self.job_times: list[tuple[str, float, float]] = []
         self.t0 = time.perf_counter()
 
@@ -131,14 +137,19 @@ class Loader:
         if cfg.reset:
             return self.reset()
         t = time.perf_counter()
-        dataset = inspect_dataset(cfg.seed_dir, checksums=cfg.checksums, progress=self.progress)
-        self.phases["check files"] = time.perf_counter() - t
+        dataset = inspect_dataset(cfg.seed_dir, checksums=False)
         if cfg.mode != "append" and not dataset.has_users:
             raise UserError(f"{dataset.source} has no user CSV (a SKIP_USERS=true batch): load it with "
                             "ZERO_SEED_APPEND=true into a database that already has the users")
         result = SeedResult("loaded", cfg.mode, dataset.source, dataset.dataset_id)
         if not cfg.bulk:
             result.notes.append("ZERO_SEED_BULK=false is ignored: bulk loading is the only mode")
+        # The cheap questions first (already seeded? the users there?): checksums read every byte.
+        if not self._precheck(dataset, result):
+            return result
+        if cfg.checksums:
+            check_checksums(dataset, self.progress)
+        self.phases["check files"] = time.perf_counter() - t
         with self._control() as ctl:
             t = time.perf_counter()
             run = bulk_state.unfinished_run(ctl)
@@ -148,24 +159,15 @@ class Loader:
                 self.say(f"resuming the interrupted {run.mode} load of {run.source} "
                          f"({len(run.shards)} of {len(dataset.files)} files already loaded)")
             else:
-                if cfg.mode == "seed":
-                    busy = bulk_session.tables_with_rows(ctl)
-                    if busy:
-                        result.status = "already-seeded"
-                        result.notes.append(self._already_seeded_message(ctl, busy))
-                        return result
-                if cfg.mode == "append":
-                    self._check_not_loaded(ctl, dataset)
-                    if dataset.has_users and "user" in bulk_session.tables_with_rows(ctl):
-                        raise UserError(f"{dataset.source} has a user CSV but the database already has users "
-                                        "(user ids are the same in every batch): generate the batches after the "
-                                        "first with SKIP_USERS=true")
+                # Again, under the lock: the database may have changed while the files were checked.
+                if not self._mode_checks(ctl, dataset, result):
+                    return result
                 run = self._start(ctl, dataset)
                 self.hook.at("after-drop")
             self.phases["prepare"] = time.perf_counter() - t
-            jobs = self._jobs(ctl)
-            result.jobs = jobs
-            pool = Pool(lambda: self.sessions.open(bulk_session.APP_WORKER), jobs)
+            result.jobs = self.jobs
+            result.maintenance_work_mem = self.sessions.maintenance_work_mem
+            pool = Pool(lambda: self.sessions.open(bulk_session.APP_WORKER), self.jobs)
             try:
                 self._load(ctl, pool, run, dataset)
             finally:
@@ -188,7 +190,7 @@ class Loader:
             if run is None:
                 return SeedResult("nothing-to-reset", notes=[
                     f"nothing to reset: no interrupted load in {mask_url(self.url)}"])
-            pool = Pool(lambda: self.sessions.open(bulk_session.APP_WORKER), self._jobs(ctl))
+            pool = Pool(lambda: self.sessions.open(bulk_session.APP_WORKER), self.jobs)
             try:
                 self._undo(ctl, pool, run)
             finally:
@@ -215,6 +217,7 @@ class Loader:
                 bulk_session.lock(self.conn, ld.url)
                 bulk_session.end_orphans(self.conn)
                 bulk_session.check_schema(self.conn, ld.url)
+                ld._plan(self.conn)  # before any work on this connection: the memory settings depend on it
                 bulk_state.ensure_tables(self.conn)
                 ld.seq = bulk_session.sequence_name(self.conn)
             except BaseException:
@@ -229,11 +232,59 @@ class Loader:
     def _control(self) -> Loader._Control:
         return Loader._Control(self)
 
-    def _jobs(self, ctl: Conn) -> int:
+    def _plan(self, ctl: Conn) -> None:
         cores = bulk_session.server_cores(ctl, self.url)
-        jobs = self.cfg.jobs or cores
-        self.sessions.plan(jobs, cores)
-        return jobs
+        self.jobs = self.cfg.jobs or cores
+        self.sessions.plan(self.jobs, cores)
+        self.sessions.apply_plan(ctl)
+
+    # -- what the mode needs of the database ----------------------------------------------------------
+
+    def _precheck(self, dataset: Dataset, result: SeedResult) -> bool:
+        """`_mode_checks` on a short connection, before the expensive checksums. Read-only: creates
+        nothing (not even our bookkeeping) and takes no lock. An open load is left to the locked path."""
+        conn = self.sessions.open(bulk_session.APP_CONTROL)
+        with conn:
+            bulk_session.check_schema(conn, self.url)
+            if bulk_state.has_open_run(conn):
+                return True
+            return self._mode_checks(conn, dataset, result)
+
+    def _mode_checks(self, conn: Conn, dataset: Dataset, result: SeedResult) -> bool:
+        """Refuse what the mode cannot do here; False: already seeded, nothing to do (a note says so)."""
+        if self.cfg.mode == "seed":
+            busy = bulk_session.tables_with_rows(conn)
+            if busy:
+                result.status = "already-seeded"
+                result.notes.append(self._already_seeded_message(conn, busy))
+                return False
+        elif self.cfg.mode == "append":
+            self._check_not_loaded(conn, dataset)
+            if dataset.has_users and "user" in bulk_session.tables_with_rows(conn):
+                raise UserError(f"{dataset.source} has a user CSV but the database already has users "
+                                "(user ids are the same in every batch): generate the batches after the "
+                                "first with SKIP_USERS=true")
+            self._check_users(conn, dataset)
+        return True
+
+    def _check_users(self, conn: Conn, dataset: Dataset) -> None:
+        """A batch without users refers to users already in the database: all of them must be there
+        (else the load would only fail at foreign-key validation, after copying everything)."""
+        if dataset.has_users:
+            return
+        wanted = dataset.num_users
+        if wanted is None:  # no manifest.json: which users it needs is unknown; at least some must exist
+            if "user" not in bulk_session.tables_with_rows(conn):
+                raise UserError(f"{dataset.source} has no user CSV and {mask_url(self.url)} has no users: load "
+                                "the first batch (with its user CSV) first, then append the SKIP_USERS=true ones")
+            return
+        found = bulk_session.generated_users(conn, wanted)
+        if found < wanted:
+            ids = f"{bulk_session.user_id(0)}..{bulk_session.user_id(wanted - 1)}"
+            raise UserError(f"{dataset.source} is a SKIP_USERS batch generated with NUM_USERS={wanted:,}, but "
+                            f"{mask_url(self.url)} has only {found:,} of its users ({ids}): "
+                            "generate it with the NUM_USERS of the batch that loaded the users, or load that "
+                            "batch first")
 
     # -- starting, resuming ---------------------------------------------------------------------------
 
@@ -266,6 +317,15 @@ class Loader:
             if self.cfg.mode == "force":
                 ctl.execute("TRUNCATE " + ", ".join(qt(t) for t in schema.TABLES) + " RESTART IDENTITY")
                 bulk_state.truncate_bookkeeping(ctl)
+                bulk_session.insert_zero_project(ctl)
+            elif self.cfg.mode == "seed":
+                # Seeding means the zbugs tables are empty (emptied by hand, perhaps): records of
+                # earlier loads describe rows that are gone, and verify would expect them on top.
+                stale = bulk_state.recorded_loads(ctl)
+                if stale:
+                    bulk_state.truncate_bookkeeping(ctl)
+                    self.say(f"note: the zbugs tables were empty: forgot {stale} earlier load record(s) "
+                             f"in {bulk_state.DATASETS}")
                 bulk_session.insert_zero_project(ctl)
             base = bulk_session.next_value(ctl, self.seq) if self.seq else None
             objects = capture(ctl, TABLES, include_primary_keys=self.tuning.drop_primary_keys,

@@ -16,6 +16,8 @@ Checks (PASS / WARN / FAIL, with numbers and samples):
 - orphans on every path of schema.FOREIGN_KEYS, computed from that data;
 - issueLabel.projectID equal to its issue's and its label's project;
 - no comment older than its issue; issue modified >= created;
+- what the triggers the loader disables would have enforced: project."lowerCaseName" = lower(name),
+  comment bodies within 65,536 characters (1,024 on zbugs' own issue COMMENT_LIMITED_ISSUE);
 - ids reused across tables (legal, but a sign of a generator bug: WARN).
 Distributions: issues per project, comments per issue and labels per issue (histograms), from
 which the guide's top-10 and comment buckets come.
@@ -49,6 +51,10 @@ COMMENT_BUCKETS: tuple[tuple[str, int, int | None], ...] = (
 # Tables whose primary key is a single free-form `id`: an id shared between two of them is suspicious.
 ID_TABLES = ("user", "project", "label", "issue", "comment")
 TOP_PROJECTS = 10
+# comment_check_body_length (migration 0002): the body limit, and the one issue with a lower one.
+COMMENT_MAX_CHARS = 65536
+COMMENT_LIMITED_ISSUE = "duuW9Nyj5cTNLlimp9Qje"
+COMMENT_LIMITED_MAX_CHARS = 1024
 
 
 @dataclass
@@ -207,6 +213,8 @@ def _steps() -> list[_Step]:
         _Step("issueLabel.projectID is its label's project", _label_project("label", "labelID")),
         _Step("no comment older than its issue", _comment_times),
         _Step("issue modified >= created", _issue_times),
+        _Step('project "lowerCaseName" is lower(name)', _lower_case_names),
+        _Step("comment body lengths", _comment_lengths),
         _Step("ids not reused across tables", _shared_ids),
         _Step("issues per project", _issues_per_project),
         _Step("comments per issue", _per_issue("comment", "comments_per_issue")),
@@ -446,6 +454,58 @@ def _issue_times(ctx: _Ctx) -> list[Check]:
     if unknown:
         return [Check(title, WARN, f"all known ones fine{note}", numbers=numbers)]
     return [Check(title, PASS, f"all {total:,} issues", numbers=numbers)]
+
+
+# ---- what the disabled triggers enforce ----------------------------------------------------------
+
+def _lower_case_names(ctx: _Ctx) -> list[Check]:
+    # lower() of the server, as the project_set_lower_case_name trigger computes it.
+    title = 'project "lowerCaseName" is lower(name)'
+    cond = 'FROM project WHERE "lowerCaseName" IS DISTINCT FROM lower(name)'
+    (n,) = ctx.one(f"SELECT count(*) {cond}")
+    total = ctx.rows_of("project")
+    if not n:
+        return [Check(title, PASS, f"all {total or 0:,} projects", numbers={"mismatched": 0})]
+    rows = ctx.all(f'SELECT id, name, "lowerCaseName" {cond} ORDER BY id LIMIT %s', (ctx.samples,))
+    samples = [f"project {_show(i)} name {_show(name)} lowerCaseName {_show(low)}" for i, name, low in rows]
+    return [Check(title, FAIL, f"{n:,} project(s){_pct(n, total)} have a lowerCaseName other than lower(name) "
+                               "(the trigger that keeps them equal was off while they were written)",
+                  samples=samples, numbers={"mismatched": int(n)})]
+
+
+def _comment_lengths(ctx: _Ctx) -> list[Check]:
+    """Both limits of comment_check_body_length in one pass over comment.
+
+    octet_length() of a TOASTed value is read from its header (no decompression), and a body has
+    at least as many bytes as characters: only bodies over the limit in bytes get their characters
+    counted, so this costs about a scan of the comment table, not a read of every body.
+    """
+    long_body = sql.SQL("octet_length(body) > {m} AND length(body) > {m}").format(m=sql.Literal(COMMENT_MAX_CHARS))
+    limited = sql.SQL('"issueID" = {i} AND octet_length(body) > {m} AND length(body) > {m}').format(
+        i=sql.Literal(COMMENT_LIMITED_ISSUE), m=sql.Literal(COMMENT_LIMITED_MAX_CHARS))
+    too_long, too_long_limited, on_limited = ctx.one(sql.SQL(
+        'SELECT count(*) FILTER (WHERE {}), count(*) FILTER (WHERE {}), count(*) FILTER (WHERE "issueID" = {}) '
+        "FROM comment").format(long_body, limited, sql.Literal(COMMENT_LIMITED_ISSUE)))
+    comments = ctx.rows_of("comment")
+
+    def check(title: str, n: int, where: sql.Composable, limit: int, scope: str, of: int | None) -> Check:
+        numbers = {"tooLong": int(n), "limit": limit}
+        if not n:
+            return Check(title, PASS, f"none of {of or 0:,} {scope} longer than {limit:,} characters", numbers=numbers)
+        rows = ctx.all(sql.SQL('SELECT id, "issueID", length(body) FROM comment WHERE {} ORDER BY id LIMIT %s')
+                       .format(where), (ctx.samples,))
+        samples = [f"comment {_show(c)} on issue {_show(i)}: {int(k):,} characters" for c, i, k in rows]
+        return Check(title, FAIL, f"{n:,} {scope}{_pct(n, of)} longer than {limit:,} characters (the trigger "
+                                  "that refuses them was off while they were written)",
+                     samples=samples, numbers=numbers)
+
+    return [
+        check(f"comment body at most {COMMENT_MAX_CHARS:,} characters", too_long, long_body, COMMENT_MAX_CHARS,
+              "comments", comments),
+        check(f"comments on issue {COMMENT_LIMITED_ISSUE} at most {COMMENT_LIMITED_MAX_CHARS:,} characters",
+              too_long_limited, limited, COMMENT_LIMITED_MAX_CHARS, f"comments on issue {COMMENT_LIMITED_ISSUE}",
+              int(on_limited)),
+    ]
 
 
 def _ms(value: Any) -> str:
