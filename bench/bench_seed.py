@@ -11,7 +11,10 @@ server's defaults. Each variant loads the dataset into a freshly migrated databa
 - `floor`: what the original loader and a plain `\\copy` script do: one connection, user triggers
   disabled, foreign keys and non-primary-key indexes dropped, every file COPYed one after another,
   indexes created one after another, foreign keys added one after another, triggers enabled,
-  ANALYZE. Same session memory settings as the loader (maintenance_work_mem 2GB, work_mem 256MB).
+  ANALYZE. Session memory: the guide's maintenance_work_mem 2GB and work_mem 256MB, all for its
+  one connection (the loader's 2GB is a budget for the whole load, split across its connections:
+  2GB / jobs each, at least 64MB; so with one job the two match, with more the loader's index
+  builds each get less than the floor's).
 - `loader`: zbugs_synth.db.loader with its defaults (tuning knobs can be varied with
   `--variant name:ENV=value,ENV=value`, e.g. `--variant keep-pk:ZBUGS_SEED_DROP_PKEYS=false`).
 

@@ -88,14 +88,33 @@ def test_seed_keeps_csv_values_and_numbers_issues_in_file_order(fresh_db: str, b
     assert row == (float(first["created"]), float(first["modified"]))
 
 
-def test_already_seeded_database_is_left_alone(fresh_db: str, batch1: Path, batch2: Path, capsys: Cap,
-                                               monkeypatch: Mp) -> None:
+def test_seeding_the_loaded_dataset_again_is_a_no_op(fresh_db: str, batch1: Path, batch2: Path, capsys: Cap,
+                                                    monkeypatch: Mp) -> None:
+    assert seed_cli(fresh_db, batch1, capsys, monkeypatch).code == 0
+    assert seed_cli(fresh_db, batch2, capsys, monkeypatch, ZERO_SEED_APPEND="true").code == 0
+    before, before_loads = digest(fresh_db), loads(fresh_db)
+    ran = seed_cli(fresh_db, batch1, capsys, monkeypatch)  # the quickstart-then-script rerun: idempotent
+    assert ran.code == 0, ran.text
+    assert "already seeded" in ran.out and str(batch1) in ran.out and "nothing loaded" in ran.out
+    assert digest(fresh_db) == before and loads(fresh_db) == before_loads
+
+
+def test_seeding_another_dataset_over_loaded_data_is_refused(fresh_db: str, batch1: Path, tmp_path: Path,
+                                                             capsys: Cap, monkeypatch: Mp) -> None:
     assert seed_cli(fresh_db, batch1, capsys, monkeypatch).code == 0
     before, before_loads = digest(fresh_db), loads(fresh_db)
+    for other in (ORIGINAL, copy_without_manifest(batch1, tmp_path / "other")):  # other dataset ids
+        ran = seed_cli(fresh_db, other, capsys, monkeypatch)
+        assert ran.code == 2, ran.text
+        [line] = ran.err.strip().splitlines()
+        assert "already holds other data" in line and f"datasets loaded: {batch1}" in line, line
+        assert "ZERO_SEED_FORCE=true" in line and "ZERO_SEED_APPEND=true" in line and str(other) in line, line
+        assert digest(fresh_db) == before and loads(fresh_db) == before_loads
+    # Rows nobody recorded: said as such.
+    query(fresh_db, "TRUNCATE zbugs_synth.loaded_datasets CASCADE")
     ran = seed_cli(fresh_db, batch1, capsys, monkeypatch)
-    assert ran.code == 0
-    assert "already seeded" in ran.out and "ZERO_SEED_FORCE=true" in ran.out and "ZERO_SEED_APPEND=true" in ran.out
-    assert digest(fresh_db) == before and loads(fresh_db) == before_loads
+    assert ran.code == 2 and "data not loaded by zbugs-synth" in ran.err, ran.text
+    assert digest(fresh_db) == before
 
 
 def test_force_equals_a_seed_into_a_freshly_migrated_database(fresh_db: str, second_db: str, batch1: Path,
@@ -139,6 +158,22 @@ def test_append_refuses_what_would_duplicate_rows(fresh_db: str, batch1: Path, b
                           str(copy_without_manifest(batch1, tmp_path / "b1copy")))
     assert with_users.code == 2 and "SKIP_USERS=true" in with_users.err
     assert digest(fresh_db) == after != before
+
+
+def test_append_refuses_a_batch_with_a_loaded_seed_before_dropping_anything(
+        fresh_db: str, batch1: Path, tmp_path: Path, capsys: Cap, monkeypatch: Mp) -> None:
+    assert seed_cli(fresh_db, batch1, capsys, monkeypatch).code == 0
+    before, before_loads = digest(fresh_db), loads(fresh_db)
+    # Another dataset (other NUM_ISSUES, other directory), but batch 1's SEED: every id would collide.
+    same_seed = loader_helpers.make_dataset(tmp_path / "same-seed", {**loader_helpers.BATCH2, "NUM_ISSUES": "500",
+                                                                     "SEED": loader_helpers.BATCH1["SEED"]})
+    ran = seed_cli(fresh_db, same_seed, capsys, monkeypatch, ZERO_SEED_APPEND="true")
+    assert ran.code == 2, ran.text
+    assert (f"SEED {loader_helpers.BATCH1['SEED']} is already loaded (from {batch1}): batches need different seeds "
+            "(ids derive from the seed)") in ran.err
+    assert "copy " not in ran.err and "checksum" not in ran.err  # refused before reading or loading anything
+    assert digest(fresh_db) == before and loads(fresh_db) == before_loads
+    assert differences(fresh_db) == [] and open_runs(fresh_db) == 0
 
 
 def test_original_tool_dataset_loads(fresh_db: str, capsys: Cap, monkeypatch: Mp) -> None:

@@ -115,3 +115,34 @@ def test_reset_after_a_kill_restores_the_empty_schema(fresh_db: str, batch1: Pat
     # ...and afterwards a plain seed starts from scratch.
     assert seed_process(fresh_db, batch1, tmp_path).code == 0
     _loaded_exactly(fresh_db, batch1, modes=["seed"])
+
+
+# ---- Ctrl-C (SIGINT, as ZBUGS_SEED_CRASH_SIGNAL=INT sends it at the point) -------------------------------
+
+OPEN_HINT = "the load is open: run the same command again to resume it, or set ZERO_SEED_RESET=true to undo it"
+
+
+@pytest.mark.parametrize(("point", "env"), [("after-drop", {}), ("copy:issue:2", PER_SHARD)])
+def test_interrupted_load_says_it_is_open_and_resumes(fresh_db: str, batch1: Path, tmp_path: Path, point: str,
+                                                      env: dict[str, str]) -> None:
+    stopped = seed_process(fresh_db, batch1, tmp_path, ZBUGS_SEED_CRASH_AT=point, ZBUGS_SEED_CRASH_SIGNAL="INT",
+                           ZERO_SEED_JOBS="2", **env)
+    assert stopped.code == 130, stopped.text
+    assert stopped.err.strip().splitlines()[-2:] == [
+        "zbugs-synth db-seed-synthetic: interrupted", f"zbugs-synth db-seed-synthetic: {OPEN_HINT}"], stopped.err
+    assert "Traceback" not in stopped.err
+    assert open_runs(fresh_db) == 1 and differences(fresh_db)  # what the message says: open, mid-load
+    again = seed_process(fresh_db, batch1, tmp_path, ZERO_SEED_JOBS="2", **env)
+    assert again.code == 0 and "resuming the interrupted seed load" in again.text, again.text
+    _loaded_exactly(fresh_db, batch1, modes=["seed"])
+
+
+def test_interrupted_before_the_load_started_only_says_interrupted(fresh_db: str, batch1: Path,
+                                                                    tmp_path: Path) -> None:
+    stopped = seed_process(fresh_db, batch1, tmp_path, ZBUGS_SEED_CRASH_AT="before-drop",
+                           ZBUGS_SEED_CRASH_SIGNAL="INT")
+    assert stopped.code == 130, stopped.text
+    assert stopped.err.strip().splitlines()[-1] == "zbugs-synth db-seed-synthetic: interrupted", stopped.err
+    assert "the load is open" not in stopped.text and "Traceback" not in stopped.err
+    assert open_runs(fresh_db) == 0 and differences(fresh_db) == []
+    assert counts(fresh_db) == {**dict.fromkeys(TABLES, 0), "project": 1}

@@ -46,14 +46,18 @@ more settings (environment only):
   ZBUGS_SEED_PARALLEL_WORKERS=N    max_parallel_maintenance_workers per session (default: leftover
                                    cores per connection, 0 when every core has a connection)
   ZBUGS_SEED_AUTOVACUUM_OFF=false  leave autovacuum on for the loaded tables while loading
-  ZBUGS_SEED_CRASH_AT=POINT        test hook: SIGKILL the loader at POINT (after-drop, copy:TABLE[:K],
-                                   index[:K], fk[:K], after-constraints, after-triggers)
+  ZBUGS_SEED_CRASH_AT=POINT        test hook: SIGKILL the loader at POINT (before-drop, after-drop,
+                                   copy:TABLE[:K], index[:K], fk[:K], after-constraints, after-triggers);
+                                   ZBUGS_SEED_CRASH_SIGNAL=INT sends SIGINT (Ctrl-C) instead
 
-exit status: 0 loaded (or the database was already seeded: nothing done, a message says so; or
-reset done); 2 refused before loading (bad setting, bad or incomplete dataset, a SKIP_USERS batch
-whose users are not in the database, a CSV error: the load was undone), 3 the load stopped and
-stays open in the database (an index or foreign key could not be rebuilt, or the connection was
-lost): fix the cause and run the same command again.
+exit status: 0 loaded (or this very dataset was already loaded: nothing done, a message says so;
+or reset done); 2 refused before loading (bad setting, bad or incomplete dataset, a plain seed into
+a database holding other data: set ZERO_SEED_FORCE=true to replace it or ZERO_SEED_APPEND=true to
+add to it, an append whose dataset or SEED is already loaded, a SKIP_USERS batch whose users are
+not in the database, a CSV error: the load was undone), 3 the load stopped and stays open in the
+database (an index or foreign key could not be rebuilt, or the connection was lost): fix the cause
+and run the same command again; 130 interrupted (Ctrl-C): if the load had started, it is open: run
+the same command again to resume it, or set ZERO_SEED_RESET=true to undo it.
 """
 
 
@@ -68,7 +72,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from zbugs_synth.db.bulk_config import Tuning
-    from zbugs_synth.db.loader import seed
+    from zbugs_synth.db.loader import LoadInterrupted, seed
     from zbugs_synth.progress import NullProgress, make_progress
 
     # psycopg warns about COPY streams cut short when the server goes away; our own message says it.
@@ -84,9 +88,15 @@ def run(args: argparse.Namespace) -> int:
             progress.log(message)
 
     try:
-        result = seed(cfg, tuning, progress, say=say)
-    finally:
-        progress.close()
+        try:
+            result = seed(cfg, tuning, progress, say=say)
+        finally:
+            progress.close()
+    except LoadInterrupted as e:
+        # Ctrl-C once the schema objects were dropped: the database is mid-load, say how to get out.
+        print(f"zbugs-synth {args.command}: interrupted", file=sys.stderr)
+        print(f"zbugs-synth {args.command}: {e}", file=sys.stderr, flush=True)
+        return 130
     for note in result.notes:
         print(note)
     if result.status == "loaded":

@@ -27,6 +27,7 @@ import psycopg
 Conn = psycopg.Connection[Any]
 
 CRASH_ENV = "ZBUGS_SEED_CRASH_AT"
+CRASH_SIGNAL_ENV = "ZBUGS_SEED_CRASH_SIGNAL"  # KILL (default) or INT: Ctrl-C at that point instead
 
 
 @dataclass
@@ -175,12 +176,14 @@ class Pool:
 # ---- test hook: die at an exact point --------------------------------------------------------------
 
 class CrashHook:
-    """`ZBUGS_SEED_CRASH_AT=<point>[:<arg>]...`: SIGKILL this process at that point (tests only).
+    """`ZBUGS_SEED_CRASH_AT=<point>[:<arg>]...`: SIGKILL this process at that point (tests only);
+    with `ZBUGS_SEED_CRASH_SIGNAL=INT`, send it SIGINT instead (what Ctrl-C does).
 
-    Points: `after-drop`; `copy:<table>[:<k>]` (halfway through sending the k-th shard of a table,
-    default the first); `index[:<k>]` (right after sending the k-th index build to the server,
-    which goes on building it); `fk[:<k>]` (same, k-th foreign key validation); `after-constraints`
-    (after the foreign keys are added NOT VALID); `after-triggers` (before ANALYZE and the finish).
+    Points: `before-drop` (every check passed, nothing changed yet); `after-drop`;
+    `copy:<table>[:<k>]` (halfway through sending the k-th shard of a table, default the first);
+    `index[:<k>]` (right after sending the k-th index build to the server, which goes on building
+    it); `fk[:<k>]` (same, k-th foreign key validation); `after-constraints` (after the foreign keys
+    are added NOT VALID); `after-triggers` (before ANALYZE and the finish).
     """
 
     def __init__(self, spec: str | None = None) -> None:
@@ -190,6 +193,8 @@ class CrashHook:
         self.args = parts[1:]
         self._counts: dict[str, int] = {}
         self._lock = threading.Lock()
+        self.signal = signal.SIGINT if os.environ.get(CRASH_SIGNAL_ENV, "").upper() in ("INT", "SIGINT") \
+            else signal.SIGKILL
 
     @property
     def armed(self) -> bool:
@@ -209,7 +214,7 @@ class CrashHook:
             return self._counts[key] == want
 
     def now(self) -> None:
-        os.kill(os.getpid(), signal.SIGKILL)
+        os.kill(os.getpid(), self.signal)
 
     def at(self, point: str) -> None:
         if self.count(point):

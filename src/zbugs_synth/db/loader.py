@@ -88,6 +88,13 @@ class _LazyTask:
             self._task.done()
 
 
+class LoadInterrupted(KeyboardInterrupt):
+    """Ctrl-C after the load had started: it stays open in the database (the message says what to do)."""
+
+
+OPEN_LOAD_HINT = "the load is open: run the same command again to resume it, or set ZERO_SEED_RESET=true to undo it"
+
+
 class LoadFailed(UserError):
     """The load stopped and stays recorded: fix the cause and run the same command again."""
 
@@ -111,6 +118,13 @@ class SeedResult:
     job_times: list[tuple[str, float, float]] = field(default_factory=list)  # (job, start, seconds) for benches
 
 
+def _manifest_seed(manifest: dict[str, Any] | None) -> int | None:
+    """SEED a dataset was generated with (manifest.json's config.seed), if it says."""
+    config = manifest.get("config") if isinstance(manifest, dict) else None
+    value = config.get("seed") if isinstance(config, dict) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 # ---- the load ------------------------------------------------------------------------------------
 
 class Loader:
@@ -125,6 +139,9 @@ class Loader:
         self.jobs = 0  # connections in the pool, planned once connected
         self.job_times: list[tuple[str, float, float]] = []
         self.t0 = time.perf_counter()
+        # True from the commit that dropped the schema objects (or found them dropped) until the load
+        # is finished: an interruption then leaves the load open, resumable or undoable.
+        self.load_open = False
 
     # -- entry points ----------------------------------------------------------------------------------
 
@@ -155,6 +172,7 @@ class Loader:
             run = bulk_state.unfinished_run(ctl)
             if run is not None:
                 self._check_resumable(run, dataset)
+                self.load_open = True
                 result.resumed = True
                 self.say(f"resuming the interrupted {run.mode} load of {run.source} "
                          f"({len(run.shards)} of {len(dataset.files)} files already loaded)")
@@ -162,7 +180,9 @@ class Loader:
                 # Again, under the lock: the database may have changed while the files were checked.
                 if not self._mode_checks(ctl, dataset, result):
                     return result
+                self.hook.at("before-drop")
                 run = self._start(ctl, dataset)
+                self.load_open = True
                 self.hook.at("after-drop")
             self.phases["prepare"] = time.perf_counter() - t
             result.jobs = self.jobs
@@ -170,6 +190,7 @@ class Loader:
             pool = Pool(lambda: self.sessions.open(bulk_session.APP_WORKER), self.jobs)
             try:
                 self._load(ctl, pool, run, dataset)
+                self.load_open = False
             finally:
                 pool.close()
             result.rows = run.rows_by_table()
@@ -255,11 +276,13 @@ class Loader:
         if self.cfg.mode == "seed":
             busy = bulk_session.tables_with_rows(conn)
             if busy:
+                self._check_same_dataset(conn, dataset, busy)
                 result.status = "already-seeded"
-                result.notes.append(self._already_seeded_message(conn, busy))
+                result.notes.append(self._already_seeded_message(conn, dataset, busy))
                 return False
         elif self.cfg.mode == "append":
             self._check_not_loaded(conn, dataset)
+            self._check_seed_not_loaded(conn, dataset)
             if dataset.has_users and "user" in bulk_session.tables_with_rows(conn):
                 raise UserError(f"{dataset.source} has a user CSV but the database already has users "
                                 "(user ids are the same in every batch): generate the batches after the "
@@ -305,11 +328,35 @@ class Loader:
                                 f"({d.mode}, {d.finished_at:%Y-%m-%d %H:%M:%S %Z}) from {d.source}: appending "
                                 "it again would duplicate every row; generate the next batch with another SEED")
 
-    def _already_seeded_message(self, ctl: Conn, busy: list[str]) -> str:
+    def _check_same_dataset(self, ctl: Conn, dataset: Dataset, busy: list[str]) -> None:
+        """A plain seed into a database with rows is a no-op only when those rows are this very dataset
+        (an idempotent rerun); anything else must not let a script carry on with the wrong data."""
         loaded = bulk_state.finished_datasets(ctl)
-        what = f"datasets loaded: {', '.join(d.source for d in loaded)}" if loaded else "data not loaded by us"
-        return (f"{mask_url(self.url)} is already seeded (rows in {', '.join(busy)}; {what}): nothing loaded. "
-                "Set ZERO_SEED_FORCE=true to replace the data, or ZERO_SEED_APPEND=true to add this dataset")
+        if any(d.dataset_id == dataset.dataset_id for d in loaded):
+            return
+        what = (f"datasets loaded: {', '.join(dict.fromkeys(d.source for d in loaded))}" if loaded
+                else "data not loaded by zbugs-synth")
+        raise UserError(f"{mask_url(self.url)} already holds other data (rows in {', '.join(busy)}; {what}), not "
+                        f"{dataset.source}: set ZERO_SEED_FORCE=true to replace it with this dataset, or "
+                        "ZERO_SEED_APPEND=true to add this dataset to it")
+
+    def _check_seed_not_loaded(self, ctl: Conn, dataset: Dataset) -> None:
+        """Ids are a bijection of (seed, table, row): a batch with a loaded batch's SEED collides on every
+        id. Said here, before anything is dropped, rather than at the primary-key rebuild after the COPY."""
+        seed = _manifest_seed(dataset.manifest)
+        if seed is None:
+            return
+        for d in bulk_state.finished_datasets(ctl):
+            if _manifest_seed(d.manifest) == seed:
+                raise UserError(f"SEED {seed} is already loaded (from {d.source}): batches need different seeds "
+                                f"(ids derive from the seed); generate {dataset.source} again with another SEED")
+
+    def _already_seeded_message(self, ctl: Conn, dataset: Dataset, busy: list[str]) -> str:
+        loaded = bulk_state.finished_datasets(ctl)
+        what = f"datasets loaded: {', '.join(dict.fromkeys(d.source for d in loaded))}"
+        return (f"{mask_url(self.url)} is already seeded with dataset {dataset.dataset_id} ({dataset.source}; rows "
+                f"in {', '.join(busy)}; {what}): nothing loaded. Set ZERO_SEED_FORCE=true to load it again from "
+                "scratch")
 
     def _start(self, ctl: Conn, dataset: Dataset) -> bulk_state.Run:
         """Record the load, save and drop the schema objects: all in one transaction."""
@@ -614,6 +661,10 @@ def seed(cfg: SeedConfig, tuning: Tuning | None = None, progress: Progress | Non
     loader = Loader(cfg, tuning or Tuning(), progress or NullProgress(), say or (lambda _m: None))
     try:
         return loader.seed()
+    except KeyboardInterrupt:
+        if loader.load_open:
+            raise LoadInterrupted(OPEN_LOAD_HINT) from None
+        raise
     except psycopg.Error as e:
         # The server went away, or refused something we did not foresee: one line, password masked;
         # whatever was committed is recorded, so the same command picks up from there.
