@@ -148,6 +148,10 @@ def handler_for(state: HttpState) -> type[BaseHTTPRequestHandler]:
             pass
 
         def _reply(self, status: int, headers: dict[str, str], body: bytes = b"", send: bool = True) -> None:
+            # Logged before answering: the client sends its next request only after this answer, so
+            # the log's order is the order of the requests (logging afterwards raced the next one).
+            state.log(Logged(self.command, urlsplit(self.path).path, self.headers.get("Range"), status,
+                             len(body) if send else 0, self.headers.get("Authorization")))
             self.send_response(status)
             for k, v in headers.items():
                 self.send_header(k, v)
@@ -156,8 +160,6 @@ def handler_for(state: HttpState) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             if send and body:
                 self.wfile.write(body)
-            state.log(Logged(self.command, urlsplit(self.path).path, self.headers.get("Range"), status,
-                             len(body) if send else 0, self.headers.get("Authorization")))
 
         def do_HEAD(self) -> None:
             if state.no_head:
@@ -211,6 +213,7 @@ def handler_for(state: HttpState) -> type[BaseHTTPRequestHandler]:
             headers["Content-Length"] = str(state.fake_length.get(name, len(body)) if head else len(body))
             if not head and name in state.cut_once:
                 cut = state.cut_once.pop(name)
+                state.log(Logged("GET", parts.path, rng, status, cut))
                 self.send_response(status)
                 for k, v in headers.items():
                     self.send_header(k, v)
@@ -218,7 +221,6 @@ def handler_for(state: HttpState) -> type[BaseHTTPRequestHandler]:
                 self.wfile.write(body[:cut])
                 self.wfile.flush()
                 self.close_connection = True
-                state.log(Logged("GET", parts.path, rng, status, cut))
                 return
             self._reply(status, headers, body, send=not head)
 
