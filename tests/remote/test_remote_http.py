@@ -36,13 +36,18 @@ def assert_same_files(out: Path, ds: Dataset) -> None:
         assert (out / name).read_bytes() == data, name
 
 
+
+def serve(http_server: Server, ds: Dataset, tmp_path: Path) -> tuple[Served, Path]:
+    """Publish `ds` under tmp_path/www, serve it over HTTP; return the server and the (not yet created) --out."""
+    published(ds, tmp_path / "www")
+    return http_server(tmp_path / "www"), tmp_path / "out"
+
+
 def test_download_over_http_with_manifest_json(
     http_server: Server, dataset: Callable[..., Dataset], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     ds = dataset()
-    published(ds, tmp_path / "www")
-    srv = http_server(tmp_path / "www")
-    out = tmp_path / "out"
+    srv, out = serve(http_server, ds, tmp_path)
     rc, _, err = get_cli(capsys, srv.url("data/"), out)
     assert rc == 0, err
     assert_same_files(out, ds)
@@ -58,9 +63,7 @@ def test_manifest_txt_only_dataset_like_the_originals(
 ) -> None:
     ds = dataset(manifest_txt_only=True)
     assert not (ds.directory / "manifest.json").exists()
-    published(ds, tmp_path / "www")
-    srv = http_server(tmp_path / "www")
-    out = tmp_path / "out"
+    srv, out = serve(http_server, ds, tmp_path)
     rc, stdout, err = get_cli(capsys, srv.url("data"), out)  # no trailing slash: still a directory
     assert rc == 0, err
     assert_same_files(out, ds)
@@ -81,8 +84,7 @@ def test_manifest_json_forbidden_falls_back_to_manifest_txt(
 ) -> None:
     """S3 answers 403 for a missing key when the reader may not list the bucket (the original's case)."""
     ds = dataset(manifest_txt_only=True)
-    published(ds, tmp_path / "www")
-    srv = http_server(tmp_path / "www")
+    srv, _ = serve(http_server, ds, tmp_path)
     srv.state.status_for["/data/manifest.json"] = 403
     rc, _, err = get_cli(capsys, srv.url("data/"), tmp_path / "out")
     assert rc == 0, err
@@ -114,8 +116,7 @@ def test_manifest_txt_with_a_server_without_head(
     http_server: Server, dataset: Callable[..., Dataset], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     ds = dataset(manifest_txt_only=True)
-    published(ds, tmp_path / "www")
-    srv = http_server(tmp_path / "www")
+    srv, _ = serve(http_server, ds, tmp_path)
     srv.state.no_head = True
     rc, _, err = get_cli(capsys, srv.url("data/"), tmp_path / "out")
     assert rc == 0, err
@@ -126,8 +127,7 @@ def test_a_dropped_connection_is_resumed_with_a_range_request(
     http_server: Server, dataset: Callable[..., Dataset], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     ds = dataset()
-    published(ds, tmp_path / "www")
-    srv = http_server(tmp_path / "www")
+    srv, _ = serve(http_server, ds, tmp_path)
     cut = 400_000
     srv.state.cut_once["issue_000.csv"] = cut
     rc, _, err = get_cli(capsys, srv.url("data/"), tmp_path / "out")
@@ -144,9 +144,7 @@ def test_a_partial_file_from_an_earlier_run_is_continued(
     http_server: Server, dataset: Callable[..., Dataset], tmp_path: Path
 ) -> None:
     ds = dataset()
-    published(ds, tmp_path / "www")
-    srv = http_server(tmp_path / "www")
-    out = tmp_path / "out"
+    srv, out = serve(http_server, ds, tmp_path)
     out.mkdir()
     have = 1_234_567
     partial_path(out, "issue_000.csv").write_bytes(ds.files["issue_000.csv"][:have])
@@ -162,8 +160,7 @@ def test_a_server_that_ignores_range_still_gives_a_correct_file(
     http_server: Server, dataset: Callable[..., Dataset], tmp_path: Path
 ) -> None:
     ds = dataset()
-    published(ds, tmp_path / "www")
-    srv = http_server(tmp_path / "www")
+    srv, _ = serve(http_server, ds, tmp_path)
     srv.state.ignore_range = True
     out = tmp_path / "out"
     out.mkdir()
@@ -178,9 +175,7 @@ def test_a_truncated_partial_longer_than_the_file_is_discarded(
     http_server: Server, dataset: Callable[..., Dataset], tmp_path: Path
 ) -> None:
     ds = dataset()
-    published(ds, tmp_path / "www")
-    srv = http_server(tmp_path / "www")
-    out = tmp_path / "out"
+    srv, out = serve(http_server, ds, tmp_path)
     out.mkdir()
     partial_path(out, "user_000.csv").write_bytes(b"x" * (len(ds.files["user_000.csv"]) + 10))
     get_data(HttpSource(srv.url("data/")), out, jobs=2)
@@ -191,9 +186,7 @@ def test_a_planted_symlink_is_not_written_through(
     http_server: Server, dataset: Callable[..., Dataset], tmp_path: Path
 ) -> None:
     ds = dataset()
-    published(ds, tmp_path / "www")
-    srv = http_server(tmp_path / "www")
-    out = tmp_path / "out"
+    srv, out = serve(http_server, ds, tmp_path)
     out.mkdir()
     victim = tmp_path / "victim.txt"
     victim.write_text("keep me")
@@ -275,8 +268,7 @@ def test_same_scheme_redirects_are_followed(
     http_server: Server, dataset: Callable[..., Dataset], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     ds = dataset()
-    published(ds, tmp_path / "www")
-    srv = http_server(tmp_path / "www")
+    srv, _ = serve(http_server, ds, tmp_path)
     srv.state.redirects["/moved/manifest.json"] = srv.url("data/manifest.json")
     for name in ds.files:
         srv.state.redirects[f"/moved/{name}"] = f"/data/{name}"  # relative Location
@@ -291,8 +283,7 @@ def test_redirects_to_another_scheme_are_refused(
     target: str,
 ) -> None:
     ds = dataset()
-    published(ds, tmp_path / "www")
-    srv = http_server(tmp_path / "www")
+    srv, _ = serve(http_server, ds, tmp_path)
     other = http_server(tmp_path / "www", tls=True) if target == "https" else None
     location = other.url("data/issue_000.csv") if other else target
     srv.state.redirects["/data/issue_000.csv"] = location
@@ -330,8 +321,7 @@ def test_credentials_in_the_url_are_used_but_never_printed(
     http_server: Server, dataset: Callable[..., Dataset], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     ds = dataset()
-    published(ds, tmp_path / "www")
-    srv = http_server(tmp_path / "www")
+    srv, _ = serve(http_server, ds, tmp_path)
     password, token = "hunter2-pass", "sig=TOPSECRET-token-42"
     srv.state.basic_auth = f"alice:{password}"
     srv.state.query = token
@@ -425,8 +415,7 @@ def test_an_unusable_out_directory_is_a_one_line_error(
     http_server: Server, dataset: Callable[..., Dataset], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     ds = dataset({"user_000.csv": b"id\n1\n"})
-    published(ds, tmp_path / "www")
-    srv = http_server(tmp_path / "www")
+    srv, _ = serve(http_server, ds, tmp_path)
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory")
     for out in (blocker, blocker / "sub"):
