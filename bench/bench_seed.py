@@ -15,7 +15,7 @@ server's defaults. Each variant loads the dataset into a freshly migrated databa
   one connection (the loader's 2GB is a budget for the whole load, split across its connections:
   2GB / jobs each, at least 64MB; so with one job the two match, with more the loader's index
   builds each get less than the floor's).
-- `loader`: zbugs_synth.db.loader with its defaults (tuning knobs can be varied with
+- `loader`: zbugs_synth.db.load.loader with its defaults (tuning knobs can be varied with
   `--variant name:ENV=value,ENV=value`, e.g. `--variant keep-pk:ZBUGS_SEED_DROP_PKEYS=false`).
 
 A CHECKPOINT runs before each variant so none inherits another's dirty buffers. Figures printed:
@@ -39,12 +39,14 @@ from typing import Any
 import psycopg
 
 from zbugs_synth.config import build
+from zbugs_synth.config.seed import SeedConfig, Tuning
 from zbugs_synth.db import connect as dbconnect
-from zbugs_synth.db import migrate, server
-from zbugs_synth.db.bulk_config import SeedConfig, Tuning
-from zbugs_synth.db.bulk_dataset import inspect_dataset
-from zbugs_synth.db.bulk_objects import SavedForeignKey, SavedIndex, SavedTrigger, capture, qi, qt
-from zbugs_synth.db.loader import seed
+from zbugs_synth.db import server
+from zbugs_synth.db.load.dataset import inspect_dataset
+from zbugs_synth.db.load.loader import seed
+from zbugs_synth.db.load.objects import SavedForeignKey, SavedIndex, SavedTrigger, capture
+from zbugs_synth.db.names import qi, qt
+from zbugs_synth.db.schema import migrate
 from zbugs_synth.tables import TABLES
 
 TEMPLATE = "bench_template"

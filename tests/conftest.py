@@ -30,7 +30,8 @@ from pathlib import Path
 
 import pytest
 
-from zbugs_synth.db import connect, migrate, server
+from zbugs_synth.db import connect, server
+from zbugs_synth.db.schema import migrate
 
 TEMPLATE_DB = "zbugs_template"
 

@@ -52,13 +52,6 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     return parser
 
 
-def add_progress_flag(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--progress", choices=("auto", "bar", "plain", "none"), default="auto",
-        help="progress display: bars on a terminal, plain lines otherwise (default: auto)",
-    )
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(argv)

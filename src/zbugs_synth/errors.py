@@ -1,4 +1,4 @@
-"""The one exception type that means "the user gave us something wrong".
+"""Exceptions shared across the package: `UserError` means "the user gave us something wrong".
 
 The CLI prints its message as a single line and exits with status 2; anything else that escapes is
 a bug in this tool and keeps its traceback. Messages say what, which value, and what is expected.
@@ -9,3 +9,7 @@ class UserError(Exception):
     """A problem the user can fix: bad configuration, bad input file, unreachable server, ..."""
 
     exit_code = 2
+
+
+class Cancelled(Exception):
+    """Raised inside a parallel worker that saw its `stop` event set because another worker failed."""

@@ -1,4 +1,5 @@
-"""`manifest.json`: what a dataset directory holds, written last by the generator.
+"""Dataset manifests, the one home of their formats: `manifest.json` (what a dataset directory holds,
+written last by the generator) and the original tools' `manifest.txt` (one file name per line).
 
 It lists every shard with its table, rows, bytes and checksum (xxh3-128: ~30 GB/s, so hashing
 never shows up next to generation; sha256 would cost ~1 CPU-second per GB), plus the full
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -88,13 +90,9 @@ def check_file_entry(raw: object, index: int) -> FileEntry:
     name = raw.get("name")
     if not isinstance(name, str) or not name:
         raise ManifestError(f"{where}: missing file name")
-    if any(ord(c) < 32 or c == "\x7f" for c in name):
-        raise ManifestError(f"{where}: file name contains control characters")
-    if "/" in name or "\\" in name or name in (".", "..") or ".." in name or os.path.isabs(name):
-        raise ManifestError(f"{where}: {name!r} is not a plain file name")
+    check_data_name(name, where)
     parsed = parse_shard_name(name)
-    if parsed is None:
-        raise ManifestError(f"{where}: {name!r} does not look like a dataset file ({{table}}_{{shard}}.csv)")
+    assert parsed is not None  # check_data_name accepted it
     table = raw.get("table", parsed.table)
     if table != parsed.table:
         raise ManifestError(f"{where}: table {table!r} does not match file name {name!r}")
@@ -108,6 +106,77 @@ def check_file_entry(raw: object, index: int) -> FileEntry:
     if not isinstance(checksum, str) or not checksum or any(c not in "0123456789abcdef" for c in checksum):
         raise ManifestError(f"{where}: checksum must be a lowercase hex digest")
     return FileEntry(name, parsed.table, parsed.shard, ints["rows"], ints["bytes"], checksum)
+
+
+# Far more shards than any sane dataset (1e9 issues at 500k rows/shard is ~8k files), small enough
+# that a hostile manifest cannot make us plan millions of downloads.
+MAX_FILES = 100_000
+# manifest.json for MAX_FILES entries is ~20 MB; anything much bigger is not a manifest.
+MAX_MANIFEST_BYTES = 64 << 20
+# Manifest-like companions (manifest.json, manifest.txt, manifest.sha256, ...) may be listed in a
+# manifest.txt; they are not data, so we skip them rather than download them.
+_MANIFEST_LIKE = re.compile(r"^manifest\.[A-Za-z0-9]{1,16}$")
+
+
+def name_problem(name: str) -> str | None:
+    """Why `name` is not a safe plain file name, or None if it is one."""
+    if not name:
+        return "empty file name"
+    if any(ord(c) < 32 or ord(c) == 0x7F for c in name):
+        return f"{name!r} contains control characters"
+    if "/" in name or "\\" in name or os.path.isabs(name) or (len(name) > 1 and name[1] == ":"):
+        return f"{name!r} is not a plain file name (path separators or absolute path)"
+    if ".." in name or name in (".", ".."):
+        return f"{name!r} is not a plain file name ('..')"
+    return None
+
+
+def check_data_name(name: str, where: str) -> str:
+    """Accept `name` only if it is a plain `{table}_{shard}.csv` file name."""
+    problem = name_problem(name)
+    if problem is None and parse_shard_name(name) is None:
+        problem = f"{name!r} does not look like a dataset file ({{table}}_{{shard}}.csv)"
+    if problem:
+        raise ManifestError(f"{where}: {problem}")
+    return name
+
+
+def is_manifest_like(name: str) -> bool:
+    return name_problem(name) is None and bool(_MANIFEST_LIKE.match(name))
+
+
+def parse_manifest_txt(data: bytes) -> list[str]:
+    """The data file names listed in a manifest.txt (one per line), validated.
+
+    Blank lines and manifest companions (manifest.json, ...) are skipped; anything else that is
+    not a plain dataset file name, or a name listed twice, rejects the whole manifest.
+    """
+    if len(data) > MAX_MANIFEST_BYTES:
+        raise ManifestError(f"manifest.txt is larger than {MAX_MANIFEST_BYTES:,} bytes")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ManifestError("manifest.txt is not UTF-8 text") from None
+    names: list[str] = []
+    seen: set[str] = set()
+    # split("\n") rather than splitlines(): splitlines would silently cut a name at \x0b, \x1c, ...
+    # which must be rejected as control characters instead.
+    for lineno, line in enumerate(text.split("\n"), start=1):
+        name = line.removesuffix("\r").strip(" \t")
+        if not name:
+            continue
+        where = f"manifest.txt line {lineno}"
+        if is_manifest_like(name):
+            continue
+        check_data_name(name, where)
+        if name in seen:
+            raise ManifestError(f"{where}: {name!r} is listed twice")
+        seen.add(name)
+        names.append(name)
+        if len(names) > MAX_FILES:
+            raise ManifestError(f"manifest.txt lists more than {MAX_FILES:,} files")
+    return names
+
 
 
 def parse_manifest(text: str) -> Manifest:

@@ -11,7 +11,8 @@ import pytest
 
 from zbugs_synth.cli import main
 from zbugs_synth.config import build
-from zbugs_synth.db.connect import DbConfig, connect, mask_url, resolve_db_url, scrub, with_database
+from zbugs_synth.config.database import DbConfig
+from zbugs_synth.db.connect import connect, mask_url, resolve_db_url, scrub, with_database
 from zbugs_synth.errors import UserError
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from zbugs_synth.config import build
-from zbugs_synth.generate.config import GenerateConfig
+from zbugs_synth.config.generate import GenerateConfig
 from zbugs_synth.generate.driver import Result, generate
 from zbugs_synth.tables import TABLES
 

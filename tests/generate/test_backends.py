@@ -25,9 +25,9 @@ import numpy as np
 import pytest
 
 from zbugs_synth.config import build
+from zbugs_synth.config.generate import GenerateConfig
 from zbugs_synth.errors import UserError
 from zbugs_synth.generate import backend, ids
-from zbugs_synth.generate.config import GenerateConfig
 from zbugs_synth.generate.driver import check_against_pack, generate
 from zbugs_synth.generate.plan import Buffers, KernelPlan
 from zbugs_synth.generate.small_tables import label_rows, mention_logins, plan_projects

@@ -40,7 +40,7 @@ def test_shard_size_changes_only_the_splits(generate_into) -> None:
 
 def test_any_chunk_generated_alone_matches() -> None:
     from zbugs_synth.config import build
-    from zbugs_synth.generate.config import GenerateConfig
+    from zbugs_synth.config.generate import GenerateConfig
 
     cfg = build(GenerateConfig, None, {"NUM_ISSUES": "5000"})
     pack = load_pack()

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from zbugs_synth.config import build
+from zbugs_synth.config.generate import GenerateConfig
 from zbugs_synth.generate import small_tables
-from zbugs_synth.generate.config import GenerateConfig
 from zbugs_synth.generate.plan import Buffers, KernelPlan, chunk_ranges
 from zbugs_synth.generate.textpool import compile_pack
 from zbugs_synth.templates import load_pack

@@ -8,19 +8,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from zbugs_synth.commands.remote import DEFAULT_DATA_URL, DEFAULT_OUT, GetDataConfig
 from zbugs_synth.config import build
+from zbugs_synth.config.remote import DEFAULT_DATA_URL, DEFAULT_OUT, GetDataConfig
 from zbugs_synth.errors import UserError
-from zbugs_synth.manifest import ManifestError
+from zbugs_synth.manifest import ManifestError, check_data_name, parse_manifest_txt
 from zbugs_synth.remote.s3 import parse_s3_url
-from zbugs_synth.remote.safety import (
-    check_data_name,
-    parse_manifest_txt,
-    partial_path,
-    redact_url,
-    scrub_urls,
-    target_path,
-)
+from zbugs_synth.remote.safety import partial_path, redact_url, scrub_urls, target_path
 
 
 @pytest.mark.parametrize("name", ["issue_000.csv", "issueLabel_123.csv", "user.csv", "comment_1000000.csv"])

@@ -30,9 +30,9 @@ from fakes.messages_api import (
 )
 from zbugs_synth import cli
 from zbugs_synth.config import settings_of
+from zbugs_synth.config.templates import TemplatesConfig
 from zbugs_synth.templates import load_pack
 from zbugs_synth.templates.model import POOL_SLOTS, SLOT_RE, SLOTS, LintRules, lint_category
-from zbugs_synth.templates.plan import TemplatesConfig
 
 # The ten categories, in its order.
 ALL = ("web-frontend", "mobile-app", "api-service", "infrastructure", "data-platform",

@@ -11,32 +11,22 @@ import argparse
 import functools
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TextIO
 
-from zbugs_synth.config import add_arguments, build, integer, setting
+from zbugs_synth.config import add_arguments, build
+from zbugs_synth.config.database import ENV_URL, DbConfig, ServerConfig, StateConfig
 from zbugs_synth.db import server
 from zbugs_synth.db.connect import (
-    ENV_URL,
-    DbConfig,
-    StateConfig,
     connect,
     create_database,
     database_name,
     mask_url,
     resolve_db_url,
 )
-from zbugs_synth.db.migrate import migrate
+from zbugs_synth.db.schema.migrate import migrate
 from zbugs_synth.errors import UserError
 
 Say = Callable[[str], None]
-
-
-@dataclass(frozen=True)
-class ServerConfig(StateConfig):
-    port: int | None = setting(None, env="ZBUGS_PG_PORT", flag="--port", parse=integer(1, 65535),
-                               help=f"TCP port on {server.HOST} for the local PostgreSQL",
-                               shown=f"the port it used last; {server.DEFAULT_PORT} for a new server")
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from zbugs_synth.cli import add_progress_flag
+from zbugs_synth.commands import add_progress_flag
 from zbugs_synth.config import add_arguments, build
-from zbugs_synth.generate.config import GenerateConfig
+from zbugs_synth.config.generate import GenerateConfig
 from zbugs_synth.progress import human_bytes, make_progress
 
 

@@ -12,17 +12,16 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from zbugs_synth.cli import add_progress_flag
+from zbugs_synth.commands import add_progress_flag
 from zbugs_synth.config import ParseError, add_arguments, build
+from zbugs_synth.config.templates import CATEGORIES, TemplatesConfig
 from zbugs_synth.errors import UserError
 from zbugs_synth.progress import make_progress
 from zbugs_synth.templates.loader import load_default_pools
 from zbugs_synth.templates.model import PackError
 from zbugs_synth.templates.pack_dir import DirState, inspect, remove_stale_temp, write_summary
 from zbugs_synth.templates.plan import (
-    CATEGORIES,
     CategoryPlan,
-    TemplatesConfig,
     parse_categories,
     plan_all,
 )

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from zbugs_synth.cli import add_progress_flag
+from zbugs_synth.commands import add_progress_flag
 from zbugs_synth.config import build, integer
 from zbugs_synth.errors import UserError
 
@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
         n = integer(1, 10**9)(args.num_issues)
     except ValueError as e:
         raise UserError(f"--num-issues {args.num_issues!r}: {e}") from None
-    from zbugs_synth.db.connect import DbConfig
+    from zbugs_synth.config.database import DbConfig
 
     if build(DbConfig).db_url:  # from the environment or .env: both would redirect every step
         raise UserError("ZERO_UPSTREAM_DB is set (environment or .env): quickstart uses the embedded "
@@ -101,8 +101,9 @@ def run(args: argparse.Namespace) -> int:
 
 def _refuse_to_replace_other_data(output_dir: str) -> None:
     """Seeding uses ZERO_SEED_FORCE: make sure that only ever replaces quickstart's own dataset."""
-    from zbugs_synth.db.bookkeeping import has_bookkeeping, loaded_datasets
-    from zbugs_synth.db.connect import DbConfig, connect, resolve_db_url
+    from zbugs_synth.config.database import DbConfig
+    from zbugs_synth.db.connect import connect, resolve_db_url
+    from zbugs_synth.db.load.bookkeeping import has_bookkeeping, loaded_datasets
 
     with connect(resolve_db_url(build(DbConfig))) as conn:
         issues = conn.execute('SELECT EXISTS (SELECT 1 FROM "issue")').fetchone()[0]

@@ -7,12 +7,12 @@ import logging
 import sys
 from typing import TYPE_CHECKING
 
-from zbugs_synth.cli import add_progress_flag
+from zbugs_synth.commands import add_progress_flag
 from zbugs_synth.config import add_arguments, build
-from zbugs_synth.db.bulk_config import SeedConfig
+from zbugs_synth.config.seed import SeedConfig
 
 if TYPE_CHECKING:
-    from zbugs_synth.db.loader import SeedResult
+    from zbugs_synth.db.load.loader import SeedResult
 
 DESCRIPTION = """\
 Load the CSV shards of a dataset directory (written by generate-synthetic or get-data, or by the
@@ -71,8 +71,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from zbugs_synth.db.bulk_config import Tuning
-    from zbugs_synth.db.loader import LoadInterrupted, seed
+    from zbugs_synth.config.seed import Tuning
+    from zbugs_synth.db.load.loader import LoadInterrupted, seed
     from zbugs_synth.progress import NullProgress, make_progress
 
     # psycopg warns about COPY streams cut short when the server goes away; our own message says it.

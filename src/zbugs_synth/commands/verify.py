@@ -10,30 +10,18 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from zbugs_synth.cli import add_progress_flag
-from zbugs_synth.config import add_arguments, build, integer, number, optional_path, setting
-from zbugs_synth.db.connect import DbConfig
+from zbugs_synth.commands import add_progress_flag
+from zbugs_synth.config import add_arguments, build
+from zbugs_synth.config.verify import VerifyConfig
 from zbugs_synth.errors import UserError
 
 if TYPE_CHECKING:
-    from zbugs_synth.db.verify import Check, Report
+    from zbugs_synth.db.verify.checks import Check, Report
 
 MAX_DETAILS = 10  # per check, in the text output (JSON and HTML have them all)
-
-
-@dataclass(frozen=True)
-class VerifyConfig(DbConfig):
-    statement_timeout: float = setting(
-        3600.0, env="VERIFY_STATEMENT_TIMEOUT", flag="--statement-timeout", parse=number(0.0, 7 * 86400.0),
-        help="time limit for each SQL statement, in seconds (0: no limit); a check that hits it FAILs")
-    samples: int = setting(5, env="VERIFY_SAMPLES", flag="--samples", parse=integer(0, 1000),
-                           help="example rows shown per failing check")
-    report: Path | None = setting(None, env=None, flag="--report", parse=optional_path,
-                                  help="also write a self-contained HTML report with charts to this file")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -51,7 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from zbugs_synth.db.connect import resolve_db_url
-    from zbugs_synth.db.verify import verify
+    from zbugs_synth.db.verify.checks import verify
     from zbugs_synth.progress import make_progress
 
     cfg = build(VerifyConfig, args)
@@ -64,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     finally:
         progress.close()
     if cfg.report is not None:
-        from zbugs_synth.db.report import write_report
+        from zbugs_synth.db.verify.report import write_report
 
         write_report(report, cfg.report)
     if args.json:

@@ -11,8 +11,6 @@ through `scrub` (libpq may echo parts of a connection string back).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
@@ -20,40 +18,11 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from zbugs_synth.config import ParseError, path_value, setting
+from zbugs_synth.config.database import ENV_URL, URL_FORMAT, DbConfig
 from zbugs_synth.db import server
 from zbugs_synth.errors import UserError
 
 MASK = "****"
-ENV_URL = "ZERO_UPSTREAM_DB"
-_URL_FORMAT = "postgresql://user:password@host:port/database"
-
-
-def _url(text: str) -> str | None:
-    s = text.strip()
-    if not s:
-        return None  # an empty ZERO_UPSTREAM_DB= line means "not set"
-    if "://" not in s and "=" not in s:
-        raise ParseError(f"expected a connection URL like {_URL_FORMAT}")
-    return s
-
-
-@dataclass(frozen=True)
-class StateConfig:
-    """Where the local server started by `db-up` keeps its state."""
-
-    data_dir: Path = setting(
-        server.DEFAULT_STATE_DIR, env="ZBUGS_PG_DATA", flag="--data-dir", parse=path_value,
-        help="state directory of the local PostgreSQL started by db-up")
-
-
-@dataclass(frozen=True)
-class DbConfig(StateConfig):
-    """What every DB command needs to find its database."""
-
-    db_url: str | None = setting(
-        None, env=ENV_URL, flag="--db-url", parse=_url, secret=True,
-        help=f"PostgreSQL URL ({_URL_FORMAT}); default: the local server started by db-up")
 
 
 def resolve_db_url(cfg: DbConfig) -> str:
@@ -121,7 +90,7 @@ def connect(url: str, *, autocommit: bool = False, **kwargs: Any) -> psycopg.Con
         # libpq's parse errors (and even our masking, on a malformed string) may show fragments of
         # the password: name nothing from the string.
         raise UserError(f"the database URL is not a valid PostgreSQL connection string "
-                        f"(expected {_URL_FORMAT})") from None
+                        f"(expected {URL_FORMAT})") from None
     kwargs.setdefault("connect_timeout", 10)
     try:
         return psycopg.connect(url, autocommit=autocommit, **kwargs)

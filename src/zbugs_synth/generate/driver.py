@@ -20,8 +20,8 @@ from pathlib import Path
 import xxhash
 
 from zbugs_synth import __version__
+from zbugs_synth.config.generate import GenerateConfig
 from zbugs_synth.errors import UserError
-from zbugs_synth.generate.config import GenerateConfig
 from zbugs_synth.generate.ids import LABEL_BITS
 from zbugs_synth.generate.plan import Buffers, Chunk, KernelPlan, chunk_ranges
 from zbugs_synth.generate.small_tables import (

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from zbugs_synth.generate import backend
 from zbugs_synth.generate.rng import py_mix64
 
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_-"
@@ -118,10 +117,3 @@ def comment_row(issue: int, j: int) -> int:
 
 def label_row(project: int, label: int) -> int:
     return (project << LABEL_BITS) | label
-
-
-def make_ids(seed: int, table: int, rows: np.ndarray) -> list[str]:
-    """Many ids at once through the compiled path (used for projects and labels)."""
-    raw = backend.selected().ids_into(np.uint64(seed), table, rows.astype(np.uint64), ROUND_KEYS, ALPHABET_BYTES)
-    text = bytes(raw).decode("ascii")
-    return [text[21 * i: 21 * i + 21] for i in range(rows.shape[0])]

@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from zbugs_synth.config.generate import GenerateConfig
 from zbugs_synth.generate import backend, layout
-from zbugs_synth.generate.config import GenerateConfig
 from zbugs_synth.generate.distributions import cdf_table, comment_pmf, label_count_law, project_cdf
 from zbugs_synth.generate.ids import ALPHABET_BYTES, ROUND_KEYS
 from zbugs_synth.generate.rng import N_STREAMS, py_key

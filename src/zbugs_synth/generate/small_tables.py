@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from zbugs_synth.generate.ids import LABEL_BITS, T_LABEL, T_PROJECT, make_ids
+from zbugs_synth.generate.backend import make_ids
+from zbugs_synth.generate.ids import LABEL_BITS, T_LABEL, T_PROJECT
 from zbugs_synth.generate.rng import S_USER_NAME, py_below, py_key
 from zbugs_synth.templates.model import Category, People, ProjectTemplate, TemplatePack
 

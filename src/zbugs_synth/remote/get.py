@@ -24,29 +24,25 @@ from typing import NoReturn
 
 import xxhash
 
-from zbugs_synth.errors import UserError
+from zbugs_synth.checksum import file_checksum, hash_into, new_hasher
+from zbugs_synth.errors import Cancelled, UserError
 from zbugs_synth.manifest import (
     INCOMPLETE_MARKER,
     MANIFEST_NAME,
     MANIFEST_TXT,
+    MAX_FILES,
+    MAX_MANIFEST_BYTES,
     Manifest,
     ManifestError,
     dataset_files,
     manifest_txt,
     parse_manifest,
+    parse_manifest_txt,
     write_atomic,
 )
 from zbugs_synth.progress import NullProgress, Progress, Task
-from zbugs_synth.remote.checksum import file_checksum, hash_into, new_hasher
-from zbugs_synth.remote.parallel import Cancelled, run_parallel
-from zbugs_synth.remote.safety import (
-    MAX_FILES,
-    MAX_MANIFEST_BYTES,
-    check_size,
-    parse_manifest_txt,
-    partial_path,
-    target_path,
-)
+from zbugs_synth.remote.parallel import run_parallel
+from zbugs_synth.remote.safety import check_size, partial_path, target_path
 from zbugs_synth.remote.sources import (
     Forbidden,
     Interrupted,

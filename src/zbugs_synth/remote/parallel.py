@@ -11,12 +11,10 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from typing import TypeVar
 
+from zbugs_synth.errors import Cancelled
+
 T = TypeVar("T")
 R = TypeVar("R")
-
-
-class Cancelled(Exception):
-    """Raised inside a worker that saw `stop` set because another worker failed."""
 
 
 def run_parallel(

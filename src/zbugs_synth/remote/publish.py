@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from zbugs_synth.checksum import file_checksum
 from zbugs_synth.errors import UserError
 from zbugs_synth.manifest import (
     INCOMPLETE_MARKER,
@@ -29,7 +30,6 @@ from zbugs_synth.manifest import (
 )
 from zbugs_synth.progress import NullProgress, Progress, Task
 from zbugs_synth.remote import s3
-from zbugs_synth.remote.checksum import file_checksum
 from zbugs_synth.remote.parallel import run_parallel
 from zbugs_synth.remote.s3 import S3Location
 

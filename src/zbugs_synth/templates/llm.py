@@ -22,6 +22,7 @@ from typing import Any
 import anthropic
 from anthropic.types import Message
 
+from zbugs_synth.config.templates import TemplatesConfig
 from zbugs_synth.progress import Progress
 from zbugs_synth.templates.answers import (
     Checked,
@@ -46,7 +47,7 @@ from zbugs_synth.templates.model import (
     parse_category,
 )
 from zbugs_synth.templates.pack_dir import write_category, write_summary
-from zbugs_synth.templates.plan import BatchPlan, CategoryPlan, TemplatesConfig
+from zbugs_synth.templates.plan import BatchPlan, CategoryPlan
 from zbugs_synth.templates.prompts import (
     ANSWER_KEYS,
     RULES,

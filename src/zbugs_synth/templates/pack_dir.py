@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from zbugs_synth.config.templates import CATEGORIES
 from zbugs_synth.manifest import write_atomic
 from zbugs_synth.templates.answers import norm
 from zbugs_synth.templates.loader import NOT_CATEGORIES, read_json
@@ -25,7 +26,7 @@ from zbugs_synth.templates.model import (
     lint_category,
     parse_category,
 )
-from zbugs_synth.templates.plan import CATEGORIES, CategoryPlan
+from zbugs_synth.templates.plan import CategoryPlan
 
 SUMMARY_NAME = "summary.json"
 

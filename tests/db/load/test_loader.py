@@ -30,11 +30,11 @@ from loader_helpers import (
 )
 
 from zbugs_synth.config import build
+from zbugs_synth.config.generate import DEFAULT_OUTPUT_DIR
+from zbugs_synth.config.seed import DEFAULT_DATA_DIR, SeedConfig, maintenance_per_session
 from zbugs_synth.db import connect
-from zbugs_synth.db.bookkeeping import dir_dataset_id
-from zbugs_synth.db.bulk_config import DEFAULT_DATA_DIR, SeedConfig, maintenance_per_session
-from zbugs_synth.db.bulk_session import APP_CONTROL, APP_WORKER, cpu_count
-from zbugs_synth.generate.config import DEFAULT_OUTPUT_DIR
+from zbugs_synth.db.load.bookkeeping import dir_dataset_id
+from zbugs_synth.db.load.session import APP_CONTROL, APP_WORKER, cpu_count
 from zbugs_synth.manifest import INCOMPLETE_MARKER, MANIFEST_NAME, MANIFEST_TXT, read_manifest
 from zbugs_synth.tables import TABLES
 

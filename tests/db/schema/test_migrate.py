@@ -9,8 +9,9 @@ import psycopg
 import pytest
 
 from zbugs_synth.cli import main
-from zbugs_synth.db import migrate, schema
+from zbugs_synth.db import schema
 from zbugs_synth.db.connect import connect, create_database, database_name, drop_database, with_database
+from zbugs_synth.db.schema import migrate
 from zbugs_synth.errors import UserError
 
 ZERO = "iCNlS2qEpzYWEes1RTf-D"

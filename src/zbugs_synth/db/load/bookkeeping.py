@@ -22,7 +22,7 @@ from typing import Any
 import psycopg
 import xxhash
 
-from zbugs_synth.db.migrate import SCHEMA
+from zbugs_synth.db.schema.migrate import SCHEMA
 from zbugs_synth.tables import SHARD_RE
 
 LOADED_DATASETS = f"{SCHEMA}.loaded_datasets"

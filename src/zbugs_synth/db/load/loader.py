@@ -17,7 +17,7 @@ The guide's steps, in this order:
 5. restore the trigger states, ANALYZE the loaded tables, mark the load finished.
 
 Every session sets maintenance_work_mem (the guide's 2GB shared by the connections, unless set)
-and work_mem. A killed run is resumed by running the same command again (see bulk_state); a CSV
+and work_mem. A killed run is resumed by running the same command again (see state.py); a CSV
 the server rejects undoes the whole load; an index or foreign key the data does not allow leaves
 the load resumable once the data is fixed.
 """
@@ -32,22 +32,24 @@ from typing import Any
 
 import psycopg
 
-from zbugs_synth.db import bulk_jobs, bulk_session, bulk_state, bulk_undo, schema
-from zbugs_synth.db.bulk_config import SeedConfig, Tuning
-from zbugs_synth.db.bulk_dataset import DataFile, Dataset, check_checksums, inspect_dataset
-from zbugs_synth.db.bulk_jobs import CopyDataError, RebuildError, Sequence
-from zbugs_synth.db.bulk_objects import (
+from zbugs_synth.config.seed import SeedConfig, Tuning
+from zbugs_synth.db import schema
+from zbugs_synth.db.connect import mask_url, resolve_db_url, scrub
+from zbugs_synth.db.load import jobs as work
+from zbugs_synth.db.load import session, state, undo
+from zbugs_synth.db.load.dataset import DataFile, Dataset, check_checksums, inspect_dataset
+from zbugs_synth.db.load.jobs import CopyDataError, RebuildError, Sequence
+from zbugs_synth.db.load.objects import (
     SavedForeignKey,
     SavedIndex,
     capture,
     drop_statements,
     present,
-    qt,
     restore_statements,
 )
-from zbugs_synth.db.bulk_pool import Blocked, Cancelled, CrashHook, Job, Outcome, Pool
-from zbugs_synth.db.connect import mask_url, resolve_db_url, scrub
-from zbugs_synth.errors import UserError
+from zbugs_synth.db.load.pool import Blocked, CrashHook, Job, Outcome, Pool
+from zbugs_synth.db.names import qt
+from zbugs_synth.errors import Cancelled, UserError
 from zbugs_synth.progress import NullProgress, Progress, Task
 from zbugs_synth.tables import TABLES
 
@@ -133,7 +135,7 @@ class Loader:
         self.cfg, self.tuning, self.progress, self.say = cfg, tuning, progress, say
         self.hook = hook or CrashHook()
         self.url = resolve_db_url(cfg)
-        self.sessions = bulk_session.Sessions(self.url, cfg, tuning)
+        self.sessions = session.Sessions(self.url, cfg, tuning)
         self.phases: dict[str, float] = {}
         self.seq: str | None = None  # issue.shortID's sequence, found once connected
         self.jobs = 0  # connections in the pool, planned once connected
@@ -169,7 +171,7 @@ class Loader:
         self.phases["check files"] = time.perf_counter() - t
         with self._control() as ctl:
             t = time.perf_counter()
-            run = bulk_state.unfinished_run(ctl)
+            run = state.unfinished_run(ctl)
             if run is not None:
                 self._check_resumable(run, dataset)
                 self.load_open = True
@@ -187,7 +189,7 @@ class Loader:
             self.phases["prepare"] = time.perf_counter() - t
             result.jobs = self.jobs
             result.maintenance_work_mem = self.sessions.maintenance_work_mem
-            pool = Pool(lambda: self.sessions.open(bulk_session.APP_WORKER), self.jobs)
+            pool = Pool(lambda: self.sessions.open(session.APP_WORKER), self.jobs)
             try:
                 self._load(ctl, pool, run, dataset)
                 self.load_open = False
@@ -207,11 +209,11 @@ class Loader:
     def reset(self) -> SeedResult:
         started = time.perf_counter()
         with self._control() as ctl:
-            run = bulk_state.unfinished_run(ctl)
+            run = state.unfinished_run(ctl)
             if run is None:
                 return SeedResult("nothing-to-reset", notes=[
                     f"nothing to reset: no interrupted load in {mask_url(self.url)}"])
-            pool = Pool(lambda: self.sessions.open(bulk_session.APP_WORKER), self.jobs)
+            pool = Pool(lambda: self.sessions.open(session.APP_WORKER), self.jobs)
             try:
                 self._undo(ctl, pool, run)
             finally:
@@ -233,14 +235,14 @@ class Loader:
 
         def __enter__(self) -> Conn:
             ld = self.loader
-            self.conn = ld.sessions.open(bulk_session.APP_CONTROL)
+            self.conn = ld.sessions.open(session.APP_CONTROL)
             try:
-                bulk_session.lock(self.conn, ld.url)
-                bulk_session.end_orphans(self.conn)
-                bulk_session.check_schema(self.conn, ld.url)
+                session.lock(self.conn, ld.url)
+                session.end_orphans(self.conn)
+                session.check_schema(self.conn, ld.url)
                 ld._plan(self.conn)  # before any work on this connection: the memory settings depend on it
-                bulk_state.ensure_tables(self.conn)
-                ld.seq = bulk_session.sequence_name(self.conn)
+                state.ensure_tables(self.conn)
+                ld.seq = session.sequence_name(self.conn)
             except BaseException:
                 self.conn.close()
                 raise
@@ -254,7 +256,7 @@ class Loader:
         return Loader._Control(self)
 
     def _plan(self, ctl: Conn) -> None:
-        cores = bulk_session.server_cores(ctl, self.url)
+        cores = session.server_cores(ctl, self.url)
         self.jobs = self.cfg.jobs or cores
         self.sessions.plan(self.jobs, cores)
         self.sessions.apply_plan(ctl)
@@ -264,17 +266,17 @@ class Loader:
     def _precheck(self, dataset: Dataset, result: SeedResult) -> bool:
         """`_mode_checks` on a short connection, before the expensive checksums. Read-only: creates
         nothing (not even our bookkeeping) and takes no lock. An open load is left to the locked path."""
-        conn = self.sessions.open(bulk_session.APP_CONTROL)
+        conn = self.sessions.open(session.APP_CONTROL)
         with conn:
-            bulk_session.check_schema(conn, self.url)
-            if bulk_state.has_open_run(conn):
+            session.check_schema(conn, self.url)
+            if state.has_open_run(conn):
                 return True
             return self._mode_checks(conn, dataset, result)
 
     def _mode_checks(self, conn: Conn, dataset: Dataset, result: SeedResult) -> bool:
         """Refuse what the mode cannot do here; False: already seeded, nothing to do (a note says so)."""
         if self.cfg.mode == "seed":
-            busy = bulk_session.tables_with_rows(conn)
+            busy = session.tables_with_rows(conn)
             if busy:
                 self._check_same_dataset(conn, dataset, busy)
                 result.status = "already-seeded"
@@ -283,7 +285,7 @@ class Loader:
         elif self.cfg.mode == "append":
             self._check_not_loaded(conn, dataset)
             self._check_seed_not_loaded(conn, dataset)
-            if dataset.has_users and "user" in bulk_session.tables_with_rows(conn):
+            if dataset.has_users and "user" in session.tables_with_rows(conn):
                 raise UserError(f"{dataset.source} has a user CSV but the database already has users "
                                 "(user ids are the same in every batch): generate the batches after the "
                                 "first with SKIP_USERS=true")
@@ -297,13 +299,13 @@ class Loader:
             return
         wanted = dataset.num_users
         if wanted is None:  # no manifest.json: which users it needs is unknown; at least some must exist
-            if "user" not in bulk_session.tables_with_rows(conn):
+            if "user" not in session.tables_with_rows(conn):
                 raise UserError(f"{dataset.source} has no user CSV and {mask_url(self.url)} has no users: load "
                                 "the first batch (with its user CSV) first, then append the SKIP_USERS=true ones")
             return
-        found = bulk_session.generated_users(conn, wanted)
+        found = session.generated_users(conn, wanted)
         if found < wanted:
-            ids = f"{bulk_session.user_id(0)}..{bulk_session.user_id(wanted - 1)}"
+            ids = f"{session.user_id(0)}..{session.user_id(wanted - 1)}"
             raise UserError(f"{dataset.source} is a SKIP_USERS batch generated with NUM_USERS={wanted:,}, but "
                             f"{mask_url(self.url)} has only {found:,} of its users ({ids}): "
                             "generate it with the NUM_USERS of the batch that loaded the users, or load that "
@@ -311,7 +313,7 @@ class Loader:
 
     # -- starting, resuming ---------------------------------------------------------------------------
 
-    def _check_resumable(self, run: bulk_state.Run, dataset: Dataset) -> None:
+    def _check_resumable(self, run: state.Run, dataset: Dataset) -> None:
         if run.dataset_id == dataset.dataset_id and run.mode == self.cfg.mode:
             return
         flag = {"force": " ZERO_SEED_FORCE=true", "append": " ZERO_SEED_APPEND=true"}.get(run.mode, "")
@@ -322,7 +324,7 @@ class Loader:
             f"(this run asked for a {self.cfg.mode} load of {dataset.source}, dataset {dataset.dataset_id})")
 
     def _check_not_loaded(self, ctl: Conn, dataset: Dataset) -> None:
-        for d in bulk_state.finished_datasets(ctl):
+        for d in state.finished_datasets(ctl):
             if d.dataset_id == dataset.dataset_id:
                 raise UserError(f"dataset {dataset.dataset_id} ({dataset.source}) was already loaded "
                                 f"({d.mode}, {d.finished_at:%Y-%m-%d %H:%M:%S %Z}) from {d.source}: appending "
@@ -331,7 +333,7 @@ class Loader:
     def _check_same_dataset(self, ctl: Conn, dataset: Dataset, busy: list[str]) -> None:
         """A plain seed into a database with rows is a no-op only when those rows are this very dataset
         (an idempotent rerun); anything else must not let a script carry on with the wrong data."""
-        loaded = bulk_state.finished_datasets(ctl)
+        loaded = state.finished_datasets(ctl)
         if any(d.dataset_id == dataset.dataset_id for d in loaded):
             return
         what = (f"datasets loaded: {', '.join(dict.fromkeys(d.source for d in loaded))}" if loaded
@@ -346,38 +348,38 @@ class Loader:
         seed = _manifest_seed(dataset.manifest)
         if seed is None:
             return
-        for d in bulk_state.finished_datasets(ctl):
+        for d in state.finished_datasets(ctl):
             if _manifest_seed(d.manifest) == seed:
                 raise UserError(f"SEED {seed} is already loaded (from {d.source}): batches need different seeds "
                                 f"(ids derive from the seed); generate {dataset.source} again with another SEED")
 
     def _already_seeded_message(self, ctl: Conn, dataset: Dataset, busy: list[str]) -> str:
-        loaded = bulk_state.finished_datasets(ctl)
+        loaded = state.finished_datasets(ctl)
         what = f"datasets loaded: {', '.join(dict.fromkeys(d.source for d in loaded))}"
         return (f"{mask_url(self.url)} is already seeded with dataset {dataset.dataset_id} ({dataset.source}; rows "
                 f"in {', '.join(busy)}; {what}): nothing loaded. Set ZERO_SEED_FORCE=true to load it again from "
                 "scratch")
 
-    def _start(self, ctl: Conn, dataset: Dataset) -> bulk_state.Run:
+    def _start(self, ctl: Conn, dataset: Dataset) -> state.Run:
         """Record the load, save and drop the schema objects: all in one transaction."""
         with ctl.transaction():
             if self.cfg.mode == "force":
                 ctl.execute("TRUNCATE " + ", ".join(qt(t) for t in schema.TABLES) + " RESTART IDENTITY")
-                bulk_state.truncate_bookkeeping(ctl)
-                bulk_session.insert_zero_project(ctl)
+                state.truncate_bookkeeping(ctl)
+                session.insert_zero_project(ctl)
             elif self.cfg.mode == "seed":
                 # Seeding means the zbugs tables are empty (emptied by hand, perhaps): records of
                 # earlier loads describe rows that are gone, and verify would expect them on top.
-                stale = bulk_state.recorded_loads(ctl)
+                stale = state.recorded_loads(ctl)
                 if stale:
-                    bulk_state.truncate_bookkeeping(ctl)
+                    state.truncate_bookkeeping(ctl)
                     self.say(f"note: the zbugs tables were empty: forgot {stale} earlier load record(s) "
-                             f"in {bulk_state.DATASETS}")
-                bulk_session.insert_zero_project(ctl)
-            base = bulk_session.next_value(ctl, self.seq) if self.seq else None
+                             f"in {state.DATASETS}")
+                session.insert_zero_project(ctl)
+            base = session.next_value(ctl, self.seq) if self.seq else None
             objects = capture(ctl, TABLES, include_primary_keys=self.tuning.drop_primary_keys,
                               autovacuum_off=self.tuning.autovacuum_off)
-            run = bulk_state.create_run(ctl, dataset_id=dataset.dataset_id, source=dataset.source,
+            run = state.create_run(ctl, dataset_id=dataset.dataset_id, source=dataset.source,
                                         manifest=dataset.manifest, mode=self.cfg.mode, shortid_base=base,
                                         objects=objects)
             for stmt in drop_statements(objects, present(ctl)):
@@ -389,7 +391,7 @@ class Loader:
 
     # -- the load itself ------------------------------------------------------------------------------
 
-    def _load(self, ctl: Conn, pool: Pool, run: bulk_state.Run, dataset: Dataset) -> None:
+    def _load(self, ctl: Conn, pool: Pool, run: state.Run, dataset: Dataset) -> None:
         todo = [f for f in dataset.files if f.name not in run.shards]
         if todo:
             stmts = drop_statements(run.objects, present(ctl))
@@ -417,18 +419,18 @@ class Loader:
                              "ZERO_SEED_RESET=true to undo it")
         t = time.perf_counter()
         with ctl.transaction():
-            bulk_state.reload(ctl, run)
+            state.reload(ctl, run)
             if self.seq and run.shortid_base is not None and self._numbers_issues(dataset):
                 ctl.execute("SELECT setval(%s::regclass, %s, false)",
                             (self.seq, run.shortid_base + run.rows_by_table()["issue"]))
-            bulk_state.finish_run(ctl, run)
+            state.finish_run(ctl, run)
         self.phases["finish"] = time.perf_counter() - t
 
     @staticmethod
     def _numbers_issues(dataset: Dataset) -> bool:
         return any("shortID" not in f.columns for f in dataset.files_of("issue"))
 
-    def _rebuild(self, ctl: Conn, pool: Pool, run: bulk_state.Run, todo: list[DataFile],
+    def _rebuild(self, ctl: Conn, pool: Pool, run: state.Run, todo: list[DataFile],
                  dataset: Dataset | None) -> list[str]:
         """COPY `todo`, then build whatever of the saved objects is missing. Returns failure messages."""
         failures: list[str] = []
@@ -577,21 +579,21 @@ class Loader:
 
     # -- job functions --------------------------------------------------------------------------------
 
-    def _freeze(self, run: bulk_state.Run, table: str, files: list[DataFile]) -> bool:
+    def _freeze(self, run: state.Run, table: str, files: list[DataFile]) -> bool:
         """COPY FREEZE needs the table emptied in the same transaction: only where it holds nothing of value."""
         limit = self.tuning.freeze_max_bytes
         return (limit > 0 and run.mode in ("seed", "force") and table != "project"  # project: the Zero row
                 and not any(s.table == table for s in run.shards.values())
                 and sum(f.bytes for f in files) <= limit)
 
-    def _copy_fn(self, run: bulk_state.Run, files: list[DataFile], seq: Sequence | None, task: Task,
+    def _copy_fn(self, run: state.Run, files: list[DataFile], seq: Sequence | None, task: Task,
                  freeze: bool) -> Callable[[Conn], None]:
         def done(file: DataFile, rows: int) -> None:
-            run.shards[file.name] = bulk_state.ShardRecord(file.name, file.table, rows, 0)
+            run.shards[file.name] = state.ShardRecord(file.name, file.table, rows, 0)
             self.progress.log(f"loaded {file.name}: {rows:,} rows")
 
         def fn(conn: Conn) -> None:
-            bulk_jobs.copy_files(conn, run.id, files, seq, task, self.hook, done, freeze=freeze)
+            work.copy_files(conn, run.id, files, seq, task, self.hook, done, freeze=freeze)
             if isinstance(task, _LazyTask) and task.finish_units(len(files)):
                 task.done()  # the table's last file: its bar stops here, not when every table is in
 
@@ -599,31 +601,31 @@ class Loader:
 
     def _index_fn(self, ix: SavedIndex, task: Task) -> Callable[[Conn], None]:
         def fn(conn: Conn) -> None:
-            bulk_jobs.build_index(conn, ix, self.hook)
+            work.build_index(conn, ix, self.hook)
             task.advance(1)
         return fn
 
     def _fk_fn(self, fk: SavedForeignKey, task: Any) -> Callable[[Conn], None]:
         def fn(conn: Conn) -> None:
             if self.tuning.fk_mode == "validate":
-                bulk_jobs.validate_fk(conn, fk, self.hook)
+                work.validate_fk(conn, fk, self.hook)
             else:
-                bulk_jobs.add_fk(conn, fk)
+                work.add_fk(conn, fk)
             if task:
                 task.advance(1)
         return fn
 
     def _analyze_fn(self, table: str, task: Any) -> Callable[[Conn], None]:
         def fn(conn: Conn) -> None:
-            bulk_jobs.analyze(conn, table)
+            work.analyze(conn, table)
             task.advance(1)
         return fn
 
     # -- undoing ----------------------------------------------------------------------------------------
 
-    def _undo(self, ctl: Conn, pool: Pool, run: bulk_state.Run) -> None:
+    def _undo(self, ctl: Conn, pool: Pool, run: state.Run) -> None:
         """Remove the rows `run` added, rebuild every saved object, forget the run."""
-        bulk_state.reload(ctl, run)  # the shard records with their transaction ids
+        state.reload(ctl, run)  # the shard records with their transaction ids
         with ctl.transaction():
             # Back to the bulk-load state first (a failed rebuild may have left some objects built):
             # no foreign key then stands in the way of emptying a table.
@@ -632,8 +634,8 @@ class Loader:
             if run.mode in ("seed", "force"):
                 # The tables held nothing but the Zero project before a seed (force emptied them).
                 ctl.execute("TRUNCATE " + ", ".join(qt(t) for t in schema.TABLES if t != "project"))
-                bulk_undo.delete_rows(ctl, "project", "id <> %s", (schema.ZERO_PROJECT_ID,))
-                bulk_session.insert_zero_project(ctl)
+                undo.delete_rows(ctl, "project", "id <> %s", (schema.ZERO_PROJECT_ID,))
+                session.insert_zero_project(ctl)
             else:
                 # Append: the rows of this run are exactly those its COPY transactions wrote.
                 by_table: dict[str, set[int]] = {}
@@ -641,10 +643,10 @@ class Loader:
                     by_table.setdefault(s.table, set()).add(s.xid % (1 << 32))
                 for table in reversed(TABLES):
                     if by_table.get(table):
-                        bulk_undo.delete_rows(ctl, table, "xmin::text::bigint = ANY(%s)", (sorted(by_table[table]),))
+                        undo.delete_rows(ctl, table, "xmin::text::bigint = ANY(%s)", (sorted(by_table[table]),))
             if self.seq and run.shortid_base is not None:
                 ctl.execute("SELECT setval(%s::regclass, %s, false)", (self.seq, run.shortid_base))
-            bulk_state.clear_shards(ctl, run)
+            state.clear_shards(ctl, run)
         failures = self._rebuild(ctl, pool, run, [], None)
         if failures:
             for f in failures[1:]:
@@ -652,7 +654,7 @@ class Loader:
             raise LoadFailed(f"could not undo the load of {run.source}: {failures[0]}; fix the data and run "
                              "again with ZERO_SEED_RESET=true")
         with ctl.transaction():
-            bulk_state.forget_run(ctl, run)
+            state.forget_run(ctl, run)
 
 
 def seed(cfg: SeedConfig, tuning: Tuning | None = None, progress: Progress | None = None,

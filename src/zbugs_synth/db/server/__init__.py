@@ -32,8 +32,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from zbugs_synth.db import pg_runtime
-from zbugs_synth.db.pg_runtime import RunAs
+from zbugs_synth.db.server import runtime as pg_runtime
+from zbugs_synth.db.server.runtime import RunAs
 from zbugs_synth.errors import UserError
 
 DEFAULT_STATE_DIR = Path(".zbugs/postgres")

@@ -14,10 +14,10 @@ from verify_helpers import load_dir
 
 from zbugs_synth.cli import main
 from zbugs_synth.config import build
+from zbugs_synth.config.generate import GenerateConfig
 from zbugs_synth.db import schema
-from zbugs_synth.db.bookkeeping import LOADED_DATASETS
-from zbugs_synth.db.verify import COMMENT_LIMITED_ISSUE, FAIL, PASS, WARN, Report, verify
-from zbugs_synth.generate.config import GenerateConfig
+from zbugs_synth.db.load.bookkeeping import LOADED_DATASETS
+from zbugs_synth.db.verify.checks import COMMENT_LIMITED_ISSUE, FAIL, PASS, WARN, Report, verify
 from zbugs_synth.generate.driver import generate
 from zbugs_synth.manifest import read_manifest
 from zbugs_synth.tables import TABLES

@@ -22,10 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import xxhash
-
-from zbugs_synth.db.bookkeeping import dir_dataset_id
-from zbugs_synth.db.csv_check import HeaderError, check_header, read_header
+from zbugs_synth.checksum import file_checksum
+from zbugs_synth.db.load.bookkeeping import dir_dataset_id
+from zbugs_synth.db.load.csv_check import HeaderError, check_header, read_header
 from zbugs_synth.errors import UserError
 from zbugs_synth.manifest import (
     INCOMPLETE_MARKER,
@@ -35,9 +34,9 @@ from zbugs_synth.manifest import (
     ManifestError,
     dataset_files,
     parse_manifest,
+    parse_manifest_txt,
 )
 from zbugs_synth.progress import NullProgress, Progress
-from zbugs_synth.remote.safety import parse_manifest_txt
 from zbugs_synth.tables import TABLES, parse_shard_name
 
 _READ_CHUNK = 8 << 20
@@ -224,20 +223,13 @@ def _check_tables(directory: Path, names: list[str], users_optional: bool) -> No
 
 def _check_checksums(directory: Path, manifest: Manifest, progress: Progress) -> None:
     task = progress.task("checksums", sum(f.bytes for f in manifest.files), "bytes")
-    buf = bytearray(_READ_CHUNK)
-    view = memoryview(buf)
     for f in manifest.files:
-        h = xxhash.xxh3_128()
         path = directory / f.name
         try:
-            with open(path, "rb", buffering=0) as fh:
-                while n := fh.readinto(buf):
-                    h.update(view[:n])
-                    task.advance(n)
+            digest = file_checksum(path, task.advance)
         except OSError as e:
             raise UserError(f"cannot read {path}: {e.strerror}") from None
-        if h.hexdigest() != f.checksum:
+        if digest != f.checksum:
             raise UserError(f"{path} does not match {MANIFEST_NAME} (xxh3_128 checksum differs: the file "
                             "changed after it was written; regenerate or download it again)")
     task.done()
-

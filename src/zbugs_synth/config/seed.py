@@ -9,7 +9,7 @@ from pathlib import Path
 from zbugs_synth.config import ParseError, boolean, choice, integer, path_value, setting
 from zbugs_synth.db.connect import DbConfig
 
-# The generator's default OUTPUT_DIR (zbugs_synth.generate.config.DEFAULT_OUTPUT_DIR, not imported
+# The generator's default OUTPUT_DIR (zbugs_synth.config.generate.DEFAULT_OUTPUT_DIR, not imported
 # here because that module pulls in numpy; a test keeps the two equal).
 DEFAULT_DATA_DIR = Path("db/seed-data/synthetic/")
 

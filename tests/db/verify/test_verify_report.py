@@ -18,9 +18,9 @@ from verify_helpers import load_dir, read_png
 
 from zbugs_synth.cli import main
 from zbugs_synth.config import build
-from zbugs_synth.db.report import HIST_CAP, MAX_PROJECT_BARS, Bar, bar_chart, histogram_bars, render_html
-from zbugs_synth.db.verify import ProjectCount, Report, buckets
-from zbugs_synth.generate.config import GenerateConfig
+from zbugs_synth.config.generate import GenerateConfig
+from zbugs_synth.db.verify.checks import ProjectCount, Report, buckets
+from zbugs_synth.db.verify.report import HIST_CAP, MAX_PROJECT_BARS, Bar, bar_chart, histogram_bars, render_html
 from zbugs_synth.generate.driver import generate
 
 BAR_RGB = (0x3B, 0x6F, 0xB6)

@@ -16,7 +16,7 @@ import numpy as np
 import psycopg
 from psycopg import sql
 
-from zbugs_synth.db.bookkeeping import (
+from zbugs_synth.db.load.bookkeeping import (
     dir_dataset_id,
     ensure_bookkeeping,
     record_load_finished,

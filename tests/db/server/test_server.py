@@ -25,7 +25,8 @@ import pytest
 
 import zbugs_synth
 from zbugs_synth.cli import main
-from zbugs_synth.db import pg_runtime, server
+from zbugs_synth.db import server
+from zbugs_synth.db.server import runtime as pg_runtime
 from zbugs_synth.errors import UserError
 
 IS_ROOT = os.geteuid() == 0

@@ -10,7 +10,7 @@ import psycopg
 import pytest
 
 from zbugs_synth.cli import main
-from zbugs_synth.db.bookkeeping import (
+from zbugs_synth.db.load.bookkeeping import (
     LOADED_DATASETS,
     LoadedDataset,
     dir_dataset_id,
@@ -20,7 +20,7 @@ from zbugs_synth.db.bookkeeping import (
     record_load_finished,
     record_load_started,
 )
-from zbugs_synth.db.verify import FAIL, verify
+from zbugs_synth.db.verify.checks import FAIL, verify
 
 ORIGINAL = Path("/work/shared/fixtures/original-csv")
 

@@ -20,7 +20,7 @@ from loader_helpers import (
     seed_cli,
 )
 
-from zbugs_synth.db.csv_check import HeaderError, check_header, copy_error_location, record_lines
+from zbugs_synth.db.load.csv_check import HeaderError, check_header, copy_error_location, record_lines
 from zbugs_synth.tables import TABLES
 
 Cap = pytest.CaptureFixture[str]

@@ -1,6 +1,6 @@
 """Versioned SQL migrations for the zbugs schema (`db-migrate`).
 
-Migrations are the files `db/migrations/NNNN_name.sql`, applied in version order, each in its own
+Migrations are the files `db/schema/migrations/NNNN_name.sql`, applied in version order, each in its own
 transaction together with its row in `zbugs_synth.migrations`. That bookkeeping schema is ours
 (the loader keeps its state there too) and is not part of Zero's publication. A session advisory
 lock makes concurrent runs take turns; the second one finds nothing left to do.
@@ -48,7 +48,7 @@ class MigrateResult:
 def available() -> list[Migration]:
     """The bundled migrations, in version order."""
     found = []
-    for entry in resources.files("zbugs_synth.db").joinpath("migrations").iterdir():
+    for entry in resources.files("zbugs_synth.db.schema").joinpath("migrations").iterdir():
         m = _FILE.match(entry.name)
         if m:
             name = entry.name.removesuffix(".sql")

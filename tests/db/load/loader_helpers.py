@@ -16,15 +16,15 @@ import pytest
 
 from zbugs_synth.cli import main
 from zbugs_synth.config import build
+from zbugs_synth.config.generate import GenerateConfig
 from zbugs_synth.db import schema
-from zbugs_synth.generate.config import GenerateConfig
 from zbugs_synth.generate.driver import generate
 from zbugs_synth.manifest import MANIFEST_NAME, read_manifest
 from zbugs_synth.tables import TABLES
 
 ORIGINAL = Path("/work/shared/fixtures/original-csv")
 ZERO = schema.ZERO_PROJECT_ID
-SRC = Path(__file__).resolve().parents[2] / "src"
+SRC = Path(__file__).resolve().parents[3] / "src"
 
 # Small, but several shards per big table so per-shard progress and resumption are exercised.
 BATCH1 = {"NUM_ISSUES": "3000", "SHARD_SIZE": "1000", "NUM_PROJECTS": "40", "NUM_USERS": "60", "SEED": "42"}

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import xxhash
 
-from zbugs_synth.remote.parallel import Cancelled
+from zbugs_synth.errors import Cancelled
 
 BLOCK = 4 << 20
 

@@ -36,8 +36,14 @@ import psycopg
 from psycopg import sql
 
 from zbugs_synth.db import schema
-from zbugs_synth.db.bookkeeping import LOADED_DATASETS, LoadedDataset, expected_rows, has_bookkeeping, loaded_datasets
 from zbugs_synth.db.connect import connect, mask_url, scrub
+from zbugs_synth.db.load.bookkeeping import (
+    LOADED_DATASETS,
+    LoadedDataset,
+    expected_rows,
+    has_bookkeeping,
+    loaded_datasets,
+)
 from zbugs_synth.progress import NullProgress, Progress
 from zbugs_synth.tables import TABLES as LOADED_TABLES
 
@@ -246,6 +252,7 @@ def _pct(part: int, whole: int | None) -> str:
 
 
 def _q(name: str) -> sql.Identifier:
+    """A zbugs table or column as a composable identifier (text SQL uses zbugs_synth.db.names)."""
     return sql.Identifier(name)
 
 

@@ -20,16 +20,9 @@ from typing import Any
 
 import psycopg
 
+from zbugs_synth.db.names import qi, qt
+
 Conn = psycopg.Connection[Any]
-
-
-def qi(name: str) -> str:
-    """A quoted SQL identifier."""
-    return '"' + name.replace('"', '""') + '"'
-
-
-def qt(table: str) -> str:
-    return f"public.{qi(table)}"
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from loader_helpers import (
 )
 
 from zbugs_synth.db import schema
-from zbugs_synth.db.verify import PASS, verify
+from zbugs_synth.db.verify.checks import PASS, verify
 from zbugs_synth.manifest import MANIFEST_NAME, MANIFEST_TXT, manifest_txt, read_manifest
 from zbugs_synth.tables import TABLES
 

@@ -16,11 +16,12 @@ from typing import Any
 import psycopg
 from psycopg import errors as pgerr
 
-from zbugs_synth.db import bulk_state
-from zbugs_synth.db.bulk_dataset import DataFile
-from zbugs_synth.db.bulk_objects import SavedForeignKey, SavedIndex, duplicate_sample, orphan_sample, qi, qt
-from zbugs_synth.db.bulk_pool import CrashHook
-from zbugs_synth.db.csv_check import copy_error_location, record_lines
+from zbugs_synth.db.load import state
+from zbugs_synth.db.load.csv_check import copy_error_location, record_lines
+from zbugs_synth.db.load.dataset import DataFile
+from zbugs_synth.db.load.objects import SavedForeignKey, SavedIndex, duplicate_sample, orphan_sample
+from zbugs_synth.db.load.pool import CrashHook
+from zbugs_synth.db.names import qi, qt
 from zbugs_synth.progress import Task
 
 Conn = psycopg.Connection[Any]
@@ -66,8 +67,8 @@ def _data_error(f: DataFile, e: psycopg.Error) -> CopyDataError:
 
 
 def _is_data_error(e: psycopg.Error) -> bool:
-    state = e.sqlstate or ""
-    return state.startswith(("22", "23")) or isinstance(e, pgerr.BadCopyFileFormat)
+    code = e.sqlstate or ""
+    return code.startswith(("22", "23")) or isinstance(e, pgerr.BadCopyFileFormat)
 
 
 def copy_files(conn: Conn, run_id: int, files: list[DataFile], seq: Sequence | None, task: Task, hook: CrashHook,
@@ -110,7 +111,7 @@ def _copy_one(conn: Conn, run_id: int, f: DataFile, seq: Sequence | None, task: 
         if seq is not None and seq.column not in f.columns:
             # Each shard numbers its rows right after the shards before it, whatever the order of
             # retries: a resumed or repeated load gives every issue the same shortID.
-            start = seq.base + bulk_state.loaded_issue_rows(conn, run_id)
+            start = seq.base + state.loaded_issue_rows(conn, run_id)
             conn.execute("SELECT setval(%s::regclass, %s, false)", (seq.name, start))
         with conn.cursor() as cur:
             with cur.copy(stmt) as copy, open(f.path, "rb") as fh:
@@ -124,7 +125,7 @@ def _copy_one(conn: Conn, run_id: int, f: DataFile, seq: Sequence | None, task: 
         if f.rows is not None and rows != f.rows:
             raise CopyDataError(f"{f.path}: the server read {rows:,} rows but manifest.json says {f.rows:,} "
                                 "(the file does not match its manifest)")
-        bulk_state.record_shard(conn, run_id, f.name, f.table, rows, int(xid_row[0]), start)
+        state.record_shard(conn, run_id, f.name, f.table, rows, int(xid_row[0]), start)
     except psycopg.Error as e:
         task.advance(-sent)
         if _is_data_error(e):

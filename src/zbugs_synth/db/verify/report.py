@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from html import escape
 from pathlib import Path
 
-from zbugs_synth.db.verify import FAIL, PASS, WARN, Report
+from zbugs_synth.db.verify.checks import FAIL, PASS, WARN, Report
 from zbugs_synth.manifest import write_atomic
 
 MAX_PROJECT_BARS = 2000  # beyond this, plot evenly spaced ranks: the curve's shape is what matters

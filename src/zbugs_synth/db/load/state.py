@@ -1,7 +1,7 @@
 """The loader's bookkeeping in schema zbugs_synth: what was loaded, and how far an unfinished load got.
 
 - `loaded_datasets`: one row per load, the contract `verify` reads (written through
-  zbugs_synth.db.bookkeeping); `finished_at` is null while a load is in progress or was interrupted.
+  zbugs_synth.db.load.bookkeeping); `finished_at` is null while a load is in progress or was interrupted.
 - `seed_runs`: the unfinished load, if any (a finished load leaves no row here).
 - `seed_objects`: the definitions of every index, constraint, foreign key and trigger state the
   run dropped, saved in the same transaction as the drops.
@@ -18,9 +18,9 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from zbugs_synth.db import bookkeeping
-from zbugs_synth.db.bulk_objects import Saved, from_json, to_json
-from zbugs_synth.db.migrate import SCHEMA
+from zbugs_synth.db.load import bookkeeping
+from zbugs_synth.db.load.objects import Saved, from_json, to_json
+from zbugs_synth.db.schema.migrate import SCHEMA
 from zbugs_synth.tables import TABLES
 
 Conn = psycopg.Connection[Any]

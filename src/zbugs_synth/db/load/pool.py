@@ -24,6 +24,8 @@ from typing import Any
 
 import psycopg
 
+from zbugs_synth.errors import Cancelled
+
 Conn = psycopg.Connection[Any]
 
 CRASH_ENV = "ZBUGS_SEED_CRASH_AT"
@@ -45,10 +47,6 @@ class Job:
 
 class Blocked(Exception):
     """Not run: a job it depends on failed."""
-
-
-class Cancelled(Exception):
-    """Stopped because another job failed fatally."""
 
 
 @dataclass

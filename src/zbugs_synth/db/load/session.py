@@ -15,10 +15,10 @@ from typing import Any
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
+from zbugs_synth.config.seed import SeedConfig, Tuning, maintenance_per_session
 from zbugs_synth.db import schema
-from zbugs_synth.db.bulk_config import SeedConfig, Tuning, maintenance_per_session
-from zbugs_synth.db.bulk_objects import qt
 from zbugs_synth.db.connect import connect, mask_url, scrub
+from zbugs_synth.db.names import qt
 from zbugs_synth.errors import UserError
 
 Conn = psycopg.Connection[Any]

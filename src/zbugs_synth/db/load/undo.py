@@ -6,7 +6,7 @@ from typing import Any
 
 import psycopg
 
-from zbugs_synth.db.bulk_objects import qt
+from zbugs_synth.db.names import qt
 
 Conn = psycopg.Connection[Any]
 

@@ -1,0 +1,48 @@
+"""Settings of the database commands: where the local server lives, which database to use."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from zbugs_synth.config import ParseError, integer, path_value, setting
+from zbugs_synth.db.server import DEFAULT_PORT, DEFAULT_STATE_DIR, HOST
+
+ENV_URL = "ZERO_UPSTREAM_DB"
+URL_FORMAT = "postgresql://user:password@host:port/database"
+
+
+def _url(text: str) -> str | None:
+    s = text.strip()
+    if not s:
+        return None  # an empty ZERO_UPSTREAM_DB= line means "not set"
+    if "://" not in s and "=" not in s:
+        raise ParseError(f"expected a connection URL like {URL_FORMAT}")
+    return s
+
+
+@dataclass(frozen=True)
+class StateConfig:
+    """Where the local server started by `db-up` keeps its state."""
+
+    data_dir: Path = setting(
+        DEFAULT_STATE_DIR, env="ZBUGS_PG_DATA", flag="--data-dir", parse=path_value,
+        help="state directory of the local PostgreSQL started by db-up")
+
+
+@dataclass(frozen=True)
+class DbConfig(StateConfig):
+    """What every DB command needs to find its database."""
+
+    db_url: str | None = setting(
+        None, env=ENV_URL, flag="--db-url", parse=_url, secret=True,
+        help=f"PostgreSQL URL ({URL_FORMAT}); default: the local server started by db-up")
+
+
+@dataclass(frozen=True)
+class ServerConfig(StateConfig):
+    port: int | None = setting(None, env="ZBUGS_PG_PORT", flag="--port", parse=integer(1, 65535),
+                               help=f"TCP port on {HOST} for the local PostgreSQL",
+                               shown=f"the port it used last; {DEFAULT_PORT} for a new server")
+
+
