@@ -3,7 +3,7 @@
 Both write the same bytes (tests/generate/test_backends.py checks it). C is preferred because it
 loads in milliseconds, while numba costs about 1.4 CPU-seconds on every run (its import plus LLVM's
 initialisation on the first call of a cached function). The C extension is optional at build time
-(no compiler: no extension), so numba remains the fallback and stays a dependency.
+(no compiler: no extension); numba is the fallback, an optional dependency (`zbugs-synth[numba]`).
 
 ZBUGS_KERNEL=c|numba forces one (unset or `auto`: C if importable, else numba). numba is imported
 only when it is the backend selected: nothing else in the generator imports it at module level.
@@ -55,6 +55,10 @@ def _load_c() -> Backend:
 
 
 def _load_numba() -> Backend:
+    try:
+        import numba  # noqa: F401 - only to tell "not installed" apart from a broken kernel module
+    except ImportError as e:
+        raise Unavailable("numba is not installed (it is optional: pip install 'zbugs-synth[numba]')") from e
     from zbugs_synth.generate import kernel
 
     return Backend("numba", kernel.generate_range, kernel.ids_into)
@@ -89,14 +93,18 @@ def _resolve(choice: str) -> Backend:
     if choice == "auto":
         try:
             return load("c")
-        except Unavailable:
-            return load("numba")
+        except Unavailable as c_error:
+            try:
+                return load("numba")
+            except Unavailable as numba_error:
+                raise UserError(f"no generator kernel: {c_error}; and the fallback: {numba_error}") from None
     if choice not in CHOICES:
         raise UserError(f"{ENV_VAR}={choice!r}: expected one of c, numba, auto (or leave it unset)")
     try:
         return load(choice)
     except Unavailable as e:
-        raise UserError(f"{ENV_VAR}=c: {e}; or use {ENV_VAR}=numba") from None
+        other = "numba" if choice == "c" else "c"
+        raise UserError(f"{ENV_VAR}={choice}: {e}; or use {ENV_VAR}={other}") from None
 
 
 def make_ids(seed: int, table: int, rows: np.ndarray) -> list[str]:

@@ -143,7 +143,7 @@ def digest(url: str) -> dict[str, Any]:
             "userPref": '"key", "userID"', "viewState": '"userID", "issueID"'}
     out: dict[str, Any] = {}
     with psycopg.connect(url) as c:
-        for t in schema.TABLES:
+        for t in schema.COLUMNS:
             order = keys.get(t, "id")
             row = c.execute(f'SELECT md5(coalesce(string_agg(x::text, E\'\\n\' ORDER BY {order}), \'\')), count(*) '
                             f'FROM public."{t}" x').fetchone()

@@ -50,7 +50,7 @@ def test_seed_into_tables_emptied_by_hand_forgets_the_earlier_loads(fresh_db: st
     assert seed_cli(fresh_db, batch1, capsys, monkeypatch).code == 0
     assert seed_cli(fresh_db, batch2, capsys, monkeypatch, ZERO_SEED_APPEND="true").code == 0
     # The user empties every zbugs table, the Zero project included.
-    query(fresh_db, "TRUNCATE " + ", ".join(f'public."{t}"' for t in schema.TABLES) + " RESTART IDENTITY")
+    query(fresh_db, "TRUNCATE " + ", ".join(f'public."{t}"' for t in schema.COLUMNS) + " RESTART IDENTITY")
     ran = seed_cli(fresh_db, batch1, capsys, monkeypatch)
     assert ran.code == 0, ran.text
     assert "forgot 2 earlier load record(s)" in ran.text

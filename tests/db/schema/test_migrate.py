@@ -40,7 +40,7 @@ def test_columns_match_contract_via_information_schema(fresh_db: str) -> None:
         norm = schema._normalise_default(default)
         assert not (is_identity == "YES" and norm), "identity columns have no ordinary default"
         found.setdefault(table, []).append(schema.Column(col, type_, nullable == "NO", norm))
-    assert found == {t: list(cols) for t, cols in schema.TABLES.items()}
+    assert found == {t: list(cols) for t, cols in schema.COLUMNS.items()}
 
 
 def test_now_ms_defaults_fill_in_current_time(fresh_db: str) -> None:

@@ -28,13 +28,13 @@ class HeaderError(ValueError):
 
 
 def table_columns(table: str) -> tuple[str, ...]:
-    return tuple(c.name for c in schema.TABLES[table])
+    return tuple(c.name for c in schema.COLUMNS[table])
 
 
 def required_columns(table: str) -> tuple[str, ...]:
     """Columns a file must provide: NOT NULL without a default (the identity column fills itself)."""
     identity = schema.IDENTITY["column"] if table == schema.IDENTITY["table"] else None
-    return tuple(c.name for c in schema.TABLES[table] if c.not_null and c.default is None and c.name != identity)
+    return tuple(c.name for c in schema.COLUMNS[table] if c.not_null and c.default is None and c.name != identity)
 
 
 def read_header(path: Path) -> list[str]:

@@ -364,7 +364,7 @@ class Loader:
         """Record the load, save and drop the schema objects: all in one transaction."""
         with ctl.transaction():
             if self.cfg.mode == "force":
-                ctl.execute("TRUNCATE " + ", ".join(qt(t) for t in schema.TABLES) + " RESTART IDENTITY")
+                ctl.execute("TRUNCATE " + ", ".join(qt(t) for t in schema.COLUMNS) + " RESTART IDENTITY")
                 state.truncate_bookkeeping(ctl)
                 session.insert_zero_project(ctl)
             elif self.cfg.mode == "seed":
@@ -633,7 +633,7 @@ class Loader:
                 ctl.execute(stmt)
             if run.mode in ("seed", "force"):
                 # The tables held nothing but the Zero project before a seed (force emptied them).
-                ctl.execute("TRUNCATE " + ", ".join(qt(t) for t in schema.TABLES if t != "project"))
+                ctl.execute("TRUNCATE " + ", ".join(qt(t) for t in schema.COLUMNS if t != "project"))
                 undo.delete_rows(ctl, "project", "id <> %s", (schema.ZERO_PROJECT_ID,))
                 session.insert_zero_project(ctl)
             else:

@@ -119,7 +119,7 @@ def end_orphans(conn: Conn) -> None:
 
 
 def check_schema(conn: Conn, url: str) -> None:
-    missing = [t for t in schema.TABLES
+    missing = [t for t in schema.COLUMNS
                if conn.execute("SELECT to_regclass(%s) IS NULL", (qt(t),)).fetchone() == (True,)]
     if missing:
         raise UserError(f"{mask_url(url)} has no zbugs table(s) {', '.join(missing)}: "
@@ -173,7 +173,7 @@ def next_value(conn: Conn, seq: str) -> int:
 
 def tables_with_rows(conn: Conn) -> list[str]:
     out = []
-    for t in schema.TABLES:
+    for t in schema.COLUMNS:
         extra = f" WHERE id <> '{schema.ZERO_PROJECT_ID}'" if t == "project" else ""
         row = conn.execute(f"SELECT EXISTS (SELECT 1 FROM {qt(t)}{extra})").fetchone()
         if row and row[0]:
