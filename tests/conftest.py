@@ -13,6 +13,11 @@ port, with durability off for speed. Nothing here touches a developer's server o
   template, private to the test and dropped afterwards. This is the one most DB tests want.
 - `empty_db` (function): URL of a brand-new database with no schema at all.
 
+Original-tool fixtures (written once per session by `original_format`, nothing read from outside the
+checkout): `original_dataset` (an `OriginalDataset`: CSVs in the original TypeScript tool's layout,
+with its known defects, no manifest) and `original_templates` (an `OriginalTemplates`: a template
+directory in the original's JSON format). Tests must not modify them: copy first.
+
 Helpers for tests that run servers of their own: `free_tcp_port()` (session) is a function returning
 a free loopback port; `reachable_tmpdir(prefix)` (session) makes a temp directory the PostgreSQL OS
 user can pass through (pytest's tmp_path sits under a 0700 directory it cannot enter).
@@ -30,6 +35,7 @@ from pathlib import Path
 
 import pytest
 
+from original_format import OriginalDataset, OriginalTemplates, write_original_dataset, write_original_templates
 from zbugs_synth.db import connect, server
 from zbugs_synth.db.schema import migrate
 
@@ -109,3 +115,13 @@ def fresh_db(pg_admin_url: str, zbugs_template: str) -> Iterator[str]:
 @pytest.fixture
 def empty_db(pg_admin_url: str) -> Iterator[str]:
     yield from _scratch_db(pg_admin_url, None)
+
+
+@pytest.fixture(scope="session")
+def original_dataset(tmp_path_factory: pytest.TempPathFactory) -> OriginalDataset:
+    return write_original_dataset(tmp_path_factory.mktemp("original") / "original-csv")
+
+
+@pytest.fixture(scope="session")
+def original_templates(tmp_path_factory: pytest.TempPathFactory) -> OriginalTemplates:
+    return write_original_templates(tmp_path_factory.mktemp("original") / "original-templates")

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from original_format import OriginalTemplates
 from zbugs_synth.config import build
 from zbugs_synth.config.generate import GenerateConfig
 from zbugs_synth.errors import UserError
@@ -35,7 +36,7 @@ from zbugs_synth.generate.textpool import compile_pack
 from zbugs_synth.manifest import read_manifest
 from zbugs_synth.templates import load_pack
 
-FIXTURE_PACK = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "original-templates"
+ORIGINAL_PACK = "original"  # stands for the session's original-format template directory
 IN_CI = os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
 
 
@@ -106,9 +107,9 @@ HUGE_ISSUE = ids.ISSUE_MAX - 300  # the largest counters: shifted into comment, 
 
 CONFIGS = {
     "default": (None, {}),
-    "fixture-labels4-no-comments": (FIXTURE_PACK, {"LABELS_PER_ISSUE": "4", "COMMENTS_PER_ISSUE": "0"}),
-    "fixture-labels2.5-comments3": (FIXTURE_PACK, {"LABELS_PER_ISSUE": "2.5", "COMMENTS_PER_ISSUE": "3"}),
-    "fixture-comments20": (FIXTURE_PACK, {"COMMENTS_PER_ISSUE": "20", "LABELS_PER_ISSUE": "1"}),
+    "fixture-labels4-no-comments": (ORIGINAL_PACK, {"LABELS_PER_ISSUE": "4", "COMMENTS_PER_ISSUE": "0"}),
+    "fixture-labels2.5-comments3": (ORIGINAL_PACK, {"LABELS_PER_ISSUE": "2.5", "COMMENTS_PER_ISSUE": "3"}),
+    "fixture-comments20": (ORIGINAL_PACK, {"COMMENTS_PER_ISSUE": "20", "LABELS_PER_ISSUE": "1"}),
     "comments-max-small-no-labels": (None, {"COMMENTS_PER_ISSUE": "3", "COMMENTS_MAX": "4",
                                             "LABELS_PER_ISSUE": "0"}),
     "one-user-one-project": (None, {"NUM_USERS": "1", "NUM_PROJECTS": "1", "SEED": "0"}),
@@ -122,9 +123,9 @@ CONFIGS = {
 
 
 @pytest.mark.parametrize("name", list(CONFIGS))
-def test_same_bytes_as_numba(c_kernel: backend.Backend, name: str) -> None:
-    pack_dir, env = CONFIGS[name]
-    plan = make_plan(pack_dir, **env)
+def test_same_bytes_as_numba(c_kernel: backend.Backend, name: str, original_templates: OriginalTemplates) -> None:
+    pack, env = CONFIGS[name]
+    plan = make_plan(original_templates.directory if pack == ORIGINAL_PACK else None, **env)
     outs = assert_same(plan, c_kernel, [(0, 6000), (12345, 12400), (HUGE_ISSUE, HUGE_ISSUE + 300)])
     assert [len(records(o["issue"])) for o in outs] == [6000, 55, 300]  # the comparison saw real rows
 

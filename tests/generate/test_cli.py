@@ -11,10 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from original_format import OriginalTemplates
 from zbugs_synth.cli import main
 from zbugs_synth.manifest import INCOMPLETE_MARKER, read_manifest
-
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures"
 
 
 def run_cli(monkeypatch, tmp_path: Path, env: dict[str, str], *args: str) -> int:
@@ -89,11 +88,13 @@ def test_skip_users(monkeypatch, tmp_path) -> None:
     assert not list(out.glob("user_*.csv")) and list(out.glob("issue_*.csv"))
 
 
-def test_original_template_directory_works(monkeypatch, tmp_path, capsys) -> None:
-    env = {"NUM_ISSUES": "2000", "TEMPLATES_DIR": str(FIXTURES / "original-templates"), "NUM_PROJECTS": "20"}
+def test_original_template_directory_works(monkeypatch, tmp_path, capsys,
+                                           original_templates: OriginalTemplates) -> None:
+    env = {"NUM_ISSUES": "2000", "TEMPLATES_DIR": str(original_templates.directory), "NUM_PROJECTS": "20"}
     assert run_cli(monkeypatch, tmp_path, env) == 0
     out = tmp_path / "db" / "seed-data" / "synthetic"
-    assert read_manifest(out).rows_by_table()["project"] == 20  # not capped at the 4 template projects
+    assert len(original_templates.projects) < 20
+    assert read_manifest(out).rows_by_table()["project"] == 20  # not capped at the template projects
     assert "summary" not in (out / "label_000.csv").read_text()
     assert "Dataset written to" in capsys.readouterr().out
 

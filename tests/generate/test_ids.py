@@ -1,13 +1,12 @@
 import csv
-from pathlib import Path
 
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from original_format import OriginalDataset
 from zbugs_synth.generate import backend, ids
 
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures"
 seeds = st.integers(0, ids.SEED_MAX)
 tables = st.sampled_from([ids.T_PROJECT, ids.T_LABEL, ids.T_ISSUE, ids.T_COMMENT])
 rows = st.integers(0, ids.ROW_MAX)
@@ -44,13 +43,14 @@ def test_seeds_and_tables_never_share_ids() -> None:
     assert not a & b and not a & c and not b & c
 
 
-def test_foreign_ids_are_outside_our_image() -> None:
+def test_foreign_ids_are_outside_our_image(original_dataset: OriginalDataset) -> None:
     # The built-in Zero project id can be produced by no seed at all.
     assert ids.decode("iCNlS2qEpzYWEes1RTf-D") is None
-    # Ids the original tool wrote: a random 126-bit word lands in our image about once in 2**14,
-    # but never at a seed anyone types (below 2**32), so its datasets and ours cannot collide.
+    # Ids as the original tool writes them (random nanoids): a random 126-bit word lands in our image
+    # about once in 2**14, but never at a seed anyone types (below 2**32), so its datasets and ours
+    # cannot collide.
     found = 0
-    for f in sorted((FIXTURES / "original-csv").glob("*.csv")):
+    for f in sorted(original_dataset.directory.glob("*.csv")):
         with open(f, newline="") as fh:
             for row in csv.DictReader(fh):
                 for key in ("id", "labelID"):

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from original_format import OriginalTemplates
 from zbugs_synth.errors import UserError
 from zbugs_synth.templates import load_pack
 from zbugs_synth.templates.model import POOL_SLOTS, LintRules, lint_category, slots_in
 
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures"
 CATEGORIES = {"web-frontend", "mobile-app", "api-service", "infrastructure", "data-platform",
               "developer-tools", "security", "ml-ai", "embedded-iot", "game-media"}
 
@@ -26,9 +26,12 @@ def test_bundled_pack_meets_the_bar() -> None:
         assert {"component", "user", "error", "steps"} <= used
 
 
-def test_original_format_directory_loads() -> None:
-    pack = load_pack(FIXTURES / "original-templates")
-    assert sorted(c.name for c in pack.categories) == ["security", "web-frontend"]  # summary.json ignored
+def test_original_format_directory_loads(original_templates: OriginalTemplates) -> None:
+    pack = load_pack(original_templates.directory)
+    assert (original_templates.directory / "summary.json").exists()
+    assert sorted(c.name for c in pack.categories) == sorted(original_templates.categories)  # summary.json ignored
+    assert sorted(p.name for c in pack.categories for p in c.projects) == sorted(original_templates.projects)
+    assert {c.name: c.labels for c in pack.categories} == original_templates.labels
 
 
 def write_category(d: Path, name: str = "cat", **changes: object) -> Path:

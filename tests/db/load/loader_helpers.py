@@ -22,7 +22,6 @@ from zbugs_synth.generate.driver import generate
 from zbugs_synth.manifest import MANIFEST_NAME, read_manifest
 from zbugs_synth.tables import TABLES
 
-ORIGINAL = Path("/work/shared/fixtures/original-csv")
 ZERO = schema.ZERO_PROJECT_ID
 SRC = Path(__file__).resolve().parents[3] / "src"
 

@@ -15,7 +15,6 @@ import loader_helpers
 import psycopg
 import pytest
 from loader_helpers import (
-    ORIGINAL,
     ZERO,
     copy_without_manifest,
     counts,
@@ -29,6 +28,7 @@ from loader_helpers import (
     seed_cli,
 )
 
+from original_format import OriginalDataset
 from zbugs_synth.config import build
 from zbugs_synth.config.generate import DEFAULT_OUTPUT_DIR
 from zbugs_synth.config.seed import DEFAULT_DATA_DIR, SeedConfig, maintenance_per_session
@@ -100,10 +100,11 @@ def test_seeding_the_loaded_dataset_again_is_a_no_op(fresh_db: str, batch1: Path
 
 
 def test_seeding_another_dataset_over_loaded_data_is_refused(fresh_db: str, batch1: Path, tmp_path: Path,
-                                                             capsys: Cap, monkeypatch: Mp) -> None:
+                                                             capsys: Cap, monkeypatch: Mp,
+                                                             original_dataset: OriginalDataset) -> None:
     assert seed_cli(fresh_db, batch1, capsys, monkeypatch).code == 0
     before, before_loads = digest(fresh_db), loads(fresh_db)
-    for other in (ORIGINAL, copy_without_manifest(batch1, tmp_path / "other")):  # other dataset ids
+    for other in (original_dataset.directory, copy_without_manifest(batch1, tmp_path / "other")):  # other dataset ids
         ran = seed_cli(fresh_db, other, capsys, monkeypatch)
         assert ran.code == 2, ran.text
         [line] = ran.err.strip().splitlines()
@@ -176,14 +177,17 @@ def test_append_refuses_a_batch_with_a_loaded_seed_before_dropping_anything(
     assert differences(fresh_db) == [] and open_runs(fresh_db) == 0
 
 
-def test_original_tool_dataset_loads(fresh_db: str, capsys: Cap, monkeypatch: Mp) -> None:
-    ran = seed_cli(fresh_db, ORIGINAL, capsys, monkeypatch)
+def test_original_tool_dataset_loads(fresh_db: str, capsys: Cap, monkeypatch: Mp,
+                                     original_dataset: OriginalDataset) -> None:
+    original = original_dataset.directory
+    ran = seed_cli(fresh_db, original, capsys, monkeypatch)
     assert ran.code == 0, ran.err
-    assert counts(fresh_db) == expected_rows(ORIGINAL)
+    # Every row the writer wrote, plus the Zero project.
+    assert counts(fresh_db) == {t: n + (t == "project") for t, n in original_dataset.rows.items()}
     assert differences(fresh_db) == []
     [(ds_id, source, mode, rows, finished)] = loads(fresh_db)
-    assert (ds_id, source, mode, finished) == (dir_dataset_id(ORIGINAL), str(ORIGINAL), "seed", True)
-    assert rows == {t: n - (t == "project") for t, n in expected_rows(ORIGINAL).items()}
+    assert (ds_id, source, mode, finished) == (dir_dataset_id(original), str(original), "seed", True)
+    assert rows == original_dataset.rows
     assert query(fresh_db, "SELECT manifest FROM zbugs_synth.loaded_datasets") == [(None,)]
 
 

@@ -9,7 +9,6 @@ from pathlib import Path
 import loader_helpers
 import pytest
 from loader_helpers import (
-    ORIGINAL,
     ZERO,
     copy_without_manifest,
     counts,
@@ -23,9 +22,10 @@ from loader_helpers import (
     seed_cli,
 )
 
+from original_format import OriginalDataset, write_original_dataset
 from zbugs_synth.db import schema
 from zbugs_synth.db.verify.checks import PASS, verify
-from zbugs_synth.manifest import MANIFEST_NAME, MANIFEST_TXT, manifest_txt, read_manifest
+from zbugs_synth.manifest import MANIFEST_NAME, MANIFEST_TXT, read_manifest
 from zbugs_synth.tables import TABLES
 
 Cap = pytest.CaptureFixture[str]
@@ -133,11 +133,9 @@ def test_append_refuses_a_batch_whose_users_are_not_in_the_database(
 
 # ---- manifest.txt --------------------------------------------------------------------------------
 
-def _txt_dataset(src: Path, dst: Path) -> Path:
-    """What get-data writes for an original-tool source: the CSVs and manifest.txt, no manifest.json."""
-    d = copy_without_manifest(src, dst)
-    (d / MANIFEST_TXT).write_text(manifest_txt(sorted(p.name for p in d.glob("*.csv"))))
-    return d
+def _txt_dataset(dst: Path) -> OriginalDataset:
+    """What the original getData.sh flow leaves: the original's CSVs and manifest.txt, no manifest.json."""
+    return write_original_dataset(dst, manifest_txt=True)
 
 
 def test_manifest_txt_names_the_files_to_load(fresh_db: str, tmp_path: Path, capsys: Cap,
@@ -150,22 +148,24 @@ def test_manifest_txt_names_the_files_to_load(fresh_db: str, tmp_path: Path, cap
         assert counts(fresh_db) == {**dict.fromkeys(TABLES, 0), "project": 1} and _recorded(fresh_db) is None
 
     # A CSV manifest.txt does not list: a directory mixing datasets is refused, the stray file named.
-    d = _txt_dataset(ORIGINAL, tmp_path / "extra")
+    d = _txt_dataset(tmp_path / "extra").directory
     shutil.copyfile(d / "issue_000.csv", d / "issue_001.csv")
     refused(d, "issue_001.csv", MANIFEST_TXT, "does not list")
     # A listed file that is not there.
-    d = _txt_dataset(ORIGINAL, tmp_path / "missing")
+    d = _txt_dataset(tmp_path / "missing").directory
     (d / "comment_000.csv").unlink()
     refused(d, "comment_000.csv", "missing", MANIFEST_TXT)
     # Not a dataset file name.
-    d = _txt_dataset(ORIGINAL, tmp_path / "bad-name")
+    written = _txt_dataset(tmp_path / "bad-name")
+    d = written.directory
     with open(d / MANIFEST_TXT, "a") as f:
         f.write("../etc/passwd\n")
-    refused(d, MANIFEST_TXT, "line 7")
+    refused(d, MANIFEST_TXT, f"line {len(written.files) + 1}")  # the line after the listed files
 
     # A complete one loads what it lists.
-    d = _txt_dataset(ORIGINAL, tmp_path / "ok")
+    ok = _txt_dataset(tmp_path / "ok")
+    d = ok.directory
     ran = seed_cli(fresh_db, d, capsys, monkeypatch)
     assert ran.code == 0, ran.text
-    assert counts(fresh_db) == expected_rows(ORIGINAL)
+    assert counts(fresh_db) == {t: n + (t == "project") for t, n in ok.rows.items()}
     assert not (d / MANIFEST_NAME).exists() and differences(fresh_db) == []

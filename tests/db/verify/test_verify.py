@@ -12,6 +12,7 @@ import psycopg
 import pytest
 from verify_helpers import load_dir
 
+from original_format import OriginalDataset
 from zbugs_synth.cli import main
 from zbugs_synth.config import build
 from zbugs_synth.config.generate import GenerateConfig
@@ -21,8 +22,6 @@ from zbugs_synth.db.verify.checks import COMMENT_LIMITED_ISSUE, FAIL, PASS, WARN
 from zbugs_synth.generate.driver import generate
 from zbugs_synth.manifest import read_manifest
 from zbugs_synth.tables import TABLES
-
-ORIGINAL = Path("/work/shared/fixtures/original-csv")
 
 
 @pytest.fixture(scope="module")
@@ -244,8 +243,11 @@ def test_counts_sum_over_several_loads(fresh_db: str, dataset: Path, tmp_path: P
 
 # ---- the original tool's dataset -----------------------------------------------------------------
 
-def test_original_fixture_defects_are_reported(fresh_db: str, capsys: pytest.CaptureFixture[str]) -> None:
-    rows = load_dir(fresh_db, ORIGINAL)
+def test_original_fixture_defects_are_reported(fresh_db: str, capsys: pytest.CaptureFixture[str],
+                                               original_dataset: OriginalDataset) -> None:
+    original = original_dataset.directory
+    rows = load_dir(fresh_db, original)
+    assert rows == original_dataset.rows
     with psycopg.connect(fresh_db) as c:
         assert c.execute(f"SELECT dataset_id FROM {LOADED_DATASETS}").fetchone()[0].startswith("dir:")  # type: ignore[index]
     code, result = run_json(fresh_db, capsys=capsys)
@@ -255,20 +257,22 @@ def test_original_fixture_defects_are_reported(fresh_db: str, capsys: pytest.Cap
     older = checks["no comment older than its issue"]
     truth = sql_one(fresh_db, 'SELECT count(*) FROM comment c JOIN issue i ON i.id = c."issueID" '
                               "WHERE c.created < i.created")
+    # The writer dates exactly `older_comments` comments (a quarter of them) before their issue.
+    assert truth == original_dataset.shape.older_comments == round(0.25 * original_dataset.shape.num_comments)
     assert older["status"] == FAIL and older["numbers"]["older"] == truth
-    assert 0.15 < truth / rows["comment"] < 0.35  # "about a quarter"
     assert older["numbers"]["compared"] == rows["comment"]
     assert len(older["samples"]) == 5
-    for s in older["samples"]:  # each sample really is a comment older than its issue
+    for s in older["samples"]:  # each sample really is one of the comments written older than its issue
         cid = s.split()[1]
+        assert cid in original_dataset.older_comment_ids
         assert sql_one(fresh_db, 'SELECT c.created < i.created FROM comment c JOIN issue i ON i.id = c."issueID" '
                                  "WHERE c.id = %s", (cid,)) is True
 
-    with open(ORIGINAL / "project_000.csv", newline="") as f:
+    with open(original / "project_000.csv", newline="") as f:
         first_project = next(iter(csv.DictReader(f)))["id"]
-    with open(ORIGINAL / "issue_000.csv", newline="") as f:
+    with open(original / "issue_000.csv", newline="") as f:
         first_issue = next(iter(csv.DictReader(f)))["id"]
-    assert first_project == first_issue
+    assert first_project == first_issue == original_dataset.shared_id
     shared = checks["ids not reused across tables"]
     assert shared["status"] == WARN and "id reused across tables" in shared["summary"]
     assert shared["numbers"]["pairs"] == {"project/issue": 1}

@@ -9,6 +9,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from original_format import OriginalDataset
 from zbugs_synth.cli import main
 from zbugs_synth.db.load.bookkeeping import (
     LOADED_DATASETS,
@@ -21,8 +22,6 @@ from zbugs_synth.db.load.bookkeeping import (
     record_load_started,
 )
 from zbugs_synth.db.verify.checks import FAIL, verify
-
-ORIGINAL = Path("/work/shared/fixtures/original-csv")
 
 
 def test_table_is_exactly_the_contract_and_creation_is_idempotent(fresh_db: str) -> None:
@@ -72,10 +71,10 @@ def test_expected_rows_sums_finished_loads_plus_zero_project() -> None:
         "user": 100, "project": 24, "issue": 12, "comment": 0}
 
 
-def test_dir_dataset_id_depends_on_names_and_sizes(tmp_path: Path) -> None:
-    original = dir_dataset_id(ORIGINAL)
+def test_dir_dataset_id_depends_on_names_and_sizes(tmp_path: Path, original_dataset: OriginalDataset) -> None:
+    original = dir_dataset_id(original_dataset.directory)
     assert original.startswith("dir:") and len(original) == 4 + 16
-    assert dir_dataset_id(ORIGINAL) == original
+    assert dir_dataset_id(original_dataset.directory) == original
     for name in ("issue_000.csv", "user_000.csv"):
         (tmp_path / name).write_text("x")
     (tmp_path / "notes.txt").write_text("ignored")
