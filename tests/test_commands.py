@@ -33,6 +33,19 @@ def test_unknown_command_is_a_usage_error(capsys) -> None:
     assert e.value.code == 2 and "invalid choice" in capsys.readouterr().err
 
 
+def test_mistyped_flag_shows_the_subcommand_usage_and_the_nearest_flag(capsys) -> None:
+    with pytest.raises(SystemExit) as e:
+        main(["generate-synthetic", "--num-isues", "5"])
+    err = capsys.readouterr().err
+    assert e.value.code == 2
+    assert "usage: zbugs-synth generate-synthetic" in err
+    assert "--num-isues (did you mean --num-issues?)" in err
+    with pytest.raises(SystemExit):
+        main(["verify", "--jsn"])
+    err = capsys.readouterr().err
+    assert "usage: zbugs-synth verify" in err and "did you mean --json?" in err
+
+
 def test_generating_imports_no_database_or_cloud_client() -> None:
     code = ("import sys; from zbugs_synth.cli import build_parser; build_parser(['generate-synthetic']); "
             "print(sorted(m for m in ('psycopg', 'boto3', 'anthropic', 'numba') if m in sys.modules))")

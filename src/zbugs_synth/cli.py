@@ -7,6 +7,7 @@ builds the parser, runs the chosen command and turns a `UserError` into one line
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
 import os
 import sys
@@ -55,7 +56,9 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(argv)
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        _unknown_arguments(parser, args, unknown)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
@@ -72,3 +75,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 141
+
+
+def _unknown_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace, unknown: list[str]) -> None:
+    """Exit 2 with the subcommand's own usage and the nearest real flag (argparse shows the top level's)."""
+    target = parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction) and args.command in action.choices:
+            target = action.choices[args.command]
+    flags = [opt for action in target._actions for opt in action.option_strings if opt.startswith("--")]
+    hints = []
+    for arg in unknown:
+        if arg.startswith("-"):
+            name = arg.split("=", 1)[0]
+            near = difflib.get_close_matches(name, flags, n=1, cutoff=0.6)
+            hints.append(f"{name} (did you mean {near[0]}?)" if near else name)
+    if not hints:
+        hints = unknown
+    target.error(f"unrecognized argument{'s' if len(hints) > 1 else ''}: {', '.join(hints)}")

@@ -48,11 +48,13 @@ def test_with_database() -> None:
 
 def _cfg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, flag: str | None = None,
          env: dict[str, str] | None = None, dotenv: str | None = None) -> DbConfig:
+    """`env` None: the process environment (emptied of the URL) plus `.env`, as the CLI reads them."""
     monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("ZERO_UPSTREAM_DB", raising=False)
     if dotenv is not None:
         (tmp_path / ".env").write_text(dotenv)
     args = argparse.Namespace(cfg_db_url=flag, cfg_data_dir=str(tmp_path / "state"))
-    return build(DbConfig, args, environ=env or {})
+    return build(DbConfig, args, environ=env)
 
 
 def test_precedence_flag_env_dotenv(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -62,6 +64,16 @@ def test_precedence_flag_env_dotenv(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         == "postgresql://f@h/flag"
     assert resolve_db_url(_cfg(tmp_path, monkeypatch, env=env, dotenv=dot)) == "postgresql://e@h/env"
     assert resolve_db_url(_cfg(tmp_path, monkeypatch, dotenv=dot)) == "postgresql://d@h/dotenv"
+
+
+def test_explicit_environ_reads_no_dotenv(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`build(..., environ=...)` is the whole environment: a `.env` in the working directory is ignored."""
+    monkeypatch.setenv("ZERO_UPSTREAM_DB", "postgresql://p@h/process")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text("ZERO_UPSTREAM_DB=postgresql://d@h/dotenv\nZBUGS_PG_DATA=elsewhere\n")
+    cfg = build(DbConfig, None, environ={})
+    assert cfg.db_url is None and cfg.data_dir == DbConfig().data_dir
+    assert build(DbConfig, None, environ={"ZBUGS_PG_DATA": "x"}).data_dir == Path("x")
 
 
 def test_no_database_is_one_clear_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -47,7 +47,11 @@ def test_bad_values_give_one_line_and_exit_2(monkeypatch, tmp_path, capsys, var,
 def test_unwritable_output_dir(monkeypatch, tmp_path, capsys) -> None:
     (tmp_path / "afile").write_text("x")
     assert run_cli(monkeypatch, tmp_path, {"OUTPUT_DIR": str(tmp_path / "afile" / "out")}) == 2
-    assert "OUTPUT_DIR=" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "OUTPUT_DIR=" in err and f"{str(tmp_path / 'afile')!r} is a file, not a directory" in err
+    assert run_cli(monkeypatch, tmp_path, {"OUTPUT_DIR": str(tmp_path / "afile")}) == 2
+    err = capsys.readouterr().err
+    assert "is a file, not a directory" in err and "File exists" not in err and len(err.splitlines()) == 1
 
 
 def test_broken_template_dir(monkeypatch, tmp_path, capsys) -> None:

@@ -23,7 +23,7 @@ from zbugs_synth.db.connect import (
     mask_url,
     resolve_db_url,
 )
-from zbugs_synth.db.schema.migrate import migrate
+from zbugs_synth.db.schema.migrate import migrate, pending
 from zbugs_synth.errors import UserError
 
 Say = Callable[[str], None]
@@ -38,18 +38,28 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help=f"print only the full {ENV_URL}=... line (contains the password) on stdout")
     p.set_defaults(func=run_up)
 
-    p = sub.add_parser("db-down", help="stop the local PostgreSQL started by db-up")
+    p = sub.add_parser("db-down", help="stop the local PostgreSQL started by db-up",
+                       description="Stop the local PostgreSQL that db-up started for this project (a fast "
+                                   "shutdown: open transactions are rolled back, data is kept). Only our own "
+                                   "server process is ever signalled. Start it again with db-up.")
     add_arguments(p, StateConfig)
     p.set_defaults(func=run_down)
 
     p = sub.add_parser("db-status", help="say which PostgreSQL DB commands use and whether it is up "
-                                         "(exit 1 if not)")
+                                         "(exit 1 if not)",
+                       description="Say whether the local PostgreSQL started by db-up runs (and where its state "
+                                   "is), and which database the DB commands use: ZERO_UPSTREAM_DB when set, "
+                                   "otherwise the local server. Exit 0 when that database is reachable, 1 if not.")
     add_arguments(p, DbConfig)
     p.add_argument("--show-url", action="store_true",
                    help="print only the full URL DB commands use (contains the password) on stdout")
     p.set_defaults(func=run_status)
 
-    p = sub.add_parser("db-migrate", help="create or update the zbugs schema (idempotent)")
+    p = sub.add_parser("db-migrate", help="create or update the zbugs schema (idempotent)",
+                       description="Apply the zbugs migrations not yet applied (tables, indexes, foreign keys, "
+                                   "triggers, the zero_zbugs publication and the built-in Zero project) to the "
+                                   "database the DB commands use; creates the local server's database if "
+                                   "missing. Running it again applies nothing.")
     add_arguments(p, DbConfig)
     p.set_defaults(func=run_migrate)
 
@@ -70,7 +80,12 @@ def run_up(args: argparse.Namespace) -> int:
     created = create_database(url, running.cluster.database)
     out = sys.stderr if args.print_env else sys.stdout
     say = _printer(out)
+    if result.created_os_user:
+        say(f"created system user {result.created_os_user!r} to run PostgreSQL (it refuses to run as root; "
+            f"remove it with `userdel {result.created_os_user}` once no server needs it)")
     say(f"PostgreSQL {_VERBS[result.action]} on {server.HOST}:{running.port} (pid {running.pid})")
+    if running.cluster.os_user:
+        say(f"  runs as OS user {running.cluster.os_user!r} (we are root)")
     if result.action == "adopted" and cfg.port is not None and running.port != cfg.port:
         say(f"  note: it listens on {running.port}, not {cfg.port}; "
             "run `zbugs-synth db-down` first to move it")
@@ -85,15 +100,26 @@ def run_up(args: argparse.Namespace) -> int:
         print(f"{ENV_URL}={url}")
     else:
         say(f"  full {ENV_URL}= line (shows the password): zbugs-synth db-up --print-env >> .env")
-        say("  next: zbugs-synth db-migrate")
+        say(f"  next: {_next_step(url)}")
     return 0
+
+
+def _next_step(url: str) -> str:
+    """What to run after db-up, from what the database already holds."""
+    if pending(url):
+        return "zbugs-synth db-migrate"
+    with connect(url) as conn:
+        has_issues = conn.execute('SELECT EXISTS (SELECT 1 FROM "issue")').fetchone()
+    if has_issues and has_issues[0]:
+        return "the schema is up to date and holds data: zbugs-synth verify (or point zero-cache at it)"
+    return "the schema is up to date: zbugs-synth generate-synthetic, then zbugs-synth db-seed-synthetic"
 
 
 def run_down(args: argparse.Namespace) -> int:
     cfg = build(StateConfig, args)
     stopped = server.down(cfg.data_dir)
     if stopped is None:
-        print(f"no PostgreSQL is running for {cfg.data_dir}")
+        print(f"no PostgreSQL is running for {server.where_looked(cfg.data_dir)}")
     else:
         print(f"stopped PostgreSQL on {server.HOST}:{stopped.port} (pid {stopped.pid})")
     return 0
@@ -109,7 +135,7 @@ def run_status(args: argparse.Namespace) -> int:
     elif server.load(cfg.data_dir) is not None:
         say(f"local PostgreSQL: stopped (state in {cfg.data_dir}; start it with `zbugs-synth db-up`)")
     else:
-        say(f"local PostgreSQL: none in {cfg.data_dir} (start one with `zbugs-synth db-up`)")
+        say(f"local PostgreSQL: none in {server.where_looked(cfg.data_dir)} (start one with `zbugs-synth db-up`)")
     if cfg.db_url:
         up = _reachable(cfg.db_url, say)
     else:

@@ -30,7 +30,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Run the guide's verification queries and more against the database: row counts against "
                     "every recorded load, orphans on every foreign-key path, every index/FK/trigger present and "
                     "enabled, no comment older than its issue, modified >= created. Exit 0 if every check "
-                    "passes (warnings allowed), 1 if any fails.")
+                    "passes (warnings allowed), 1 if any fails, 2 if verify cannot run (no database, bad "
+                    "flag or setting).")
     add_arguments(p, VerifyConfig)
     p.add_argument("--json", action="store_true", help="print the results as JSON instead of tables")
     add_progress_flag(p)

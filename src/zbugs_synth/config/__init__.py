@@ -198,10 +198,16 @@ def build(
 ) -> T:
     """Build `cls` from flags (args), the environment plus `.env`, and defaults.
 
-    `overrides` are already-typed values that win over everything (used by `quickstart` and tests).
+    `environ`, when given, is the whole environment: neither the process environment nor a `.env`
+    file is read (explicit settings stay explicit; tests stay hermetic). `overrides` are
+    already-typed values that win over everything (used by `quickstart` and tests).
     """
-    env: dict[str, str] = dict(dotenv())
-    env.update(os.environ if environ is None else environ)
+    env: dict[str, str]
+    if environ is None:
+        env = dict(dotenv())
+        env.update(os.environ)
+    else:
+        env = dict(environ)
     values: dict[str, Any] = {}
     for name, s in settings_of(cls):
         if name in overrides:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from zbugs_synth.config import ParseError, integer, path_value, setting
-from zbugs_synth.db.server import DEFAULT_PORT, DEFAULT_STATE_DIR, HOST
+from zbugs_synth.db.server import DEFAULT_PORT, DEFAULT_STATE_DIR, HOST, PROJECT_MARKER, find_state_dir
 
 ENV_URL = "ZERO_UPSTREAM_DB"
 URL_FORMAT = "postgresql://user:password@host:port/database"
@@ -26,8 +26,14 @@ class StateConfig:
     """Where the local server started by `db-up` keeps its state."""
 
     data_dir: Path = setting(
-        DEFAULT_STATE_DIR, env="ZBUGS_PG_DATA", flag="--data-dir", parse=path_value,
-        help="state directory of the local PostgreSQL started by db-up")
+        None, env="ZBUGS_PG_DATA", flag="--data-dir", parse=path_value,
+        help="state directory of the local PostgreSQL started by db-up",
+        shown=f"{DEFAULT_STATE_DIR} of the working directory, or of the nearest parent directory that has "
+              f"{PROJECT_MARKER}/")
+
+    def __post_init__(self) -> None:
+        if self.data_dir is None:  # not set: the project's, found from anywhere inside it (like git)
+            object.__setattr__(self, "data_dir", find_state_dir())
 
 
 @dataclass(frozen=True)

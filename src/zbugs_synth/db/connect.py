@@ -32,7 +32,7 @@ def resolve_db_url(cfg: DbConfig) -> str:
     running = server.status(cfg.data_dir)
     if running is not None:
         return running.url()
-    raise UserError(f"no database: no local server is running in {cfg.data_dir} "
+    raise UserError(f"no database: no local server is running in {server.where_looked(cfg.data_dir)} "
                     f"(start one with `zbugs-synth db-up`) and {ENV_URL} is not set")
 
 

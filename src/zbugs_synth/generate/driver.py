@@ -117,8 +117,13 @@ def _is_ours(name: str) -> bool:
 
 def prepare_directory(cfg: GenerateConfig, ds_id: str) -> Path:
     out = cfg.output_dir
+    if out.exists() and not out.is_dir():
+        raise UserError(f"OUTPUT_DIR={str(out)!r}: is a file, not a directory; choose a directory")
     try:
         out.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):  # a parent is a file
+        blocker = next((p for p in out.parents if p.exists() and not p.is_dir()), out)
+        raise UserError(f"OUTPUT_DIR={str(out)!r}: {str(blocker)!r} is a file, not a directory") from None
     except OSError as e:
         raise UserError(f"OUTPUT_DIR={str(out)!r}: cannot create directory ({e.strerror})") from None
     if not os.access(out, os.W_OK | os.X_OK):

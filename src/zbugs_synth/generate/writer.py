@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import xxhash
 
-from zbugs_synth.manifest import FileEntry
+from zbugs_synth.manifest import FileEntry, fsync_dir
 from zbugs_synth.tables import HEADERS, shard_digits, shard_file_name
 
 
@@ -60,6 +60,8 @@ class ShardedWriter:
     def _close(self) -> None:
         if self._file is None:
             return
+        # On disk before manifest.json vouches for it: a power cut must not leave a listed shard empty.
+        os.fsync(self._file.fileno())
         self._file.close()
         self._file = None
         self.shards.append(Shard(self._temp, len(self.shards), self._rows, self._bytes, self._hash.hexdigest()))
@@ -117,4 +119,5 @@ class ShardedWriter:
             name = shard_file_name(self.table, s.shard, digits)
             os.replace(s.temp, self.directory / name)
             entries.append(FileEntry(name, self.table, s.shard, s.rows, s.bytes, s.checksum))
+        fsync_dir(self.directory)  # the final names too, before the manifest naming them is written
         return entries

@@ -61,7 +61,7 @@ def life(reachable_tmpdir: Callable[[str], Path],
          free_tcp_port: Callable[[], int]) -> Iterator[tuple[Path, int]]:
     """One state directory shared by the lifecycle tests (initdb once), stopped at the end."""
     root = reachable_tmpdir("zbugs-test-life-")
-    state = root / "state"
+    state = root / ".zbugs" / "postgres"  # the default layout, so commands can find it from inside root
     try:
         yield state, free_tcp_port()
     finally:
@@ -76,7 +76,7 @@ def _up(capsys: pytest.CaptureFixture[str], state: Path, port: int) -> tuple[int
 def test_db_up_initialises_then_adopts(life: tuple[Path, int], capsys: pytest.CaptureFixture[str],
                                        monkeypatch: pytest.MonkeyPatch) -> None:
     state, port = life
-    monkeypatch.chdir(state.parent)
+    monkeypatch.chdir(state.parent.parent)
     monkeypatch.delenv("ZERO_UPSTREAM_DB", raising=False)
     rc, out, _ = cli(capsys, "db-status", "--data-dir", str(state))
     assert rc == 1 and "local PostgreSQL: none" in out
@@ -91,6 +91,7 @@ def test_db_up_initialises_then_adopts(life: tuple[Path, int], capsys: pytest.Ca
     assert "db-up --print-env" in out
     assert (state / "password").stat().st_mode & 0o777 == 0o600
     if IS_ROOT:
+        assert f"runs as OS user '{pg_runtime.OS_USER}'" in out
         pg_uid = pwd.getpwnam(pg_runtime.OS_USER).pw_uid
         assert _uid_of(running.pid) == pg_uid
         assert running.cluster.pgdata.stat().st_uid == pg_uid
@@ -116,7 +117,7 @@ def test_db_up_initialises_then_adopts(life: tuple[Path, int], capsys: pytest.Ca
 def test_print_env_and_show_url(life: tuple[Path, int], capsys: pytest.CaptureFixture[str],
                                 monkeypatch: pytest.MonkeyPatch) -> None:
     state, port = life
-    monkeypatch.chdir(state.parent)
+    monkeypatch.chdir(state.parent.parent)
     monkeypatch.delenv("ZERO_UPSTREAM_DB", raising=False)
     rc, out, err = cli(capsys, "db-up", "--data-dir", str(state), "--port", str(port), "--print-env")
     assert rc == 0
@@ -172,7 +173,7 @@ def test_down_status_and_restart(life: tuple[Path, int], capsys: pytest.CaptureF
                                  monkeypatch: pytest.MonkeyPatch) -> None:
     state, port = life
     monkeypatch.delenv("ZERO_UPSTREAM_DB", raising=False)
-    monkeypatch.chdir(state.parent)
+    monkeypatch.chdir(state.parent.parent)
     server.up(state, port)
     running = server.status(state)
     assert running is not None
@@ -202,6 +203,67 @@ def test_port_in_use_is_one_line(life: tuple[Path, int], capsys: pytest.CaptureF
         taken = busy.getsockname()[1]
         rc, _, err = _up(capsys, state, taken)
     assert rc == 2 and f"port {taken} on 127.0.0.1 is already in use" in err and err.count("\n") == 1
+
+
+def test_busy_port_is_refused_before_a_cluster_is_made(reachable_tmpdir: Callable[[str], Path],
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    state = reachable_tmpdir("zbugs-test-busy-") / ".zbugs" / "postgres"
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        taken = busy.getsockname()[1]
+        rc, _, err = _up(capsys, state, taken)
+    assert rc == 2 and f"port {taken} on 127.0.0.1 is already in use" in err
+    assert not state.exists()  # no 39 MB cluster, no server.json remembering a port never used
+    shutil.rmtree(state.parent.parent, ignore_errors=True)
+
+
+def test_found_from_anywhere_inside_the_project(life: tuple[Path, int], capsys: pytest.CaptureFixture[str],
+                                                monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    state, port = life
+    server.up(state, port)
+    running = server.status(state)
+    assert running is not None
+    monkeypatch.delenv("ZERO_UPSTREAM_DB", raising=False)
+    monkeypatch.delenv("ZBUGS_PG_DATA", raising=False)
+    monkeypatch.delenv("ZBUGS_PG_PORT", raising=False)
+    deep = state.parent.parent / "src" / "deeper"
+    deep.mkdir(parents=True, exist_ok=True)
+    monkeypatch.chdir(deep)
+    rc, out, _ = cli(capsys, "db-status")
+    assert rc == 0 and f"pid {running.pid}" in out and str(running.cluster.pgdata) in out
+    rc, out, err = cli(capsys, "db-up")
+    assert rc == 0, err
+    assert "already running" in out and f"(pid {running.pid})" in out and "next: " in out
+    # Outside the project: says exactly where it looked; db-up names the server that holds the port.
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    monkeypatch.chdir(outside)
+    rc, out, _ = cli(capsys, "db-status")
+    assert rc == 1
+    assert f"none in {outside}/.zbugs/postgres (no .zbugs/ in {outside} or any parent directory)" in out
+    rc, _, err = cli(capsys, "db-up", "--port", str(port))
+    assert rc == 2 and f"in use by the zbugs-synth PostgreSQL of {state}" in err and err.count("\n") == 1
+    assert not (outside / ".zbugs").exists()
+
+
+def test_db_up_says_the_next_step(life: tuple[Path, int], capsys: pytest.CaptureFixture[str],
+                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from zbugs_synth.db.schema.migrate import migrate
+
+    state, port = life
+    monkeypatch.delenv("ZERO_UPSTREAM_DB", raising=False)
+    rc, out, _ = _up(capsys, state, port)
+    running = server.status(state)
+    assert running is not None
+    with psycopg.connect(running.url(), autocommit=True) as conn:
+        migrated = conn.execute("SELECT to_regclass('zbugs_synth.migrations') IS NOT NULL").fetchone() == (True,)
+    if not migrated:
+        assert rc == 0 and "next: zbugs-synth db-migrate" in out
+        migrate(running.url())
+    rc, out, _ = _up(capsys, state, port)
+    assert rc == 0 and "db-migrate" not in out
+    assert "next: the schema is up to date: zbugs-synth generate-synthetic" in out
 
 
 # ---- the root-only paths -------------------------------------------------------------------------
@@ -270,7 +332,8 @@ def _python_for(user: pwd.struct_passwd, env: dict[str, str]) -> str | None:
 
 @root_only
 def test_cli_as_unprivileged_user_runs_server_as_itself(
-        reachable_tmpdir: Callable[[str], Path], free_tcp_port: Callable[[], int]) -> None:
+        reachable_tmpdir: Callable[[str], Path], free_tcp_port: Callable[[], int],
+        pg_server: server.Running) -> None:
     nobody = pwd.getpwnam("nobody")
     src = str(Path(zbugs_synth.__file__).resolve().parents[1])
     paths = sysconfig.get_paths()
@@ -300,6 +363,17 @@ def test_cli_as_unprivileged_user_runs_server_as_itself(
         assert status.returncode == 0 and f"pid {running.pid}" in status.stdout
         down = run("db-down")
         assert down.returncode == 0 and "stopped PostgreSQL" in down.stdout
+        # Its pid file now names another user's live postgres (pid reuse): not ours, never signalled,
+        # no traceback (it used to be taken for ours by its name alone, then PermissionError).
+        other = pg_server.pid
+        (running.cluster.pgdata / "postmaster.pid").write_text(
+            f"{other}\n{running.cluster.pgdata}\n0\n{port}\n\n127.0.0.1\n0 0\nready\n")
+        status = run("db-status")
+        assert status.returncode == 1 and "stopped" in status.stdout, status.stderr
+        down = run("db-down")
+        assert down.returncode == 0 and "no PostgreSQL is running" in down.stdout and not down.stderr
+        assert server.status(pg_server.cluster.state_dir) == pg_server  # untouched
+        (running.cluster.pgdata / "postmaster.pid").unlink()
     finally:
         run("db-down")
         shutil.rmtree(work, ignore_errors=True)

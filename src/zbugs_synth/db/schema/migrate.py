@@ -55,8 +55,16 @@ def available() -> list[Migration]:
             found.append(Migration(int(m.group(1)), name, entry.read_text("utf-8")))
     found.sort(key=lambda mig: mig.version)
     versions = [mig.version for mig in found]
-    assert len(set(versions)) == len(versions), f"duplicate migration versions: {versions}"
+    if len(set(versions)) != len(versions):  # a packaging mistake, not something a user did
+        raise RuntimeError(f"duplicate migration versions in the package: {versions}")
     return found
+
+
+def pending(url: str) -> list[str]:
+    """Names of the bundled migrations not yet applied to the database at `url`."""
+    with connect(url, autocommit=True) as conn:
+        done = applied(conn)
+    return [m.name for m in available() if m.version not in done]
 
 
 def applied(conn: psycopg.Connection[Any]) -> dict[int, tuple[str, str]]:

@@ -11,15 +11,21 @@ When we are root, PostgreSQL runs as the `zbugs-pg` OS user; if that user cannot
 directory (a private parent such as /root), the cluster lives in /var/lib/zbugs-synth/clusters/<hash>
 instead, and server.json says so.
 
-Whether a server is running is read from PostgreSQL's own `postmaster.pid` and /proc, never from
-our own bookkeeping, so a CLI killed with SIGKILL leaves nothing we can't recover from: a live
-postmaster is adopted, a dead one's leftovers are cleaned up and the server restarted.
+Whether a server is running is read from PostgreSQL's own `postmaster.pid` and the process table
+(psutil: Linux and macOS alike), never from our own bookkeeping, so a CLI killed with SIGKILL leaves
+nothing we can't recover from: a live postmaster is adopted, a dead one's leftovers are cleaned up
+and the server restarted. A pid is only taken for our postmaster when the process is PostgreSQL,
+runs as the cluster's OS user, works in its data directory and is older than its pid file: a pid
+reused by anything else is never signalled.
+
+Without --data-dir / ZBUGS_PG_DATA the state directory is `.zbugs/postgres` of the working
+directory or of the nearest parent that has a `.zbugs/` (as git finds `.git/`), so every DB command
+finds the project's server from anywhere inside the project.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import os
@@ -32,11 +38,19 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import psutil
+
 from zbugs_synth.db.server import runtime as pg_runtime
 from zbugs_synth.db.server.runtime import RunAs
 from zbugs_synth.errors import UserError
 
-DEFAULT_STATE_DIR = Path(".zbugs/postgres")
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: refused with one line by _locked
+    fcntl = None  # type: ignore[assignment]
+
+PROJECT_MARKER = ".zbugs"
+DEFAULT_STATE_DIR = Path(PROJECT_MARKER) / "postgres"
 DEFAULT_PORT = 6434
 ROLE = "zbugs"
 DATABASE = "zbugs"
@@ -103,6 +117,7 @@ class Running:
 class UpResult:
     running: Running
     action: str  # "initialized" | "started" | "adopted" | "recovered"
+    created_os_user: str | None = None  # the system user this call created to run PostgreSQL as
 
 
 @dataclass(frozen=True)
@@ -113,6 +128,23 @@ class _PidFile:
 
 
 # ---- public API ----------------------------------------------------------------------------------
+
+def find_state_dir(cwd: Path | None = None) -> Path:
+    """`.zbugs/postgres` of the nearest directory, from `cwd` up, that holds `.zbugs/` (else of `cwd`)."""
+    start = (cwd or Path.cwd()).absolute()
+    for d in (start, *start.parents):
+        if (d / PROJECT_MARKER).is_dir():
+            return d / DEFAULT_STATE_DIR
+    return start / DEFAULT_STATE_DIR
+
+
+def where_looked(state_dir: Path, cwd: Path | None = None) -> str:
+    """For "no server" messages: where the default state directory was searched for."""
+    start = (cwd or Path.cwd()).absolute()
+    if Path(state_dir).absolute() == start / DEFAULT_STATE_DIR and not (start / PROJECT_MARKER).is_dir():
+        return f"{start / DEFAULT_STATE_DIR} (no {PROJECT_MARKER}/ in {start} or any parent directory)"
+    return str(state_dir)
+
 
 def load(state_dir: Path) -> Cluster | None:
     """The cluster recorded in `state_dir`, or None if db-up never initialised it."""
@@ -136,7 +168,7 @@ def status(state_dir: Path) -> Running | None:
     if cluster is None:
         return None
     pidf = _read_pid_file(cluster.pgdata)
-    if pidf is None or pidf.status != "ready" or not _is_postmaster(pidf.pid, cluster.pgdata):
+    if pidf is None or pidf.status != "ready" or not _is_postmaster(pidf.pid, cluster):
         return None
     return Running(cluster, pidf.pid, pidf.port or cluster.port)
 
@@ -148,29 +180,35 @@ def up(state_dir: Path, port: int | None = DEFAULT_PORT, *, fast: bool = False,
     `port=None`: the port this server used last (so a restart does not silently move it and strand
     the URL given to zero-cache), or DEFAULT_PORT for a new one."""
     state_dir = Path(state_dir).absolute()
+    if port is not None and load(state_dir) is None:
+        _check_port_free(port, state_dir)  # before making anything: a busy port must leave no trace
     _prepare_state_dir(state_dir)
     with _locked(state_dir):
         cluster = load(state_dir)
         if port is None:
             port = cluster.port if cluster is not None else DEFAULT_PORT
         user = pg_runtime.runtime_user()
+        made = user.name if user is not None and user.created else None
         bin_dir = pg_runtime.bin_dir(user, shared_root=shared_root)
         action = "started"
         if cluster is None:
+            _check_port_free(port, state_dir)  # before initdb: a busy port must not cost a new cluster
             cluster = _init(state_dir, port, user, bin_dir, fast=fast, shared_root=shared_root)
             action = "initialized"
-        pidf = _read_pid_file(cluster.pgdata)
-        if pidf is not None and _is_postmaster(pidf.pid, cluster.pgdata):
-            return UpResult(_wait_ready(cluster), "adopted")
-        if pidf is not None:
-            _clear_after_crash(cluster)
-            action = "recovered"
-        _check_port_free(port)
+        else:
+            pidf = _read_pid_file(cluster.pgdata)
+            if pidf is not None and _is_postmaster(pidf.pid, cluster):
+                return UpResult(_wait_ready(cluster), "adopted", made)
+            if pidf is not None:
+                _clear_after_crash(cluster)
+                action = "recovered"
+            _check_port_free(port, state_dir)
         _start(cluster, port, user, bin_dir, fast=fast)
-        if port != cluster.port:
+        # Recorded only once it runs there: server.json never names a port the server never used.
+        if action == "initialized" or port != cluster.port:
             cluster = Cluster(**{**asdict(cluster), "port": port})
             _save(cluster)
-        return UpResult(_wait_ready(cluster), action)
+        return UpResult(_wait_ready(cluster), action, made)
 
 
 def down(state_dir: Path, timeout: float = STOP_TIMEOUT) -> Running | None:
@@ -183,7 +221,13 @@ def down(state_dir: Path, timeout: float = STOP_TIMEOUT) -> Running | None:
         if running is None:
             return None
         # SIGINT is PostgreSQL's "fast" shutdown: roll back open transactions, checkpoint, exit.
-        os.kill(running.pid, signal.SIGINT)
+        try:
+            os.kill(running.pid, signal.SIGINT)
+        except ProcessLookupError:  # it stopped on its own in the meantime
+            return running
+        except PermissionError:
+            raise UserError(f"cannot stop PostgreSQL (pid {running.pid}) of {state_dir}: it runs as another "
+                            "OS user; run db-down as that user or as root") from None
         if not _wait_until(lambda: not _alive(running.pid), timeout):
             raise UserError(f"PostgreSQL (pid {running.pid}) did not stop within {timeout:.0f}s; "
                             f"see {running.cluster.log_file}")
@@ -225,8 +269,7 @@ def _init(state_dir: Path, port: int, user: RunAs | None, bin_dir: Path, *, fast
     password = _ensure_password(state_dir)
     if not (cluster.pgdata / "PG_VERSION").exists():
         _initdb(cluster, password, user, bin_dir, fast=fast)
-    _save(cluster)
-    return cluster
+    return cluster  # saved (server.json) by up() once the server has started
 
 
 def _make_home(home: Path, user: RunAs | None) -> None:
@@ -322,14 +365,34 @@ def _clear_after_crash(cluster: Cluster) -> None:
     (cluster.pgdata / "postmaster.pid").unlink(missing_ok=True)
 
 
-def _check_port_free(port: int) -> None:
+def _check_port_free(port: int, state_dir: Path) -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as PostgreSQL binds
         try:
             s.bind((HOST, port))
         except OSError:
-            raise UserError(f"port {port} on {HOST} is already in use by another program; "
-                            "choose another with --port or ZBUGS_PG_PORT") from None
+            raise UserError(f"port {port} on {HOST} is already in use by {_port_user(port)}, not the server "
+                            f"of {state_dir}; choose another port with --port or ZBUGS_PG_PORT") from None
+
+
+def _port_user(port: int) -> str:
+    """Who listens on `port`, as precisely as the OS lets us see (another project's db-up is named)."""
+    try:
+        pids = {c.pid for c in psutil.net_connections(kind="tcp")
+                if c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port and c.pid}
+    except (psutil.Error, OSError):  # macOS without root: other processes' sockets are hidden
+        pids = set()
+    for pid in pids:
+        with contextlib.suppress(psutil.Error, OSError):
+            proc = psutil.Process(pid)
+            if proc.name() != "postgres":
+                return f"another program ({proc.name()}, pid {pid})"
+            pgdata = Path(proc.cwd())
+            state = pgdata.parent.parent
+            if pgdata.name == "pgdata" and (state / "server.json").is_file():
+                return f"the zbugs-synth PostgreSQL of {state} (pid {pid}: use --data-dir {state} to reach it)"
+            return f"another PostgreSQL (pid {pid}, data {pgdata})"
+    return "another program"
 
 
 # ---- processes -----------------------------------------------------------------------------------
@@ -355,32 +418,50 @@ def _alive(pid: int) -> bool:
     if pid <= 0:
         return False
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
+        return psutil.Process(pid).status() not in (psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD)
+    except psutil.Error:
         return False
-    return stat.rsplit(")", 1)[-1].split()[0] not in ("Z", "X")
 
 
-def _is_postmaster(pid: int, pgdata: Path) -> bool:
-    """`pid` is alive and is a PostgreSQL process working in `pgdata` (not a reused pid)."""
-    if not _alive(pid):
+def _is_postmaster(pid: int, cluster: Cluster) -> bool:
+    """`pid` is the postmaster of `cluster`, not a reused pid: every test must pass, none is a fallback.
+
+    PostgreSQL, running as the owner of the data directory, started no later than its pid file was last written
+    (a process that took the pid over after a crash is younger), and, where the OS lets us see it,
+    working in the cluster's data directory."""
+    if pid <= 0:
         return False
     try:
-        return Path(os.readlink(f"/proc/{pid}/cwd")) == pgdata.resolve()
-    except OSError:  # not ours to inspect: settle for the program name
-        with contextlib.suppress(OSError):
-            return Path(f"/proc/{pid}/comm").read_text().strip() == "postgres"
+        proc = psutil.Process(pid)
+        if proc.status() in (psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD) or proc.name() != "postgres":
+            return False
+        if proc.uids().real != _owner_uid(cluster):
+            return False
+        written = (cluster.pgdata / "postmaster.pid").stat().st_mtime
+        if proc.create_time() > written + 1.0:  # (create_time is rounded; the pid file is written after start)
+            return False
+    except (psutil.Error, OSError):
         return False
+    try:
+        return Path(proc.cwd()).resolve() == cluster.pgdata.resolve()
+    except psutil.AccessDenied:  # not ours to inspect (macOS, another user): owner and age have to do
+        return True
+    except (psutil.Error, OSError):
+        return False
+
+
+def _owner_uid(cluster: Cluster) -> int:
+    """The uid PostgreSQL of `cluster` runs as: PostgreSQL only starts as the owner of its data directory."""
+    return cluster.pgdata.stat().st_uid
 
 
 def _processes_in(pgdata: Path) -> list[int]:
     """Live processes whose working directory is `pgdata` (every PostgreSQL process chdirs there)."""
     found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError):
-                if Path(os.readlink(entry / "cwd")) == pgdata and _alive(int(entry.name)):
-                    found.append(int(entry.name))
+    for proc in psutil.process_iter():
+        with contextlib.suppress(psutil.Error, OSError):
+            if Path(proc.cwd()) == pgdata and _alive(proc.pid):
+                found.append(proc.pid)
     return found
 
 
@@ -388,6 +469,9 @@ def _processes_in(pgdata: Path) -> list[int]:
 
 @contextlib.contextmanager
 def _locked(state_dir: Path) -> Iterator[None]:
+    if fcntl is None:  # pragma: no cover - Windows
+        raise UserError("the local PostgreSQL (db-up) needs Linux or macOS; on this system set "
+                        "ZERO_UPSTREAM_DB to a PostgreSQL server of your own")
     with open(state_dir / ".lock", "a") as f:
         fcntl.flock(f, fcntl.LOCK_EX)
         try:

