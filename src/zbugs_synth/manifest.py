@@ -92,7 +92,8 @@ def check_file_entry(raw: object, index: int) -> FileEntry:
         raise ManifestError(f"{where}: missing file name")
     check_data_name(name, where)
     parsed = parse_shard_name(name)
-    assert parsed is not None  # check_data_name accepted it
+    if parsed is None:
+        raise ManifestError(f"{where}: {name!r} is not a dataset file name ({{table}}_{{shard}}.csv)")
     table = raw.get("table", parsed.table)
     if table != parsed.table:
         raise ManifestError(f"{where}: table {table!r} does not match file name {name!r}")

@@ -31,3 +31,13 @@ def test_shards_and_their_names_are_fsynced_before_the_manifest(tmp_path, monkey
         assert (out / f.name).stat().st_ino in before, f"{f.name} not fsynced before the manifest"
     # The directory (the shards' final names) too, after the last shard was renamed into place.
     assert out.stat().st_ino in before
+
+
+def test_small_table_text_with_a_stray_newline_is_refused(tmp_path) -> None:
+    """A row count that does not match the text's lines would shift every later row: an error, not an assert."""
+    from zbugs_synth.generate.writer import ShardedWriter
+
+    w = ShardedWriter(tmp_path, "project", 10)
+    with pytest.raises(ValueError, match="3 rows expected, the text holds 2 lines"):
+        w.write_text("a,b\nc,d\n", 3)
+    w.abort()

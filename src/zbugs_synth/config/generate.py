@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,6 +17,7 @@ from zbugs_synth.config import (
     path_value,
     setting,
 )
+from zbugs_synth.cpus import usable_cpus
 from zbugs_synth.generate.ids import ISSUE_MAX, PROJECT_MAX, SEED_MAX
 
 DEFAULT_OUTPUT_DIR = Path("db/seed-data/synthetic/")
@@ -39,10 +39,7 @@ def time_value(text: str) -> int:
 
 
 def _cpus() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
+    return usable_cpus()
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ import xxhash
 
 from zbugs_synth import __version__
 from zbugs_synth.config.generate import GenerateConfig
+from zbugs_synth.cpus import usable_cpus
 from zbugs_synth.errors import UserError
 from zbugs_synth.generate.ids import LABEL_BITS
 from zbugs_synth.generate.plan import Buffers, Chunk, KernelPlan, chunk_ranges
@@ -235,7 +236,7 @@ def _generate_big_tables(cfg: GenerateConfig, plan: KernelPlan, writers: dict[st
     workers = cfg.resolved_workers()
     # Bounded: memory stays flat whatever NUM_ISSUES is, and more threads than cores would only
     # hold more chunk buffers (each tens of MB) without generating any faster.
-    workers = min(workers, max(1, (os.cpu_count() or 1)))
+    workers = min(workers, usable_cpus())
     in_flight = workers + 2
     free: queue.SimpleQueue[Buffers] = queue.SimpleQueue()
     for _ in range(in_flight):

@@ -136,18 +136,42 @@ class KernelPlan:
         """Generate issues [i0, i1) with their comments and labels (thread-safe, releases the GIL)."""
         bufs = bufs or Buffers()
         scale = 1.0
+        worst = self.worst_sizes(i1 - i0)
         while True:
-            bufs.ensure(self.sizes(i1 - i0, scale))
+            sizes = self.sizes(i1 - i0, scale)
+            bufs.ensure(sizes)
             r = self.backend.generate_range(*self.kernel_args(i0, i1, bufs))
             if r[0] >= 0:
                 break
+            # Buffers as big as the largest rows the settings allow cannot be too small: a kernel
+            # that still says "full" is broken, and doubling forever would only exhaust memory.
+            if scale >= MAX_SCALE or all(have >= need for have, need in zip(sizes, worst, strict=True)):
+                raise RuntimeError(f"the generator kernel ({self.backend.name}) reported full buffers for issues "
+                                   f"[{i0:,}, {i1:,}) even with buffers of the worst-case size (scale {scale:g}); "
+                                   "this is a bug: please report it with your settings")
             scale *= 2.0  # a chunk denser than the estimate: same range, bigger buffers, same bytes
         return Chunk(i0, i1, bufs, r[1], r[3])
+
+    def worst_sizes(self, n: int) -> tuple[int, int, int, int, int, int, int]:
+        """Buffer sizes that hold `n` issues whatever the draws: every row at its longest, every cap hit."""
+        most_comments = n * self.cfg.comments_max
+        return (
+            n * self.issue_bound + 64,
+            n,
+            n * self.comment_bound + 64,
+            most_comments + 2048,
+            n * self.label_bound + 64,
+            max(n * max(self.label_high, 1), 1) + 64,
+            max(self.label_high, 1),
+        )
 
     def expected_rows(self) -> tuple[float, float]:
         cfg = self.cfg
         mean_labels = cfg.labels_per_issue
         return cfg.num_issues * cfg.comments_per_issue, cfg.num_issues * mean_labels
+
+
+MAX_SCALE = 2.0 ** 20  # past this many doublings of the estimate, give up whatever the worst case says
 
 
 def chunk_ranges(num_issues: int, chunk: int) -> list[tuple[int, int]]:

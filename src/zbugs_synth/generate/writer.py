@@ -51,7 +51,8 @@ class ShardedWriter:
         self._put(memoryview(self.header))
 
     def _put(self, data: memoryview) -> None:
-        assert self._file is not None
+        if self._file is None:
+            raise RuntimeError(f"{self.table}: write to a shard that is not open")
         self._file.write(data)
         self._hash.update(data)
         self._bytes += len(data)
@@ -93,7 +94,8 @@ class ShardedWriter:
         # Only small tables come through here; locate row ends. Quoted fields of these tables
         # never contain newlines (names and labels are single-line), so every \n ends a row.
         ends = np.flatnonzero(data == 10) + 1
-        assert len(ends) == n_rows, (self.table, len(ends), n_rows)
+        if len(ends) != n_rows:  # a multi-line field would shift every later row: never write it
+            raise ValueError(f"{self.table}: {n_rows:,} rows expected, the text holds {len(ends):,} lines")
         self.write_rows(data, ends, n_rows)
 
     def finish(self) -> list[Shard]:

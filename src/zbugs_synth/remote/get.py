@@ -328,7 +328,8 @@ class _CountedTask:
 def _attempt(
     source: Source, out: Path, f: Wanted, task: _CountedTask, stop: threading.Event, result: GetResult
 ) -> None:
-    assert f.size is not None
+    if f.size is None:  # sizes come from the manifest or a HEAD before any download starts
+        raise UserError(f"{f.name}: size unknown (neither the manifest nor the server gave one)")
     final, part = target_path(out, f.name), partial_path(out, f.name)
     if part.is_symlink() or (part.exists() and not part.is_file()):
         part.unlink()  # never write through a link someone planted
@@ -365,7 +366,8 @@ def _fetch_rest(
     result: GetResult,
 ) -> xxhash.xxh3_128:
     """Append bytes `have`.. of `f` to `part`, feeding `hasher`; returns the hasher to finish with."""
-    assert f.size is not None
+    if f.size is None:
+        raise UserError(f"{f.name}: size unknown (neither the manifest nor the server gave one)")
     try:
         stream = source.open(f.name, have)
     except RangeNotSatisfiable:

@@ -77,7 +77,8 @@ SLOT_MEANINGS: Mapping[str, str] = {
     "workaround": "a temporary workaround, as a short clause",
     "user": "the login of a teammate, to mention them",
 }
-assert set(SLOT_MEANINGS) == set(SLOTS), "every slot needs a meaning for the prompts"
+if set(SLOT_MEANINGS) != set(SLOTS):  # checked at import even under `python -O`: a packaging mistake
+    raise RuntimeError(f"every slot needs a meaning for the prompts: {sorted(set(SLOTS) ^ set(SLOT_MEANINGS))}")
 
 THEME_BRIEFS: Mapping[tuple[str, str], str] = {
     ("titleTemplates", "bugs"): "Bug reports: crashes, errors, wrong results, regressions, performance "

@@ -113,7 +113,8 @@ def record_load_started(conn: psycopg.Connection[Any], *, dataset_id: str, sourc
         f"VALUES (%s, %s, %s::jsonb, %s::jsonb, %s) RETURNING id",
         (dataset_id, source, None if manifest is None else json.dumps(manifest), json.dumps(rows or {}), mode),
     ).fetchone()
-    assert row is not None
+    if row is None:
+        raise RuntimeError(f"INSERT INTO {LOADED_DATASETS} ... RETURNING id returned no row")
     return int(row[0])
 
 

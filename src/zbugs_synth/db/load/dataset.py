@@ -121,7 +121,8 @@ def _inspect(directory: Path) -> Dataset:
     files = []
     for name, rows in entries:
         shard = parse_shard_name(name)
-        assert shard is not None
+        if shard is None:
+            raise UserError(f"{directory / name}: not a dataset file name ({{table}}_{{shard}}.csv)")
         path = directory / name
         try:
             columns = check_header(path, shard.table, read_header(path))
@@ -214,7 +215,8 @@ def _check_tables(directory: Path, names: list[str], users_optional: bool) -> No
     by_table: dict[tuple[str, int], str] = {}
     for n in names:
         p = parse_shard_name(n)
-        assert p is not None
+        if p is None:
+            raise UserError(f"{directory / n}: not a dataset file name ({{table}}_{{shard}}.csv)")
         if (p.table, p.shard) in by_table:
             raise UserError(f"dataset directory {directory} has both {by_table[p.table, p.shard]} and {n}: "
                             "the same shard twice")

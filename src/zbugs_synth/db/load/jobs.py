@@ -106,7 +106,8 @@ def _copy_one(conn: Conn, run_id: int, f: DataFile, seq: Sequence | None, task: 
     sent = 0
     try:
         xid_row = conn.execute("SELECT txid_current()").fetchone()
-        assert xid_row is not None
+        if xid_row is None:
+            raise RuntimeError("SELECT txid_current() returned no row")
         start = None
         if seq is not None and seq.column not in f.columns:
             # Each shard numbers its rows right after the shards before it, whatever the order of

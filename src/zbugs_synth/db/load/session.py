@@ -8,7 +8,6 @@ ends the server processes a killed run left behind (an index build goes on after
 from __future__ import annotations
 
 import ipaddress
-import os
 import time
 from typing import Any
 
@@ -16,6 +15,7 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
 from zbugs_synth.config.seed import SeedConfig, Tuning, maintenance_per_session
+from zbugs_synth.cpus import usable_cpus
 from zbugs_synth.db import schema
 from zbugs_synth.db.connect import connect, mask_url, scrub
 from zbugs_synth.db.names import qt
@@ -127,10 +127,7 @@ def check_schema(conn: Conn, url: str) -> None:
 
 
 def cpu_count() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
+    return usable_cpus()
 
 
 def server_cores(conn: Conn, url: str) -> int:
@@ -165,7 +162,8 @@ def sequence_name(conn: Conn) -> str | None:
 def next_value(conn: Conn, seq: str) -> int:
     row = conn.execute(f"SELECT CASE WHEN is_called THEN last_value + (SELECT seqincrement FROM pg_sequence "
                        f"WHERE seqrelid = %s::regclass) ELSE last_value END FROM {seq}", (seq,)).fetchone()
-    assert row is not None
+    if row is None:
+        raise RuntimeError(f"sequence {seq} returned no row")
     return int(row[0])
 
 

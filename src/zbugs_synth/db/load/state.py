@@ -116,7 +116,8 @@ def create_run(conn: Conn, *, dataset_id: str, source: str, manifest: dict[str, 
     run_row = conn.execute(
         f"INSERT INTO {RUNS} (dataset_row, dataset_id, source, mode, shortid_base) VALUES (%s, %s, %s, %s, %s) "
         "RETURNING id, started_at", (load_id, dataset_id, source, mode, shortid_base)).fetchone()
-    assert run_row is not None
+    if run_row is None:
+        raise RuntimeError(f"INSERT INTO {RUNS} ... RETURNING returned no row")
     with conn.cursor() as cur:
         cur.executemany(f"INSERT INTO {OBJECTS} (run_id, seq, spec) VALUES (%s, %s, %s)",
                         [(run_row[0], i, Jsonb(to_json(o))) for i, o in enumerate(objects)])

@@ -156,7 +156,8 @@ class _Ctx:
 
     def one(self, query: sql.Composable | str, params: Sequence[Any] = ()) -> tuple[Any, ...]:
         row = self.conn.execute(query, params or None).fetchone()  # type: ignore[arg-type]
-        assert row is not None
+        if row is None:
+            raise psycopg.DataError("a query that returns one row returned none")  # reported as a failed check
         return tuple(row)
 
     def all(self, query: sql.Composable | str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
