@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
+import zbugs_synth
 from zbugs_synth.cli import COMMAND_MODULE, COMMAND_MODULES, main
 
 
@@ -51,3 +53,15 @@ def test_generating_imports_no_database_or_cloud_client() -> None:
             "print(sorted(m for m in ('psycopg', 'boto3', 'anthropic', 'numba') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_quickstart_help_says_it_is_hermetic(capsys) -> None:
+    with pytest.raises(SystemExit):
+        main(["quickstart", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "quickstart is hermetic" in out and "NUM_ISSUES, SEED, SKIP_USERS" in out and "are ignored" in out
+
+
+def test_quickstart_never_reenters_the_cli_nor_edits_the_environment() -> None:
+    source = (Path(zbugs_synth.__file__).parent / "commands" / "quickstart.py").read_text()
+    assert "cli import" not in source and "os.environ" not in source

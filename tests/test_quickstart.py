@@ -18,14 +18,27 @@ def test_quickstart_end_to_end_and_rerun(reachable_tmpdir: Callable[[str], Path]
     work = reachable_tmpdir("zbugs-quickstart-")
     env = {k: v for k, v in os.environ.items() if k not in ("ZERO_UPSTREAM_DB", "ZBUGS_PG_DATA")}
     env["ZBUGS_PG_PORT"] = str(free_tcp_port())
+    # The guide's batch-2 shell: quickstart is hermetic, none of this may change what it does.
+    batch2 = {"NUM_ISSUES": "1000000", "NUM_PROJECTS": "1000", "SKIP_USERS": "true", "SEED": "99",
+              "OUTPUT_DIR": "db/seed-data/synthetic-batch-2/", "ZERO_SEED_APPEND": "true",
+              "ZERO_SEED_DATA_DIR": "db/seed-data/synthetic-batch-2/", "SHARD_SIZE": "7", "COMMENTS_MAX": "1"}
     cmd = [sys.executable, "-m", "zbugs_synth"]
 
     def zbugs(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([*cmd, *args], cwd=work, env=env, capture_output=True, text=True, timeout=600)
 
     try:
+        env.update(batch2)
+        (work / ".env").write_text("NUM_USERS=5\nLABELS_PER_ISSUE=9\n")
         first = zbugs("quickstart", "--num-issues", "3000", "--progress", "plain")
         assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+        for k in batch2:
+            del env[k]
+        (work / ".env").unlink()
+        assert not (work / "db" / "seed-data" / "synthetic-batch-2").exists()
+        shards = sorted(p.name for p in (work / "db" / "seed-data" / "quickstart").glob("*.csv"))
+        assert shards == ["comment_000.csv", "issueLabel_000.csv", "issue_000.csv", "label_000.csv",
+                          "project_000.csv", "user_000.csv"]  # default shard size, users written
         out = first.stdout
         for step in ("[1/5]", "[2/5]", "[3/5]", "[4/5]", "[5/5]", "quickstart done"):
             assert step in out
@@ -39,6 +52,7 @@ def test_quickstart_end_to_end_and_rerun(reachable_tmpdir: Callable[[str], Path]
             counts = {t: conn.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0]
                       for t in ("user", "project", "issue", "comment", "issueLabel")}
         assert counts["issue"] == 3000 and counts["project"] == 101  # + the built-in Zero project
+        assert counts["user"] == 100 and 1.3 < counts["issueLabel"] / 3000 < 1.7
         # Rerun: idempotent, same end state.
         second = zbugs("quickstart", "--num-issues", "3000", "--progress", "none")
         assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]

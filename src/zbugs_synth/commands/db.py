@@ -73,12 +73,16 @@ _VERBS = {
 
 
 def run_up(args: argparse.Namespace) -> int:
-    cfg = build(ServerConfig, args)
+    return up(build(ServerConfig, args), print_env=args.print_env)
+
+
+def up(cfg: ServerConfig, *, print_env: bool = False) -> int:
+    """db-up with explicit settings (quickstart calls this too)."""
     result = server.up(cfg.data_dir, cfg.port)
     running = result.running
     url = running.url()
     created = create_database(url, running.cluster.database)
-    out = sys.stderr if args.print_env else sys.stdout
+    out = sys.stderr if print_env else sys.stdout
     say = _printer(out)
     if result.created_os_user:
         say(f"created system user {result.created_os_user!r} to run PostgreSQL (it refuses to run as root; "
@@ -96,7 +100,7 @@ def run_up(args: argparse.Namespace) -> int:
         say(f"  created database {running.cluster.database!r}")
     say(f"  URL:  {mask_url(url)}")
     _note_env_override(say, url)
-    if args.print_env:
+    if print_env:
         print(f"{ENV_URL}={url}")
     else:
         say(f"  full {ENV_URL}= line (shows the password): zbugs-synth db-up --print-env >> .env")
@@ -150,7 +154,11 @@ def run_status(args: argparse.Namespace) -> int:
 
 
 def run_migrate(args: argparse.Namespace) -> int:
-    cfg = build(DbConfig, args)
+    return migrate_schema(build(DbConfig, args))
+
+
+def migrate_schema(cfg: DbConfig) -> int:
+    """db-migrate with explicit settings (quickstart calls this too)."""
     url = resolve_db_url(cfg)
     if cfg.db_url is None and create_database(url, database_name(url)):
         print(f"created database {database_name(url)!r}")

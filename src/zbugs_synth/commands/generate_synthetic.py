@@ -36,10 +36,14 @@ def print_summary(result) -> None:  # type: ignore[no-untyped-def]
 
 
 def run(args: argparse.Namespace) -> int:
+    return generate_dataset(build(GenerateConfig, args), args.progress)
+
+
+def generate_dataset(cfg: GenerateConfig, progress_mode: str) -> int:
+    """generate-synthetic with explicit settings (quickstart calls this too)."""
     from zbugs_synth.generate.driver import generate  # numba loads only when generating
 
-    cfg = build(GenerateConfig, args)
-    progress = make_progress(args.progress)
+    progress = make_progress(progress_mode)
     try:
         result = generate(cfg, progress)
     finally:

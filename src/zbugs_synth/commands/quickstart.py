@@ -1,34 +1,46 @@
 """`zbugs-synth quickstart`: the whole path in one command, on the embedded PostgreSQL.
 
 db-up -> db-migrate -> generate-synthetic (small) -> db-seed-synthetic -> verify, each step the same
-subcommand a user would run by hand (so quickstart proves the documented path works), with a
-summary at the end. Safe to rerun: every step is idempotent, and the dataset is re-seeded with
-force only into the local server, and only when that server holds nothing but quickstart's own
-data (anything else needs `--force`: quickstart never silently replaces a dataset you loaded).
+function its subcommand runs, given settings of quickstart's own (so quickstart proves the documented
+path works, and a shell set up for the guide's batches cannot change what it does), with a summary
+at the end. Safe to rerun: every step is idempotent, and the dataset is re-seeded with force only
+into the local server, and only when that server holds nothing but quickstart's own data (anything
+else needs `--force`: quickstart never silently replaces a dataset you loaded).
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from zbugs_synth.commands import add_progress_flag
 from zbugs_synth.config import build, integer
 from zbugs_synth.errors import UserError
 
+if TYPE_CHECKING:
+    from zbugs_synth.config.seed import SeedConfig
+
 DEFAULT_DIR = Path("db/seed-data/quickstart/")
+
+DESCRIPTION = """Start the embedded PostgreSQL, create the zbugs schema, generate a small dataset (10,000 issues by
+default), bulk-load it and verify it. Rerunning is safe.
+
+quickstart is hermetic: its dataset is set by its own flags only. The generator's and the loader's
+variables (NUM_ISSUES, SEED, SKIP_USERS, NUM_PROJECTS, OUTPUT_DIR, ZERO_SEED_APPEND, ZERO_SEED_DATA_DIR,
+... in the environment or .env) are ignored, so a shell set up for the guide's batches runs the same
+quickstart. Only where the local server lives is read: ZBUGS_PG_PORT and ZBUGS_PG_DATA. ZERO_UPSTREAM_DB
+is refused (quickstart uses the embedded server only).
+"""
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "quickstart",
         help="db-up, db-migrate, generate a small dataset, seed it, verify (the README's first command)",
-        description="Start the embedded PostgreSQL, create the zbugs schema, generate a small dataset "
-        "(10,000 issues by default), bulk-load it and verify it. Rerunning is safe.",
+        description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--num-issues", default="10000", metavar="N", help="issues to generate (default: 10000)")
     p.add_argument("--output-dir", default=str(DEFAULT_DIR), metavar="DIR",
@@ -41,52 +53,53 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-@contextmanager
-def _env(**values: str) -> Iterator[None]:
-    old = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-
 def run(args: argparse.Namespace) -> int:
-    from zbugs_synth.cli import main
+    from zbugs_synth.commands import db, generate_synthetic, seed, verify
+    from zbugs_synth.config.database import DbConfig, ServerConfig
+    from zbugs_synth.config.generate import GenerateConfig
+    from zbugs_synth.config.seed import SeedConfig, Tuning
+    from zbugs_synth.config.verify import VerifyConfig
 
     try:
         n = integer(1, 10**9)(args.num_issues)
     except ValueError as e:
         raise UserError(f"--num-issues {args.num_issues!r}: {e}") from None
-    from zbugs_synth.config.database import DbConfig
-
     if build(DbConfig).db_url:  # from the environment or .env: both would redirect every step
         raise UserError("ZERO_UPSTREAM_DB is set (environment or .env): quickstart uses the embedded "
                         "PostgreSQL only; unset it, or run the steps one by one against your server")
-    progress = ["--progress", args.progress]
-    steps: list[tuple[str, list[str], dict[str, str]]] = [
-        ("start PostgreSQL", ["db-up"], {}),
-        ("create the zbugs schema", ["db-migrate"], {}),
-        (f"generate {n:,} issues", ["generate-synthetic", "--num-issues", str(n), "--output-dir",
-                                    args.output_dir, "--force", *progress], {}),
-        ("bulk-load the dataset", ["db-seed-synthetic", *progress],
-         {"ZERO_SEED_DATA_DIR": args.output_dir, "ZERO_SEED_FORCE": "true"}),
-        ("verify", ["verify", "--report", args.report], {}),
+    # Where the local server lives is the only thing read from the environment; everything else is
+    # quickstart's own, built here explicitly (defaults plus quickstart's flags).
+    server_cfg = build(ServerConfig)
+    local = DbConfig(data_dir=server_cfg.data_dir, db_url=None)
+    data = Path(args.output_dir)
+
+    def seed_step() -> int:
+        cfg = SeedConfig(data_dir=local.data_dir, db_url=None, seed_dir=data, force=True)
+        if not args.force:
+            _refuse_to_replace_other_data(cfg)
+        return seed.load(cfg, Tuning(), args.progress, command="quickstart")
+
+    steps: list[tuple[str, str, Callable[[], int]]] = [
+        ("start PostgreSQL", "zbugs-synth db-up", lambda: db.up(server_cfg)),
+        ("create the zbugs schema", "zbugs-synth db-migrate", lambda: db.migrate_schema(local)),
+        (f"generate {n:,} issues", f"zbugs-synth generate-synthetic --num-issues {n} --output-dir {data} --force",
+         lambda: generate_synthetic.generate_dataset(
+             GenerateConfig(num_issues=n, output_dir=data, force=True), args.progress)),
+        ("bulk-load the dataset", f"zbugs-synth db-seed-synthetic --seed-data-dir {data} --force",
+         seed_step),
+        ("verify", f"zbugs-synth verify --report {args.report}",
+         lambda: verify.verify_database(
+             VerifyConfig(data_dir=local.data_dir, db_url=None, report=Path(args.report)), args.progress)),
     ]
     timings = []
-    for i, (title, argv, env) in enumerate(steps, 1):
-        if argv[0] == "db-seed-synthetic" and not args.force:
-            _refuse_to_replace_other_data(args.output_dir)
-        shown = " ".join(f"{k}={v}" for k, v in env.items())
-        print(f"\n== [{i}/{len(steps)}] {title}: {shown + ' ' if shown else ''}zbugs-synth {' '.join(argv)}",
-              flush=True)
+    for i, (title, equivalent, step) in enumerate(steps, 1):
+        print(f"\n== [{i}/{len(steps)}] {title}: {equivalent}", flush=True)
         t = time.perf_counter()
-        with _env(**env):
-            code = main(argv)
+        try:
+            code = step()
+        except UserError:
+            print(f"\nquickstart stopped: step {i} ({title}) failed", flush=True)
+            raise
         timings.append((title, time.perf_counter() - t))
         if code:
             print(f"\nquickstart stopped: step {i} ({title}) exited with {code}")
@@ -99,13 +112,13 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _refuse_to_replace_other_data(output_dir: str) -> None:
-    """Seeding uses ZERO_SEED_FORCE: make sure that only ever replaces quickstart's own dataset."""
-    from zbugs_synth.config.database import DbConfig
+def _refuse_to_replace_other_data(cfg: SeedConfig) -> None:
+    """Seeding uses force: make sure that only ever replaces quickstart's own dataset."""
     from zbugs_synth.db.connect import connect, resolve_db_url
     from zbugs_synth.db.load.bookkeeping import has_bookkeeping, loaded_datasets
 
-    with connect(resolve_db_url(build(DbConfig))) as conn:
+    output_dir = cfg.seed_dir
+    with connect(resolve_db_url(cfg)) as conn:
         issues = conn.execute('SELECT EXISTS (SELECT 1 FROM "issue")').fetchone()[0]
         users = conn.execute('SELECT EXISTS (SELECT 1 FROM "user")').fetchone()[0]
         loads = loaded_datasets(conn) if has_bookkeeping(conn) else []

@@ -12,6 +12,7 @@ from zbugs_synth.config import add_arguments, build
 from zbugs_synth.config.seed import SeedConfig
 
 if TYPE_CHECKING:
+    from zbugs_synth.config.seed import Tuning
     from zbugs_synth.db.load.loader import SeedResult
 
 DESCRIPTION = """\
@@ -72,14 +73,18 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from zbugs_synth.config.seed import Tuning
+
+    return load(build(SeedConfig, args), build(Tuning, None), args.progress, command=args.command)
+
+
+def load(cfg: SeedConfig, tuning: Tuning, progress_mode: str, *, command: str = "db-seed-synthetic") -> int:
+    """db-seed-synthetic with explicit settings (quickstart calls this too)."""
     from zbugs_synth.db.load.loader import LoadInterrupted, seed
     from zbugs_synth.progress import NullProgress, make_progress
 
     # psycopg warns about COPY streams cut short when the server goes away; our own message says it.
     logging.getLogger("psycopg").setLevel(logging.ERROR)
-    cfg = build(SeedConfig, args)
-    tuning = build(Tuning, None)
-    progress = make_progress(args.progress)
+    progress = make_progress(progress_mode)
 
     def say(message: str) -> None:  # errors and notes show even with --progress none
         if isinstance(progress, NullProgress):
@@ -94,8 +99,8 @@ def run(args: argparse.Namespace) -> int:
             progress.close()
     except LoadInterrupted as e:
         # Ctrl-C once the schema objects were dropped: the database is mid-load, say how to get out.
-        print(f"zbugs-synth {args.command}: interrupted", file=sys.stderr)
-        print(f"zbugs-synth {args.command}: {e}", file=sys.stderr, flush=True)
+        print(f"zbugs-synth {command}: interrupted", file=sys.stderr)
+        print(f"zbugs-synth {command}: {e}", file=sys.stderr, flush=True)
         return 130
     for note in result.notes:
         print(note)

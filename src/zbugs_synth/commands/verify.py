@@ -39,15 +39,19 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    return verify_database(build(VerifyConfig, args), args.progress, as_json=args.json)
+
+
+def verify_database(cfg: VerifyConfig, progress_mode: str, *, as_json: bool = False) -> int:
+    """verify with explicit settings (quickstart calls this too)."""
     from zbugs_synth.db.connect import resolve_db_url
     from zbugs_synth.db.verify.checks import verify
     from zbugs_synth.progress import make_progress
 
-    cfg = build(VerifyConfig, args)
     if cfg.report is not None:
         _check_writable(cfg.report)
     url = resolve_db_url(cfg)
-    progress = make_progress(args.progress)
+    progress = make_progress(progress_mode)
     try:
         report = verify(url, statement_timeout=cfg.statement_timeout, samples=cfg.samples, progress=progress)
     finally:
@@ -56,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
         from zbugs_synth.db.verify.report import write_report
 
         write_report(report, cfg.report)
-    if args.json:
+    if as_json:
         print(dump_json(report))
     else:
         print(render_text(report))
