@@ -64,14 +64,14 @@ def test_clean_load_passes_and_counts_match_manifest(fresh_db: str, dataset: Pat
               if line.startswith("  ") and line.split()[0] in (PASS, WARN, FAIL)]
     assert checks and set(checks) == {PASS}, out
     assert out.rstrip().splitlines()[-1].startswith("Verdict: PASS: 0 failed, 0 warning(s)")
-    # progress on stderr: one line per check, once done, numbered out of the count the verdict gives
     verdict = out.rstrip().splitlines()[-1]
     n = int(verdict.split("(")[-1].split()[0])
     assert len(checks) == n, verdict
-    lines = [ln for ln in err.splitlines() if ln.startswith("[")]
-    assert [ln.split("]")[0] for ln in lines] == [f"[{k}/{n}" for k in range(1, n + 1)], err
-    assert sum("no orphans: comment.issueID -> issue.id" in ln for ln in err.splitlines()) == 1, err
-    assert "no orphans: comment.issueID -> issue.id: PASS" in err and " ...\n" not in err
+    # Without a terminal stdout and stderr usually land in one log: each check is printed once there,
+    # and progress (stderr) counts the checks the verdict counts.
+    both = (out + err).splitlines()
+    assert sum("no orphans: comment.issueID -> issue.id" in ln for ln in both) == 1, out + err
+    assert f"verify: {n} checks" in err, err
     expected = read_manifest(dataset).rows_by_table()  # type: ignore[union-attr]
     expected["project"] += 1  # the built-in Zero project
     for table in TABLES:

@@ -188,8 +188,8 @@ def verify(url: str, *, statement_timeout: float = 0.0, samples: int = 5,
         steps = _steps()
         total = sum(step.checks for step in steps)
         task = progress.task("verify", total, unit="checks")
-        done = 0
         for step in steps:
+            task.note(step.title)  # beside the bar; the results are printed once, by the caller
             s0 = time.monotonic()
             try:
                 found = step.run(ctx)
@@ -205,12 +205,6 @@ def verify(url: str, *, statement_timeout: float = 0.0, samples: int = 5,
             for c in found:
                 c.seconds = secs / max(len(found), 1)
             report.checks += found
-            # One line per check, once it is done (the bar, on a terminal, shows the one running).
-            for c in found:
-                done += 1
-                progress.log(f"[{done}/{total}] {c.name}: {c.status} ({c.seconds:.1f}s)")
-            if not found:
-                progress.log(f"{step.title}: done ({secs:.1f}s)")
             task.advance(len(found))
         task.done()
     report.seconds = time.monotonic() - t0
