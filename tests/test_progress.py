@@ -68,7 +68,7 @@ def test_no_negative_rate_or_eta_after_work_is_taken_back() -> None:
 
 
 def test_finished_bars_show_the_average_rate() -> None:
-    p = _bars(120)
+    p = _bars(200)
     t = p.task("issue", 50_000)
     time.sleep(0.2)
     t.advance(50_000)
