@@ -79,14 +79,14 @@ def _report_get(result: GetResult, out: Path) -> None:
     dataset_id = remote.manifest.dataset_id if remote.manifest else ""
     what = f"dataset {dataset_id}" if dataset_id else "dataset"
     print(
-        f"{what}: {len(remote.files)} files, {human_bytes(result.total_bytes)} in {out} "
-        f"({len(result.downloaded)} downloaded, {len(result.skipped)} already present and verified, "
+        f"{what}: {len(remote.files):,} files, {human_bytes(result.total_bytes)} in {out} "
+        f"({len(result.downloaded):,} downloaded, {len(result.skipped):,} already present and verified, "
         f"{human_bytes(result.bytes_fetched)} transferred)"
     )
     if remote.kind == "txt":
         print("note: the source has only manifest.txt, so files were checked by size only (no checksums)")
     if result.removed:
-        print(f"removed {len(result.removed)} dataset file(s) the manifest does not list "
+        print(f"removed {len(result.removed):,} dataset file(s) the manifest does not list "
               f"(--force), e.g. {result.removed[0]}")
     seed_env = f"ZERO_SEED_DATA_DIR={out} " if out != DEFAULT_OUT else ""
     print(f"next: {seed_env}zbugs-synth db-seed-synthetic")
@@ -99,7 +99,7 @@ def run_publish(args: argparse.Namespace) -> int:
     try:
         dataset = check_dataset(args.directory, jobs=min(cfg.jobs, 4), progress=progress)
         client = s3.make_client(cfg.endpoint_url, jobs=cfg.jobs, require_credentials=True)
-        progress.log(f"publish: {args.directory} -> {dest} ({len(dataset.manifest.files)} files, "
+        progress.log(f"publish: {args.directory} -> {dest} ({len(dataset.manifest.files):,} files, "
                      f"{human_bytes(dataset.total_bytes)})")
         result = publish(dataset, dest, client, jobs=cfg.jobs, part_size=cfg.part_size_mib << 20,
                          progress=progress)

@@ -102,13 +102,15 @@ def _counts(report: Report) -> list[str]:
         expected = f"{exp[table]:,}" if table in exp else "-"
         mark = "" if table not in exp else ("  ok" if exp[table] == n else "  MISMATCH")
         out.append(f"  {table:<20}{shown:>16}{expected:>16}{mark}")
+    if "project" in exp:
+        out.append("  (expected project rows include the built-in Zero project row the migrations insert)")
     return [*out, ""]
 
 
 def _loads(report: Report) -> list[str]:
     if not report.loads:
         return []
-    out = [f"Loaded datasets ({len(report.loads)})"]
+    out = [f"Loaded datasets ({len(report.loads):,})"]
     for d in report.loads:
         state = f"finished {d.finished_at:%Y-%m-%d %H:%M:%S}" if d.finished_at else "NOT FINISHED"
         rows = sum(d.rows.values())
@@ -122,13 +124,13 @@ def _check(c: Check, width: int) -> list[str]:
     if len(c.details) > 1:
         out += [f"{pad}- {d}" for d in c.details[:MAX_DETAILS]]
         if len(c.details) > MAX_DETAILS:
-            out.append(f"{pad}  ... {len(c.details) - MAX_DETAILS} more")
+            out.append(f"{pad}  ... {len(c.details) - MAX_DETAILS:,} more")
     out += [f"{pad}e.g. {s}" for s in c.samples]
     return out
 
 
 def _guide(report: Report) -> list[str]:
-    out = [f"Issues per project (top {len(report.top_projects)} of {len(report.projects)} projects)",
+    out = [f"Issues per project (top {len(report.top_projects):,} of {len(report.projects):,} projects)",
            f"  {'projectID':<24}{'name':<28}{'issues':>12}"]
     for p in report.top_projects:
         name = p.name if p.name is not None else "(missing project)"

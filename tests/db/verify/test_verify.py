@@ -73,6 +73,12 @@ def test_clean_load_passes_and_counts_match_manifest(fresh_db: str, dataset: Pat
     assert sum("no orphans: comment.issueID -> issue.id" in ln for ln in both) == 1, out + err
     assert f"verify: {n} checks" in err, err
     expected = read_manifest(dataset).rows_by_table()  # type: ignore[union-attr]
+    # The one row more than the dataset is named: the built-in Zero project the migrations insert.
+    count_line = next(ln for ln in out.splitlines() if "row counts match the loaded datasets" in ln)
+    loaded = sum(expected.values())
+    assert f"{loaded + 1:,} rows in 6 tables: {loaded:,} as 1 finished load(s) recorded + 1, the built-in " \
+           "Zero project row the migrations insert" in count_line, count_line
+    assert "expected project rows include the built-in Zero project" in out
     expected["project"] += 1  # the built-in Zero project
     for table in TABLES:
         line = next(ln for ln in out.splitlines() if ln.startswith(f"  {table} "))
@@ -345,9 +351,11 @@ def test_report_object_round_trips_to_json(fresh_db: str, dataset: Path) -> None
 def test_what_the_disabled_triggers_enforce_is_checked(fresh_db: str, dataset: Path) -> None:
     load_dir(fresh_db, dataset)
     names = ('project "lowerCaseName" is lower(name)', "comment body at most 65,536 characters",
-             f"comments on issue {COMMENT_LIMITED_ISSUE} at most 1,024 characters")
+             f"comments on the one issue zbugs limits to 1,024 characters ({COMMENT_LIMITED_ISSUE})")
     clean = {c.name: c for c in verify(fresh_db).checks}
     assert [clean[n].status for n in names] == [PASS] * 3
+    assert "comment_check_body_length trigger allows at most 1,024 characters on this one issue, 65,536 " \
+           "elsewhere" in clean[names[2]].summary
 
     with psycopg.connect(fresh_db, autocommit=True) as c:
         def pick(q: str) -> list[str]:

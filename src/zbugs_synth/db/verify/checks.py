@@ -110,8 +110,8 @@ class Report:
     def verdict(self) -> str:
         n_pass = len(self.checks) - len(self.failed) - len(self.warned)
         word = "FAIL" if self.failed else "PASS"
-        return (f"{word}: {len(self.failed)} failed, {len(self.warned)} warning(s), {n_pass} passed "
-                f"({len(self.checks)} checks in {self.seconds:.1f}s)")
+        return (f"{word}: {len(self.failed):,} failed, {len(self.warned):,} warning(s), {n_pass:,} passed "
+                f"({len(self.checks):,} checks in {self.seconds:,.1f}s)")
 
     @property
     def top_projects(self) -> list[ProjectCount]:
@@ -281,8 +281,8 @@ def _schema(ctx: _Ctx) -> list[Check]:
     if missing:
         # differences() needs the tables it inspects; without them, say what is missing and stop there.
         lines = [f"table {t!r} is missing" for t in missing]
-        hint = f"not compared: {len(missing)} contract table(s) missing (run `zbugs-synth db-migrate`)"
-        return [Check(name, FAIL, f"{len(lines)} difference(s) from the contract: {lines[0]}"
+        hint = f"not compared: {len(missing):,} contract table(s) missing (run `zbugs-synth db-migrate`)"
+        return [Check(name, FAIL, f"{len(lines):,} difference(s) from the contract: {lines[0]}"
                       + (f" (+{len(lines) - 1} more)" if len(lines) > 1 else ""), details=lines,
                       numbers={"differences": len(lines)}) if key == "tables and columns"
                 else Check(name, FAIL, hint) for key, name in _SCHEMA_PARTS]
@@ -295,11 +295,11 @@ def _schema(ctx: _Ctx) -> list[Check]:
     for key, name in _SCHEMA_PARTS:
         diffs = found[key]
         if diffs:
-            out.append(Check(name, FAIL, f"{len(diffs)} difference(s) from the contract: {diffs[0]}"
+            out.append(Check(name, FAIL, f"{len(diffs):,} difference(s) from the contract: {diffs[0]}"
                              + (f" (+{len(diffs) - 1} more)" if len(diffs) > 1 else ""),
                              details=diffs, numbers={"differences": len(diffs)}))
         else:
-            out.append(Check(name, PASS, f"all {expected[key]} as expected", numbers={"expected": expected[key]}))
+            out.append(Check(name, PASS, f"all {expected[key]:,} as expected", numbers={"expected": expected[key]}))
     return out
 
 
@@ -309,7 +309,8 @@ def _zero_project(ctx: _Ctx) -> list[Check]:
     if row is None:
         return [Check(name, FAIL, f"project {schema.ZERO_PROJECT_ID} (Zero) is missing: a force load must "
                                   "restore it, zbugs' default projectID points at it")]
-    return [Check(name, PASS, f"project {schema.ZERO_PROJECT_ID} ({_show(row[0])}) present")]
+    return [Check(name, PASS, f"project {schema.ZERO_PROJECT_ID} ({_show(row[0])}) present (inserted by the "
+                              "migrations, not by a load: the project count holds one row more than the datasets)")]
 
 
 # ---- row counts ----------------------------------------------------------------------------------
@@ -332,7 +333,7 @@ def _row_counts(ctx: _Ctx) -> list[Check]:
         where = LOADED_DATASETS if has_bookkeeping(ctx.conn) else f"{LOADED_DATASETS} (absent)"
         total = sum(report.counts[t] or 0 for t in LOADED_TABLES)
         absent = [t for t in LOADED_TABLES if report.counts[t] is None]
-        found = f"{len(absent)} of the loaded tables missing" if absent else \
+        found = f"{len(absent):,} of the loaded tables missing" if absent else \
             f"{total:,} rows in the {len(LOADED_TABLES)} loaded tables"
         out.append(Check(name, WARN, f"no load recorded in {where}: counts reported, not checked ({found})",
                          numbers={"actual": dict(report.counts)}))
@@ -342,32 +343,34 @@ def _row_counts(ctx: _Ctx) -> list[Check]:
         details = [f"{t}: expected {report.expected[t]:,}, found "
                    + ("no table" if report.counts[t] is None else
                       f"{report.counts[t]:,} ({(report.counts[t] or 0) - report.expected[t]:+,})") for t in wrong]
-        sources = f"{len(finished)} finished load(s)"
+        sources = f"{len(finished):,} finished load(s)"
         numbers = {"expected": report.expected, "actual": {t: report.counts[t] for t in LOADED_TABLES}}
         if unfinished:
             d = unfinished[-1]
             out.append(Check(name, FAIL,
-                             f"{len(unfinished)} load(s) never finished (interrupted or still running): dataset "
+                             f"{len(unfinished):,} load(s) never finished (interrupted or still running): dataset "
                              f"{_show(d.dataset_id)} from {_show(d.source)} ({d.mode}, started "
                              f"{d.started_at:%Y-%m-%d %H:%M:%S %Z}); re-run the load"
-                             + (f"; also {len(wrong)} table(s) differ" if wrong else ""),
+                             + (f"; also {len(wrong):,} table(s) differ" if wrong else ""),
                              samples=[f"load #{u.id}: {_show(u.dataset_id)} ({u.mode})" for u in unfinished],
                              details=details, numbers=numbers))
         elif wrong:
-            out.append(Check(name, FAIL, f"{len(wrong)} table(s) differ from {sources}: {details[0]}",
+            out.append(Check(name, FAIL, f"{len(wrong):,} table(s) differ from {sources}: {details[0]}",
                              details=details, numbers=numbers))
         else:
             total = sum(report.expected.values())
-            out.append(Check(name, PASS, f"{total:,} rows in {len(LOADED_TABLES)} tables, as {sources} recorded",
-                             numbers=numbers))
+            loaded = sum(sum(d.rows.get(t, 0) for t in LOADED_TABLES) for d in finished)
+            zero = " + 1, the built-in Zero project row the migrations insert" if total == loaded + 1 else ""
+            out.append(Check(name, PASS, f"{total:,} rows in {len(LOADED_TABLES)} tables: {loaded:,} as {sources} "
+                                         f"recorded{zero}", numbers=numbers))
     ids = [d.dataset_id for d in finished]
     twice = sorted({i for i in ids if ids.count(i) > 1})
     if twice:
         out.append(Check("each dataset loaded once", WARN,
-                         f"{len(twice)} dataset(s) recorded as loaded more than once",
+                         f"{len(twice):,} dataset(s) recorded as loaded more than once",
                          samples=[_show(i) for i in twice[:ctx.samples]]))
     else:  # always reported: the number of checks is known before they run (progress shows it)
-        out.append(Check("each dataset loaded once", PASS, f"{len(ids)} finished load(s), each a different dataset"))
+        out.append(Check("each dataset loaded once", PASS, f"{len(ids):,} finished load(s), each a different dataset"))
     return out
 
 
@@ -515,8 +518,11 @@ def _comment_lengths(ctx: _Ctx) -> list[Check]:
     return [
         check(f"comment body at most {COMMENT_MAX_CHARS:,} characters", too_long, long_body, COMMENT_MAX_CHARS,
               "comments", comments),
-        check(f"comments on issue {COMMENT_LIMITED_ISSUE} at most {COMMENT_LIMITED_MAX_CHARS:,} characters",
-              too_long_limited, limited, COMMENT_LIMITED_MAX_CHARS, f"comments on issue {COMMENT_LIMITED_ISSUE}",
+        check(f"comments on the one issue zbugs limits to {COMMENT_LIMITED_MAX_CHARS:,} characters "
+              f"({COMMENT_LIMITED_ISSUE})",
+              too_long_limited, limited, COMMENT_LIMITED_MAX_CHARS,
+              f"comments on issue {COMMENT_LIMITED_ISSUE} (zbugs' comment_check_body_length trigger allows "
+              f"at most {COMMENT_LIMITED_MAX_CHARS:,} characters on this one issue, {COMMENT_MAX_CHARS:,} elsewhere)",
               int(on_limited)),
     ]
 
