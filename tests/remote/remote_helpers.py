@@ -8,6 +8,7 @@ import base64
 import random
 import threading
 from dataclasses import dataclass, field
+from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
@@ -128,6 +129,7 @@ class HttpState:
     no_head: bool = False
     status_for: dict[str, int] = field(default_factory=dict)  # request path -> forced error status
     fake_length: dict[str, int] = field(default_factory=dict)  # file name -> Content-Length for HEAD
+    validators: bool = True  # send ETag and Last-Modified, as real servers do
     basic_auth: str | None = None  # expected "user:pass"
     query: str | None = None  # expected query string (a token)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -207,6 +209,9 @@ def handler_for(state: HttpState) -> type[BaseHTTPRequestHandler]:
                 status = 206
             body = data[start:end + 1]
             headers = {"Content-Type": "application/octet-stream", "Accept-Ranges": "bytes"}
+            if state.validators:
+                headers["ETag"] = f'"{xxhash.xxh3_64(data).hexdigest()}"'
+                headers["Last-Modified"] = formatdate(path.stat().st_mtime, usegmt=True)
             if status == 206:
                 headers["Content-Range"] = f"bytes {start}-{end}/{size}"
             name = path.name

@@ -8,7 +8,10 @@ Order of events, chosen so that a crash at any point leaves nothing that looks c
    (forced) delete the unlisted dataset files;
 4. verify files already present (skip those that match);
 5. download the rest in parallel: each into a hidden `.NAME.part` file, resumed with a ranged
-   request if one is there, checked for size and checksum, then renamed into place;
+   request if one is there, checked for size and checksum, then renamed into place. Beside the
+   part, `.NAME.part.version` records which version of the remote file it holds (ETag, else
+   Last-Modified, and size): a part of another version is started over, never continued (for a
+   manifest.txt dataset there is no checksum to catch a mix of two versions);
 6. write manifest.txt (always: the loader honours it when there is no manifest.json) and
    manifest.json, then remove the incomplete marker.
 """
@@ -50,6 +53,7 @@ from zbugs_synth.remote.sources import (
     RangeNotSatisfiable,
     Source,
     SourceError,
+    Stream,
 )
 
 RETRY_DELAYS = (0.5, 2.0, 5.0)  # seconds before the 1st, 2nd, 3rd retry of an interrupted file
@@ -334,8 +338,10 @@ def _attempt(
     if part.is_symlink() or (part.exists() and not part.is_file()):
         part.unlink()  # never write through a link someone planted
     have = part.stat().st_size if part.exists() else 0
-    if have > f.size:  # left over from another version of the dataset
-        part.unlink()
+    if have > f.size or (have and have == f.size and f.checksum is None and not _same_version(source, f, part)):
+        # Left over from another version of the file (a complete part of a manifest.txt dataset has
+        # no checksum to tell: its recorded version must match the server's).
+        _discard_part(part)
         have = 0
     hasher = new_hasher()
     if have:
@@ -351,6 +357,7 @@ def _attempt(
     if f.checksum is not None and hasher.hexdigest() != f.checksum:
         _mismatch(part, f"{f.name}: checksum mismatch (xxh3_128 {hasher.hexdigest()}, manifest {f.checksum})")
     os.replace(part, final)
+    _version_path(part).unlink(missing_ok=True)
     with result.lock:
         result.downloaded.append(f.name)
 
@@ -368,22 +375,22 @@ def _fetch_rest(
     """Append bytes `have`.. of `f` to `part`, feeding `hasher`; returns the hasher to finish with."""
     if f.size is None:
         raise UserError(f"{f.name}: size unknown (neither the manifest nor the server gave one)")
-    try:
-        stream = source.open(f.name, have)
-    except RangeNotSatisfiable:
-        # We asked from `have` < the manifest's size and the server has no such bytes.
-        _mismatch(part, f"{f.name}: the server's copy is shorter than the manifest's {f.size:,} bytes")
-    except NotFound:
-        missing = f"{f.name} is listed in the manifest but missing at {source.display}"
-        raise TransferError(missing) from None
-    except Interrupted:
-        raise
-    except SourceError as e:
-        raise TransferError(str(e)) from None
+    stream = _open(source, f, part, have)
     try:
         if stream.total is not None and stream.total != f.size:
             told = f"{f.name}: the server has {stream.total:,} bytes, the manifest says {f.size:,}"
             _mismatch(part, told)
+        if have and not _may_continue(f, _read_version(part), _version_tag(stream)):
+            # The part holds another version of the file (or one we cannot vouch for): start over.
+            stream.close()
+            task.advance(-have)
+            hasher, have = new_hasher(), 0
+            with result.lock:
+                if f.name in result.resumed:
+                    result.resumed.remove(f.name)
+            stream = _open(source, f, part, 0)
+        if not have:
+            _write_version(part, _version_tag(stream))
         if stream.start != have:
             if stream.start != 0:
                 raise TransferError(f"{f.name}: asked for bytes from {have:,}, got from {stream.start:,}")
@@ -414,7 +421,71 @@ def _fetch_rest(
     return hasher
 
 
-def _mismatch(part: Path, message: str) -> NoReturn:
+def _open(source: Source, f: Wanted, part: Path, offset: int) -> Stream:
+    try:
+        return source.open(f.name, offset)
+    except RangeNotSatisfiable:
+        # We asked from `offset` < the manifest's size and the server has no such bytes.
+        _mismatch(part, f"{f.name}: the server's copy is shorter than the manifest's {f.size:,} bytes")
+    except NotFound:
+        missing = f"{f.name} is listed in the manifest but missing at {source.display}"
+        raise TransferError(missing) from None
+    except Interrupted:
+        raise
+    except SourceError as e:
+        raise TransferError(str(e)) from None
+
+
+# ---- which version of the remote file a part holds ------------------------------------------------
+
+def _version_path(part: Path) -> Path:
+    return part.with_name(part.name + ".version")
+
+
+def _version_tag(stream: Stream) -> str | None:
+    """The remote file's version as the server names it (None: the server gives no validator)."""
+    return None if stream.version is None else f"{stream.version} size={stream.total}"
+
+
+def _read_version(part: Path) -> str | None:
+    path = _version_path(part)
+    if path.is_symlink() or not path.is_file():
+        return None
+    try:
+        return path.read_text(encoding="utf-8").strip() or None
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def _write_version(part: Path, tag: str | None) -> None:
+    path = _version_path(part)
+    path.unlink(missing_ok=True)  # (a planted symlink is replaced, not written through)
+    if tag is not None:
+        write_atomic(path, tag + "\n")
+
+
+def _may_continue(f: Wanted, saved: str | None, current: str | None) -> bool:
+    """Whether a part recorded as version `saved` may be continued from a server at version `current`."""
+    if saved is not None and current is not None:
+        return saved == current
+    # Unknown on either side (a part from an older zbugs-synth, a server without ETag/Last-Modified):
+    # only a checksum can vouch for the result, and manifest.txt datasets have none.
+    return f.checksum is not None
+
+
+def _same_version(source: Source, f: Wanted, part: Path) -> bool:
+    """A complete part of a checksum-less file: does the server still have the version it holds?"""
+    stream = _open(source, f, part, 0)
+    stream.close()
+    return _may_continue(f, _read_version(part), _version_tag(stream))
+
+
+def _discard_part(part: Path) -> None:
     part.unlink(missing_ok=True)
+    _version_path(part).unlink(missing_ok=True)
+
+
+def _mismatch(part: Path, message: str) -> NoReturn:
+    _discard_part(part)
     raise TransferError(f"{message}; the partial file was deleted")
 

@@ -53,6 +53,7 @@ class Stream:
     total: int | None  # full size of the remote file, when the server told us
     chunks: Iterator[bytes]
     close: Callable[[], None]
+    version: str | None = None  # the object's ETag (else Last-Modified): which version of the file this is
 
 
 class Source(Protocol):
@@ -139,6 +140,7 @@ class S3Source:
         if content_range := obj.get("ContentRange"):
             start, total = _parse_content_range(content_range, f"{self.display}{name}")
         body = obj["Body"]
+        version = obj.get("ETag") or (str(obj["LastModified"]) if obj.get("LastModified") else None)
 
         def chunks() -> Iterator[bytes]:
             import urllib3.exceptions
@@ -148,7 +150,7 @@ class S3Source:
             except (BotoCoreError, OSError, urllib3.exceptions.HTTPError) as e:
                 raise Interrupted(f"{self.display}{name}: {s3.describe_error(e)}") from None
 
-        return Stream(start, total, chunks(), body.close)
+        return Stream(start, total, chunks(), body.close, version)
 
 
 # ---- HTTP(S) -------------------------------------------------------------------------------------
@@ -312,7 +314,8 @@ class HttpSource:
             except (OSError, http.client.HTTPException) as e:
                 raise Interrupted(f"{where}: {type(e).__name__}") from None
 
-        return Stream(start, total, chunks(), resp.close)
+        version = resp.headers.get("ETag") or resp.headers.get("Last-Modified")
+        return Stream(start, total, chunks(), resp.close, version)
 
 
 def _reason(reason: object) -> str:
