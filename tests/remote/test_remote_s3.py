@@ -154,12 +154,17 @@ def test_publish_uploads_shards_multipart_then_manifest_txt_then_manifest_json_l
 
     writes = [(op, p.get("Key")) for op, p in calls
               if op in ("PutObject", "CreateMultipartUpload", "UploadPart", "CompleteMultipartUpload",
-                        "DeleteObject")]
-    # Old manifests are removed first, the new ones written after every shard, manifest.json last.
+                        "DeleteObject", "HeadObject")]
+    # Nothing is deleted; the manifests are written after every shard was uploaded and checked
+    # (a HEAD of each after the last upload), manifest.json last.
     json_key, txt_key = PREFIX + "manifest.json", PREFIX + "manifest.txt"
-    assert writes[:2] == [("DeleteObject", json_key), ("DeleteObject", txt_key)]
+    assert not [w for w in writes if w[0] == "DeleteObject"]
     assert writes[-2:] == [("PutObject", txt_key), ("PutObject", json_key)]
-    middle = writes[2:-2]
+    last_upload = max(i for i, (op, _) in enumerate(writes) if op in ("PutObject", "CompleteMultipartUpload")
+                      and writes[i][1] not in (json_key, txt_key))
+    checked = {k for op, k in writes[last_upload:] if op == "HeadObject"}
+    assert checked == {PREFIX + n for n in ds.files}
+    middle = [w for w in writes[:-2] if w[0] != "HeadObject"]
     assert {k for _, k in middle} == {PREFIX + n for n in ds.files}
     assert [op for op, k in middle if k == PREFIX + "comment_000.csv"].count("UploadPart") == 3
     head = s3env.client.head_object(Bucket=s3env.bucket, Key=PREFIX + "comment_000.csv")
@@ -178,6 +183,37 @@ def test_republishing_replaces_the_dataset(
                      "--endpoint-url", s3env.endpoint, "--progress", "none")
     assert rc == 0, err
     assert_same_files(tmp_path / "o", second)
+
+
+def test_a_failed_republish_leaves_the_published_dataset_up(
+    s3env: S3Env, dataset: Callable[..., Dataset], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from botocore.exceptions import EndpointConnectionError
+
+    first, second = dataset(seed=1), dataset(seed=2)
+    publish_cli(capsys, s3env, first)
+    live = s3env.client.get_object(Bucket=s3env.bucket, Key=PREFIX + "manifest.json")["Body"].read()
+
+    client, _ = recording_client(s3env)
+
+    def network_down(params: dict[str, Any], model: Any, **_: Any) -> None:
+        if model.name in ("PutObject", "CreateMultipartUpload", "UploadPart"):
+            raise EndpointConnectionError(endpoint_url=s3env.endpoint)
+
+    client.meta.events.register("before-parameter-build.s3", network_down)
+    with pytest.raises(UserError, match="left in place; run publish again"):
+        publish(check_dataset(second.directory), s3.parse_s3_url(s3env.url(PREFIX)), client, jobs=2)
+    assert s3env.client.get_object(Bucket=s3env.bucket, Key=PREFIX + "manifest.json")["Body"].read() == live
+    rc, _, err = cli(capsys, "get-data", "--from", s3env.url(PREFIX), "--out", str(tmp_path / "o"),
+                     "--endpoint-url", s3env.endpoint, "--progress", "none")
+    assert rc == 0, err
+    assert_same_files(tmp_path / "o", first)  # still served, whole
+
+    # Published again, the same dataset: every shard is already there, only the manifests are written.
+    client, calls = recording_client(s3env)
+    publish(check_dataset(first.directory), s3.parse_s3_url(s3env.url(PREFIX)), client, jobs=2)
+    puts = sorted(p["Key"] for op, p in calls if op in ("PutObject", "CreateMultipartUpload"))
+    assert puts == [PREFIX + "manifest.json", PREFIX + "manifest.txt"]
 
 
 def _no_manifest(ds: Dataset) -> None:
@@ -244,7 +280,7 @@ def test_publish_to_a_missing_bucket_fails_without_a_manifest(
     ds = dataset({"user_000.csv": b"id\n"})
     rc, _, err = cli(capsys, "publish", str(ds.directory), "--to", "s3://no-such-bucket-here/x/",
                      "--endpoint-url", s3env.endpoint, "--progress", "none")
-    assert rc == 2 and "NoSuchBucket" in err and "manifest.json was not uploaded" in err
+    assert rc == 2 and "NoSuchBucket" in err and "the new manifest was not uploaded" in err
 
 
 # ---- get-data: skip, resume, mismatches ----------------------------------------------------------

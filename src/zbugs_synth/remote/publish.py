@@ -2,11 +2,15 @@
 
 Only a complete, self-consistent dataset is published: it must have a manifest.json, no
 incomplete marker, and every listed file present with the listed size and checksum (and no
-unlisted shards mixed in). Order of uploads, so a reader never sees a manifest for missing files:
-1. remove the prefix's old manifest.json and manifest.txt (readers then see "no dataset yet"
-   rather than an old manifest next to new shards);
-2. upload all shards in parallel (multipart for big ones);
-3. upload manifest.txt, then manifest.json last.
+unlisted shards mixed in). Order, so that a reader never sees a manifest for missing files and a
+failed re-publish never takes the published dataset down:
+1. upload the shards in parallel (multipart for big ones), each with its checksum as object
+   metadata; a shard whose object already holds exactly that content is not uploaded again;
+2. verify every shard object (size and recorded checksum);
+3. only then replace manifest.txt, and manifest.json last.
+Until step 3 the manifest already published stays live. Shards are named `{table}_{shard}.csv`
+whatever the dataset, so one that changed is overwritten in place during step 1: a manifest.json
+reader meanwhile gets a checksum mismatch on it (and retries), never a wrong file.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from zbugs_synth.manifest import (
     INCOMPLETE_MARKER,
     MANIFEST_NAME,
     MANIFEST_TXT,
+    FileEntry,
     Manifest,
     ManifestError,
     dataset_files,
@@ -37,6 +42,7 @@ MIN_PART_SIZE = 5 << 20  # S3's minimum multipart part size
 DEFAULT_PART_SIZE = 64 << 20
 
 CONTENT_TYPES = {".csv": "text/csv", ".json": "application/json", ".txt": "text/plain; charset=utf-8"}
+CHECKSUM_META = "xxh3-128"  # S3 user metadata (x-amz-meta-xxh3-128): the shard's checksum, set at upload
 
 
 @dataclass
@@ -135,6 +141,23 @@ class _ProgressSubscriber:
         pass
 
 
+def _matching_objects(client: Any, dest: S3Location, files: list[FileEntry], jobs: int) -> list[str]:
+    """Names of `files` whose S3 object has the listed size and the listed checksum in its metadata."""
+    from botocore.exceptions import ClientError
+
+    def check(f: FileEntry, stop: threading.Event) -> str | None:
+        try:
+            head = client.head_object(Bucket=dest.bucket, Key=dest.key(f.name))
+        except ClientError as e:
+            if s3.http_status(e) == 404 or s3.error_code(e) in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise
+        same_size = int(head.get("ContentLength", -1)) == f.bytes
+        return f.name if same_size and head.get("Metadata", {}).get(CHECKSUM_META) == f.checksum else None
+
+    return [name for name in run_parallel(files, check, jobs) if name is not None]
+
+
 def publish(
     dataset: CheckedDataset,
     dest: S3Location,
@@ -150,36 +173,47 @@ def publish(
     progress = progress or NullProgress()
     part_size = max(part_size, MIN_PART_SIZE)
     try:
-        # Step 1: no stale manifest may describe the prefix while its shards change.
-        for name in (MANIFEST_NAME, MANIFEST_TXT):
-            client.delete_object(Bucket=dest.bucket, Key=dest.key(name))
-
-        # Step 2: shards. s3transfer shares one pool of `jobs` threads across files and parts, and
-        # switches to multipart above `part_size` (raising the part size past 10,000 parts).
+        # Step 1: shards not already there. s3transfer shares one pool of `jobs` threads across files
+        # and parts, and switches to multipart above `part_size` (raising it past 10,000 parts).
+        present = set(_matching_objects(client, dest, dataset.manifest.files, jobs))
+        todo = [f for f in dataset.manifest.files if f.name not in present]
         config = TransferConfig(
             multipart_threshold=part_size, multipart_chunksize=part_size, max_concurrency=jobs,
             use_threads=True,
         )
-        task = progress.task("upload", dataset.total_bytes, unit="bytes")
+        task = progress.task("upload", sum(f.bytes for f in todo), unit="bytes")
         manager = create_transfer_manager(client, config)
+        futures: list[Any] = []
         try:
-            futures = [
-                manager.upload(
+            for f in todo:
+                futures.append(manager.upload(
                     str(dataset.directory / f.name), dest.bucket, dest.key(f.name),
-                    extra_args={"ContentType": CONTENT_TYPES[".csv"]},
+                    extra_args={"ContentType": CONTENT_TYPES[".csv"], "Metadata": {CHECKSUM_META: f.checksum}},
                     subscribers=[_ProgressSubscriber(task)],
-                )
-                for f in dataset.manifest.files
-            ]
+                ))
             for fut in futures:
                 fut.result()
         except BaseException:
-            manager.shutdown(cancel=True)
+            # Cancel each transfer ourselves: this s3transfer's shutdown(cancel=True) passes its arguments
+            # in the wrong order and dies with a TypeError that would hide the real error.
+            for fut in futures:
+                fut.cancel()
+            manager.shutdown()
             raise
         manager.shutdown()
         task.done()
 
-        # Step 3: manifests, JSON last.
+        # Step 2: every shard object is what the new manifest says, before any reader is sent to it.
+        wrong = sorted({f.name for f in dataset.manifest.files} - set(
+            _matching_objects(client, dest, dataset.manifest.files, jobs)))
+        if wrong:
+            raise UserError(
+                f"publishing to {dest} failed: after the upload, {wrong[0]}"
+                + (f" and {len(wrong) - 1} more" if len(wrong) > 1 else "")
+                + " do not match the manifest (size or checksum); the manifest already published there "
+                "was left in place; run publish again")
+
+        # Step 3: manifests, JSON last (each replaces the previous one in a single PUT).
         names_txt = manifest_txt(f.name for f in dataset.manifest.files).encode()
         client.put_object(Bucket=dest.bucket, Key=dest.key(MANIFEST_TXT), Body=names_txt,
                           ContentType=CONTENT_TYPES[".txt"])
@@ -187,7 +221,7 @@ def publish(
                           ContentType=CONTENT_TYPES[".json"])
     except (BotoCoreError, ClientError, OSError) as e:
         raise UserError(
-            f"publishing to {dest} failed: {s3.describe_error(e)} (manifest.json was not uploaded, so "
-            "readers will not see a partial dataset; run publish again)"
+            f"publishing to {dest} failed: {s3.describe_error(e)} (the new manifest was not uploaded and the one "
+            "already published there, if any, was left in place; run publish again)"
         ) from None
     return PublishResult(dest, len(dataset.manifest.files) + 2, dataset.total_bytes)
