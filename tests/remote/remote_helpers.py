@@ -127,6 +127,7 @@ class HttpState:
     cut_once: dict[str, int] = field(default_factory=dict)  # file name -> bytes sent before dropping
     ignore_range: bool = False
     no_head: bool = False
+    head_answer: tuple[int, str] | None = None  # (status, reason phrase) for every HEAD
     status_for: dict[str, int] = field(default_factory=dict)  # request path -> forced error status
     fake_length: dict[str, int] = field(default_factory=dict)  # file name -> Content-Length for HEAD
     validators: bool = True  # send ETag and Last-Modified, as real servers do
@@ -164,6 +165,13 @@ def handler_for(state: HttpState) -> type[BaseHTTPRequestHandler]:
                 self.wfile.write(body)
 
         def do_HEAD(self) -> None:
+            if state.head_answer is not None:
+                status, reason = state.head_answer
+                state.log(Logged("HEAD", urlsplit(self.path).path, None, status, 0))
+                self.send_response(status, reason)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
             if state.no_head:
                 self._reply(405, {}, b"")
                 return

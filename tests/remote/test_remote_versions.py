@@ -146,3 +146,61 @@ def test_s3_a_part_of_an_older_object_version_is_started_over(
     s3env.client.put_object(Bucket=s3env.bucket, Key=prefix + NAME, Body=new)  # re-published, same size
     result = get_data(source, out, jobs=2)
     assert (out / NAME).read_bytes() == new and NAME not in result.resumed
+
+
+# ---- HEAD fallback by status, and a single retry layer ---------------------------------------------
+
+@pytest.mark.parametrize(("answer", "falls_back"), [
+    ((501, "Not Implemented"), True),
+    ((405, "Method Not Allowed"), True),
+    ((403, "HTTP 405 Method Not Allowed"), False),  # the words of a 405, the status of a refusal
+    ((400, "no HEAD here (HTTP 501)"), False),
+])
+def test_head_falls_back_to_get_by_status_not_by_message(
+    http_server: Callable[..., Served], dataset: Callable[..., Dataset], tmp_path: Path,
+    answer: tuple[int, str], falls_back: bool,
+) -> None:
+    ds = dataset(manifest_txt_only=True)
+    srv, _, _out = _serve(http_server, ds, tmp_path)
+    srv.state.head_answer = answer
+    source = HttpSource(srv.url("data/"))
+    if falls_back:
+        assert source.size(NAME) == len(ds.files[NAME])
+        assert srv.state.gets(NAME)  # the size came from a GET's headers
+    else:
+        with pytest.raises(Exception, match=f"HTTP {answer[0]}") as e:
+            source.size(NAME)
+        assert getattr(e.value, "status", None) == answer[0] and not srv.state.gets(NAME)
+
+
+def test_s3_attempts_are_not_multiplied_by_two_retry_layers(
+    s3env: S3Env, dataset: Callable[..., Dataset], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every GET of one shard answers 503: get-data makes 1 + len(RETRY_DELAYS) attempts, not 4 x 4."""
+    from botocore.awsrequest import AWSResponse
+
+    from zbugs_synth.remote import get as get_module
+    from zbugs_synth.remote.sources import open_source
+
+    monkeypatch.setattr(get_module, "RETRY_DELAYS", (0.0, 0.0, 0.0))
+    ds = dataset()
+    prefix = "flaky/"
+    for p in sorted(ds.directory.iterdir()):
+        s3env.client.put_object(Bucket=s3env.bucket, Key=prefix + p.name, Body=p.read_bytes())
+    source = open_source(s3env.url(prefix), endpoint_url=s3env.endpoint, jobs=2)
+    attempts = []
+
+    class _Empty:
+        def stream(self, **_: object) -> Iterator[bytes]:
+            yield b""
+
+    def unavailable(request: object, **_: object) -> AWSResponse | None:
+        if request.url.split("?")[0].endswith("/" + prefix + NAME):  # type: ignore[attr-defined]
+            attempts.append(1)
+            return AWSResponse(request.url, 503, {}, _Empty())  # type: ignore[attr-defined]
+        return None
+
+    source.client.meta.events.register("before-send.s3.GetObject", unavailable)  # type: ignore[attr-defined]
+    with pytest.raises(UserError, match=NAME):
+        get_data(source, tmp_path / "out", jobs=2, retries=3)
+    assert len(attempts) == 4

@@ -21,9 +21,10 @@ from __future__ import annotations
 import os
 import shutil
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NoReturn
+from typing import NoReturn, TypeVar
 
 import xxhash
 
@@ -55,6 +56,8 @@ from zbugs_synth.remote.sources import (
     SourceError,
     Stream,
 )
+
+T = TypeVar("T")
 
 RETRY_DELAYS = (0.5, 2.0, 5.0)  # seconds before the 1st, 2nd, 3rd retry of an interrupted file
 
@@ -98,13 +101,13 @@ def fetch_manifest(source: Source) -> RemoteManifest:
     """The dataset's manifest, validated as untrusted input."""
     kind, name = "json", MANIFEST_NAME
     try:
-        raw = source.read_small(MANIFEST_NAME, MAX_MANIFEST_BYTES)
+        raw = _retrying(lambda: source.read_small(MANIFEST_NAME, MAX_MANIFEST_BYTES))
     except (NotFound, Forbidden) as first:
         # Forbidden too: a bucket readable but not listable answers 403 for a missing key, and the
         # original tool's datasets have only manifest.txt.
         kind, name = "txt", MANIFEST_TXT
         try:
-            raw = source.read_small(MANIFEST_TXT, MAX_MANIFEST_BYTES)
+            raw = _retrying(lambda: source.read_small(MANIFEST_TXT, MAX_MANIFEST_BYTES))
         except NotFound:
             if isinstance(first, Forbidden):
                 raise ManifestUnavailable(f"cannot fetch the manifest: {first}") from None
@@ -242,7 +245,7 @@ def _probe_sizes(source: Source, files: list[Wanted], jobs: int) -> list[Wanted]
         if stop.is_set():
             raise Cancelled()
         try:
-            size = source.size(f.name)
+            size = _retrying(lambda: source.size(f.name), stop)
         except NotFound:
             missing = f"{f.name} is listed in manifest.txt but missing at {source.display}"
             raise TransferError(missing) from None
@@ -312,6 +315,20 @@ def _download(
                     f"{e} (kept {have:,} of {f.size:,} bytes of {f.name}: run get-data again to resume)"
                 ) from None
             stop.wait(RETRY_DELAYS[min(attempt, len(RETRY_DELAYS) - 1)])
+
+
+def _retrying(call: Callable[[], T], stop: threading.Event | None = None) -> T:
+    """`call()`, retried after an `Interrupted` like a download is: the only retry layer (the S3
+    client's own retries are off, so attempts are not multiplied)."""
+    attempt = 0
+    while True:
+        try:
+            return call()
+        except Interrupted:
+            if attempt == len(RETRY_DELAYS) or (stop is not None and stop.is_set()):
+                raise
+            (stop or threading.Event()).wait(RETRY_DELAYS[attempt])
+            attempt += 1
 
 
 class _CountedTask:

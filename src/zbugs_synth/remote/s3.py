@@ -54,8 +54,8 @@ def check_endpoint_url(url: str) -> str:
     return url
 
 
-def make_client(endpoint_url: str | None, *, jobs: int, require_credentials: bool) -> Any:
-    """An S3 client sized for `jobs` parallel transfers.
+def make_client(endpoint_url: str | None, *, jobs: int, require_credentials: bool, retries: bool = True) -> Any:
+    """An S3 client sized for `jobs` parallel transfers; `retries=False` when the caller retries itself.
 
     Without credentials: an error if we are going to write, unsigned requests if we only read
     (public buckets; a private one answers AccessDenied, which we report as such).
@@ -75,7 +75,8 @@ def make_client(endpoint_url: str | None, *, jobs: int, require_credentials: boo
         )
     config = Config(
         max_pool_connections=max(10, 2 * jobs),
-        retries={"max_attempts": 4, "mode": "standard"},
+        # (`max_attempts` counts retries after the first attempt; `total_max_attempts` counts them all.)
+        retries={"mode": "standard", **({"max_attempts": 4} if retries else {"total_max_attempts": 1})},
         connect_timeout=10,
         read_timeout=60,
         **({} if signed else {"signature_version": UNSIGNED}),

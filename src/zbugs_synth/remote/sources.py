@@ -25,10 +25,16 @@ from zbugs_synth.remote.safety import redact_url, scrub_urls
 
 CHUNK = 1 << 20  # read size: large enough to keep per-chunk overhead invisible
 HTTP_TIMEOUT = 60.0
+# Answers meaning "this server does not do HEAD" (decided by status code, never by message text).
+HEAD_UNSUPPORTED = (405, 501)
 
 
 class SourceError(Exception):
-    """A remote failure, message already safe to print."""
+    """A remote failure, message already safe to print; `status`: the HTTP status, when there was one."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class NotFound(SourceError):
@@ -68,7 +74,9 @@ def open_source(url: str, *, endpoint_url: str | None, jobs: int) -> Source:
     scheme = urlsplit(url).scheme.lower()
     if scheme == "s3":
         location = s3.parse_s3_url(url)
-        return S3Source(location, s3.make_client(endpoint_url, jobs=jobs, require_credentials=False))
+        # botocore's own retries off: get-data retries a broken transfer itself, resuming from where it
+        # stopped; both layers together multiplied the attempts (4 x 4) and the waits.
+        return S3Source(location, s3.make_client(endpoint_url, jobs=jobs, require_credentials=False, retries=False))
     if scheme in ("http", "https"):
         return HttpSource(url)
     raise UserError(f"--from {redact_url(url)!r}: expected s3://bucket/prefix/ or https://host/prefix/")
@@ -257,14 +265,16 @@ class HttpSource:
             e.close()
             text = f"{where}: HTTP {e.code} {scrub_urls(str(e.reason))[:200]}"
             if e.code in (404, 410):
-                raise NotFound(text) from None
+                raise NotFound(text, e.code) from None
             if e.code == 416:
-                raise RangeNotSatisfiable(text) from None
+                raise RangeNotSatisfiable(text, e.code) from None
             if e.code in (401, 403):
-                raise Forbidden(text) from None
+                raise Forbidden(text, e.code) from None
+            if method == "HEAD" and e.code in HEAD_UNSUPPORTED:
+                raise SourceError(text, e.code) from None  # size() falls back to a GET
             if e.code >= 500 or e.code in (408, 429):
-                raise Interrupted(text) from None
-            raise SourceError(text) from None
+                raise Interrupted(text, e.code) from None
+            raise SourceError(text, e.code) from None
         except urllib.error.URLError as e:
             raise Interrupted(f"{where}: cannot connect ({_reason(e.reason)})") from None
         except (OSError, http.client.HTTPException) as e:
@@ -286,7 +296,7 @@ class HttpSource:
                 length = resp.headers.get("Content-Length")
                 return int(length) if length and length.isdigit() else None
         except SourceError as e:
-            if "HTTP 405" not in str(e) and "HTTP 501" not in str(e):
+            if isinstance(e, Interrupted) or e.status not in HEAD_UNSUPPORTED:
                 raise
         # No HEAD support: start a plain GET, read its Content-Length, and hang up.
         stream = self.open(name, 0)
