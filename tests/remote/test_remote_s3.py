@@ -211,7 +211,8 @@ def test_a_failed_republish_leaves_the_published_dataset_up(
 
     # Published again, the same dataset: every shard is already there, only the manifests are written.
     client, calls = recording_client(s3env)
-    publish(check_dataset(first.directory), s3.parse_s3_url(s3env.url(PREFIX)), client, jobs=2)
+    again = publish(check_dataset(first.directory), s3.parse_s3_url(s3env.url(PREFIX)), client, jobs=2)
+    assert again.unchanged == len(first.files)
     puts = sorted(p["Key"] for op, p in calls if op in ("PutObject", "CreateMultipartUpload"))
     assert puts == [PREFIX + "manifest.json", PREFIX + "manifest.txt"]
 

@@ -106,6 +106,7 @@ def run_publish(args: argparse.Namespace) -> int:
     finally:
         progress.close()
     where = f" --endpoint-url {redact_url(cfg.endpoint_url)}" if cfg.endpoint_url else ""
-    print(f"published {result.files} files ({human_bytes(result.bytes)}) to {result.location}")
+    same = f"; {result.unchanged:,} shard(s) were already there and not uploaded again" if result.unchanged else ""
+    print(f"published {result.files:,} files ({human_bytes(result.bytes)}) to {result.location}{same}")
     print(f"fetch it with: zbugs-synth get-data --from {result.location}{where}")
     return 0

@@ -61,6 +61,7 @@ class PublishResult:
     location: S3Location
     files: int
     bytes: int
+    unchanged: int = 0  # shards already there with the same content: not uploaded again
 
 
 def check_dataset(directory: Path, *, jobs: int = 4, progress: Progress | None = None) -> CheckedDataset:
@@ -224,4 +225,4 @@ def publish(
             f"publishing to {dest} failed: {s3.describe_error(e)} (the new manifest was not uploaded and the one "
             "already published there, if any, was left in place; run publish again)"
         ) from None
-    return PublishResult(dest, len(dataset.manifest.files) + 2, dataset.total_bytes)
+    return PublishResult(dest, len(dataset.manifest.files) + 2, dataset.total_bytes, len(present))
