@@ -97,3 +97,15 @@ def test_log_lines_print_above_the_bars() -> None:
     text = console.file.getvalue()  # type: ignore[attr-defined]
     last = text.rsplit("loaded comment_014.csv", 1)[1]
     assert "comment" in last and "50" in last  # the bar is drawn again below the last log line
+
+
+def test_plain_lines_name_the_step_under_way() -> None:
+    out = io.StringIO()
+    plain = PlainProgress(out, interval=0.0)
+    t = plain.task("verify", 3, unit="checks")
+    t.note("no orphans: comment.issueID -> issue.id")
+    t.advance(1)
+    t.done()
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith("verify: 0 checks, of 3 checks (0%)") and "now: no orphans" in lines[0]
+    assert lines[-1].startswith("verify: 1 checks") and "done in" in lines[-1] and "now:" not in lines[-1]

@@ -114,6 +114,7 @@ class _PlainTask:
 
     def note(self, text: str) -> None:
         self.now = text
+        self.advance(0)  # a periodic line names it when one is due (a slow step would otherwise show none)
 
     def done(self) -> None:
         with self.owner.lock:
