@@ -17,6 +17,7 @@ from zero_harness import (
     replica_query,
     replication_slots,
     seed,
+    wait_for_replica,
 )
 
 # Every table the schema publishes (a table missing from the publication would go unnoticed otherwise).
@@ -44,3 +45,25 @@ def test_initial_sync_replicates_every_published_table(zero_dbs: ZeroDbs, zero_d
     slots = replication_slots(zero_dbs.admin, zero_dbs.upstream_name)
     assert [s.active for s in slots] == [True] and slots[0].name.startswith(f"{APP_ID}_0_")
     assert zc.running()
+
+
+def test_killed_server_leaves_no_process_and_restarts_without_resync(
+        zero_dbs: ZeroDbs, zero_dataset: Path, zero_cache: Callable[..., ZeroCache]) -> None:
+    """What the scenario tests build on: kill() is a crash that leaves nothing running (zero-cache's
+    workers live in sessions of their own), the slot stays behind inactive, and a restart resumes from
+    it with the same replica (no new initial sync)."""
+    seed(zero_dbs.upstream, zero_dataset)
+    zc = zero_cache()
+    version_sql = 'SELECT "replicaVersion" AS v FROM "_zero.replicationConfig"'
+    version = replica_query(zc.install, zc.replica_file, version_sql)[0]["v"]
+    assert len(zc.pids()) >= 4  # runner, dispatcher, change-streamer, replicator, syncer, ...
+
+    zc.kill()
+    assert zc.pids() == [] and not zc.running()
+    assert [s.active for s in replication_slots(zero_dbs.admin, zero_dbs.upstream_name)] == [False]
+
+    zc.restart()
+    assert replica_query(zc.install, zc.replica_file, version_sql)[0]["v"] == version
+    assert "Synced" not in zc.log_text()  # this start copied nothing
+    wait_for_replica(zc, timeout=30)
+    assert zc.stop() == 0 and zc.pids() == []

@@ -64,6 +64,7 @@ APP_ID = "zero"
 INSTALL_TIMEOUT = 600.0
 READY_TIMEOUT = 120.0
 STOP_TIMEOUT = 30.0
+MARKER_ENV = "ZBUGS_ZERO_HARNESS_ID"
 
 
 class HarnessError(RuntimeError):
@@ -271,6 +272,7 @@ class ZeroCache:
     port: int = 0  # 0: choose free ports at start
     extra_env: dict[str, str] = field(default_factory=dict)
     admin_password: str = field(default_factory=lambda: secrets.token_urlsafe(16))
+    marker: str = field(default_factory=lambda: secrets.token_hex(8))  # in every process's environment
     process: subprocess.Popen[bytes] | None = None
     started_at: float = 0.0
     ready_seconds: float | None = None  # start -> "zero-cache ready", of the last start
@@ -312,6 +314,7 @@ class ZeroCache:
             "TMPDIR": str(tmp),  # IVM operator storage goes to os.tmpdir()
         })
         env.update(self.extra_env)
+        env[MARKER_ENV] = self.marker
         return env
 
     # -- lifecycle --
@@ -330,7 +333,6 @@ class ZeroCache:
             log.flush()
             self.started_at = time.monotonic()
             self.ready_seconds = None
-            # Its own process group (session): stop/kill reach every worker it forks.
             self.process = subprocess.Popen([str(self.install.tools.node), str(self.install.cli)],
                                             cwd=self.workdir, env=self.env(), stdin=subprocess.DEVNULL,
                                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -364,8 +366,8 @@ class ZeroCache:
             return None
 
     def stop(self, timeout: float = STOP_TIMEOUT) -> int | None:
-        """Graceful stop (SIGTERM: zero-cache drains and exits), then SIGKILL for anything left in its
-        process group. Returns the exit code (None if it was never started)."""
+        """Graceful stop (SIGTERM: zero-cache drains and exits), then SIGKILL for any of its processes
+        left. Returns the exit code (None if it was never started)."""
         if self.process is None:
             return None
         if self.process.poll() is None:
@@ -377,7 +379,7 @@ class ZeroCache:
         return self.process.returncode
 
     def kill(self) -> None:
-        """SIGKILL the whole process group at once (a crash, as far as zero-cache can tell)."""
+        """SIGKILL all its processes at once (a crash, as far as zero-cache can tell)."""
         if self.process is not None:
             self._kill_group()
 
@@ -388,19 +390,25 @@ class ZeroCache:
         return self.wait_ready(timeout)
 
     def _kill_group(self) -> None:
+        """SIGKILL every process of this server. zero-cache forks each worker into a session of its own
+        (a process-group kill misses them) and orphaned workers keep running, so they are found by the
+        marker in their inherited environment, wherever they were re-parented."""
         assert self.process is not None
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.process.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while pids := _processes_with_env(MARKER_ENV, self.marker):
+            for pid in pids:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, signal.SIGKILL)
+            if time.monotonic() > deadline:
+                raise HarnessError(f"zero-cache processes {pids} survived SIGKILL")
+            time.sleep(0.05)
+            self.process.poll()  # reap our own child
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.process.wait(10)
-        # Workers re-parented elsewhere are still in the group: wait until the group is empty.
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                os.killpg(self.process.pid, 0)
-            except (ProcessLookupError, PermissionError):
-                return
-            time.sleep(0.05)
+
+    def pids(self) -> list[int]:
+        """Every live process of this server (main process and workers)."""
+        return _processes_with_env(MARKER_ENV, self.marker)
 
     # -- log --
 
@@ -589,6 +597,24 @@ def _file_lock(path: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _processes_with_env(name: str, value: str) -> list[int]:
+    """Live processes whose environment has name=value (zombies excluded: they are only waiting to be reaped)."""
+    needle = f"{name}={value}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if needle not in (entry / "environ").read_bytes().split(b"\0"):
+                continue
+            state = (entry / "stat").read_text().rsplit(")", 1)[-1].split()[0]
+        except OSError:
+            continue
+        if state not in ("Z", "X"):
+            found.append(int(entry.name))
+    return found
 
 
 def _tail(text: str, lines: int) -> str:
