@@ -30,7 +30,7 @@ COMMAND_MODULES = (
 # imported: `generate-synthetic` then never pays for psycopg, boto3 or anthropic (~0.2-3 s).
 COMMAND_MODULE = {
     "generate-templates": "generate_templates",
-    "generate-synthetic": "generate_synthetic",
+    "generate-synthetic": "generate_synthetic", "combine-parts": "generate_synthetic",
     "db-up": "db", "db-down": "db", "db-status": "db", "db-migrate": "db",
     "db-seed-synthetic": "seed",
     "verify": "verify",

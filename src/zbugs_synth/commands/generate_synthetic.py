@@ -1,4 +1,7 @@
-"""`zbugs-synth generate-synthetic`: spec Step 2, sharded CSVs for the six zbugs tables."""
+"""`zbugs-synth generate-synthetic`: spec Step 2, sharded CSVs for the six zbugs tables.
+
+Also its partitioned forms (`--parts N [--part K]`, `--scheduler ADDRESS`) and `combine-parts`.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +9,9 @@ import argparse
 
 from zbugs_synth.commands import add_progress_flag
 from zbugs_synth.config import add_arguments, build
-from zbugs_synth.config.generate import GenerateConfig
+from zbugs_synth.config.generate import GenerateConfig, endpoint, output_location
+from zbugs_synth.errors import UserError
+from zbugs_synth.generate.sink import is_remote
 from zbugs_synth.progress import human_bytes, make_progress
 
 
@@ -16,23 +21,63 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="generate sharded CSVs (user, project, label, issue, comment, issueLabel)",
         description="Generate a synthetic zbugs dataset as sharded CSV files plus manifest.json. "
         "Every flag has an environment variable (the guide's names); flags win, then the environment, "
-        "then .env, then the default. The same settings always give byte-identical files.",
+        "then .env, then the default. The same settings always give byte-identical files. "
+        "--parts N splits the dataset into N parts written independently (--part K: only part K; "
+        "--scheduler: every part as a task on a Dask cluster); an s3:// OUTPUT_DIR is written as parts.",
     )
     add_arguments(p, GenerateConfig)
     add_progress_flag(p)
     p.set_defaults(func=run)
 
+    c = sub.add_parser(
+        "combine-parts", help="write manifest.json for a dataset generated in parts, once every part is there",
+        description="Combine the part manifests (parts/part-K-of-N.json) of a partitioned dataset into its "
+        "manifest.json and manifest.txt. Refuses while a part is missing or incomplete, and part manifests "
+        "of different configurations.",
+    )
+    c.add_argument("destination", metavar="DIR_OR_S3_URL", help="the dataset directory or s3://bucket/prefix/")
+    c.add_argument("--endpoint-url", default=None, help="S3 API endpoint of an S3-compatible store "
+                   "[env AWS_ENDPOINT_URL]")
+    c.add_argument("--force", action="store_true",
+                   help="delete dataset CSVs in the destination that no part lists")
+    c.set_defaults(func=run_combine)
+
 
 def print_summary(result) -> None:  # type: ignore[no-untyped-def]
     print(f"\nDataset written to {result.directory}/ (datasetId {result.manifest.dataset_id})")
+    _print_tables(result)
+    secs = max(result.elapsed, 1e-9)
+    print(f"elapsed {secs:.2f}s, {result.rows / secs:,.0f} rows/s, {result.bytes / secs / 1e6:,.0f} MB/s"
+          + "".join(f"; {k} {v:.2f}s" for k, v in result.phases.items()))
+
+
+def _print_tables(result) -> None:  # type: ignore[no-untyped-def]
     print(f"{'table':<12}{'rows':>14}{'shards':>8}{'bytes':>12}")
     for table, s in result.tables.items():
         print(f"{table:<12}{s.rows:>14,}{s.shards:>8}{human_bytes(s.bytes):>12}")
-    secs = max(result.elapsed, 1e-9)
     print(f"{'total':<12}{result.rows:>14,}{sum(s.shards for s in result.tables.values()):>8}"
           f"{human_bytes(result.bytes):>12}")
-    print(f"elapsed {secs:.2f}s, {result.rows / secs:,.0f} rows/s, {result.bytes / secs / 1e6:,.0f} MB/s"
-          + "".join(f"; {k} {v:.2f}s" for k, v in result.phases.items()))
+
+
+def print_parts_summary(outcome) -> None:  # type: ignore[no-untyped-def]
+    from zbugs_synth.generate.driver import _result
+
+    made = [r for r in outcome.results if not r.skipped]
+    skipped = len(outcome.results) - len(made)
+    rows = sum(r.result.rows for r in made)
+    size = sum(r.result.bytes for r in made)
+    secs = max(outcome.elapsed, 1e-9)
+    print(f"\n{len(made)} part(s) written to {outcome.destination}"
+          + (f", {skipped} already complete" if skipped else "")
+          + f": {rows:,} rows, {human_bytes(size)} in {secs:.2f}s ({rows / secs:,.0f} rows/s, "
+            f"{size / secs / 1e6:,.0f} MB/s)")
+    if outcome.combined is not None:
+        m = outcome.combined.manifest
+        print(f"All {outcome.parts} parts present: manifest.json written (datasetId {m.dataset_id})")
+        _print_tables(_result(outcome.destination, m, 0.0, {}))
+    else:
+        print(f"{outcome.present} of {outcome.parts} parts present; manifest.json is written when the last "
+              f"one finishes (or run `zbugs-synth combine-parts {outcome.destination}`)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -41,12 +86,50 @@ def run(args: argparse.Namespace) -> int:
 
 def generate_dataset(cfg: GenerateConfig, progress_mode: str) -> int:
     """generate-synthetic with explicit settings (quickstart calls this too)."""
-    from zbugs_synth.generate.driver import generate  # numba loads only when generating
-
     progress = make_progress(progress_mode)
     try:
-        result = generate(cfg, progress)
+        if cfg.scheduler:
+            from zbugs_synth.generate.cluster import run_on_cluster
+
+            if cfg.part:
+                raise UserError("--part: not with --scheduler (the cluster runs every part; "
+                                "parts already complete are skipped)")
+            outcome = run_on_cluster(cfg, progress)
+        elif cfg.parts or cfg.part or is_remote(cfg.output_dir):
+            from zbugs_synth.generate.partitioned import run_parts
+
+            outcome = run_parts(cfg, progress)
+        else:
+            from zbugs_synth.generate.driver import generate  # numba loads only when generating
+
+            result = generate(cfg, progress)
+            progress.close()
+            print_summary(result)
+            return 0
     finally:
         progress.close()
-    print_summary(result)
+    print_parts_summary(outcome)
+    return 0
+
+
+def run_combine(args: argparse.Namespace) -> int:
+    import os
+
+    from zbugs_synth.config import ParseError
+    from zbugs_synth.generate.parts import combine
+    from zbugs_synth.generate.sink import LocalSink, open_sink
+
+    try:
+        dest = output_location(args.destination)
+        url = endpoint(args.endpoint_url or os.environ.get("AWS_ENDPOINT_URL", ""))
+    except ParseError as e:
+        raise UserError(f"{args.destination!r}: {e}") from None
+    sink = open_sink(dest, endpoint_url=url)
+    if isinstance(sink, LocalSink) and not sink.directory.is_dir():
+        raise UserError(f"{args.destination}: not a directory")
+    combined = combine(sink, force=args.force)
+    m = combined.manifest
+    print(f"{sink.display}: {combined.parts} parts combined into manifest.json ({len(m.files)} files, "
+          f"{sum(f.rows for f in m.files):,} rows, {human_bytes(sum(f.bytes for f in m.files))}; "
+          f"datasetId {m.dataset_id})")
     return 0

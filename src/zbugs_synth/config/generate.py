@@ -38,6 +38,40 @@ def time_value(text: str) -> int:
     return int(dt.timestamp() * 1000)
 
 
+def output_location(text: str) -> Path | str:
+    """A directory, or an s3://bucket/prefix/ URL (kept as text: Path would fold its '//')."""
+    s = text.strip()
+    if s.lower().startswith("s3://"):
+        from zbugs_synth.errors import UserError
+        from zbugs_synth.remote.s3 import parse_s3_url
+
+        try:
+            return str(parse_s3_url(s))
+        except UserError as e:
+            raise ParseError(str(e)) from None
+    if "://" in s:
+        raise ParseError("expected a directory or s3://bucket/prefix/")
+    return path_value(text)
+
+
+def scheduler_address(text: str) -> str | None:
+    s = text.strip()
+    if not s:
+        return None
+    if any(c.isspace() for c in s):
+        raise ParseError("expected a Dask scheduler address such as tcp://10.0.0.5:8786")
+    return s
+
+
+def endpoint(text: str) -> str | None:
+    s = text.strip()
+    if not s:
+        return None
+    if not s.lower().startswith(("http://", "https://")):
+        raise ParseError("expected http(s)://host[:port]")
+    return s
+
+
 def _cpus() -> int:
     return usable_cpus()
 
@@ -56,8 +90,9 @@ class GenerateConfig:
                                       parse=number(0.0, 64.0), help="average labels per issue")
     shard_size: int = setting(500_000, env="SHARD_SIZE", flag="--shard-size",
                               parse=integer(1, 10**12), help="rows per CSV shard file")
-    output_dir: Path = setting(DEFAULT_OUTPUT_DIR, env="OUTPUT_DIR", flag="--output-dir",
-                               parse=path_value, help="output directory")
+    output_dir: Path | str = setting(DEFAULT_OUTPUT_DIR, env="OUTPUT_DIR", flag="--output-dir",
+                                     parse=output_location,
+                                     help="output directory, or s3://bucket/prefix/ (written as parts)")
     seed: int = setting(42, env="SEED", flag="--seed", parse=integer(0, SEED_MAX),
                         help="seed: the same seed and settings give the same bytes")
     skip_users: bool = setting(False, env="SKIP_USERS", flag="--skip-users", parse=boolean,
@@ -88,6 +123,15 @@ class GenerateConfig:
                                      parse=fraction, help="share of public issues")
     force: bool = setting(False, env=None, flag="--force", parse=boolean,
                           help="overwrite a directory holding another configuration's dataset")
+    parts: int = setting(0, env=None, flag="--parts", parse=integer(1, 99_999),
+                         help="split the dataset into this many parts (unset: one whole run)", shown="unset")
+    part: int = setting(0, env=None, flag="--part", parse=integer(1, 99_999),
+                        help="write only this part (1-based; with --parts); unset: every part", shown="unset")
+    scheduler: str | None = setting(None, env="DASK_SCHEDULER_ADDRESS", flag="--scheduler",
+                                    parse=scheduler_address,
+                                    help="run the parts as tasks on this Dask cluster (zbugs-synth[dask])")
+    endpoint_url: str | None = setting(None, env="AWS_ENDPOINT_URL", flag="--endpoint-url", parse=endpoint,
+                                       secret=True, help="S3 API endpoint of an S3-compatible store")
 
     def resolved_workers(self) -> int:
         return self.workers or _cpus()
@@ -97,6 +141,7 @@ class GenerateConfig:
         shards or how fast): two directories with the same content config hold the same rows, which
         is what the loader's "already loaded" check relies on."""
         d = asdict(self)
-        for k in ("output_dir", "workers", "force", "templates_dir", "shard_size"):
+        for k in ("output_dir", "workers", "force", "templates_dir", "shard_size", "parts", "part", "scheduler",
+                  "endpoint_url"):
             d.pop(k)
         return d

@@ -16,6 +16,7 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import xxhash
 
@@ -24,7 +25,9 @@ from zbugs_synth.config.generate import GenerateConfig
 from zbugs_synth.cpus import usable_cpus
 from zbugs_synth.errors import UserError
 from zbugs_synth.generate.ids import LABEL_BITS
+from zbugs_synth.generate.parts import PartSpec, complete_part, part_manifest, read_part
 from zbugs_synth.generate.plan import Buffers, Chunk, KernelPlan, chunk_ranges
+from zbugs_synth.generate.sink import Sink
 from zbugs_synth.generate.small_tables import (
     label_rows,
     mention_logins,
@@ -40,6 +43,8 @@ from zbugs_synth.manifest import (
     MANIFEST_TXT,
     FileEntry,
     Manifest,
+    ManifestError,
+    parse_manifest,
     read_manifest,
     write_manifest,
 )
@@ -62,7 +67,7 @@ class TableStats:
 
 @dataclass
 class Result:
-    directory: Path
+    directory: Path | str  # a directory, or the display form of a sink (an s3:// prefix)
     manifest: Manifest
     tables: dict[str, TableStats] = field(default_factory=dict)
     elapsed: float = 0.0
@@ -146,55 +151,100 @@ def prepare_directory(cfg: GenerateConfig, ds_id: str) -> Path:
     return out
 
 
-def generate(cfg: GenerateConfig, progress: Progress | None = None) -> Result:
-    progress = progress or NullProgress()
-    started = time.perf_counter()
-    phases: dict[str, float] = {}
-    pack = load_pack(cfg.templates_dir)
+SMALL_TABLES = ("user", "project", "label")  # written in plain Python before the kernel runs; by part 1 only
+
+
+@dataclass
+class Prepared:
+    pack: TemplatePack
+    digest: str
+    dataset_id: str
+
+
+def prepare(cfg: GenerateConfig, pack: TemplatePack | None = None) -> Prepared:
+    """Load (unless given) and check the template pack; the dataset's identity."""
+    pack = pack or load_pack(cfg.templates_dir)
     check_against_pack(cfg, pack)
     digest = pack_digest(pack)
-    ds_id = dataset_id(cfg, digest)
-    out = prepare_directory(cfg, ds_id)
+    return Prepared(pack, digest, dataset_id(cfg, digest))
+
+
+def manifest_config(cfg: GenerateConfig, digest: str) -> dict[str, Any]:
+    config = {**cfg.content_config(), "templates": str(cfg.templates_dir or "bundled"),
+              "templatesDigest": digest, "shardSize": cfg.shard_size}
+    config.pop("shard_size", None)
+    return config
+
+
+def _announce(cfg: GenerateConfig, progress: Progress, where: str) -> None:
     # Say what is being made before making it: a misspelled variable (NUM_ISSUE=...) shows up here.
     progress.log(f"generating {cfg.num_issues:,} issues, {cfg.num_projects:,} projects, {cfg.num_users:,} users"
                  f"{' (users not written)' if cfg.skip_users else ''}; ~{cfg.comments_per_issue:g} comments and "
                  f"~{cfg.labels_per_issue:g} labels per issue; seed {cfg.seed}; templates "
-                 f"{cfg.templates_dir or 'bundled'} -> {out}/")
+                 f"{cfg.templates_dir or 'bundled'} -> {where}")
+
+
+def _small_tables(cfg: GenerateConfig, pack: TemplatePack, writers: dict[str, ShardedWriter] | None,
+                  progress: Progress) -> tuple[Any, list[str] | None]:
+    """Users, projects and labels, written when `writers` is given; the project plan and label ids
+    (which every part's kernel needs) either way."""
+    if writers is not None and not cfg.skip_users:
+        task = progress.task("user", cfg.num_users)
+        batch: list[str] = []
+        for row in user_rows(cfg.num_users, pack.people):
+            batch.append(row)
+            if len(batch) == 10000:
+                writers["user"].write_text("".join(batch), len(batch))
+                task.advance(len(batch))
+                batch = []
+        writers["user"].write_text("".join(batch), len(batch))
+        task.advance(len(batch))
+        task.done()
+    projects = plan_projects(pack, cfg.num_projects, cfg.seed)
+    if writers is not None:
+        rows = list(project_rows(projects))
+        writers["project"].write_text("".join(rows), len(rows))
+    label_ids: list[str] | None = []
+    for ids, text in label_rows(projects, pack, cfg.seed):
+        if writers is not None:
+            writers["label"].write_text(text, len(ids))
+        if label_ids is not None:
+            label_ids.extend(ids)
+            if len(label_ids) > LABEL_TABLE_MAX:
+                label_ids = None  # the kernel derives label ids itself instead
+                if writers is None:
+                    break
+    return projects, label_ids
+
+
+def _kernel_plan(cfg: GenerateConfig, pack: TemplatePack, projects: Any, label_ids: list[str] | None) -> KernelPlan:
+    text_pool = compile_pack(pack, mention_logins(cfg.num_users, pack.people))
+    plan = KernelPlan(cfg, projects, text_pool, label_ids)
+    plan.run(0, min(cfg.num_issues, 1))  # first call loads (or compiles) the kernel
+    return plan
+
+
+def generate(cfg: GenerateConfig, progress: Progress | None = None) -> Result:
+    progress = progress or NullProgress()
+    started = time.perf_counter()
+    phases: dict[str, float] = {}
+    prep = prepare(cfg)
+    pack, digest, ds_id = prep.pack, prep.digest, prep.dataset_id
+    assert isinstance(cfg.output_dir, Path)
+    out = prepare_directory(cfg, ds_id)
+    _announce(cfg, progress, f"{out}/")
     writers = {t: ShardedWriter(out, t, cfg.shard_size) for t in TABLES}
     try:
         t = time.perf_counter()
-        if not cfg.skip_users:
-            task = progress.task("user", cfg.num_users)
-            batch: list[str] = []
-            for row in user_rows(cfg.num_users, pack.people):
-                batch.append(row)
-                if len(batch) == 10000:
-                    writers["user"].write_text("".join(batch), len(batch))
-                    task.advance(len(batch))
-                    batch = []
-            writers["user"].write_text("".join(batch), len(batch))
-            task.advance(len(batch))
-            task.done()
-        projects = plan_projects(pack, cfg.num_projects, cfg.seed)
-        rows = list(project_rows(projects))
-        writers["project"].write_text("".join(rows), len(rows))
-        label_ids: list[str] | None = []
-        for ids, text in label_rows(projects, pack, cfg.seed):
-            writers["label"].write_text(text, len(ids))
-            if label_ids is not None:
-                label_ids.extend(ids)
-                if len(label_ids) > LABEL_TABLE_MAX:
-                    label_ids = None  # the kernel derives label ids itself instead
+        projects, label_ids = _small_tables(cfg, pack, writers, progress)
         phases["small tables"] = time.perf_counter() - t
 
         t = time.perf_counter()
-        text_pool = compile_pack(pack, mention_logins(cfg.num_users, pack.people))
-        plan = KernelPlan(cfg, projects, text_pool, label_ids)
-        plan.run(0, min(cfg.num_issues, 1))  # first call loads (or compiles) the kernel
+        plan = _kernel_plan(cfg, pack, projects, label_ids)
         phases["prepare kernel"] = time.perf_counter() - t
 
         t = time.perf_counter()
-        _generate_big_tables(cfg, plan, writers, progress)
+        _generate_big_tables(cfg, plan, writers, progress, 0, cfg.num_issues)
         phases["issues, comments, labels"] = time.perf_counter() - t
 
         entries: list[FileEntry] = []
@@ -212,14 +262,16 @@ def generate(cfg: GenerateConfig, progress: Progress | None = None) -> Result:
         for w in writers.values():
             w.abort()
         raise
-    config = {**cfg.content_config(), "templates": str(cfg.templates_dir or "bundled"),
-              "templatesDigest": digest, "shardSize": cfg.shard_size}
-    config.pop("shard_size", None)
-    manifest = Manifest(dataset_id=ds_id, config=config, files=entries, tool_version=__version__)
+    manifest = Manifest(dataset_id=ds_id, config=manifest_config(cfg, digest), files=entries,
+                        tool_version=__version__)
     write_manifest(out, manifest)
     (out / INCOMPLETE_MARKER).unlink(missing_ok=True)
-    result = Result(out, manifest, elapsed=time.perf_counter() - started, phases=phases)
-    for e in entries:
+    return _result(out, manifest, time.perf_counter() - started, phases)
+
+
+def _result(where: Path | str, manifest: Manifest, elapsed: float, phases: dict[str, float]) -> Result:
+    result = Result(where, manifest, elapsed=elapsed, phases=phases)  # type: ignore[arg-type]
+    for e in manifest.files:
         s = result.tables.setdefault(e.table, TableStats())
         s.rows += e.rows
         s.shards += 1
@@ -227,12 +279,97 @@ def generate(cfg: GenerateConfig, progress: Progress | None = None) -> Result:
     return result
 
 
+# ---- one part of a partitioned run ---------------------------------------------------------------
+
+@dataclass
+class PartResult:
+    spec: PartSpec
+    result: Result
+    skipped: bool  # already complete: nothing was written
+
+
+def _check_destination(cfg: GenerateConfig, sink: Sink, ds_id: str) -> bool:
+    """Refuse another dataset's manifest (unless --force); True if this very dataset is complete."""
+    raw = sink.read(MANIFEST_NAME)
+    if raw is None:
+        return False
+    try:
+        old: Manifest | None = parse_manifest(raw.decode("utf-8"))
+    except (ManifestError, UnicodeDecodeError):
+        old = None
+    if old is not None and old.dataset_id == ds_id:
+        return True
+    if not cfg.force:
+        raise UserError(f"OUTPUT_DIR={sink.display!r}: holds another configuration's dataset; use --force to "
+                        "replace it or choose another OUTPUT_DIR")
+    sink.delete(MANIFEST_NAME)
+    sink.delete(MANIFEST_TXT)
+    return False
+
+
+def generate_part(cfg: GenerateConfig, spec: PartSpec, sink: Sink, progress: Progress | None = None,
+                  prep: Prepared | None = None) -> PartResult:
+    """Write part `spec` of the dataset into `sink`, unless it is already complete there."""
+    progress = progress or NullProgress()
+    started = time.perf_counter()
+    prep = prep or prepare(cfg)
+    i0, i1 = spec.issue_range(cfg.num_issues)
+    if _check_destination(cfg, sink, prep.dataset_id):
+        return PartResult(spec, _result(sink.display, Manifest(prep.dataset_id, {}, [], __version__), 0.0, {}),
+                          True)
+    present = sink.list()
+    if complete_part(sink, spec, prep.dataset_id, present):
+        manifest = read_part(sink, spec.manifest_name).manifest
+        return PartResult(spec, _result(sink.display, manifest, 0.0, {}), True)
+    # A previous attempt of this part (killed, or another configuration's when forced): its files go.
+    sink.delete(spec.manifest_name)
+    for name in present:
+        if spec.owns(name):
+            sink.delete(name)
+    for table in TABLES:
+        sink.abort_stale(f"{table}_{(spec.part - 1):0{spec.digits - 4}d}")
+    sink.put(INCOMPLETE_MARKER, b"zbugs-synth generate-synthetic is writing here\n")
+
+    tables = [t for t in TABLES if spec.first or t not in SMALL_TABLES]
+    if cfg.skip_users and "user" in tables:
+        tables.remove("user")
+    writers = {t: ShardedWriter(None, t, cfg.shard_size, sink=sink,
+                                name_of=lambda i, t=t: spec.shard_name(t, i)) for t in TABLES}
+    phases: dict[str, float] = {}
+    try:
+        t = time.perf_counter()
+        projects, label_ids = _small_tables(cfg, prep.pack, writers if spec.first else None, progress)
+        plan = _kernel_plan(cfg, prep.pack, projects, label_ids)
+        phases["prepare"] = time.perf_counter() - t
+        t = time.perf_counter()
+        _generate_big_tables(cfg, plan, writers, progress, i0, i1)
+        phases["issues, comments, labels"] = time.perf_counter() - t
+        entries: list[FileEntry] = []
+        for table in tables:
+            writers[table].finish()
+            entries.extend(writers[table].publish())
+    except OSError as e:
+        for w in writers.values():
+            w.abort()
+        raise UserError(f"OUTPUT_DIR={sink.display!r}: writing part {spec.part} failed ({e.strerror or e})") from None
+    except BaseException:
+        for w in writers.values():
+            w.abort()
+        raise
+    manifest = part_manifest(Manifest(dataset_id=prep.dataset_id, config=manifest_config(cfg, prep.digest),
+                                      files=entries, tool_version=__version__), spec, (i0, i1))
+    sink.put(spec.manifest_name, manifest.to_json().encode())  # last: the part is complete from here
+    return PartResult(spec, _result(sink.display, manifest, time.perf_counter() - started, phases), False)
+
+
 def _generate_big_tables(cfg: GenerateConfig, plan: KernelPlan, writers: dict[str, ShardedWriter],
-                         progress: Progress) -> None:
+                         progress: Progress, first: int, end: int) -> None:
+    """Issues [first, end) with their comments and issue labels."""
     exp_comments, exp_labels = plan.expected_rows()
-    t_issue = progress.task("issue", cfg.num_issues)
-    t_comment = progress.task("comment", round(exp_comments))
-    t_label = progress.task("issueLabel", round(exp_labels))
+    share = (end - first) / max(cfg.num_issues, 1)
+    t_issue = progress.task("issue", end - first)
+    t_comment = progress.task("comment", round(exp_comments * share))
+    t_label = progress.task("issueLabel", round(exp_labels * share))
     workers = cfg.resolved_workers()
     # Bounded: memory stays flat whatever NUM_ISSUES is, and more threads than cores would only
     # hold more chunk buffers (each tens of MB) without generating any faster.
@@ -252,8 +389,8 @@ def _generate_big_tables(cfg: GenerateConfig, plan: KernelPlan, writers: dict[st
     pending: deque[Future[Chunk]] = deque()
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="zbugs-gen") as pool:
         try:
-            for r in chunk_ranges(cfg.num_issues, CHUNK_ISSUES):
-                pending.append(pool.submit(run_chunk, *r))
+            for a, b in chunk_ranges(end - first, CHUNK_ISSUES):
+                pending.append(pool.submit(run_chunk, first + a, first + b))
                 if len(pending) >= in_flight:
                     write(pending.popleft().result())
             while pending:

@@ -1,35 +1,45 @@
 """Sharded CSV output: rows in, `{table}_{shard}.csv` files out, each with header and checksum.
 
-Shards are written under a hidden temporary name and only given their final name when the whole
-run succeeds (the zero-padding width depends on how many shards a table ends up with, which for
-comments is known only at the end). A crash therefore never leaves a complete-looking file.
+A whole run writes shards under a hidden temporary name and gives them their final name only when
+the run succeeds (the zero-padding width depends on how many shards a table ends up with, which for
+comments is known only at the end). A part of a partitioned run (`name_of` given) knows every
+final name up front (see `generate.parts`) and hands each shard to its sink, which makes it visible
+under that name when it is complete. A crash therefore never leaves a complete-looking file.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import xxhash
 
+from zbugs_synth.generate.sink import Sink, SinkFile
 from zbugs_synth.manifest import FileEntry, fsync_dir
 from zbugs_synth.tables import HEADERS, shard_digits, shard_file_name
 
 
 @dataclass
 class Shard:
-    temp: Path
+    temp: Path | None  # None: already committed under `name` by a sink
     shard: int
     rows: int
     bytes: int
     checksum: str
+    name: str = ""
 
 
 class ShardedWriter:
-    def __init__(self, directory: Path, table: str, shard_size: int) -> None:
+    def __init__(self, directory: Path | None, table: str, shard_size: int, *, sink: Sink | None = None,
+                 name_of: Callable[[int], str] | None = None) -> None:
+        """Either `directory` (a whole run) or `sink` and `name_of` (shard index -> final name)."""
         self.directory, self.table, self.shard_size = directory, table, shard_size
+        self.sink, self.name_of = sink, name_of
+        self._sink_file: SinkFile | None = None
+        self._temp: Path | None = None
         self.header = (",".join(HEADERS[table]) + "\n").encode()
         self.shards: list[Shard] = []
         self._file = None
@@ -42,9 +52,14 @@ class ShardedWriter:
     # -- shard lifecycle -----------------------------------------------------------------------------
     def _open(self) -> None:
         n = len(self.shards)
-        temp = self.directory / f".{self.table}_{n}.csv.partial"
-        self._file = open(temp, "wb", buffering=0)  # noqa: SIM115 - closed in _close
-        self._temp = temp
+        if self.sink is not None and self.name_of is not None:
+            self._sink_file = self.sink.open(self.name_of(n))
+            self._file = self._sink_file
+        else:
+            assert self.directory is not None
+            temp = self.directory / f".{self.table}_{n}.csv.partial"
+            self._file = open(temp, "wb", buffering=0)  # noqa: SIM115 - closed in _close
+            self._temp = temp
         self._hash = xxhash.xxh3_128()
         self._rows = 0
         self._bytes = 0
@@ -61,11 +76,17 @@ class ShardedWriter:
     def _close(self) -> None:
         if self._file is None:
             return
-        # On disk before manifest.json vouches for it: a power cut must not leave a listed shard empty.
-        os.fsync(self._file.fileno())
-        self._file.close()
+        n = len(self.shards)
+        if self._sink_file is not None and self.name_of is not None:
+            self._sink_file.commit()
+            self._sink_file = None
+            self.shards.append(Shard(None, n, self._rows, self._bytes, self._hash.hexdigest(), self.name_of(n)))
+        else:
+            # On disk before manifest.json vouches for it: a power cut must not leave a listed shard empty.
+            os.fsync(self._file.fileno())
+            self._file.close()
+            self.shards.append(Shard(self._temp, n, self._rows, self._bytes, self._hash.hexdigest()))
         self._file = None
-        self.shards.append(Shard(self._temp, len(self.shards), self._rows, self._bytes, self._hash.hexdigest()))
 
     # -- writing -------------------------------------------------------------------------------------
     def write_rows(self, buf: np.ndarray, ends: np.ndarray, n_rows: int) -> None:
@@ -105,19 +126,29 @@ class ShardedWriter:
         return self.shards
 
     def abort(self) -> None:
+        if self._sink_file is not None:
+            self._sink_file.abort()  # committed shards stay: the part's rerun overwrites them
+            self._sink_file = None
+            self._file = None
         if self._file is not None:
             self._file.close()
             self._file = None
         for s in self.shards:
-            s.temp.unlink(missing_ok=True)
-        if getattr(self, "_temp", None) is not None:
+            if s.temp is not None:
+                s.temp.unlink(missing_ok=True)
+        if self._temp is not None:
             self._temp.unlink(missing_ok=True)
 
     def publish(self) -> list[FileEntry]:
         """Rename finished shards to their final names; return their manifest entries."""
+        if self.name_of is not None:
+            return [FileEntry(s.name, self.table, int(s.name[len(self.table) + 1:-4]), s.rows, s.bytes, s.checksum)
+                    for s in self.shards]
+        assert self.directory is not None
         digits = shard_digits(len(self.shards))
         entries = []
         for s in self.shards:
+            assert s.temp is not None
             name = shard_file_name(self.table, s.shard, digits)
             os.replace(s.temp, self.directory / name)
             entries.append(FileEntry(name, self.table, s.shard, s.rows, s.bytes, s.checksum))

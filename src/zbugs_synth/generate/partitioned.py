@@ -1,0 +1,87 @@
+"""Partitioned runs in this process: `--parts N` (every part, one after the other) or `--parts N --part K`.
+
+Either way each part is written by `driver.generate_part` into the destination (a directory or an
+S3 prefix), parts already complete there are skipped, and the dataset's manifest.json is written
+as soon as every part is there, by whichever run completes the set (combining is deterministic,
+so two runs finishing together write the same bytes).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from zbugs_synth.errors import UserError
+from zbugs_synth.generate.config import GenerateConfig
+from zbugs_synth.generate.driver import PartResult, Prepared, _announce, generate_part, prepare
+from zbugs_synth.generate.parts import Combined, PartSpec, combine, list_parts, part_manifest_name
+from zbugs_synth.generate.sink import LocalSink, Sink, open_sink
+from zbugs_synth.progress import NullProgress, Progress
+
+DEFAULT_PART_ISSUES = 10_000_000  # --scheduler without --parts: parts of about this many issues
+
+
+@dataclass
+class PartsOutcome:
+    destination: str
+    parts: int
+    results: list[PartResult] = field(default_factory=list)
+    combined: Combined | None = None
+    present: int = 0  # part manifests found at the end
+    elapsed: float = 0.0
+
+
+def destination_of(cfg: GenerateConfig) -> str | Path:
+    # Absolute, so that Dask workers (whose working directory is their own) write where we mean.
+    return cfg.output_dir if isinstance(cfg.output_dir, str) else Path(cfg.output_dir).absolute()
+
+
+def open_destination(cfg: GenerateConfig) -> Sink:
+    sink = open_sink(destination_of(cfg), endpoint_url=cfg.endpoint_url)
+    if isinstance(sink, LocalSink):
+        sink.ensure()
+    return sink
+
+
+def parts_of(cfg: GenerateConfig) -> int:
+    if cfg.part and not cfg.parts:
+        raise UserError(f"--part {cfg.part}: needs --parts N (how many parts the dataset has)")
+    parts = cfg.parts or max(1, -(-cfg.num_issues // DEFAULT_PART_ISSUES))
+    if parts > cfg.num_issues:
+        raise UserError(f"--parts {parts}: expected at most NUM_ISSUES ({cfg.num_issues:,}) parts")
+    return parts
+
+
+def combine_if_complete(sink: Sink, parts: int, force: bool) -> tuple[Combined | None, int]:
+    """Combine when all `parts` part manifests are present; (None, how many are) otherwise."""
+    names = list_parts(sink)
+    present = sum(1 for k in range(1, parts + 1) if part_manifest_name(k, parts) in names)
+    if present < parts:
+        return None, present
+    return combine(sink, force=force), present
+
+
+def run_parts(cfg: GenerateConfig, progress: Progress | None = None, prep: Prepared | None = None) -> PartsOutcome:
+    progress = progress or NullProgress()
+    started = time.perf_counter()
+    parts = parts_of(cfg)
+    prep = prep or prepare(cfg)
+    sink = open_destination(cfg)
+    selected = [cfg.part] if cfg.part else list(range(1, parts + 1))
+    which = f"part {cfg.part} of {parts}" if cfg.part else f"{parts} part{'s' if parts > 1 else ''}"
+    _announce(cfg, progress, f"{sink.display} ({which})")
+    outcome = PartsOutcome(sink.display, parts)
+    try:
+        for k in selected:
+            r = generate_part(cfg, PartSpec(k, parts), sink, progress, prep)
+            if r.skipped:
+                progress.log(f"part {k} of {parts}: already complete, skipped")
+            outcome.results.append(r)
+        outcome.combined, outcome.present = combine_if_complete(sink, parts, cfg.force)
+    finally:
+        close = getattr(sink, "close", None)
+        if close:
+            close()
+    outcome.elapsed = time.perf_counter() - started
+    return outcome

@@ -1,0 +1,199 @@
+"""Partitioned generation: the layout that lets N parts of one dataset be written anywhere, at once.
+
+Part K of N (1-based, like tpchgen-cli) holds issues [(K-1)·n/N, K·n/N) with their comments and
+issue labels; part 1 also holds the small tables (users, projects, labels). Every value is a pure
+function of (seed, table, row), so the rows of all parts, in part order, are exactly the rows of a
+whole run.
+
+Shard names must not clash between parts and must sort in dataset order, yet no part knows how many
+shards another will write (comment counts are only known once generated). So a part's shard
+numbers are fixed-width and derived from the part alone: shard = (K-1)·10⁴ + i for the part's i-th
+shard of a table, zero-padded to (digits of N-1) + 4. Every name of a dataset has the same width,
+so names sort numerically, and they stay `{table}_{digits}.csv` (what the original tools and
+`get-data` accept). A part may write at most 10⁴ shards per table (5·10⁹ rows at the default
+SHARD_SIZE): more parts or a bigger SHARD_SIZE otherwise.
+
+Each part ends by writing its part manifest, `parts/part-K-of-N.json` (the manifest format plus the
+part's number and issue range): a part whose manifest is there and whose files are all present is
+complete and is skipped by a rerun. `combine` turns the N part manifests into the dataset's
+manifest.json and manifest.txt, refusing parts of different configurations.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+
+from zbugs_synth.errors import UserError
+from zbugs_synth.generate.sink import Sink
+from zbugs_synth.manifest import (
+    INCOMPLETE_MARKER,
+    MANIFEST_NAME,
+    MANIFEST_TXT,
+    FileEntry,
+    Manifest,
+    ManifestError,
+    manifest_txt,
+    parse_manifest,
+)
+from zbugs_synth.tables import TABLES, parse_shard_name, shard_file_name
+
+LOCAL_DIGITS = 4
+MAX_LOCAL_SHARDS = 10**LOCAL_DIGITS
+MAX_PARTS = 99_999  # keeps names within the 9 digits the dataset layout allows
+PARTS_DIR = "parts"
+_PART_MANIFEST_RE = re.compile(r"^part-([0-9]+)-of-([0-9]+)\.json$")
+
+
+@dataclass(frozen=True)
+class PartSpec:
+    part: int  # 1-based
+    parts: int
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.parts <= MAX_PARTS:
+            raise UserError(f"--parts {self.parts}: expected a whole number from 1 to {MAX_PARTS:,}")
+        if not 1 <= self.part <= self.parts:
+            raise UserError(f"--part {self.part}: expected a whole number from 1 to {self.parts} (--parts)")
+
+    @property
+    def first(self) -> bool:
+        return self.part == 1
+
+    def issue_range(self, num_issues: int) -> tuple[int, int]:
+        return (self.part - 1) * num_issues // self.parts, self.part * num_issues // self.parts
+
+    @property
+    def digits(self) -> int:
+        return len(str(self.parts - 1)) + LOCAL_DIGITS
+
+    def shard_name(self, table: str, index: int) -> str:
+        if index >= MAX_LOCAL_SHARDS:
+            raise UserError(f"part {self.part} of {self.parts} needs more than {MAX_LOCAL_SHARDS:,} {table} shards: "
+                            "use more --parts or a bigger SHARD_SIZE")
+        return shard_file_name(table, (self.part - 1) * MAX_LOCAL_SHARDS + index, self.digits)
+
+    def owns(self, name: str) -> bool:
+        """Whether `name` is a shard file name of this part's layout (any table)."""
+        parsed = parse_shard_name(name)
+        return (parsed is not None and len(name) == len(parsed.table) + 1 + self.digits + 4
+                and parsed.shard // MAX_LOCAL_SHARDS == self.part - 1)
+
+    @property
+    def manifest_name(self) -> str:
+        return part_manifest_name(self.part, self.parts)
+
+
+def part_manifest_name(part: int, parts: int) -> str:
+    width = len(str(parts))
+    return f"{PARTS_DIR}/part-{part:0{width}d}-of-{parts:0{width}d}.json"
+
+
+def part_manifest(manifest: Manifest, spec: PartSpec, issue_range: tuple[int, int]) -> Manifest:
+    manifest.extra = {"part": spec.part, "parts": spec.parts, "issueRange": list(issue_range)}
+    return manifest
+
+
+@dataclass
+class PartInfo:
+    spec: PartSpec
+    manifest: Manifest
+    name: str
+
+
+def read_part(sink: Sink, name: str) -> PartInfo:
+    raw = sink.read(name)
+    if raw is None:
+        raise UserError(f"{sink.display}{name}: missing")
+    try:
+        text = raw.decode("utf-8")
+        manifest = parse_manifest(text)
+        extra = json.loads(text)
+        spec = PartSpec(int(extra["part"]), int(extra["parts"]))
+    except (ManifestError, UnicodeDecodeError, KeyError, TypeError, ValueError, UserError) as e:
+        raise UserError(f"{sink.display}{name}: not a part manifest ({e})") from None
+    return PartInfo(spec, manifest, name)
+
+
+def list_parts(sink: Sink) -> dict[str, int]:
+    return {n: size for n, size in sink.list(f"{PARTS_DIR}/part-").items()
+            if _PART_MANIFEST_RE.match(n.rpartition("/")[2])}
+
+
+def missing_files(manifest: Manifest, present: dict[str, int]) -> list[str]:
+    """Files a manifest lists that are absent or of another size in `present` (name -> bytes)."""
+    return [f.name for f in manifest.files if present.get(f.name) != f.bytes]
+
+
+def complete_part(sink: Sink, spec: PartSpec, dataset_id: str, present: dict[str, int] | None = None) -> bool:
+    """Whether part `spec` of dataset `dataset_id` is already complete in `sink` (a rerun skips it)."""
+    if (raw := sink.read(spec.manifest_name)) is None:
+        return False
+    try:
+        manifest = parse_manifest(raw.decode("utf-8"))
+    except (ManifestError, UnicodeDecodeError):
+        return False
+    if manifest.dataset_id != dataset_id:
+        return False
+    return not missing_files(manifest, present if present is not None else sink.list())
+
+
+def _config_key(m: Manifest) -> str:
+    return json.dumps({"datasetId": m.dataset_id, "config": m.config}, sort_keys=True)
+
+
+@dataclass
+class Combined:
+    manifest: Manifest
+    parts: int
+
+
+def combine(sink: Sink, *, force: bool = False) -> Combined:
+    """Write manifest.json/.txt for the parts in `sink` once all are there (else a UserError)."""
+    names = sorted(list_parts(sink))
+    if not names:
+        raise UserError(f"{sink.display}: no part manifests ({PARTS_DIR}/part-K-of-N.json); "
+                        "run generate-synthetic --parts N --part K first")
+    infos = [read_part(sink, n) for n in names]
+    keys = {_config_key(i.manifest) for i in infos}
+    counts = {i.spec.parts for i in infos}
+    if len(keys) > 1 or len(counts) > 1:
+        desc = sorted({f"{i.manifest.dataset_id} (of {i.spec.parts} parts)" for i in infos})
+        raise UserError(f"{sink.display}: part manifests of different configurations ({', '.join(desc)}); "
+                        f"refusing to combine them: remove the stray ones from {PARTS_DIR}/")
+    parts = counts.pop()
+    have = {i.spec.part: i for i in infos}
+    missing = [k for k in range(1, parts + 1) if k not in have]
+    if missing:
+        shown = ", ".join(map(str, missing[:10])) + (" …" if len(missing) > 10 else "")
+        raise UserError(f"{sink.display}: {len(missing)} of {parts} parts not finished yet (part {shown}); "
+                        "combine once every part is there")
+    present = sink.list()
+    files: list[FileEntry] = []
+    for k in range(1, parts + 1):
+        info = have[k]
+        if lost := missing_files(info.manifest, present):
+            raise UserError(f"{sink.display}: part {k} lists {lost[0]}, which is missing or has another size; "
+                            f"rerun that part (generate-synthetic --parts {parts} --part {k})")
+        files.extend(info.manifest.files)
+    order = {t: i for i, t in enumerate(TABLES)}
+    files.sort(key=lambda f: (order[f.table], f.shard))
+    listed = {f.name for f in files}
+    strays = sorted(n for n in present if "/" not in n and parse_shard_name(n) and n not in listed)
+    if strays:
+        if not force:
+            more = f" (and {len(strays) - 1} more)" if len(strays) > 1 else ""
+            raise UserError(f"{sink.display}: {strays[0]}{more} belongs to no part of this dataset; "
+                            "use --force to delete such files")
+        for n in strays:
+            sink.delete(n)
+    first = have[1].manifest
+    manifest = Manifest(dataset_id=first.dataset_id, config=first.config, files=files,
+                        tool_version=first.tool_version, extra={"parts": parts})
+    # manifest.txt first and manifest.json last: a reader that sees manifest.json sees everything.
+    sink.put(MANIFEST_TXT, manifest_txt(f.name for f in files).encode())
+    sink.put(MANIFEST_NAME, manifest.to_json().encode())
+    sink.delete(INCOMPLETE_MARKER)
+    return Combined(manifest, parts)
+
