@@ -62,12 +62,9 @@ def _print_tables(result) -> None:  # type: ignore[no-untyped-def]
 def print_parts_summary(outcome) -> None:  # type: ignore[no-untyped-def]
     from zbugs_synth.generate.driver import _result
 
-    made = [r for r in outcome.results if not r.skipped]
-    skipped = len(outcome.results) - len(made)
-    rows = sum(r.result.rows for r in made)
-    size = sum(r.result.bytes for r in made)
+    skipped, rows, size = outcome.skipped, outcome.rows, outcome.bytes
     secs = max(outcome.elapsed, 1e-9)
-    print(f"\n{len(made)} part(s) written to {outcome.destination}"
+    print(f"\n{outcome.written} part(s) written to {outcome.destination}"
           + (f", {skipped} already complete" if skipped else "")
           + f": {rows:,} rows, {human_bytes(size)} in {secs:.2f}s ({rows / secs:,.0f} rows/s, "
             f"{size / secs / 1e6:,.0f} MB/s)")

@@ -9,12 +9,12 @@ so two runs finishing together write the same bytes).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from zbugs_synth.errors import UserError
 from zbugs_synth.generate.config import GenerateConfig
-from zbugs_synth.generate.driver import PartResult, Prepared, _announce, generate_part, prepare
+from zbugs_synth.generate.driver import Prepared, _announce, generate_part, prepare
 from zbugs_synth.generate.parts import Combined, PartSpec, combine, list_parts, part_manifest_name
 from zbugs_synth.generate.sink import LocalSink, Sink, open_sink
 from zbugs_synth.progress import NullProgress, Progress
@@ -26,10 +26,21 @@ DEFAULT_PART_ISSUES = 10_000_000  # --scheduler without --parts: parts of about 
 class PartsOutcome:
     destination: str
     parts: int
-    results: list[PartResult] = field(default_factory=list)
+    written: int = 0  # parts written by this run
+    skipped: int = 0  # parts already complete
+    rows: int = 0  # rows and bytes written by this run
+    bytes: int = 0
     combined: Combined | None = None
     present: int = 0  # part manifests found at the end
     elapsed: float = 0.0
+
+    def add(self, skipped: bool, rows: int, size: int) -> None:
+        if skipped:
+            self.skipped += 1
+        else:
+            self.written += 1
+            self.rows += rows
+            self.bytes += size
 
 
 def destination_of(cfg: GenerateConfig) -> str | Path:
@@ -77,7 +88,7 @@ def run_parts(cfg: GenerateConfig, progress: Progress | None = None, prep: Prepa
             r = generate_part(cfg, PartSpec(k, parts), sink, progress, prep)
             if r.skipped:
                 progress.log(f"part {k} of {parts}: already complete, skipped")
-            outcome.results.append(r)
+            outcome.add(r.skipped, r.result.rows, r.result.bytes)
         outcome.combined, outcome.present = combine_if_complete(sink, parts, cfg.force)
     finally:
         close = getattr(sink, "close", None)

@@ -1,0 +1,234 @@
+"""`generate-synthetic --scheduler ADDRESS`: the parts of a dataset as tasks on an existing Dask cluster.
+
+One task per part, each writing its shards straight to the destination (a directory every worker
+and this client share, or an S3 prefix). Dask does the rest: scheduling, retrying a task that
+raised (`retries`), rerunning a task whose worker died (up to `distributed.scheduler.allowed-failures`),
+worker management. This module only submits the parts not already complete, shows progress and
+combines the part manifests at the end.
+
+Progress: each task reports its part's absolute row counts per table as Dask events (at most every
+PROGRESS_INTERVAL seconds); the client keeps the latest counts per part and attempt, so a part that
+restarts after a lost worker moves the bars back instead of counting twice.
+
+Workers need the package (`pip install 'zbugs-synth[dask]'`, same version) and, for S3, their own
+credentials (the standard AWS chain): no secret travels in a task. The template pack is loaded
+here and shipped once, so TEMPLATES_DIR need only exist on the client.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from zbugs_synth.errors import UserError
+from zbugs_synth.generate.config import GenerateConfig
+from zbugs_synth.generate.driver import Prepared, _announce, _check_destination, generate_part, prepare
+from zbugs_synth.generate.partitioned import (
+    PartsOutcome,
+    combine_if_complete,
+    destination_of,
+    open_destination,
+    parts_of,
+)
+from zbugs_synth.generate.parts import PartSpec, complete_part
+from zbugs_synth.generate.sink import open_sink
+from zbugs_synth.progress import Progress, Task
+from zbugs_synth.remote.safety import redact_url
+
+PROGRESS_INTERVAL = 0.5
+TASK_RETRIES = 3  # a task that raised is retried this many times (a lost worker is Dask's own count)
+CONNECT_TIMEOUT = "30s"
+
+
+# ---- on the worker -------------------------------------------------------------------------------
+
+class _CountTask:
+    def __init__(self, owner: EventProgress, table: str) -> None:
+        self.owner, self.table = owner, table
+
+    def advance(self, n: float = 1) -> None:
+        self.owner.add(self.table, n)
+
+    def set_total(self, total: float | None) -> None:
+        pass
+
+    def done(self) -> None:
+        pass
+
+
+class EventProgress:
+    """A `Progress` that sends this part's row counts to the client as Dask events."""
+
+    def __init__(self, topic: str, part: int) -> None:
+        from distributed import get_worker
+
+        self.worker = get_worker()
+        self.topic, self.part = topic, part
+        self.attempt = uuid.uuid4().hex
+        self.counts: dict[str, float] = {}
+        self.lock = threading.Lock()
+        self.last = 0.0
+
+    def send(self, kind: str) -> None:
+        self.worker.log_event(self.topic, {"kind": kind, "part": self.part, "attempt": self.attempt,
+                                           "worker": self.worker.address, "counts": dict(self.counts)})
+
+    def add(self, table: str, n: float) -> None:
+        with self.lock:
+            self.counts[table] = self.counts.get(table, 0) + n
+            now = time.monotonic()
+            if now - self.last >= PROGRESS_INTERVAL:
+                self.last = now
+                self.send("progress")
+
+    def task(self, name: str, total: float | None, unit: str = "rows") -> Task:
+        return _CountTask(self, name)
+
+    def log(self, message: str) -> None:
+        pass
+
+    def close(self) -> None:
+        with self.lock:
+            self.send("progress")
+
+
+def run_part_task(cfg: GenerateConfig, prep: Prepared, part: int, parts: int, topic: str) -> dict[str, Any]:
+    """The Dask task: write one part (skipped if already complete) and say what was written."""
+    progress = EventProgress(topic, part)
+    progress.send("start")
+    sink = open_sink(destination_of(cfg), endpoint_url=cfg.endpoint_url)
+    try:
+        r = generate_part(cfg, PartSpec(part, parts), sink, progress, prep)
+    finally:
+        close = getattr(sink, "close", None)
+        if close:
+            close()
+    progress.close()
+    return {"part": part, "skipped": r.skipped, "rows": r.result.rows, "bytes": r.result.bytes,
+            "elapsed": r.result.elapsed, "worker": progress.worker.address}
+
+
+def _identity(x: Any) -> Any:
+    return x
+
+
+# ---- on the client -------------------------------------------------------------------------------
+
+@dataclass
+class _Attempt:
+    attempt: str
+    counts: dict[str, float]
+
+
+class ProgressAggregator:
+    """Sums the latest counts of every part into one bar per table."""
+
+    def __init__(self, progress: Progress, totals: dict[str, float]) -> None:
+        self.progress, self.totals = progress, totals
+        self.tasks: dict[str, Task] = {}
+        self.latest: dict[int, _Attempt] = {}
+        self.starts: dict[int, int] = {}
+        self.lock = threading.Lock()
+
+    def _task(self, table: str) -> Task:
+        if table not in self.tasks:
+            self.tasks[table] = self.progress.task(table, self.totals.get(table))
+        return self.tasks[table]
+
+    def __call__(self, event: tuple[float, dict[str, Any]]) -> None:
+        _, msg = event
+        with self.lock:
+            part = int(msg["part"])
+            if msg["kind"] == "start":
+                self.starts[part] = self.starts.get(part, 0) + 1
+                if self.starts[part] > 1:
+                    self.progress.log(f"part {part}: started again on {msg['worker']} (attempt {self.starts[part]})")
+            prev = self.latest.get(part)
+            old = prev.counts if prev else {}
+            new = {k: float(v) for k, v in msg["counts"].items()}
+            self.latest[part] = _Attempt(msg["attempt"], new)
+            for table in sorted(set(old) | set(new)):
+                delta = new.get(table, 0.0) - old.get(table, 0.0)
+                if delta:
+                    self._task(table).advance(delta)
+
+    def done(self) -> None:
+        for t in self.tasks.values():
+            t.done()
+
+
+def _connect(address: str) -> Any:
+    from distributed import Client
+
+    try:
+        return Client(address, timeout=CONNECT_TIMEOUT, set_as_default=False)
+    except (OSError, TimeoutError) as e:
+        raise UserError(f"--scheduler {redact_url(address)}: cannot connect to the Dask scheduler "
+                        f"({type(e).__name__}: {redact_url(str(e))[:200]})") from None
+
+
+def run_on_cluster(cfg: GenerateConfig, progress: Progress) -> PartsOutcome:
+    try:
+        import distributed
+    except ImportError:
+        raise UserError("--scheduler: Dask is not installed here; pip install 'zbugs-synth[dask]' "
+                        "(on the client and on every worker)") from None
+    started = time.perf_counter()
+    parts = parts_of(cfg)
+    prep = prepare(cfg)
+    sink = open_destination(cfg)
+    outcome = PartsOutcome(sink.display, parts)
+    _announce(cfg, progress, f"{sink.display} ({parts} parts on the Dask cluster at {redact_url(cfg.scheduler or '')})")
+    if _check_destination(cfg, sink, prep.dataset_id):
+        progress.log("this dataset is already complete there: nothing to do")
+        outcome.combined, outcome.present = combine_if_complete(sink, parts, cfg.force)
+        outcome.elapsed = time.perf_counter() - started
+        return outcome
+    present = sink.list()
+    todo = [k for k in range(1, parts + 1)
+            if not complete_part(sink, PartSpec(k, parts), prep.dataset_id, present)]
+    outcome.skipped = parts - len(todo)
+    if len(todo) < parts:
+        progress.log(f"{parts - len(todo)} of {parts} parts already complete: skipped")
+
+    client = _connect(cfg.scheduler or "")
+    topic = f"zbugs-synth-progress-{uuid.uuid4().hex}"
+    issues = sum(PartSpec(k, parts).issue_range(cfg.num_issues)[1] - PartSpec(k, parts).issue_range(cfg.num_issues)[0]
+                 for k in todo)
+    aggregator = ProgressAggregator(progress, {
+        "issue": issues, "comment": issues * cfg.comments_per_issue, "issueLabel": issues * cfg.labels_per_issue})
+    try:
+        client.subscribe_topic(topic, aggregator)
+        # The pack travels once, as the result of one task (recomputed by Dask if its worker dies),
+        # not once per part.
+        shared = client.submit(_identity, prep, pure=False, key=f"zbugs-synth-prep-{uuid.uuid4().hex}")
+        futures = client.map(run_part_task, [cfg] * len(todo), [shared] * len(todo), todo,
+                             [parts] * len(todo), [topic] * len(todo),
+                             key=[f"zbugs-synth-part-{k}-of-{parts}-{uuid.uuid4().hex[:8]}" for k in todo],
+                             retries=TASK_RETRIES, pure=False)
+        for fut in distributed.as_completed(futures, loop=client.loop):
+            info = fut.result()
+            outcome.add(info["skipped"], info["rows"], info["bytes"])
+            progress.log(f"part {info['part']} of {parts}: {info['rows']:,} rows in {info['elapsed']:.1f}s "
+                         f"on {info['worker']}")
+        # Events are delivered asynchronously: wait briefly for the last counts before closing the bars.
+        time.sleep(2 * PROGRESS_INTERVAL)
+    except distributed.client.FutureCancelledError as e:
+        raise UserError(f"the Dask cluster cancelled a part ({e}); rerun to finish the missing parts") from None
+    except distributed.KilledWorker as e:
+        raise UserError(f"a part's worker died too often ({e}); rerun to finish the missing parts") from None
+    finally:
+        aggregator.done()
+        try:
+            client.unsubscribe_topic(topic)
+        finally:
+            client.close()
+    outcome.combined, outcome.present = combine_if_complete(sink, parts, cfg.force)
+    if outcome.combined is None:
+        raise UserError(f"{sink.display}: {outcome.present} of {parts} part manifests visible here after every task "
+                        "finished: is OUTPUT_DIR a directory the workers and this machine share?")
+    outcome.elapsed = time.perf_counter() - started
+    return outcome
