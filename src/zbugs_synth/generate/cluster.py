@@ -184,7 +184,7 @@ def run_on_cluster(cfg: GenerateConfig, progress: Progress) -> PartsOutcome:
     _announce(cfg, progress, f"{sink.display} ({parts} parts on the Dask cluster at {redact_url(cfg.scheduler or '')})")
     if _check_destination(cfg, sink, prep.dataset_id):
         progress.log("this dataset is already complete there: nothing to do")
-        outcome.combined, outcome.present = combine_if_complete(sink, parts, cfg.force)
+        outcome.combined, outcome.present = combine_if_complete(sink, parts, cfg.force, prep.dataset_id)
         outcome.elapsed = time.perf_counter() - started
         return outcome
     present = sink.list()
@@ -226,7 +226,7 @@ def run_on_cluster(cfg: GenerateConfig, progress: Progress) -> PartsOutcome:
             client.unsubscribe_topic(topic)
         finally:
             client.close()
-    outcome.combined, outcome.present = combine_if_complete(sink, parts, cfg.force)
+    outcome.combined, outcome.present = combine_if_complete(sink, parts, cfg.force, prep.dataset_id)
     if outcome.combined is None:
         raise UserError(f"{sink.display}: {outcome.present} of {parts} part manifests visible here after every task "
                         "finished: is OUTPUT_DIR a directory the workers and this machine share?")

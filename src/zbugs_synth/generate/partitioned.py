@@ -17,6 +17,7 @@ from zbugs_synth.generate.config import GenerateConfig
 from zbugs_synth.generate.driver import Prepared, _announce, generate_part, prepare
 from zbugs_synth.generate.parts import Combined, PartSpec, combine, list_parts, part_manifest_name
 from zbugs_synth.generate.sink import LocalSink, Sink, open_sink
+from zbugs_synth.manifest import MANIFEST_NAME, ManifestError, parse_manifest
 from zbugs_synth.progress import NullProgress, Progress
 
 DEFAULT_PART_ISSUES = 10_000_000  # --scheduler without --parts: parts of about this many issues
@@ -64,8 +65,17 @@ def parts_of(cfg: GenerateConfig) -> int:
     return parts
 
 
-def combine_if_complete(sink: Sink, parts: int, force: bool) -> tuple[Combined | None, int]:
-    """Combine when all `parts` part manifests are present; (None, how many are) otherwise."""
+def combine_if_complete(sink: Sink, parts: int, force: bool, dataset_id: str) -> tuple[Combined | None, int]:
+    """Combine when all `parts` part manifests are present; (None, how many are) otherwise. A dataset
+    already combined is left as it is (a rerun writes nothing)."""
+    raw = sink.read(MANIFEST_NAME)
+    if raw is not None:
+        try:
+            done = parse_manifest(raw.decode("utf-8"))
+        except (ManifestError, UnicodeDecodeError):
+            done = None
+        if done is not None and done.dataset_id == dataset_id:
+            return Combined(done, parts), parts
     names = list_parts(sink)
     present = sum(1 for k in range(1, parts + 1) if part_manifest_name(k, parts) in names)
     if present < parts:
@@ -89,7 +99,7 @@ def run_parts(cfg: GenerateConfig, progress: Progress | None = None, prep: Prepa
             if r.skipped:
                 progress.log(f"part {k} of {parts}: already complete, skipped")
             outcome.add(r.skipped, r.result.rows, r.result.bytes)
-        outcome.combined, outcome.present = combine_if_complete(sink, parts, cfg.force)
+        outcome.combined, outcome.present = combine_if_complete(sink, parts, cfg.force, prep.dataset_id)
     finally:
         close = getattr(sink, "close", None)
         if close:

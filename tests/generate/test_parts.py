@@ -1,0 +1,155 @@
+"""Partitioned generation in one process: `--parts N [--part K]` and `combine-parts`."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from zbugs_synth.cli import main
+from zbugs_synth.manifest import INCOMPLETE_MARKER, MANIFEST_NAME, MANIFEST_TXT, read_manifest
+from zbugs_synth.tables import TABLES, parse_shard_name
+
+SMALL = {"NUM_ISSUES": "20000", "SHARD_SIZE": "3000", "NUM_PROJECTS": "30", "NUM_USERS": "40", "WORKERS": "2"}
+
+
+def gen(monkeypatch: pytest.MonkeyPatch, out: Path, *args: str, **env: str) -> int:
+    for k, v in {**SMALL, **env}.items():
+        monkeypatch.setenv(k, v)
+    return main(["generate-synthetic", "--progress", "none", "--output-dir", str(out), *args])
+
+
+def data_rows(directory: Path, table: str) -> bytes:
+    """A table's rows, shard after shard in name order, headers dropped."""
+    out = bytearray()
+    for f in sorted(p for p in directory.iterdir() if (s := parse_shard_name(p.name)) and s.table == table):
+        out += f.read_bytes().split(b"\n", 1)[1]
+    return bytes(out)
+
+
+@pytest.fixture(scope="module")
+def whole(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("whole") / "d"
+    with pytest.MonkeyPatch.context() as mp:
+        assert gen(mp, out) == 0
+    return out
+
+
+@pytest.mark.parametrize("parts", [1, 3, 7])
+def test_union_of_parts_is_the_whole_run_row_for_row(monkeypatch, tmp_path, whole, parts) -> None:
+    out = tmp_path / "p"
+    for k in reversed(range(1, parts + 1)):  # any order: the last one to finish combines
+        assert gen(monkeypatch, out, "--parts", str(parts), "--part", str(k)) == 0
+    for table in TABLES:
+        assert data_rows(out, table) == data_rows(whole, table), table
+    m, w = read_manifest(out), read_manifest(whole)
+    assert m is not None and w is not None
+    assert m.dataset_id == w.dataset_id and m.config == w.config
+    assert m.rows_by_table() == w.rows_by_table()
+    assert json.loads((out / MANIFEST_NAME).read_text())["parts"] == parts
+    assert (out / MANIFEST_TXT).read_text().split() == [f.name for f in m.files]
+    assert not (out / INCOMPLETE_MARKER).exists()
+    # Every file is listed, with its size; names sort in dataset order and all have one width.
+    on_disk = {p.name: p.stat().st_size for p in out.iterdir() if parse_shard_name(p.name)}
+    assert on_disk == {f.name: f.bytes for f in m.files}
+    for table in TABLES:
+        names = [f.name for f in m.files_of(table)]
+        assert names == sorted(names) and len({len(n) for n in names}) == 1
+
+
+def test_small_tables_only_in_part_one_and_part_files_never_clash(monkeypatch, tmp_path) -> None:
+    out = tmp_path / "p"
+    assert gen(monkeypatch, out, "--parts", "4", "--part", "3") == 0
+    part3 = {p.name for p in out.iterdir() if parse_shard_name(p.name)}
+    assert {parse_shard_name(n).table for n in part3} == {"issue", "comment", "issueLabel"}  # type: ignore[union-attr]
+    assert all(n.split("_")[1].startswith("2") and len(n.split("_")[1]) == 9 for n in part3)  # 1 + 4 digits + .csv
+    assert not (out / MANIFEST_NAME).exists() and (out / INCOMPLETE_MARKER).exists()
+    assert gen(monkeypatch, out, "--parts", "4", "--part", "1") == 0
+    tables1 = {parse_shard_name(p.name).table for p in out.iterdir()  # type: ignore[union-attr]
+               if parse_shard_name(p.name) and p.name not in part3}
+    assert tables1 == set(TABLES)
+    assert not (out / MANIFEST_NAME).exists()
+
+
+def test_rerun_skips_complete_parts_and_redoes_a_damaged_one(monkeypatch, tmp_path, capsys, whole) -> None:
+    out = tmp_path / "p"
+    assert gen(monkeypatch, out, "--parts", "3") == 0
+    capsys.readouterr()
+    mtimes = {p.name: p.stat().st_mtime_ns for p in out.iterdir() if p.is_file()}
+    victim = next(p for p in sorted(out.iterdir()) if p.name.startswith("comment_1"))
+    victim.unlink()
+    (out / MANIFEST_NAME).unlink()
+    assert gen(monkeypatch, out, "--parts", "3") == 0
+    text = capsys.readouterr().out
+    assert "1 part(s) written" in text and "2 already complete" in text
+    for name, mtime in mtimes.items():
+        if parse_shard_name(name) and not name.startswith(("issue_1", "comment_1", "issueLabel_1")):
+            assert (out / name).stat().st_mtime_ns == mtime, name  # parts 1 and 3 untouched
+    assert victim.exists()
+    for table in TABLES:
+        assert data_rows(out, table) == data_rows(whole, table)
+
+
+def test_combine_waits_for_every_part_and_refuses_mixed_configurations(monkeypatch, tmp_path, capsys) -> None:
+    out = tmp_path / "p"
+    assert gen(monkeypatch, out, "--parts", "2", "--part", "1") == 0
+    capsys.readouterr()
+    assert main(["combine-parts", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "1 of 2 parts not finished yet (part 2)" in err and len(err.strip().splitlines()) == 1
+    # Part 2 of another seed in the same directory: combining must refuse the mix.
+    assert gen(monkeypatch, out, "--parts", "2", "--part", "2", SEED="43") == 2
+    err = capsys.readouterr().err
+    assert "different configurations" in err and "Traceback" not in err
+    assert not (out / MANIFEST_NAME).exists()
+    assert main(["combine-parts", str(out)]) == 2
+    assert "different configurations" in capsys.readouterr().err
+
+
+def test_combine_command_and_a_lost_shard(monkeypatch, tmp_path, capsys) -> None:
+    out = tmp_path / "p"
+    assert gen(monkeypatch, out, "--parts", "2") == 0
+    (out / MANIFEST_NAME).unlink()
+    lost = next(p for p in sorted(out.iterdir()) if p.name.startswith("issue_1"))
+    lost.write_bytes(lost.read_bytes()[:-5])
+    assert main(["combine-parts", str(out)]) == 2
+    assert f"part 2 lists {lost.name}, which is missing or has another size" in capsys.readouterr().err
+    assert gen(monkeypatch, out, "--parts", "2", "--part", "2") == 0
+    assert (out / MANIFEST_NAME).exists()
+    (out / MANIFEST_NAME).unlink()
+    assert main(["combine-parts", str(out)]) == 0
+    assert "2 parts combined into manifest.json" in capsys.readouterr().out
+
+
+def test_a_whole_run_directory_is_not_mixed_with_parts(monkeypatch, tmp_path, capsys, whole) -> None:
+    out = tmp_path / "d"
+    assert gen(monkeypatch, out, NUM_ISSUES="5000") == 0  # another configuration, whole-run layout
+    capsys.readouterr()
+    assert gen(monkeypatch, out, "--parts", "2") == 2
+    assert "another configuration's dataset" in capsys.readouterr().err
+    assert gen(monkeypatch, out, "--parts", "2", "--force") == 0
+    names = {p.name for p in out.iterdir() if parse_shard_name(p.name)}
+    m = read_manifest(out)
+    assert m is not None and names == {f.name for f in m.files}  # the old layout's shards are gone
+    for table in TABLES:
+        assert data_rows(out, table) == data_rows(whole, table)
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--part", "2"], "--part 2: needs --parts N"),
+    (["--parts", "3", "--part", "4"], "--part 4: expected a whole number from 1 to 3"),
+    (["--parts", "0"], "--parts '0': expected a whole number from 1"),
+    (["--output-dir", "ftp://x/y"], "expected a directory or s3://bucket/prefix/"),
+])
+def test_bad_part_arguments(monkeypatch, tmp_path, capsys, args, needle) -> None:
+    assert gen(monkeypatch, tmp_path / "p", *args) == 2
+    err = capsys.readouterr().err
+    assert needle in err and len(err.strip().splitlines()) == 1
+
+
+def test_more_parts_than_issues_refused(monkeypatch, tmp_path, capsys) -> None:
+    assert gen(monkeypatch, tmp_path / "p", "--parts", "11", NUM_ISSUES="10") == 2
+    assert "expected at most NUM_ISSUES (10) parts" in capsys.readouterr().err
+    assert not os.path.exists(tmp_path / "p" / MANIFEST_NAME)
