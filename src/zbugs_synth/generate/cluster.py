@@ -23,8 +23,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from zbugs_synth.config.generate import GenerateConfig
 from zbugs_synth.errors import UserError
-from zbugs_synth.generate.config import GenerateConfig
 from zbugs_synth.generate.driver import Prepared, _announce, _check_destination, generate_part, prepare
 from zbugs_synth.generate.partitioned import (
     PartsOutcome,

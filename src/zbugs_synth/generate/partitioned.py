@@ -12,8 +12,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from zbugs_synth.config.generate import GenerateConfig
 from zbugs_synth.errors import UserError
-from zbugs_synth.generate.config import GenerateConfig
 from zbugs_synth.generate.driver import Prepared, _announce, generate_part, prepare
 from zbugs_synth.generate.parts import Combined, PartSpec, combine, list_parts, part_manifest_name
 from zbugs_synth.generate.sink import LocalSink, Sink, open_sink
