@@ -125,6 +125,7 @@ class HttpState:
     requests: list[Logged] = field(default_factory=list)
     redirects: dict[str, str] = field(default_factory=dict)  # request path -> Location
     cut_once: dict[str, int] = field(default_factory=dict)  # file name -> bytes sent before dropping
+    cut_after: dict[str, int] = field(default_factory=dict)  # file name -> GETs served whole before the cut
     ignore_range: bool = False
     no_head: bool = False
     head_answer: tuple[int, str] | None = None  # (status, reason phrase) for every HEAD
@@ -224,7 +225,9 @@ def handler_for(state: HttpState) -> type[BaseHTTPRequestHandler]:
                 headers["Content-Range"] = f"bytes {start}-{end}/{size}"
             name = path.name
             headers["Content-Length"] = str(state.fake_length.get(name, len(body)) if head else len(body))
-            if not head and name in state.cut_once:
+            if not head and name in state.cut_once and state.cut_after.get(name, 0) > 0:
+                state.cut_after[name] -= 1
+            elif not head and name in state.cut_once:
                 cut = state.cut_once.pop(name)
                 state.log(Logged("GET", parts.path, rng, status, cut))
                 self.send_response(status)

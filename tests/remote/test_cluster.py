@@ -11,10 +11,12 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 from remote_helpers import ACCESS_KEY, SECRET_KEY, S3Env
 
 from zbugs_synth.cli import main
+from zbugs_synth.manifest import read_manifest
 from zbugs_synth.tables import TABLES, parse_shard_name
 
 distributed = pytest.importorskip("distributed")
@@ -73,8 +75,8 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, b
     return {"whole": local_files(base / "whole"), "parts": local_files(base / "parts")}
 
 
-def test_cluster_to_s3_equals_a_local_run_and_get_data_reads_it(
-    cluster, s3env: S3Env, reference, capsys, monkeypatch, tmp_path
+def test_cluster_to_s3_equals_a_local_run_and_get_data_and_seeding_read_it(
+    cluster, s3env: S3Env, reference, capsys, monkeypatch, tmp_path, fresh_db
 ) -> None:
     rc, out, err = generate(capsys, monkeypatch, s3env.url("ds/"), "--parts", "3",
                             "--scheduler", cluster.scheduler_address, "--endpoint-url", s3env.endpoint)
@@ -110,6 +112,20 @@ def test_cluster_to_s3_equals_a_local_run_and_get_data_reads_it(
     for name, data in reference["parts"].items():
         if "/" not in name:
             assert (dest / name).read_bytes() == data, name
+
+    # db-seed-synthetic straight from the bucket.
+    monkeypatch.setenv("ZERO_UPSTREAM_DB", fresh_db)
+    monkeypatch.setenv("ZERO_SEED_DATA_DIR", s3env.url("ds/"))
+    capsys.readouterr()
+    assert main(["db-seed-synthetic", "--progress", "none", "--endpoint-url", s3env.endpoint]) == 0, \
+        capsys.readouterr().err
+    manifest = read_manifest(dest)
+    assert manifest is not None
+    want = manifest.rows_by_table()
+    want["project"] += 1  # zbugs' Zero project
+    with psycopg.connect(fresh_db) as c:
+        got_rows = {t: c.execute(f'SELECT count(*) FROM public."{t}"').fetchone()[0] for t in TABLES}  # type: ignore[index]
+    assert got_rows == want
 
 
 def test_rerun_on_the_cluster_writes_only_the_missing_part(cluster, s3env, reference, capsys, monkeypatch) -> None:

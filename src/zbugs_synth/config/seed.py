@@ -23,6 +23,26 @@ MAINTENANCE_BUDGET_KB = 2 << 20
 MAINTENANCE_FLOOR_KB = 64 << 10
 
 
+def seed_location(text: str) -> Path | str:
+    """A dataset directory, or an s3:// or http(s):// prefix read without a local copy (kept as text)."""
+    s = text.strip()
+    scheme = s.split("://", 1)[0].lower() if "://" in s else ""
+    if scheme in ("s3", "http", "https"):
+        return s
+    if scheme:
+        raise ParseError("expected a directory, s3://bucket/prefix/ or https://host/prefix/")
+    return path_value(text)
+
+
+def endpoint_value(text: str) -> str | None:
+    s = text.strip()
+    if not s:
+        return None
+    if not s.lower().startswith(("http://", "https://")):
+        raise ParseError("expected http(s)://host[:port]")
+    return s
+
+
 def memory_value(text: str) -> str:
     if not _MEMORY.match(text):
         raise ParseError("expected a PostgreSQL memory size such as 256MB or 2GB")
@@ -55,9 +75,15 @@ def maintenance_per_session(explicit: str | None, jobs: int) -> str:
 
 @dataclass(frozen=True)
 class SeedConfig(DbConfig):
-    seed_dir: Path = setting(DEFAULT_DATA_DIR, env="ZERO_SEED_DATA_DIR", flag="--seed-data-dir", parse=path_value,
-                             help="dataset directory to load (CSV shards; manifest.json, else manifest.txt, "
-                                  "if there, says which)")
+    seed_dir: Path | str = setting(DEFAULT_DATA_DIR, env="ZERO_SEED_DATA_DIR", flag="--seed-data-dir",
+                                   parse=seed_location, secret=True,
+                                   help="dataset directory to load (CSV shards; manifest.json, else manifest.txt, "
+                                        "if there, says which), or s3://bucket/prefix/ or https://host/prefix/ "
+                                        "to stream it from object storage, verified, without a local copy "
+                                        f"(default: {DEFAULT_DATA_DIR})")
+    endpoint_url: str | None = setting(None, env="AWS_ENDPOINT_URL", flag="--endpoint-url", parse=endpoint_value,
+                                       secret=True, help="S3 API endpoint of an S3-compatible store "
+                                                         "(with an s3:// ZERO_SEED_DATA_DIR)")
     force: bool = setting(False, env="ZERO_SEED_FORCE", flag="--force", parse=boolean,
                           help="empty the zbugs tables first, then load (as into a freshly migrated database)")
     append: bool = setting(False, env="ZERO_SEED_APPEND", flag="--append", parse=boolean,

@@ -41,6 +41,12 @@ def read_header(path: Path) -> list[str]:
     """The column names in the first line of a CSV file (raises HeaderError, OSError)."""
     with open(path, "rb") as f:
         raw = f.readline(MAX_HEADER_BYTES + 1)
+    return parse_header(raw, path)
+
+
+def parse_header(data: bytes, path: Path | str) -> list[str]:
+    """The column names in the first line of `data` (a file's first bytes; `path` names it in errors)."""
+    raw = data.split(b"\n", 1)[0] + (b"\n" if b"\n" in data else b"")
     if not raw.strip():
         raise HeaderError(f"{path}: line 1: empty file, expected a header row naming the columns")
     if len(raw) > MAX_HEADER_BYTES:
@@ -57,7 +63,7 @@ def read_header(path: Path) -> list[str]:
     return fields
 
 
-def check_header(path: Path, table: str, fields: Sequence[str]) -> tuple[str, ...]:
+def check_header(path: Path | str, table: str, fields: Sequence[str]) -> tuple[str, ...]:
     """Validate a header against `table`; returns the column list for COPY."""
     known = table_columns(table)
     where = f"{path}: line 1"

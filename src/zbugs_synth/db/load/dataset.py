@@ -13,18 +13,24 @@ CSV, identified by names and sizes.
 
 Checksums are the one expensive part (every byte is read): the loader asks for them separately
 (`check_checksums`), after the cheap questions to the database (already seeded? users there?).
+
+An s3:// or http(s):// location is read without a local copy (see `remote`): its files carry a
+`RemoteFile`, and their checksums are verified while they stream into COPY instead of up front.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import xxhash
+
 from zbugs_synth.checksum import file_checksum
-from zbugs_synth.db.load.bookkeeping import dir_dataset_id
+from zbugs_synth.db.load.bookkeeping import DIR_PREFIX, dir_dataset_id
 from zbugs_synth.db.load.csv_check import HeaderError, check_header, read_header
+from zbugs_synth.db.load.remote import RemoteFile, inspect_remote, is_remote
 from zbugs_synth.errors import UserError
 from zbugs_synth.manifest import (
     INCOMPLETE_MARKER,
@@ -51,11 +57,16 @@ class DataFile:
     bytes: int
     rows: int | None  # from the manifest; None for an original-tool dataset
     columns: tuple[str, ...]  # the header: COPY's column list
+    remote: RemoteFile | None = field(default=None, compare=False)  # streamed from object storage
+
+    @property
+    def display(self) -> str:
+        return self.remote.display if self.remote is not None else str(self.path)
 
 
 @dataclass(frozen=True)
 class Dataset:
-    directory: Path
+    directory: Path | None  # None: a remote dataset (`source` is its URL, credentials redacted)
     source: str  # the directory as the user gave it
     dataset_id: str
     manifest: dict[str, Any] | None  # manifest.json as parsed JSON (stored in loaded_datasets)
@@ -85,12 +96,16 @@ class Dataset:
         return sum(f.bytes for f in self.files)
 
 
-def inspect_dataset(directory: Path, *, checksums: bool = True, progress: Progress | None = None) -> Dataset:
-    """Check a dataset directory and describe it; any problem is a one-line UserError.
+def inspect_dataset(directory: Path | str, *, checksums: bool = True, progress: Progress | None = None,
+                    endpoint_url: str | None = None) -> Dataset:
+    """Check a dataset directory (or s3:// / http(s):// prefix) and describe it; any problem is a
+    one-line UserError.
 
     `checksums=False` leaves out the expensive part; `check_checksums` does it later.
     """
-    dataset = _inspect(directory)
+    if is_remote(directory):
+        return _inspect_remote(str(directory), endpoint_url)
+    dataset = _inspect(Path(directory))
     if checksums:
         check_checksums(dataset, progress)
     return dataset
@@ -136,9 +151,31 @@ def _inspect(directory: Path) -> Dataset:
     return Dataset(directory, source, ds_id, manifest_json, tuple(files), manifest)
 
 
+def _inspect_remote(url: str, endpoint_url: str | None) -> Dataset:
+    listing = inspect_remote(url, endpoint_url=endpoint_url)
+    names = [name for name, *_ in listing.files]
+    skip_users = bool(listing.manifest.config.get("skip_users")) if listing.manifest is not None else True
+    _check_tables(listing.display, names, skip_users)  # type: ignore[arg-type]
+    files = []
+    for name, size, rows, checksum, columns in listing.files:
+        shard = parse_shard_name(name)
+        assert shard is not None
+        files.append(DataFile(name, shard.table, shard.shard, Path(name), size, rows, columns,
+                              RemoteFile(listing.source, name, checksum)))
+    if listing.manifest is not None and listing.manifest.dataset_id:
+        ds_id = listing.manifest.dataset_id
+    else:  # as for a manifest-less directory: names and sizes
+        entries = sorted(f"{f.name}:{f.bytes}" for f in files)
+        ds_id = DIR_PREFIX + xxhash.xxh3_64_hexdigest("\n".join(entries).encode())
+    return Dataset(None, listing.display, ds_id, listing.manifest_json, tuple(files), listing.manifest)
+
+
 def check_checksums(dataset: Dataset, progress: Progress | None = None) -> None:
-    """Every file against manifest.json's checksum (reads every byte; nothing to do without manifest.json)."""
-    if dataset.parsed is not None:
+    """Every file against manifest.json's checksum (reads every byte; nothing to do without manifest.json).
+
+    A remote dataset's files are verified as they stream into COPY instead (reading them twice would
+    double the transfer)."""
+    if dataset.parsed is not None and dataset.directory is not None:
         _check_checksums(dataset.directory, dataset.parsed, progress or NullProgress())
 
 

@@ -9,14 +9,14 @@ resumable once the data is fixed).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import psycopg
 from psycopg import errors as pgerr
 
-from zbugs_synth.db.load import state
+from zbugs_synth.db.load import remote, state
 from zbugs_synth.db.load.csv_check import copy_error_location, record_lines
 from zbugs_synth.db.load.dataset import DataFile
 from zbugs_synth.db.load.objects import SavedForeignKey, SavedIndex, duplicate_sample, orphan_sample
@@ -58,12 +58,26 @@ def _data_error(f: DataFile, e: psycopg.Error) -> CopyDataError:
     primary = _one_line(diag.message_primary or str(e))
     where = copy_error_location(diag.context)
     if where is None:
-        return CopyDataError(f"{f.path}: {primary}")
+        return CopyDataError(f"{f.display}: {primary}")
     line, column = where
-    first, last = record_lines(f.path, line)
+    # Where the record starts needs the file; a remote one is not read a second time for that.
+    first, last = record_lines(f.path, line) if f.remote is None else (line, line)
     lines = f"line {first}" if first == last else f"lines {first}-{last}"
     col = f" (column {column})" if column else ""
-    return CopyDataError(f"{f.path}: {lines}: {primary}{col}")
+    return CopyDataError(f"{f.display}: {lines}: {primary}{col}")
+
+
+def _chunks(f: DataFile) -> Iterator[bytes]:
+    """The file's bytes: read from disk, or streamed (and verified at the end) from object storage."""
+    if f.remote is not None:
+        try:
+            yield from remote.stream(f.remote, f.bytes)
+        except remote.RemoteMismatch as e:
+            raise CopyDataError(str(e)) from None
+        return
+    with open(f.path, "rb") as fh:
+        while chunk := fh.read(CHUNK):
+            yield chunk
 
 
 def _is_data_error(e: psycopg.Error) -> bool:
@@ -115,8 +129,8 @@ def _copy_one(conn: Conn, run_id: int, f: DataFile, seq: Sequence | None, task: 
             start = seq.base + state.loaded_issue_rows(conn, run_id)
             conn.execute("SELECT setval(%s::regclass, %s, false)", (seq.name, start))
         with conn.cursor() as cur:
-            with cur.copy(stmt) as copy, open(f.path, "rb") as fh:
-                while chunk := fh.read(CHUNK):
+            with cur.copy(stmt) as copy:
+                for chunk in _chunks(f):
                     copy.write(chunk)
                     sent += len(chunk)
                     task.advance(len(chunk))
@@ -124,7 +138,7 @@ def _copy_one(conn: Conn, run_id: int, f: DataFile, seq: Sequence | None, task: 
                         hook.now()
             rows = cur.rowcount
         if f.rows is not None and rows != f.rows:
-            raise CopyDataError(f"{f.path}: the server read {rows:,} rows but manifest.json says {f.rows:,} "
+            raise CopyDataError(f"{f.display}: the server read {rows:,} rows but manifest.json says {f.rows:,} "
                                 "(the file does not match its manifest)")
         state.record_shard(conn, run_id, f.name, f.table, rows, int(xid_row[0]), start)
     except psycopg.Error as e:

@@ -156,7 +156,7 @@ class Loader:
         if cfg.reset:
             return self.reset()
         t = time.perf_counter()
-        dataset = inspect_dataset(cfg.seed_dir, checksums=False)
+        dataset = inspect_dataset(cfg.seed_dir, checksums=False, endpoint_url=cfg.endpoint_url)
         if cfg.mode != "append" and not dataset.has_users:
             raise UserError(f"{dataset.source} has no user CSV (a SKIP_USERS=true batch): load it with "
                             "ZERO_SEED_APPEND=true into a database that already has the users")
