@@ -7,7 +7,9 @@
 Each worker runs one part at a time with one generator thread (WORKERS=1), so the parallelism is
 the cluster's, not the generator's threads. For each worker count: a fresh LocalCluster, then
 `generate-synthetic --parts N --scheduler ADDRESS` as a subprocess (as a user runs it), timed
-wall-clock. A whole single-process run (WORKERS=1 and 2) is printed first as the baseline.
+wall-clock (client start, pack loading, every part and combining). CPU-s counts the client and the
+worker processes (cluster start-up included), so its excess over the whole run is the cluster's cost.
+A whole single-process run (WORKERS=1 and 2) is printed first as the baseline.
 
 `--dest s3` starts moto's S3 server in this process: its request handling is Python and shares the
 machine's cores with the workers, so it measures our upload path's overhead, not a real S3's
@@ -19,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -28,6 +31,11 @@ from pathlib import Path
 from typing import Any
 
 CLI = [sys.executable, "-m", "zbugs_synth", "generate-synthetic", "--progress", "none", "--force"]
+
+
+def children_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
 
 
 def run(args: list[str], env: dict[str, str]) -> float:
@@ -75,13 +83,16 @@ def main() -> None:
         print(f"{opts.issues:,} issues, {opts.parts} parts, destination: {opts.dest}")
         base = tmp / "whole"
         for threads in (1, 2):
+            cpu = children_cpu()
             wall = run(["--output-dir", str(base)], {**env, "WORKERS": str(threads)})
+            cpu = children_cpu() - cpu
             rows, size = dataset_size(json.loads((base / "manifest.json").read_text()))
-            print(f"  whole run, 1 process, {threads} thread(s): {wall:6.2f} s  {rows / wall / 1e6:5.2f} M rows/s  "
-                  f"{size / wall / 1e6:6.0f} MB/s")
+            print(f"  whole run, 1 process, {threads} thread(s): {wall:6.2f} s wall  {cpu:6.2f} CPU-s  "
+                  f"{rows / wall / 1e6:5.2f} M rows/s  {size / wall / 1e6:6.0f} MB/s")
         shutil.rmtree(base)
 
         for n in [int(x) for x in opts.workers.split(",")]:
+            cpu = children_cpu()  # the workers' too: they are children of this process, reaped at close
             with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
                               host="127.0.0.1", env={k: v for k, v in env.items() if k.startswith("AWS_")}) as c:
                 dest = f"s3://bench/w{n}/" if opts.dest == "s3" else str(tmp / f"w{n}")
@@ -92,9 +103,10 @@ def main() -> None:
             else:
                 manifest = json.loads((Path(dest) / "manifest.json").read_text())
                 shutil.rmtree(dest)
+            cpu = children_cpu() - cpu
             rows, size = dataset_size(manifest)
-            print(f"  cluster, {n} worker process(es):     {wall:6.2f} s  {rows / wall / 1e6:5.2f} M rows/s  "
-                  f"{size / wall / 1e6:6.0f} MB/s  (includes client start and pack loading)")
+            print(f"  cluster, {n} worker process(es):     {wall:6.2f} s wall  {cpu:6.2f} CPU-s  "
+                  f"{rows / wall / 1e6:5.2f} M rows/s  {size / wall / 1e6:6.0f} MB/s")
     finally:
         if moto is not None:
             moto.stop()
