@@ -153,3 +153,19 @@ def test_more_parts_than_issues_refused(monkeypatch, tmp_path, capsys) -> None:
     assert gen(monkeypatch, tmp_path / "p", "--parts", "11", NUM_ISSUES="10") == 2
     assert "expected at most NUM_ISSUES (10) parts" in capsys.readouterr().err
     assert not os.path.exists(tmp_path / "p" / MANIFEST_NAME)
+
+
+def test_force_replaces_an_unfinished_dataset_of_another_configuration(monkeypatch, tmp_path, capsys) -> None:
+    out = tmp_path / "p"
+    assert gen(monkeypatch, out, "--parts", "3", "--part", "1") == 0  # SEED 42, never finished
+    capsys.readouterr()
+    assert gen(monkeypatch, out, "--parts", "2", SEED="43") == 2
+    assert "different configurations" in capsys.readouterr().err
+    assert gen(monkeypatch, out, "--parts", "2", "--force", SEED="43") == 0
+    assert sorted(p.name for p in (out / "parts").iterdir()) == ["part-1-of-2.json", "part-2-of-2.json"]
+    ref = tmp_path / "ref"
+    assert gen(monkeypatch, ref, SEED="43") == 0
+    m = read_manifest(out)
+    assert m is not None and {p.name for p in out.iterdir() if parse_shard_name(p.name)} == {f.name for f in m.files}
+    for table in TABLES:
+        assert data_rows(out, table) == data_rows(ref, table)

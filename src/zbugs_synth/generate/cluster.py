@@ -187,7 +187,7 @@ def run_on_cluster(cfg: GenerateConfig, progress: Progress) -> PartsOutcome:
         outcome.combined, outcome.present = combine_if_complete(sink, parts, cfg.force, prep.dataset_id)
         outcome.elapsed = time.perf_counter() - started
         return outcome
-    present = sink.list()
+    present = sink.list()  # once here, rather than once per part
     todo = [k for k in range(1, parts + 1)
             if not complete_part(sink, PartSpec(k, parts), prep.dataset_id, present)]
     outcome.skipped = parts - len(todo)

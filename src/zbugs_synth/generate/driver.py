@@ -317,15 +317,14 @@ def generate_part(cfg: GenerateConfig, spec: PartSpec, sink: Sink, progress: Pro
     if _check_destination(cfg, sink, prep.dataset_id):
         return PartResult(spec, _result(sink.display, Manifest(prep.dataset_id, {}, [], __version__), 0.0, {}),
                           True)
-    present = sink.list()
+    present = spec.list_own(sink)
     if complete_part(sink, spec, prep.dataset_id, present):
         manifest = read_part(sink, spec.manifest_name).manifest
         return PartResult(spec, _result(sink.display, manifest, 0.0, {}), True)
     # A previous attempt of this part (killed, or another configuration's when forced): its files go.
     sink.delete(spec.manifest_name)
     for name in present:
-        if spec.owns(name):
-            sink.delete(name)
+        sink.delete(name)
     for table in TABLES:
         sink.abort_stale(f"{table}_{(spec.part - 1):0{spec.digits - 4}d}")
     sink.put(INCOMPLETE_MARKER, b"zbugs-synth generate-synthetic is writing here\n")

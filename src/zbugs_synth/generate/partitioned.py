@@ -80,7 +80,7 @@ def combine_if_complete(sink: Sink, parts: int, force: bool, dataset_id: str) ->
     present = sum(1 for k in range(1, parts + 1) if part_manifest_name(k, parts) in names)
     if present < parts:
         return None, present
-    return combine(sink, force=force), present
+    return combine(sink, force=force, expect=(dataset_id, parts)), present
 
 
 def run_parts(cfg: GenerateConfig, progress: Progress | None = None, prep: Prepared | None = None) -> PartsOutcome:

@@ -84,6 +84,15 @@ class PartSpec:
     def manifest_name(self) -> str:
         return part_manifest_name(self.part, self.parts)
 
+    def list_own(self, sink: Sink) -> dict[str, int]:
+        """This part's files in `sink` (name -> bytes): one listing per table, by name prefix, so a
+        part never lists the whole dataset (thousands of parts would list it thousands of times)."""
+        out: dict[str, int] = {}
+        for table in TABLES:
+            out.update((n, size) for n, size in sink.list(f"{table}_{self.part - 1:0{self.digits - LOCAL_DIGITS}d}")
+                       .items() if self.owns(n))
+        return out
+
 
 def part_manifest_name(part: int, parts: int) -> str:
     width = len(str(parts))
@@ -149,13 +158,22 @@ class Combined:
     parts: int
 
 
-def combine(sink: Sink, *, force: bool = False) -> Combined:
-    """Write manifest.json/.txt for the parts in `sink` once all are there (else a UserError)."""
+def combine(sink: Sink, *, force: bool = False, expect: tuple[str, int] | None = None) -> Combined:
+    """Write manifest.json/.txt for the parts in `sink` once all are there (else a UserError).
+
+    `expect` (datasetId, parts): the configuration a generate run just wrote; part manifests of any
+    other are refused, or deleted with `force`. Without it every part manifest must agree.
+    """
     names = sorted(list_parts(sink))
     if not names:
         raise UserError(f"{sink.display}: no part manifests ({PARTS_DIR}/part-K-of-N.json); "
                         "run generate-synthetic --parts N --part K first")
     infos = [read_part(sink, n) for n in names]
+    if expect is not None and force:
+        others = [i for i in infos if (i.manifest.dataset_id, i.spec.parts) != expect]
+        for i in others:
+            sink.delete(i.name)
+        infos = [i for i in infos if i not in others]
     keys = {_config_key(i.manifest) for i in infos}
     counts = {i.spec.parts for i in infos}
     if len(keys) > 1 or len(counts) > 1:
