@@ -21,7 +21,7 @@ from zbugs_synth.tables import TABLES, parse_shard_name
 
 distributed = pytest.importorskip("distributed")
 
-GEN = {"NUM_ISSUES": "60000", "SHARD_SIZE": "8000", "NUM_PROJECTS": "30", "NUM_USERS": "40", "WORKERS": "1"}
+GEN = {"NUM_ISSUES": "30000", "SHARD_SIZE": "5000", "NUM_PROJECTS": "30", "NUM_USERS": "40", "WORKERS": "1"}
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +92,7 @@ def test_cluster_to_s3_equals_a_local_run_and_get_data_and_seeding_read_it(
     assert "All 3 parts present: manifest.json written" in out
     assert {line.split(" on ")[1] for line in err.splitlines() if line.startswith("part ")} <= set(
         cluster.scheduler_info["workers"])
-    assert "issue: 60,000 rows" in err  # progress aggregated from the workers' events
+    assert "issue: 30,000 rows" in err  # progress aggregated from the workers' events
     for secret in (ACCESS_KEY, SECRET_KEY):
         assert secret not in out + err
 
