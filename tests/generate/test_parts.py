@@ -169,3 +169,15 @@ def test_force_replaces_an_unfinished_dataset_of_another_configuration(monkeypat
     assert m is not None and {p.name for p in out.iterdir() if parse_shard_name(p.name)} == {f.name for f in m.files}
     for table in TABLES:
         assert data_rows(out, table) == data_rows(ref, table)
+
+
+def test_the_loader_refuses_an_unfinished_parts_directory(monkeypatch, tmp_path) -> None:
+    from zbugs_synth.db.load.dataset import inspect_dataset
+    from zbugs_synth.errors import UserError
+
+    out = tmp_path / "p"
+    assert gen(monkeypatch, out, "--parts", "2", "--part", "2") == 0
+    with pytest.raises(UserError, match="generated in parts that is not complete yet"):
+        inspect_dataset(out)
+    assert gen(monkeypatch, out, "--parts", "2", "--part", "1") == 0
+    assert len(inspect_dataset(out).files) == len(read_manifest(out).files)  # type: ignore[union-attr]

@@ -117,6 +117,10 @@ def _inspect(directory: Path) -> Dataset:
         what = "is not a directory" if directory.exists() else "does not exist"
         raise UserError(f"dataset directory {source} {what} (set ZERO_SEED_DATA_DIR or --seed-data-dir; "
                         "generate one with `zbugs-synth generate-synthetic`)")
+    if (directory / INCOMPLETE_MARKER).exists() and (directory / "parts").is_dir():
+        raise UserError(f"dataset directory {source} holds a dataset generated in parts that is not complete "
+                        f"yet (no {MANIFEST_NAME}): finish the missing parts (generate-synthetic --parts N "
+                        f"--part K) or run `zbugs-synth combine-parts {source}`")
     if (directory / INCOMPLETE_MARKER).exists():
         raise UserError(f"dataset directory {source} is incomplete (an interrupted generate-synthetic or "
                         f"get-data: {INCOMPLETE_MARKER} is present): rerun the command that wrote it")
