@@ -124,12 +124,13 @@ class GenerateConfig:
     force: bool = setting(False, env=None, flag="--force", parse=boolean,
                           help="overwrite a directory holding another configuration's dataset")
     parts: int = setting(0, env=None, flag="--parts", parse=integer(1, 99_999),
-                         help="split the dataset into this many parts (unset: one whole run)", shown="unset")
+                         help="split the dataset into this many parts, each writable anywhere (default: one whole run)")
     part: int = setting(0, env=None, flag="--part", parse=integer(1, 99_999),
-                        help="write only this part (1-based; with --parts); unset: every part", shown="unset")
+                        help="write only this part, 1-based, with --parts (default: every part, one after the other)")
     scheduler: str | None = setting(None, env="DASK_SCHEDULER_ADDRESS", flag="--scheduler",
                                     parse=scheduler_address,
-                                    help="run the parts as tasks on this Dask cluster (zbugs-synth[dask])")
+                                    help="run the parts as tasks on the Dask cluster of this scheduler, "
+                                         "e.g. tcp://host:8786 (needs zbugs-synth[dask]; default: in this process)")
     endpoint_url: str | None = setting(None, env="AWS_ENDPOINT_URL", flag="--endpoint-url", parse=endpoint,
                                        secret=True, help="S3 API endpoint of an S3-compatible store")
 
