@@ -87,7 +87,7 @@ def main() -> None:
             wall = run(["--output-dir", str(base)], {**env, "WORKERS": str(threads)})
             cpu = children_cpu() - cpu
             rows, size = dataset_size(json.loads((base / "manifest.json").read_text()))
-            print(f"  whole run, 1 process, {threads} thread(s): {wall:6.2f} s wall  {cpu:6.2f} CPU-s  "
+            print(f"  whole run to a directory, {threads} thread(s): {wall:6.2f} s wall  {cpu:6.2f} CPU-s  "
                   f"{rows / wall / 1e6:5.2f} M rows/s  {size / wall / 1e6:6.0f} MB/s")
         shutil.rmtree(base)
 
@@ -105,7 +105,7 @@ def main() -> None:
                 shutil.rmtree(dest)
             cpu = children_cpu() - cpu
             rows, size = dataset_size(manifest)
-            print(f"  cluster, {n} worker process(es):     {wall:6.2f} s wall  {cpu:6.2f} CPU-s  "
+            print(f"  cluster to {opts.dest}, {n} worker process(es): {wall:6.2f} s wall  {cpu:6.2f} CPU-s  "
                   f"{rows / wall / 1e6:5.2f} M rows/s  {size / wall / 1e6:6.0f} MB/s")
     finally:
         if moto is not None:
