@@ -183,3 +183,16 @@ def test_a_worker_killed_mid_part_still_gives_the_exact_dataset(
 def _has_shards(s3env: S3Env) -> bool:
     listing = s3env.client.list_objects_v2(Bucket=s3env.bucket, Prefix="ds/issue_")
     return bool(listing.get("Contents"))
+
+
+def test_a_missing_bucket_is_one_clear_line(s3env: S3Env, capsys, monkeypatch) -> None:
+    rc, _, err = generate(capsys, monkeypatch, f"s3://{s3env.bucket}-missing/ds/", "--parts", "2",
+                          "--endpoint-url", s3env.endpoint)
+    assert rc == 2
+    assert "NoSuchBucket" in err and "Traceback" not in err
+    assert len([line for line in err.splitlines() if "error:" in line]) == 1
+
+
+def test_without_credentials_s3_output_is_refused_up_front(moto_endpoint, capsys, monkeypatch) -> None:
+    rc, _, err = generate(capsys, monkeypatch, "s3://any-bucket/ds/", "--parts", "2", "--endpoint-url", moto_endpoint)
+    assert rc == 2 and "no AWS credentials found" in err

@@ -17,6 +17,7 @@ import contextlib
 import os
 import threading
 from collections import deque
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol
@@ -144,8 +145,8 @@ class _S3File:
     """One object written as a multipart upload; parts are uploaded on a small pool while the next
     part fills, at most UPLOADS_IN_FLIGHT at a time. Nothing is visible under the key until commit."""
 
-    def __init__(self, sink: S3Sink, key: str) -> None:
-        self.sink, self.key = sink, key
+    def __init__(self, sink: S3Sink, name: str) -> None:
+        self.sink, self.name, self.key = sink, name, sink.location.key(name)
         self.buffer = bytearray()
         self.upload_id: str | None = None
         self.parts: list[dict[str, Any]] = []
@@ -161,7 +162,8 @@ class _S3File:
     def _send(self, chunk: bytes) -> None:
         s = self.sink
         if self.upload_id is None:
-            r = s.client.create_multipart_upload(Bucket=s.location.bucket, Key=self.key, ContentType="text/csv")
+            with _s3_errors(s.display, self.name):
+                r = s.client.create_multipart_upload(Bucket=s.location.bucket, Key=self.key, ContentType="text/csv")
             self.upload_id = r["UploadId"]
         number = len(self.parts) + len(self.pending) + 1
         upload_id = self.upload_id
@@ -173,21 +175,23 @@ class _S3File:
 
         self.pending.append(s.pool().submit(upload))
         while len(self.pending) >= UPLOADS_IN_FLIGHT:
-            self.parts.append(self.pending.popleft().result())
+            with _s3_errors(s.display, self.name):
+                self.parts.append(self.pending.popleft().result())
 
     def commit(self) -> None:
         s = self.sink
-        if self.upload_id is None:  # small file: one PUT
-            s.client.put_object(Bucket=s.location.bucket, Key=self.key, Body=bytes(self.buffer),
-                                ContentType="text/csv")
-            return
-        if self.buffer:
-            self._send(bytes(self.buffer))
-            self.buffer = bytearray()
-        while self.pending:
-            self.parts.append(self.pending.popleft().result())
-        s.client.complete_multipart_upload(Bucket=s.location.bucket, Key=self.key, UploadId=self.upload_id,
-                                           MultipartUpload={"Parts": self.parts})
+        with _s3_errors(s.display, self.name):
+            if self.upload_id is None:  # small file: one PUT
+                s.client.put_object(Bucket=s.location.bucket, Key=self.key, Body=bytes(self.buffer),
+                                    ContentType="text/csv")
+                return
+            if self.buffer:
+                self._send(bytes(self.buffer))
+                self.buffer = bytearray()
+            while self.pending:
+                self.parts.append(self.pending.popleft().result())
+            s.client.complete_multipart_upload(Bucket=s.location.bucket, Key=self.key, UploadId=self.upload_id,
+                                               MultipartUpload={"Parts": self.parts})
 
     def abort(self) -> None:
         for f in self.pending:
@@ -197,6 +201,20 @@ class _S3File:
             with contextlib.suppress(Exception):
                 self.sink.client.abort_multipart_upload(Bucket=self.sink.location.bucket, Key=self.key,
                                                         UploadId=self.upload_id)
+
+
+@contextlib.contextmanager
+def _s3_errors(display: str, name: str) -> Iterator[None]:
+    """botocore failures as one printable line (also across Dask: a UserError pickles, a botocore
+    error with its response and the client's innards is not something to show a user)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from zbugs_synth.remote.s3 import describe_error
+
+    try:
+        yield
+    except (BotoCoreError, ClientError) as e:
+        raise UserError(f"{display}{name}: {describe_error(e)}") from None
 
 
 class S3Sink:
@@ -213,43 +231,48 @@ class S3Sink:
             return self._pool
 
     def open(self, name: str) -> SinkFile:
-        return _S3File(self, self.location.key(name))
+        return _S3File(self, name)
 
     def put(self, name: str, data: bytes) -> None:
         content_type = "application/json" if name.endswith(".json") else "text/plain; charset=utf-8"
-        self.client.put_object(Bucket=self.location.bucket, Key=self.location.key(name), Body=data,
-                               ContentType=content_type)
+        with _s3_errors(self.display, name):
+            self.client.put_object(Bucket=self.location.bucket, Key=self.location.key(name), Body=data,
+                                   ContentType=content_type)
 
     def read(self, name: str) -> bytes | None:
         from botocore.exceptions import ClientError
 
-        try:
-            obj = self.client.get_object(Bucket=self.location.bucket, Key=self.location.key(name))
-        except ClientError as e:
-            if e.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
-                return None
-            raise
-        return obj["Body"].read()
+        with _s3_errors(self.display, name):
+            try:
+                obj = self.client.get_object(Bucket=self.location.bucket, Key=self.location.key(name))
+            except ClientError as e:
+                if e.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
+                    return None
+                raise
+            return obj["Body"].read()
 
     def list(self, prefix: str = "") -> dict[str, int]:
         out: dict[str, int] = {}
         base = len(self.location.prefix)
-        paginator = self.client.get_paginator("list_objects_v2")
-        for page in paginator.paginate(Bucket=self.location.bucket, Prefix=self.location.key(prefix)):
-            for obj in page.get("Contents", []):
-                out[obj["Key"][base:]] = int(obj["Size"])
+        with _s3_errors(self.display, prefix):
+            paginator = self.client.get_paginator("list_objects_v2")
+            for page in paginator.paginate(Bucket=self.location.bucket, Prefix=self.location.key(prefix)):
+                for obj in page.get("Contents", []):
+                    out[obj["Key"][base:]] = int(obj["Size"])
         return out
 
     def delete(self, name: str) -> None:
-        self.client.delete_object(Bucket=self.location.bucket, Key=self.location.key(name))
+        with _s3_errors(self.display, name):
+            self.client.delete_object(Bucket=self.location.bucket, Key=self.location.key(name))
 
     def abort_stale(self, prefix: str) -> None:
         """Abort multipart uploads a killed earlier attempt left under `prefix` (they cost storage)."""
-        paginator = self.client.get_paginator("list_multipart_uploads")
-        for page in paginator.paginate(Bucket=self.location.bucket, Prefix=self.location.key(prefix)):
-            for u in page.get("Uploads", []):
-                self.client.abort_multipart_upload(Bucket=self.location.bucket, Key=u["Key"],
-                                                   UploadId=u["UploadId"])
+        with _s3_errors(self.display, prefix):
+            paginator = self.client.get_paginator("list_multipart_uploads")
+            for page in paginator.paginate(Bucket=self.location.bucket, Prefix=self.location.key(prefix)):
+                for u in page.get("Uploads", []):
+                    self.client.abort_multipart_upload(Bucket=self.location.bucket, Key=u["Key"],
+                                                       UploadId=u["UploadId"])
 
     def close(self) -> None:
         if self._pool is not None:
