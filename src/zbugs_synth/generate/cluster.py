@@ -20,6 +20,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,7 +34,7 @@ from zbugs_synth.generate.partitioned import (
     open_destination,
     parts_of,
 )
-from zbugs_synth.generate.parts import PartSpec, complete_part
+from zbugs_synth.generate.parts import READ_JOBS, PartSpec, complete_part
 from zbugs_synth.generate.sink import open_sink
 from zbugs_synth.progress import Progress, Task
 from zbugs_synth.remote.safety import redact_url
@@ -188,8 +189,10 @@ def run_on_cluster(cfg: GenerateConfig, progress: Progress) -> PartsOutcome:
         outcome.elapsed = time.perf_counter() - started
         return outcome
     present = sink.list()  # once here, rather than once per part
-    todo = [k for k in range(1, parts + 1)
-            if not complete_part(sink, PartSpec(k, parts), prep.dataset_id, present)]
+    with ThreadPoolExecutor(max_workers=READ_JOBS) as pool:  # one GET per part manifest
+        done = list(pool.map(lambda k: complete_part(sink, PartSpec(k, parts), prep.dataset_id, present),
+                             range(1, parts + 1)))
+    todo = [k for k, complete in zip(range(1, parts + 1), done, strict=True) if not complete]
     outcome.skipped = parts - len(todo)
     if len(todo) < parts:
         progress.log(f"{parts - len(todo)} of {parts} parts already complete: skipped")

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from zbugs_synth.errors import UserError
@@ -43,6 +44,7 @@ LOCAL_DIGITS = 4
 MAX_LOCAL_SHARDS = 10**LOCAL_DIGITS
 MAX_PARTS = 99_999  # keeps names within the 9 digits the dataset layout allows
 PARTS_DIR = "parts"
+READ_JOBS = 16
 _PART_MANIFEST_RE = re.compile(r"^part-([0-9]+)-of-([0-9]+)\.json$")
 
 
@@ -125,6 +127,12 @@ def read_part(sink: Sink, name: str) -> PartInfo:
     return PartInfo(spec, manifest, name)
 
 
+def read_parts(sink: Sink, names: list[str]) -> list[PartInfo]:
+    """Part manifests, fetched a few at a time (thousands of parts on S3: one GET each)."""
+    with ThreadPoolExecutor(max_workers=READ_JOBS, thread_name_prefix="zbugs-parts") as pool:
+        return list(pool.map(lambda n: read_part(sink, n), names))
+
+
 def list_parts(sink: Sink) -> dict[str, int]:
     return {n: size for n, size in sink.list(f"{PARTS_DIR}/part-").items()
             if _PART_MANIFEST_RE.match(n.rpartition("/")[2])}
@@ -168,7 +176,7 @@ def combine(sink: Sink, *, force: bool = False, expect: tuple[str, int] | None =
     if not names:
         raise UserError(f"{sink.display}: no part manifests ({PARTS_DIR}/part-K-of-N.json); "
                         "run generate-synthetic --parts N --part K first")
-    infos = [read_part(sink, n) for n in names]
+    infos = read_parts(sink, names)
     if expect is not None and force:
         others = [i for i in infos if (i.manifest.dataset_id, i.spec.parts) != expect]
         for i in others:
