@@ -49,6 +49,7 @@ from zbugs_synth.db.load.objects import (
 )
 from zbugs_synth.db.load.pool import Blocked, CrashHook, Job, Outcome, Pool
 from zbugs_synth.db.names import qt
+from zbugs_synth.db.schema import replica
 from zbugs_synth.errors import Cancelled, UserError
 from zbugs_synth.progress import NullProgress, Progress, Task
 from zbugs_synth.tables import TABLES
@@ -211,6 +212,9 @@ class Loader:
         with self._control() as ctl:
             run = state.unfinished_run(ctl)
             if run is None:
+                repaired = self._repair_identities(ctl)
+                if repaired:
+                    return SeedResult("reset", notes=repaired)
                 return SeedResult("nothing-to-reset", notes=[
                     f"nothing to reset: no interrupted load in {mask_url(self.url)}"])
             pool = Pool(lambda: self.sessions.open(session.APP_WORKER), self.jobs)
@@ -218,13 +222,23 @@ class Loader:
                 self._undo(ctl, pool, run)
             finally:
                 pool.close()
-        result = SeedResult("reset", run.mode, run.source, run.dataset_id)
+            repaired = self._repair_identities(ctl)
+        result = SeedResult("reset", run.mode, run.source, run.dataset_id, notes=repaired)
         result.elapsed = time.perf_counter() - started
         removed = ("emptied the zbugs tables, as the force load had" if run.mode == "force"
                    else "removed the rows it had added")
         result.notes.append(f"reset: undid the interrupted {run.mode} load of {run.source} "
                             f"({removed}; every index, foreign key and trigger is back)")
         return result
+
+    def _repair_identities(self, ctl: Conn) -> list[str]:
+        """Published tables whose replica identity names no usable index (an earlier load dropped the
+        index zero-cache had chosen) go back to DEFAULT; one without a primary key is only reported."""
+        with ctl.transaction():
+            done, left = replica.repair(ctl)
+        notes = [f"repaired: {sql}" for sql in done]
+        notes += [f"warning: {p.table}: {p.what}; repair: {p.repair}" for p in left]
+        return notes
 
     # -- control connection ---------------------------------------------------------------------------
 
@@ -377,6 +391,8 @@ class Loader:
                              f"in {state.DATASETS}")
                 session.insert_zero_project(ctl)
             base = session.next_value(ctl, self.seq) if self.seq else None
+            for sql in replica.repair(ctl)[0]:  # a dangling identity is not worth saving
+                self.say(f"note: repaired a replica identity that named a dropped index: {sql}")
             objects = capture(ctl, TABLES, include_primary_keys=self.tuning.drop_primary_keys,
                               autovacuum_off=self.tuning.autovacuum_off)
             run = state.create_run(ctl, dataset_id=dataset.dataset_id, source=dataset.source,

@@ -21,6 +21,7 @@ from typing import Any
 import psycopg
 
 from zbugs_synth.db.names import qi, qt
+from zbugs_synth.db.schema.replica import Identity, identities
 
 Conn = psycopg.Connection[Any]
 
@@ -122,9 +123,29 @@ class SavedOptions:
         return f"ALTER TABLE {qt(self.table)} SET (autovacuum_enabled = {self.autovacuum})"
 
 
-Saved = SavedIndex | SavedForeignKey | SavedTrigger | SavedOptions
+@dataclass(frozen=True)
+class SavedIdentity:
+    """A table's replica identity (pg_class.relreplident and, for USING INDEX, the index's name).
+
+    zero-cache may have set USING INDEX on a unique index the load drops; dropping it would leave the
+    identity naming nothing (UPDATE/DELETE refused). So before such an index is dropped the identity
+    goes to DEFAULT, and once the index is rebuilt it is set back to exactly what was saved."""
+
+    table: str
+    mode: str  # d, f, n, i
+    index: str | None
+    kind: str = "identity"
+
+    def restore_sql(self) -> str:
+        return Identity(self.table, self.mode, self.index, True, True).sql()
+
+    def default_sql(self) -> str:
+        return f"ALTER TABLE {qt(self.table)} REPLICA IDENTITY DEFAULT"
+
+
+Saved = SavedIndex | SavedForeignKey | SavedTrigger | SavedOptions | SavedIdentity
 _KINDS: dict[str, type[Any]] = {"index": SavedIndex, "fk": SavedForeignKey, "trigger": SavedTrigger,
-                                "options": SavedOptions}
+                                "options": SavedOptions, "identity": SavedIdentity}
 
 
 def to_json(obj: Saved) -> dict[str, Any]:
@@ -189,6 +210,8 @@ def capture(conn: Conn, tables: tuple[str, ...], *, include_primary_keys: bool,
             WHERE NOT tg.tgisinternal AND n.nspname = 'public' AND t.relname = ANY(%s)
             ORDER BY t.relname, tg.tgname""", (list(tables),)).fetchall():
         out.append(SavedTrigger(table, name, str(state)))
+    out += [SavedIdentity(t, i.mode, i.index if i.mode == "i" else None)
+            for t, i in sorted(identities(conn, list(tables)).items())]
     if autovacuum_off:
         options = _autovacuum(conn)
         out += [SavedOptions(t, options.get(t)) for t in tables]
@@ -214,6 +237,7 @@ class Present:
     constraints: dict[tuple[str, str], bool]  # (table, name) -> validated
     triggers: dict[tuple[str, str], str]  # (table, name) -> tgenabled
     autovacuum: dict[str, str | None]  # table -> autovacuum_enabled storage parameter
+    identity: dict[str, Identity]  # table -> replica identity
 
     def has_index(self, ix: SavedIndex) -> bool:
         return ix.name in self.indexes or (ix.constraint is not None and (ix.table, ix.constraint) in self.constraints)
@@ -240,7 +264,7 @@ def present(conn: Conn) -> Present:
         "SELECT t.relname, tg.tgname, tg.tgenabled FROM pg_trigger tg JOIN pg_class t ON t.oid = tg.tgrelid "
         "JOIN pg_namespace n ON n.oid = t.relnamespace WHERE NOT tg.tgisinternal AND n.nspname = 'public'"
     ).fetchall()}
-    return Present(indexes, constraints, triggers, _autovacuum(conn))
+    return Present(indexes, constraints, triggers, _autovacuum(conn), identities(conn))
 
 
 def drop_statements(saved: list[Saved], now: Present) -> list[str]:
@@ -249,6 +273,11 @@ def drop_statements(saved: list[Saved], now: Present) -> list[str]:
     for obj in saved:
         if isinstance(obj, SavedForeignKey) and now.has_fk(obj):
             out.append(obj.drop_sql())
+    # An identity index about to be dropped: DEFAULT first, so the identity never names a dropped index.
+    dropping = {o.name for o in saved if isinstance(o, SavedIndex) and now.has_index(o)}
+    for table, ident in sorted(now.identity.items()):
+        if ident.mode == "i" and ident.index in dropping:
+            out.append(f"ALTER TABLE {qt(table)} REPLICA IDENTITY DEFAULT")
     for obj in saved:
         if isinstance(obj, SavedIndex) and now.has_index(obj):
             if obj.constraint is not None and (obj.table, obj.constraint) not in now.constraints:
@@ -263,9 +292,21 @@ def drop_statements(saved: list[Saved], now: Present) -> list[str]:
 
 
 def restore_statements(saved: list[Saved], now: Present) -> list[str]:
-    """Trigger states and table options back as saved."""
+    """Trigger states, table options and replica identities back as saved.
+
+    An identity index that could not be rebuilt (a failed load) is not named: the table keeps
+    DEFAULT until a resumed load builds the index and sets it back."""
     out = [o.restore_sql() for o in saved
            if isinstance(o, SavedTrigger) and now.triggers.get((o.table, o.name)) not in (None, o.state)]
+    for o in saved:
+        if not isinstance(o, SavedIdentity) or o.table not in now.identity:
+            continue
+        cur = now.identity[o.table]
+        if cur.mode == o.mode and (o.mode != "i" or cur.index == o.index):
+            continue
+        if o.mode == "i" and (o.index is None or o.index not in now.indexes):
+            continue
+        out.append(o.restore_sql())
     out += [o.restore_sql() for o in saved
             if isinstance(o, SavedOptions) and o.table in now.autovacuum and now.autovacuum[o.table] != o.autovacuum]
     return out

@@ -11,6 +11,8 @@ The connection is read-only (`default_transaction_read_only`): verify never chan
 Checks (PASS / WARN / FAIL, with numbers and samples):
 - schema: zbugs_synth.db.schema.differences() split into tables, indexes, foreign keys, triggers
   (present and enabled) and publication; plus invalid indexes and NOT VALID foreign keys;
+- replica identity: every published table lets UPDATE/DELETE replicate (not NOTHING, no dangling or
+  invalid identity index, no DEFAULT without a primary key); a FAIL prints the repair SQL;
 - the built-in Zero project row;
 - row counts against the finished loads recorded in zbugs_synth.loaded_datasets (bookkeeping);
 - orphans on every path of schema.FOREIGN_KEYS, computed from that data;
@@ -44,6 +46,7 @@ from zbugs_synth.db.load.bookkeeping import (
     has_bookkeeping,
     loaded_datasets,
 )
+from zbugs_synth.db.schema import replica
 from zbugs_synth.progress import NullProgress, Progress
 from zbugs_synth.tables import TABLES as LOADED_TABLES
 
@@ -214,6 +217,7 @@ def verify(url: str, *, statement_timeout: float = 0.0, samples: int = 5,
 def _steps() -> list[_Step]:
     steps = [
         _Step("schema matches the zbugs contract", _schema, checks=len(_SCHEMA_PARTS)),
+        _Step("replica identity of published tables", _replica_identity),
         _Step("built-in Zero project", _zero_project),
         _Step("row counts", _row_counts, checks=2),
     ]
@@ -301,6 +305,21 @@ def _schema(ctx: _Ctx) -> list[Check]:
         else:
             out.append(Check(name, PASS, f"all {expected[key]:,} as expected", numbers={"expected": expected[key]}))
     return out
+
+
+def _replica_identity(ctx: _Ctx) -> list[Check]:
+    """Every published table must let UPDATE/DELETE replicate (else PostgreSQL refuses them and
+    zero-cache halts); a failure carries the SQL that repairs it."""
+    name = "replica identity of published tables"
+    tables = replica.published_tables(ctx.conn)
+    found = replica.problems(ctx.conn)
+    if not found:
+        return [Check(name, PASS, f"all {len(tables)} published tables have a usable replica identity",
+                      numbers={"tables": len(tables)})]
+    lines = [f"{p.table}: {p.what}; repair: {p.repair}" for p in found]
+    return [Check(name, FAIL, f"{len(found)} published table(s) without a usable replica identity: {lines[0]}"
+                  + (f" (+{len(found) - 1} more)" if len(found) > 1 else ""),
+                  details=lines, numbers={"tables": len(found)})]
 
 
 def _zero_project(ctx: _Ctx) -> list[Check]:
