@@ -102,6 +102,15 @@ class SeedConfig(DbConfig):
              "a value given here is used as it is by every connection, so the total is jobs times it)")
     work_mem: str = setting("256MB", env="ZERO_SEED_WORK_MEM", flag="--work-mem", parse=memory_value,
                             help="work_mem of every loader session")
+    indexes: str = setting("auto", env="ZERO_SEED_INDEXES", flag="--indexes", parse=choice("auto", "keep", "rebuild"),
+                           help="append: keep the tables' secondary indexes (maintained row by row) or drop and "
+                                "rebuild them; auto rebuilds a table's when the batch is big relative to it. Never "
+                                "rebuilt while a logical replication slot (zero-cache) is active. Keys, unique "
+                                "indexes and foreign keys always stay")
+    ignore_active_slot: bool = setting(
+        False, env="ZERO_SEED_IGNORE_ACTIVE_SLOT", flag="--ignore-active-slot", parse=boolean,
+        help="seed/force/reset even though a logical replication slot is active (a running zero-cache: stop "
+             "it instead, it resyncs on start)")
     checksums: bool = setting(True, env="ZERO_SEED_CHECKSUMS", parse=boolean,
                               help="check every file against manifest.json's checksum before loading")
 

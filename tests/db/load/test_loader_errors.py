@@ -125,44 +125,47 @@ def _duplicate_project(batch1: Path, batch2: Path, target: Path) -> tuple[Path, 
     return d, first, rows[0]["id"]
 
 
-def test_duplicate_project_name_is_a_hard_error_and_the_load_resumes_once_fixed(
+def test_duplicate_in_an_append_stops_it_and_removes_the_batch(
         fresh_db: str, batch1: Path, batch2: Path, tmp_path: Path, capsys: Cap, monkeypatch: Mp) -> None:
+    """An append keeps the unique indexes: a clash with rows already there stops it at once, names the
+    value, and takes the batch's rows out again; fixed, the same command loads it."""
     assert seed_cli(fresh_db, batch1, capsys, monkeypatch).code == 0
-    d, first, dup_id = _duplicate_project(batch1, batch2, tmp_path / "d")
+    before = digest(fresh_db)
+    d, first, _dup_id = _duplicate_project(batch1, batch2, tmp_path / "d")
     ran = seed_cli(fresh_db, d, capsys, monkeypatch, ZERO_SEED_APPEND="true")
-    assert ran.code == 3, ran.text
+    assert ran.code == 2, ran.text
     line = _last_line(ran.err)
-    assert "project_lower_case_name_idx" in line and repr(first["lowerCaseName"]) in line
-    assert first["id"] in line and dup_id in line  # the offending rows, by id
-    assert "run the same command again" in line
-    # Only that index is missing; triggers and every other object are back; the load stays open.
-    assert differences(fresh_db) == ["index 'project_lower_case_name_idx' is missing"]
-    assert open_runs(fresh_db) == 1 and [f for *_x, f in loads(fresh_db)] == [True, False]
+    assert "project_lower_case_name_idx" in line and first["lowerCaseName"] in line, line
+    assert "nothing from this load was kept" in line
+    assert digest(fresh_db) == before
+    assert differences(fresh_db) == [] and open_runs(fresh_db) == 0
+    assert [(m, f) for _d, _s, m, _r, f in loads(fresh_db)] == [("seed", True)]
 
-    # Another load meanwhile: refused with a clear way out.
-    other = seed_cli(fresh_db, batch1, capsys, monkeypatch, ZERO_SEED_FORCE="true")
-    assert other.code == 2 and "ZERO_SEED_RESET=true" in other.err and str(d) in other.err
-
-    query(fresh_db, "UPDATE project SET name = name || ' II' WHERE id = %s", (dup_id,))  # the trigger is back on
+    rows = _rows(d / "project_000.csv")
+    rows[0]["name"] += " II"
+    rows[0]["lowerCaseName"] += " ii"
+    _write(d / "project_000.csv", rows)
     again = seed_cli(fresh_db, d, capsys, monkeypatch, ZERO_SEED_APPEND="true")
     assert again.code == 0, again.text
-    assert "resuming" in again.text
     assert differences(fresh_db) == [] and open_runs(fresh_db) == 0
     assert counts(fresh_db) == expected_rows(batch1, d)
     assert [(m, f) for _d, _s, m, _r, f in loads(fresh_db)] == [("seed", True), ("append", True)]
 
 
-def test_reset_undoes_a_failed_append(fresh_db: str, batch1: Path, batch2: Path, tmp_path: Path, capsys: Cap,
-                                      monkeypatch: Mp) -> None:
+def test_appended_rows_pointing_nowhere_are_refused(fresh_db: str, batch1: Path, batch2: Path, tmp_path: Path,
+                                                    capsys: Cap, monkeypatch: Mp) -> None:
+    """No FK trigger fires in an append's sessions: the loader checks the batch's references itself."""
     assert seed_cli(fresh_db, batch1, capsys, monkeypatch).code == 0
     before = digest(fresh_db)
-    d, _first, _dup = _duplicate_project(batch1, batch2, tmp_path / "d")
-    assert seed_cli(fresh_db, d, capsys, monkeypatch, ZERO_SEED_APPEND="true").code == 3
-    ran = seed_cli(fresh_db, None, capsys, monkeypatch, ZERO_SEED_RESET="true")
-    assert ran.code == 0 and "reset" in ran.out
-    assert digest(fresh_db) == before
-    assert differences(fresh_db) == [] and open_runs(fresh_db) == 0
-    assert [(m, f) for _d, _s, m, _r, f in loads(fresh_db)] == [("seed", True)]
+    d = copy_without_manifest(batch2, tmp_path / "d")
+    rows = _rows(d / "comment_001.csv")
+    rows[3]["issueID"] = "no-such-issue-0000000"
+    _write(d / "comment_001.csv", rows)
+    ran = seed_cli(fresh_db, d, capsys, monkeypatch, ZERO_SEED_APPEND="true")
+    assert ran.code == 2, ran.text
+    line = _last_line(ran.err)
+    assert "comment_001.csv: 1 row(s) point to no row of issue" in line and "no-such-issue-0000000" in line, line
+    assert digest(fresh_db) == before and open_runs(fresh_db) == 0
 
 
 def test_orphan_rows_fail_the_foreign_key_with_a_sample(fresh_db: str, batch1: Path, tmp_path: Path,
@@ -205,18 +208,18 @@ def test_check_header_accepts_any_order_and_rejects_bad_names(tmp_path: Path) ->
             check_header(p, "label", fields)
 
 
-def test_a_copy_of_a_loaded_dataset_fails_on_primary_keys_and_reset_removes_it(
+def test_a_copy_of_a_loaded_dataset_fails_at_once_and_keeps_nothing(
         fresh_db: str, batch1: Path, tmp_path: Path, capsys: Cap, monkeypatch: Mp) -> None:
+    """The append keeps every key: the first clash stops it; the rows already there (the same keys!)
+    are untouched, and nothing of the copy stays."""
     assert seed_cli(fresh_db, batch1, capsys, monkeypatch).code == 0
     before = digest(fresh_db)
     d = copy_without_manifest(batch1, tmp_path / "d")  # another dataset id: not caught as "already loaded"
     for p in d.glob("user_*.csv"):
         p.unlink()
     ran = seed_cli(fresh_db, d, capsys, monkeypatch, ZERO_SEED_APPEND="true")
-    assert ran.code == 3
-    assert "cannot rebuild primary key issue_pkey on issue: duplicate values: id=" in ran.err
-    assert "REPLICA IDENTITY" in ran.err and "ZERO_SEED_RESET=true" in _last_line(ran.err)
-    reset = seed_cli(fresh_db, None, capsys, monkeypatch, ZERO_SEED_RESET="true")
-    assert reset.code == 0, reset.text
-    assert digest(fresh_db) == before  # rows removed though the tables had no primary key
+    assert ran.code == 2, ran.text
+    assert "duplicate key value violates unique constraint" in _last_line(ran.err)
+    assert "nothing from this load was kept" in _last_line(ran.err)
+    assert digest(fresh_db) == before
     assert differences(fresh_db) == [] and open_runs(fresh_db) == 0

@@ -16,7 +16,7 @@ from typing import Any
 import psycopg
 from psycopg import errors as pgerr
 
-from zbugs_synth.db.load import remote, state
+from zbugs_synth.db.load import append, remote, state
 from zbugs_synth.db.load.csv_check import copy_error_location, record_lines
 from zbugs_synth.db.load.dataset import DataFile
 from zbugs_synth.db.load.objects import SavedForeignKey, SavedIndex, duplicate_sample, orphan_sample
@@ -56,6 +56,9 @@ def _one_line(text: str) -> str:
 def _data_error(f: DataFile, e: psycopg.Error) -> CopyDataError:
     diag = e.diag
     primary = _one_line(diag.message_primary or str(e))
+    if isinstance(e, pgerr.UniqueViolation) and diag.message_detail:
+        # An append keeps the unique indexes: the clash shows at insert time; say which value.
+        primary += f" ({_one_line(diag.message_detail)})"
     where = copy_error_location(diag.context)
     if where is None:
         return CopyDataError(f"{f.display}: {primary}")
@@ -86,8 +89,12 @@ def _is_data_error(e: psycopg.Error) -> bool:
 
 
 def copy_files(conn: Conn, run_id: int, files: list[DataFile], seq: Sequence | None, task: Task, hook: CrashHook,
-               on_done: Callable[[DataFile, int], None], *, freeze: bool = False) -> None:
+               on_done: Callable[[DataFile, int], None], *, freeze: bool = False,
+               checks: list[SavedForeignKey] | None = None) -> None:
     """COPY files and record them as loaded, in one transaction: each is loaded once or not at all.
+
+    `checks` (an append, see db.load.append): each file goes through a temporary table, its
+    references are checked against these foreign keys, then its rows are inserted.
 
     `freeze` (all files of one table, which must hold no rows of value): TRUNCATE the table first,
     then COPY ... FREEZE, which writes the rows already frozen and visible to all: no hint-bit
@@ -101,7 +108,7 @@ def copy_files(conn: Conn, run_id: int, files: list[DataFile], seq: Sequence | N
             if freeze:
                 conn.execute(f"TRUNCATE {qt(files[0].table)}")
             for f in files:
-                rows, n = _copy_one(conn, run_id, f, seq, task, hook, freeze)
+                rows, n = _copy_one(conn, run_id, f, seq, task, hook, freeze, checks)
                 sent += n
                 done.append((f, rows))
     except BaseException:
@@ -112,7 +119,7 @@ def copy_files(conn: Conn, run_id: int, files: list[DataFile], seq: Sequence | N
 
 
 def _copy_one(conn: Conn, run_id: int, f: DataFile, seq: Sequence | None, task: Task, hook: CrashHook,
-              freeze: bool) -> tuple[int, int]:
+              freeze: bool, checks: list[SavedForeignKey] | None) -> tuple[int, int]:
     cols = ", ".join(qi(c) for c in f.columns)
     options = "FORMAT csv, HEADER true" + (", FREEZE true" if freeze else "")
     stmt = f"COPY {qt(f.table)} ({cols}) FROM STDIN WITH ({options})"
@@ -128,6 +135,8 @@ def _copy_one(conn: Conn, run_id: int, f: DataFile, seq: Sequence | None, task: 
             # retries: a resumed or repeated load gives every issue the same shortID.
             start = seq.base + state.loaded_issue_rows(conn, run_id)
             conn.execute("SELECT setval(%s::regclass, %s, false)", (seq.name, start))
+        if checks is not None:
+            stmt = append.stage(conn, f)
         with conn.cursor() as cur:
             with cur.copy(stmt) as copy:
                 for chunk in _chunks(f):
@@ -140,6 +149,13 @@ def _copy_one(conn: Conn, run_id: int, f: DataFile, seq: Sequence | None, task: 
         if f.rows is not None and rows != f.rows:
             raise CopyDataError(f"{f.display}: the server read {rows:,} rows but manifest.json says {f.rows:,} "
                                 "(the file does not match its manifest)")
+        if checks is not None:
+            try:
+                append.check_references(conn, f, [fk for fk in checks if fk.table == f.table])
+            except append.ReferenceError_ as e:
+                raise CopyDataError(str(e)) from None
+            append.insert_staged(conn, f)
+            conn.execute(f"DROP TABLE {append.STAGE}")
         state.record_shard(conn, run_id, f.name, f.table, rows, int(xid_row[0]), start)
     except psycopg.Error as e:
         task.advance(-sent)

@@ -28,6 +28,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -35,13 +36,15 @@ import psycopg
 from zbugs_synth.config.seed import SeedConfig, Tuning
 from zbugs_synth.db import schema
 from zbugs_synth.db.connect import mask_url, resolve_db_url, scrub
+from zbugs_synth.db.load import append, session, state, undo, zerocache
 from zbugs_synth.db.load import jobs as work
-from zbugs_synth.db.load import session, state, undo
 from zbugs_synth.db.load.dataset import DataFile, Dataset, check_checksums, inspect_dataset
 from zbugs_synth.db.load.jobs import CopyDataError, RebuildError, Sequence
 from zbugs_synth.db.load.objects import (
+    Saved,
     SavedForeignKey,
     SavedIndex,
+    SavedTrigger,
     capture,
     drop_statements,
     present,
@@ -145,6 +148,9 @@ class Loader:
         # True from the commit that dropped the schema objects (or found them dropped) until the load
         # is finished: an interruption then leaves the load open, resumable or undoable.
         self.load_open = False
+        self.zc = zerocache.ZeroCache()
+        self.batch_rows: dict[str, int] = {}
+        self.table_rows: dict[str, int] = {}
 
     # -- entry points ----------------------------------------------------------------------------------
 
@@ -173,6 +179,10 @@ class Loader:
         with self._control() as ctl:
             t = time.perf_counter()
             run = state.unfinished_run(ctl)
+            self.zc = zerocache.detect(ctl)
+            self._zero_cache_checks(run.mode if run is not None else cfg.mode, dataset.total_bytes, result)
+            if (run.mode if run is not None else cfg.mode) == "append":
+                self._replica_role(ctl, result)
             if run is not None:
                 self._check_resumable(run, dataset)
                 self.load_open = True
@@ -184,7 +194,7 @@ class Loader:
                 if not self._mode_checks(ctl, dataset, result):
                     return result
                 self.hook.at("before-drop")
-                run = self._start(ctl, dataset)
+                run = self._start(ctl, dataset, result)
                 self.load_open = True
                 self.hook.at("after-drop")
             self.phases["prepare"] = time.perf_counter() - t
@@ -211,6 +221,8 @@ class Loader:
         started = time.perf_counter()
         with self._control() as ctl:
             run = state.unfinished_run(ctl)
+            self.zc = zerocache.detect(ctl)
+            self._zero_cache_checks("reset", 0, SeedResult("reset"))
             if run is None:
                 repaired = self._repair_identities(ctl)
                 if repaired:
@@ -374,7 +386,46 @@ class Loader:
                 f"in {', '.join(busy)}; {what}): nothing loaded. Set ZERO_SEED_FORCE=true to load it again from "
                 "scratch")
 
-    def _start(self, ctl: Conn, dataset: Dataset) -> state.Run:
+    def _zero_cache_checks(self, mode: str, load_bytes: int, result: SeedResult) -> None:
+        zc = self.zc
+        if zc.active and mode != "append":
+            if not self.cfg.ignore_active_slot:
+                raise UserError(zerocache.refusal(zc, mode))
+            result.notes.append("warning: " + zerocache.refusal(zc, mode).split(": ", 1)[0]
+                                + "; loading anyway (ZERO_SEED_IGNORE_ACTIVE_SLOT): zero-cache will resync")
+        if zc.active and mode == "append":
+            self.say(zerocache.streaming_note(zc))
+        for line in zerocache.inactive_note(zc, load_bytes):
+            self.say(line)
+
+    def _replica_role(self, ctl: Conn, result: SeedResult) -> None:
+        """An append's workers run with session_replication_role = replica (no triggers, no DDL)."""
+        self.sessions.replica_role = append.replication_role_allowed(ctl)
+        if not self.sessions.replica_role:
+            self.say(append.REPLICATION_ROLE_FALLBACK)
+
+    def _append_objects(self, ctl: Conn, dataset: Dataset) -> list[Saved]:
+        """What an append changes: nothing, but the secondary indexes of the tables it rebuilds (and
+        the triggers, when the role may not set session_replication_role)."""
+        everything = capture(ctl, TABLES, include_primary_keys=False)
+        batch = {t: sum(f.rows if f.rows is not None else f.bytes // 150 for f in dataset.files_of(t))
+                 for t in TABLES}
+        self.table_rows = append.table_rows(ctl, TABLES)
+        plan = append.plan_indexes(self.cfg.indexes, batch, self.table_rows, bool(self.zc.active))
+        self.batch_rows = batch
+        idents = {t: i.index for t, i in replica.identities(ctl, list(TABLES)).items() if i.mode == "i"}
+        out: list[Saved] = [o for o in everything if isinstance(o, SavedIndex) and plan.rebuild.get(o.table)
+                            and append.secondary(o, idents.get(o.table))]
+        rebuilt = sorted({o.table for o in out})
+        if rebuilt:
+            self.say(f"rebuilding the secondary indexes of {', '.join(rebuilt)} after the copy ("
+                     + "; ".join(f"{t}: {plan.reasons[t]}" for t in rebuilt) + ")")
+        if not self.sessions.replica_role:
+            loaded = {f.table for f in dataset.files}
+            out += [o for o in everything if isinstance(o, SavedTrigger) and o.table in loaded]
+        return out
+
+    def _start(self, ctl: Conn, dataset: Dataset, result: SeedResult) -> state.Run:
         """Record the load, save and drop the schema objects: all in one transaction."""
         with ctl.transaction():
             if self.cfg.mode == "force":
@@ -393,8 +444,11 @@ class Loader:
             base = session.next_value(ctl, self.seq) if self.seq else None
             for sql in replica.repair(ctl)[0]:  # a dangling identity is not worth saving
                 self.say(f"note: repaired a replica identity that named a dropped index: {sql}")
-            objects = capture(ctl, TABLES, include_primary_keys=self.tuning.drop_primary_keys,
-                              autovacuum_off=self.tuning.autovacuum_off)
+            if self.cfg.mode == "append":
+                objects = self._append_objects(ctl, dataset)
+            else:
+                objects = capture(ctl, TABLES, include_primary_keys=self.tuning.drop_primary_keys,
+                                  autovacuum_off=self.tuning.autovacuum_off)
             run = state.create_run(ctl, dataset_id=dataset.dataset_id, source=dataset.source,
                                         manifest=dataset.manifest, mode=self.cfg.mode, shortid_base=base,
                                         objects=objects)
@@ -420,7 +474,7 @@ class Loader:
         except CopyDataError as e:
             self.say(f"stopping: {e}")
             try:
-                self._undo(ctl, pool, run)
+                self._undo(ctl, pool, run, dataset)
             except UserError as undo_error:
                 raise LoadFailed(f"{e}; undoing the load failed too: {undo_error}") from None
             emptied = " (ZERO_SEED_FORCE had emptied the database: it is empty now)" if run.mode == "force" else ""
@@ -468,11 +522,16 @@ class Loader:
                                    parts=sum(f.table == t for f in todo)) for t in TABLES}
         seq = Sequence(self.seq, run.shortid_base) if self.seq and run.shortid_base is not None else None
         order = {t: i for i, t in enumerate(TABLES)}
+        # An append checks each shard's references itself (its sessions fire no FK triggers): parents first.
+        checks = ([o for o in capture(ctl, TABLES, include_primary_keys=False) if isinstance(o, SavedForeignKey)]
+                  if run.mode == "append" else None)
         for table in TABLES:
             files = [f for f in todo if f.table == table]
             if not files:
                 continue
             table_seq = seq if table == "issue" else None
+            after = frozenset(k for p in append.parents(table) for k in copy_keys.get(p, [])) \
+                if checks is not None else frozenset()
             if self._freeze(run, table, files):
                 key = f"copy:{table}"
                 jobs.append(Job(key, "copy", self._copy_fn(run, files, table_seq, copy_tasks[table], True),
@@ -483,9 +542,10 @@ class Loader:
             for i, f in enumerate(files):
                 key = f"copy:{f.name}"
                 # issue shards one after another: shortIDs are handed out in file order.
-                deps = frozenset({previous}) if table == "issue" and previous else frozenset()
+                deps = (frozenset({previous}) if table == "issue" and previous else frozenset()) | after
                 previous = key
-                jobs.append(Job(key, "copy", self._copy_fn(run, [f], table_seq, copy_tasks[table], False), deps,
+                jobs.append(Job(key, "copy", self._copy_fn(run, [f], table_seq, copy_tasks[table], False, checks),
+                                deps,
                                 priority=1e15 - order[table] * 1e6 - i, fatal=True))
                 copy_keys.setdefault(table, []).append(key)
         missing_ix = [ix for ix in indexes if not now.has_index(ix) and ix.constraint_type != "x"]
@@ -545,7 +605,7 @@ class Loader:
 
         # Stage 5: fresh planner statistics for what changed.
         if dataset is not None and not failures:
-            tables = [t for t in TABLES if dataset.files_of(t)]
+            tables = [t for t in TABLES if dataset.files_of(t) and self._worth_analyzing(run, t)]
             an_task = self.progress.task("analyze", len(tables), "tables")
             outcome = self._run(pool, [Job(f"analyze:{t}", "analyze", self._analyze_fn(t, an_task),
                                     priority=rows_hint.get(t, 0.0)) for t in tables])
@@ -554,6 +614,13 @@ class Loader:
             self._raise_fatal(outcome)
             failures += self._rebuild_failures(outcome)
         return failures
+
+    def _worth_analyzing(self, run: state.Run, table: str) -> bool:
+        """After an append, only tables it grew by a tenth or more (autovacuum's analyze covers the rest,
+        and ANALYZE of a big table costs seconds that a small append does not)."""
+        if run.mode != "append" or not self.table_rows:
+            return True
+        return self.batch_rows.get(table, 0) >= 0.1 * self.table_rows.get(table, 0)
 
     def _run(self, pool: Pool, jobs: list[Job]) -> Outcome:
         outcome = pool.run(jobs)
@@ -603,13 +670,13 @@ class Loader:
                 and sum(f.bytes for f in files) <= limit)
 
     def _copy_fn(self, run: state.Run, files: list[DataFile], seq: Sequence | None, task: Task,
-                 freeze: bool) -> Callable[[Conn], None]:
+                 freeze: bool, checks: list[SavedForeignKey] | None = None) -> Callable[[Conn], None]:
         def done(file: DataFile, rows: int) -> None:
             run.shards[file.name] = state.ShardRecord(file.name, file.table, rows, 0)
             self.progress.log(f"loaded {file.name}: {rows:,} rows")
 
         def fn(conn: Conn) -> None:
-            work.copy_files(conn, run.id, files, seq, task, self.hook, done, freeze=freeze)
+            work.copy_files(conn, run.id, files, seq, task, self.hook, done, freeze=freeze, checks=checks)
             if isinstance(task, _LazyTask) and task.finish_units(len(files)):
                 task.done()  # the table's last file: its bar stops here, not when every table is in
 
@@ -639,7 +706,26 @@ class Loader:
 
     # -- undoing ----------------------------------------------------------------------------------------
 
-    def _undo(self, ctl: Conn, pool: Pool, run: state.Run) -> None:
+    def _dataset_for_undo(self, run: state.Run) -> Dataset:
+        """The interrupted append's own files: ZERO_SEED_DATA_DIR if it names them, else where they were."""
+        tried: list[str] = []
+        for directory in dict.fromkeys([self.cfg.seed_dir, Path(run.source)]):
+            if not directory.is_dir():
+                continue
+            tried.append(str(directory))
+            try:
+                ds = inspect_dataset(directory, checksums=False)
+            except UserError:
+                continue
+            if ds.dataset_id == run.dataset_id and all(n in {f.name for f in ds.files} for n in run.shards):
+                if self.cfg.checksums:
+                    check_checksums(ds, self.progress)
+                return ds
+        where = f" ({', '.join(tried)} hold other data)" if tried else ""
+        raise UserError(f"undoing the interrupted append of {run.source} needs its files: the rows to remove "
+                        f"are the ones they hold; set ZERO_SEED_DATA_DIR to that dataset's directory{where}")
+
+    def _undo(self, ctl: Conn, pool: Pool, run: state.Run, dataset: Dataset | None = None) -> None:
         """Remove the rows `run` added, rebuild every saved object, forget the run."""
         state.reload(ctl, run)  # the shard records with their transaction ids
         with ctl.transaction():
@@ -653,13 +739,12 @@ class Loader:
                 undo.delete_rows(ctl, "project", "id <> %s", (schema.ZERO_PROJECT_ID,))
                 session.insert_zero_project(ctl)
             else:
-                # Append: the rows of this run are exactly those its COPY transactions wrote.
-                by_table: dict[str, set[int]] = {}
-                for s in run.shards.values():
-                    by_table.setdefault(s.table, set()).add(s.xid % (1 << 32))
+                # Append: its rows are those with the primary keys its loaded shards hold (read again
+                # from the files), whatever happened to them since.
+                files = {f.name: f for f in (dataset or self._dataset_for_undo(run)).files}
                 for table in reversed(TABLES):
-                    if by_table.get(table):
-                        undo.delete_rows(ctl, table, "xmin::text::bigint = ANY(%s)", (sorted(by_table[table]),))
+                    for name in sorted(n for n, sh in run.shards.items() if sh.table == table):
+                        append.delete_shard_rows(ctl, files[name])
             if self.seq and run.shortid_base is not None:
                 ctl.execute("SELECT setval(%s::regclass, %s, false)", (self.seq, run.shortid_base))
             state.clear_shards(ctl, run)

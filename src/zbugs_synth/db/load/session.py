@@ -37,6 +37,8 @@ class Sessions:
         self.url, self.cfg, self.tuning = url, cfg, tuning
         self.parallel_workers: int | None = tuning.parallel_workers if tuning.parallel_workers >= 0 else None
         self.maintenance_work_mem = maintenance_per_session(cfg.maintenance_work_mem, cfg.jobs or 1)
+        # An append's workers fire no triggers (db.load.append); set once the role is known to allow it.
+        self.replica_role = False
 
     def plan(self, jobs: int, cores: int) -> None:
         """Split the memory budget over `jobs` connections. Index builds run one per connection
@@ -67,6 +69,8 @@ class Sessions:
         }
         if self.parallel_workers is not None:
             settings["max_parallel_maintenance_workers"] = str(self.parallel_workers)
+        if self.replica_role and app == APP_WORKER:
+            settings["session_replication_role"] = "replica"
         try:
             self._apply(conn, settings)
         except BaseException:

@@ -1,0 +1,167 @@
+"""Appending a batch to tables that may already hold rows, without changing their schema.
+
+A seed drops keys, indexes and foreign keys and rebuilds them; an append must not: the tables are
+big (rebuilding their indexes costs what the database holds, not what the batch adds), and a running
+zero-cache sees every DDL statement as a schema change (it may resync, or set a replica identity on
+an index the next load drops). So an append keeps every primary key, unique index and foreign key,
+and keeps triggers out of the way without DDL:
+
+- triggers: the loading sessions run with `session_replication_role = replica`, under which
+  ordinary (ENABLE, not ENABLE ALWAYS/REPLICA) triggers do not fire. Setting it needs superuser or
+  `GRANT SET ON PARAMETER session_replication_role` (PostgreSQL 15+); without it the triggers are
+  disabled with ALTER TABLE instead, and the loader says so (`replication_role_allowed`).
+- foreign keys: under that role the foreign-key triggers do not fire either, so each shard is
+  COPYed into a temporary table first, its references are checked there against the parent tables
+  (an anti-join through the parents' primary/unique indexes, so it costs the batch's rows, not the
+  table's), and only then inserted. A table's shards start when its parents' shards are all in.
+- secondary indexes (not unique, not backing a constraint, not the replica identity): kept and
+  maintained row by row, or dropped and rebuilt when the batch is big relative to the table
+  (`ZERO_SEED_INDEXES=auto|keep|rebuild`; never while a logical replication slot is active).
+
+The rows of an append are identified by their primary keys as its shards hold them: undoing it
+COPYs each loaded shard into a temporary table again and deletes the rows with those keys. Nothing
+per row is stored, and a row the application updated after a crash is still found (it keeps its key).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+
+from zbugs_synth.db.load.dataset import DataFile
+from zbugs_synth.db.load.objects import SavedForeignKey, SavedIndex
+from zbugs_synth.db.names import qi, qt
+from zbugs_synth.tables import FOREIGN_KEYS, INDEXES, TABLES
+
+Conn = psycopg.Connection[Any]
+STAGE = "zbugs_seed_stage"  # the temporary table a shard goes through (one per transaction)
+
+# ZERO_SEED_INDEXES=auto rebuilds a table's secondary indexes when the batch adds at least this many
+# rows per row already there. Measured by bench/bench_append.py (see its docstring for the figures).
+REBUILD_RATIO = 0.5
+# Below this many rows in the batch, rebuilding never pays (index builds have a fixed cost per index).
+REBUILD_MIN_ROWS = 200_000
+
+
+def primary_key(table: str) -> tuple[str, ...]:
+    return INDEXES[f"{table}_pkey"].columns
+
+
+def parents(table: str) -> set[str]:
+    """Loaded tables `table` has foreign keys to (their shards go in first)."""
+    return {fk.ref_table for fk in FOREIGN_KEYS.values() if fk.table == table and fk.ref_table in TABLES
+            and fk.ref_table != table}
+
+
+# ---- triggers ---------------------------------------------------------------------------------------
+
+def replication_role_allowed(conn: Conn) -> bool:
+    """May this role set session_replication_role? (Tried in a transaction that is rolled back.)"""
+    try:
+        with conn.transaction(force_rollback=True):
+            conn.execute("SELECT set_config('session_replication_role', 'replica', true)")
+    except psycopg.errors.InsufficientPrivilege:
+        return False
+    return True
+
+
+REPLICATION_ROLE_FALLBACK = (
+    "note: this role may not set session_replication_role (it needs superuser, or on PostgreSQL 15+ "
+    "GRANT SET ON PARAMETER session_replication_role TO <role>): disabling the zbugs triggers with "
+    "ALTER TABLE ... DISABLE TRIGGER USER for the load instead, a schema change a running zero-cache sees")
+
+
+# ---- which secondary indexes to rebuild ---------------------------------------------------------------
+
+def secondary(ix: SavedIndex, identity_index: str | None) -> bool:
+    """An index nothing else depends on: not unique, backs no constraint, is not the replica identity."""
+    return not ix.unique and ix.constraint is None and ix.name != identity_index
+
+
+@dataclass(frozen=True)
+class IndexPlan:
+    rebuild: dict[str, bool]  # table -> drop and rebuild its secondary indexes
+    reasons: dict[str, str]  # table -> why (for the notes)
+
+
+def plan_indexes(mode: str, batch_rows: dict[str, int], table_rows: dict[str, int], slot_active: bool) -> IndexPlan:
+    """`mode` auto|keep|rebuild; rows the batch adds and (estimated) rows already there, per table."""
+    rebuild: dict[str, bool] = {}
+    reasons: dict[str, str] = {}
+    for t, n in batch_rows.items():
+        if n <= 0:
+            continue
+        have = max(table_rows.get(t, 0), 0)
+        if mode == "keep":
+            rebuild[t], reasons[t] = False, "ZERO_SEED_INDEXES=keep"
+        elif slot_active:
+            rebuild[t], reasons[t] = False, "a logical replication slot is active"
+        elif mode == "rebuild":
+            rebuild[t], reasons[t] = True, "ZERO_SEED_INDEXES=rebuild"
+        else:
+            big = n >= REBUILD_MIN_ROWS and n >= REBUILD_RATIO * have
+            rebuild[t] = big
+            reasons[t] = (f"auto: {n:,} new rows {'>=' if big else '<'} {REBUILD_RATIO:g} x {have:,} "
+                          f"(and >= {REBUILD_MIN_ROWS:,})" if n >= REBUILD_MIN_ROWS else
+                          f"auto: {n:,} new rows < {REBUILD_MIN_ROWS:,}")
+    return IndexPlan(rebuild, reasons)
+
+
+def table_rows(conn: Conn, tables: Iterable[str]) -> dict[str, int]:
+    """Estimated rows per table (pg_class.reltuples; -1, never analysed, counts as 0)."""
+    return {t: max(int(n), 0) for t, n in conn.execute(
+        "SELECT c.relname, c.reltuples FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = 'public' AND c.relname = ANY(%s)", (list(tables),)).fetchall()}
+
+
+# ---- one shard: stage, check, insert -------------------------------------------------------------------
+
+class ReferenceError_(Exception):
+    """Rows of a shard that point to no row of a parent table (the message names file and sample)."""
+
+
+def stage(conn: Conn, f: DataFile) -> str:
+    """Create the transaction's temporary table for `f` (its header's columns, no constraints) and
+    return the COPY statement that fills it."""
+    cols = ", ".join(qi(c) for c in f.columns)
+    # CREATE TABLE AS copies column types but no NOT NULL: shortID may be absent from the file.
+    conn.execute(f"CREATE TEMP TABLE {STAGE} ON COMMIT DROP AS SELECT {cols} FROM {qt(f.table)} WITH NO DATA")
+    return f"COPY {STAGE} ({cols}) FROM STDIN WITH (FORMAT csv, HEADER true)"
+
+
+def check_references(conn: Conn, f: DataFile, fks: list[SavedForeignKey]) -> None:
+    """Every reference of the staged rows to a parent must exist (what the FK triggers would check)."""
+    for fk in fks:
+        if not set(fk.columns) <= set(f.columns):
+            continue  # a column the file does not set: its default (the Zero project) is there
+        not_null = " AND ".join(f"s.{qi(c)} IS NOT NULL" for c in fk.columns)
+        match = " AND ".join(f"p.{qi(r)} = s.{qi(c)}" for c, r in zip(fk.columns, fk.ref_columns, strict=True))
+        where = f"{not_null} AND NOT EXISTS (SELECT 1 FROM {qt(fk.ref_table)} p WHERE {match})"
+        cols = ", ".join(f"s.{qi(c)}::text" for c in fk.columns)
+        rows = conn.execute(f"SELECT {cols} FROM {STAGE} s WHERE {where} LIMIT 3").fetchall()
+        if rows:
+            (n,) = conn.execute(f"SELECT count(*) FROM {STAGE} s WHERE {where}").fetchone() or (0,)
+            sample = "; ".join(", ".join(f"{c}={v!r}" for c, v in zip(fk.columns, r, strict=True)) for r in rows)
+            raise ReferenceError_(f"{f.path}: {n:,} row(s) point to no row of {fk.ref_table} "
+                                  f"(foreign key {fk.name}), e.g. {sample}")
+
+
+def insert_staged(conn: Conn, f: DataFile) -> None:
+    """Move the staged rows into the table, in file order (issue.shortID is numbered in that order)."""
+    cols = ", ".join(qi(c) for c in f.columns)
+    conn.execute(f"INSERT INTO {qt(f.table)} ({cols}) SELECT {cols} FROM {STAGE} ORDER BY ctid")
+
+
+def delete_shard_rows(conn: Conn, f: DataFile) -> int:
+    """Undo: delete the rows whose primary keys the shard holds (inside the caller's transaction)."""
+    with conn.cursor() as cur, cur.copy(stage(conn, f)) as copy, open(f.path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            copy.write(chunk)
+    key = primary_key(f.table)
+    match = " AND ".join(f"t.{qi(c)} = s.{qi(c)}" for c in key)
+    n = conn.execute(f"DELETE FROM {qt(f.table)} t USING {STAGE} s WHERE {match}").rowcount
+    conn.execute(f"DROP TABLE {STAGE}")
+    return n
