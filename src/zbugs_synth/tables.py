@@ -137,6 +137,9 @@ COLUMNS: dict[str, tuple[Column, ...]] = {
 IDENTITY = {"table": "issue", "column": "shortID", "kind": "d", "sequence": "issue_shortID_seq",
             "start": 3000, "increment": 1, "min": 1, "max": 2147483647}
 
+# How many issues a database can hold: shortID is int4, numbered from the identity's start.
+MAX_ISSUES = int(IDENTITY["max"]) - int(IDENTITY["start"]) + 1
+
 _ISSUE_IDX = {
     "issue_created_idx": ("created",),
     "issue_shortID_idx": ("shortID",),

@@ -26,6 +26,7 @@ def run_cli(monkeypatch, tmp_path: Path, env: dict[str, str], *args: str) -> int
 @pytest.mark.parametrize("var,value,needle", [
     ("NUM_ISSUES", "-1", "NUM_ISSUES='-1': expected a whole number"),
     ("NUM_ISSUES", "abc", "NUM_ISSUES='abc': expected a whole number"),
+    ("NUM_ISSUES", "2147480649", "NUM_ISSUES='2147480649': at most 2,147,480,648: issue.shortID is a 4-byte integer"),
     ("SHARD_SIZE", "0", "SHARD_SIZE='0': expected a whole number from 1"),
     ("COMMENTS_PER_ISSUE", "-2", "COMMENTS_PER_ISSUE='-2': expected a number >= 0"),
     ("SEED", "x", "SEED='x': expected a whole number from 0"),

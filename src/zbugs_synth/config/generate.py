@@ -19,6 +19,7 @@ from zbugs_synth.config import (
 )
 from zbugs_synth.cpus import usable_cpus
 from zbugs_synth.generate.ids import ISSUE_MAX, PROJECT_MAX, SEED_MAX
+from zbugs_synth.tables import IDENTITY, MAX_ISSUES
 
 DEFAULT_OUTPUT_DIR = Path("db/seed-data/synthetic/")
 COMMENTS_HARD_CAP = 1023  # comment ids reserve 10 bits for the comment's number within its issue
@@ -76,10 +77,21 @@ def _cpus() -> int:
     return usable_cpus()
 
 
+def num_issues_value(text: str) -> int:
+    """NUM_ISSUES, capped by what issue.shortID (int4 from 3000) can number in one database."""
+    n = integer(1, None)(text)
+    if n > min(ISSUE_MAX, MAX_ISSUES):
+        raise ParseError(f"at most {MAX_ISSUES:,}: issue.shortID is a 4-byte integer numbered from "
+                         f"{IDENTITY['start']} in zbugs' schema, so one database holds no more issues "
+                         "(all batches together)")
+    return n
+
+
 @dataclass(frozen=True)
 class GenerateConfig:
     num_issues: int = setting(1_000_000, env="NUM_ISSUES", flag="--num-issues",
-                              parse=integer(1, ISSUE_MAX), help="total issues to generate")
+                              parse=num_issues_value, help=f"total issues to generate (at most {MAX_ISSUES:,}: "
+                                                           "issue.shortID is a 4-byte integer)")
     num_projects: int = setting(100, env="NUM_PROJECTS", flag="--num-projects",
                                 parse=integer(1, PROJECT_MAX), help="total projects")
     num_users: int = setting(100, env="NUM_USERS", flag="--num-users",

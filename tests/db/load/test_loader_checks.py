@@ -169,3 +169,23 @@ def test_manifest_txt_names_the_files_to_load(fresh_db: str, tmp_path: Path, cap
     assert ran.code == 0, ran.text
     assert counts(fresh_db) == {t: n + (t == "project") for t, n in ok.rows.items()}
     assert not (d / MANIFEST_NAME).exists() and differences(fresh_db) == []
+
+
+@pytest.mark.parametrize("mode", ["seed", "append"])
+def test_a_batch_the_shortid_sequence_cannot_number_is_refused_up_front(
+        fresh_db: str, batch1: Path, batch2: Path, capsys: Cap, monkeypatch: Mp, mode: str) -> None:
+    """issue.shortID is int4: counting what the database already numbered, a batch past 2^31 - 1 is
+    refused before anything is read or changed."""
+    if mode == "append":
+        assert seed_cli(fresh_db, batch1, capsys, monkeypatch).code == 0
+    before = digest(fresh_db)
+    # As if 2,147,482,000 issues had been numbered already: room for 1,648 more, the batch has more.
+    query(fresh_db, 'SELECT setval(\'public."issue_shortID_seq"\', 2147482000)')
+    data = batch2 if mode == "append" else batch1
+    ran = seed_cli(fresh_db, data, capsys, monkeypatch, **({"ZERO_SEED_APPEND": "true"} if mode == "append" else {}))
+    assert ran.code == 2, ran.text
+    line = _last_line(ran.err)
+    assert "issue.shortID (a 4-byte integer, at most 2,147,483,647) has room for 1,647 more" in line, line
+    assert len(ran.err.strip().splitlines()) == 1 and "Traceback" not in ran.err
+    assert {k: v for k, v in digest(fresh_db).items() if k != "sequence"} == \
+        {k: v for k, v in before.items() if k != "sequence"}

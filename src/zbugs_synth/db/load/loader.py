@@ -55,7 +55,7 @@ from zbugs_synth.db.names import qt
 from zbugs_synth.db.schema import replica
 from zbugs_synth.errors import Cancelled, UserError
 from zbugs_synth.progress import NullProgress, Progress, Task
-from zbugs_synth.tables import TABLES
+from zbugs_synth.tables import IDENTITY, MAX_ISSUES, TABLES
 
 Conn = psycopg.Connection[Any]
 Say = Callable[[str], None]
@@ -299,8 +299,28 @@ class Loader:
                 return True
             return self._mode_checks(conn, dataset, result)
 
+    def _check_shortid_room(self, conn: Conn, dataset: Dataset) -> None:
+        """issue.shortID is int4: refuse up front a batch that would run the sequence past its end
+        (PostgreSQL would only say so after copying up to 2^31 rows)."""
+        adding = sum(f.rows or 0 for f in dataset.files_of("issue"))
+        seq = session.sequence_name(conn)
+        if not adding or seq is None or not self._numbers_issues(dataset):
+            return
+        if self.cfg.mode == "force":
+            first = int(IDENTITY["start"])  # force empties the table and restarts the sequence
+        else:
+            row = conn.execute('SELECT max("shortID") FROM public.issue').fetchone()  # its index: cheap
+            first = max(session.next_value(conn, seq), (int(row[0]) + 1) if row and row[0] is not None else 0)
+        room = int(IDENTITY["max"]) - first + 1
+        if adding > room:
+            raise UserError(f"{dataset.source} adds {adding:,} issues but issue.shortID (a 4-byte integer, at most "
+                            f"{int(IDENTITY['max']):,}) has room for {max(room, 0):,} more after the ones already "
+                            f"in {mask_url(self.url)}: generate a smaller batch (a database holds at most "
+                            f"{MAX_ISSUES:,} issues)")
+
     def _mode_checks(self, conn: Conn, dataset: Dataset, result: SeedResult) -> bool:
         """Refuse what the mode cannot do here; False: already seeded, nothing to do (a note says so)."""
+        self._check_shortid_room(conn, dataset)
         if self.cfg.mode == "seed":
             busy = session.tables_with_rows(conn)
             if busy:
