@@ -79,7 +79,10 @@ def _cpus() -> int:
 
 def num_issues_value(text: str) -> int:
     """NUM_ISSUES, capped by what issue.shortID (int4 from 3000) can number in one database."""
-    n = integer(1, None)(text)
+    try:
+        n = integer(1, None)(text)
+    except ParseError:
+        raise ParseError(f"expected a whole number from 1 to {MAX_ISSUES:,}") from None
     if n > min(ISSUE_MAX, MAX_ISSUES):
         raise ParseError(f"at most {MAX_ISSUES:,}: issue.shortID is a 4-byte integer numbered from "
                          f"{IDENTITY['start']} in zbugs' schema, so one database holds no more issues "
