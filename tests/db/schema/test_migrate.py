@@ -130,7 +130,7 @@ def test_bookkeeping_outside_public_and_publication(fresh_db: str) -> None:
         published = c.execute(
             "SELECT count(*) FROM pg_publication_tables WHERE schemaname <> 'public'").fetchone()
     assert [r[1] for r in rows] == [m.name for m in migrate.available()]
-    assert [r[0] for r in rows] == [1, 2, 3]
+    assert [r[0] for r in rows] == [1, 2, 3, 4]
     assert published == (0,)
 
 
@@ -263,8 +263,9 @@ def test_issue_delete_cascades(db: psycopg.Connection[Any]) -> None:
 def test_migrate_empty_db_then_idempotent(empty_db: str) -> None:
     first = migrate.migrate(empty_db)
     second = migrate.migrate(empty_db)
-    assert first.applied == ["0001_schema", "0002_triggers", "0003_publication"] and first.already == 0
-    assert second.applied == [] and second.already == 3
+    assert first.applied == ["0001_schema", "0002_triggers", "0003_publication", "0004_loader_bookkeeping"]
+    assert first.already == 0
+    assert second.applied == [] and second.already == 4
     with _conn(empty_db) as c:
         assert schema.differences(c) == []
 
@@ -273,10 +274,10 @@ def test_cli_migrate_with_db_url_reports(empty_db: str, capsys: pytest.CaptureFi
     password = empty_db.split(":")[2].split("@")[0]
     assert main(["db-migrate", "--db-url", empty_db]) == 0
     out = capsys.readouterr().out
-    assert "applied 3 migration(s)" in out and "0003_publication" in out
+    assert "applied 4 migration(s)" in out and "0004_loader_bookkeeping" in out
     assert main(["db-migrate", "--db-url", empty_db]) == 0
     out2 = capsys.readouterr().out
-    assert "nothing to apply" in out2 and "(3 migrations)" in out2
+    assert "nothing to apply" in out2 and "(4 migrations)" in out2
     assert password not in out + out2 and "****" in out
 
 
@@ -288,7 +289,7 @@ def test_cli_migrate_local_server_creates_database(pg_server: Any, pg_admin_url:
     drop_database(pg_admin_url, "zbugs")
     assert main(["db-migrate", "--data-dir", str(pg_server.cluster.state_dir)]) == 0
     out = capsys.readouterr().out
-    assert "created database 'zbugs'" in out and "applied 3 migration(s)" in out
+    assert "created database 'zbugs'" in out and "applied 4 migration(s)" in out
     with connect(pg_server.url()) as c:
         assert database_name(pg_server.url()) == "zbugs"
         assert schema.differences(c) == []

@@ -15,7 +15,6 @@ from zbugs_synth.db.load.bookkeeping import (
     LOADED_DATASETS,
     LoadedDataset,
     dir_dataset_id,
-    ensure_bookkeeping,
     expected_rows,
     loaded_datasets,
     record_load_finished,
@@ -24,13 +23,12 @@ from zbugs_synth.db.load.bookkeeping import (
 from zbugs_synth.db.verify.checks import FAIL, verify
 
 
-def test_table_is_exactly_the_contract_and_creation_is_idempotent(fresh_db: str) -> None:
-    with psycopg.connect(fresh_db) as c:
+def test_table_made_by_the_migrations_is_exactly_the_contract(fresh_db: str, empty_db: str) -> None:
+    with psycopg.connect(empty_db) as c:
         assert loaded_datasets(c) == []  # reading never creates it
         assert c.execute("SELECT to_regclass(%s)", (LOADED_DATASETS,)).fetchone() == (None,)
-        ensure_bookkeeping(c)
-        ensure_bookkeeping(c)
-        c.commit()
+    with psycopg.connect(fresh_db) as c:
+        assert loaded_datasets(c) == []
         cols = c.execute(
             """SELECT column_name, data_type, is_nullable, column_default FROM information_schema.columns
                 WHERE table_schema = 'zbugs_synth' AND table_name = 'loaded_datasets'
@@ -49,7 +47,6 @@ def test_table_is_exactly_the_contract_and_creation_is_idempotent(fresh_db: str)
 
 def test_record_and_read_back(fresh_db: str) -> None:
     with psycopg.connect(fresh_db) as c:
-        ensure_bookkeeping(c)
         a = record_load_started(c, dataset_id="abc", source="/d", manifest={"datasetId": "abc"}, mode="seed")
         record_load_finished(c, a, {"issue": 10, "project": 2})
         record_load_started(c, dataset_id="dir:1", source="/o", manifest=None, mode="append")

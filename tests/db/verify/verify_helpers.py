@@ -18,7 +18,6 @@ from psycopg import sql
 
 from zbugs_synth.db.load.bookkeeping import (
     dir_dataset_id,
-    ensure_bookkeeping,
     record_load_finished,
     record_load_started,
 )
@@ -33,7 +32,6 @@ def load_dir(url: str, directory: Path, *, mode: str = "seed", finish: bool = Tr
     raw_manifest = json.loads((directory / MANIFEST_NAME).read_text()) if manifest else None
     shards = sorted(s for p in directory.iterdir() if (s := parse_shard_name(p.name)))
     with psycopg.connect(url) as conn:
-        ensure_bookkeeping(conn)
         load_id = record_load_started(conn, dataset_id=dataset_id, source=str(directory), manifest=raw_manifest,
                                       mode=mode)
         conn.commit()

@@ -1,10 +1,11 @@
 """Which datasets are in the database: the table the loader writes and `verify` reads.
 
-`zbugs_synth.loaded_datasets` lives in our own schema, outside Zero's publication, so zero-cache
-never replicates it. The loader inserts one row when a load starts and sets `finished_at` when it
-ends; a row with no `finished_at` is a load that is running or was interrupted. A `force` load
-truncates this table together with the zbugs tables, so the finished rows always describe exactly
-the data present: expected rows of a zbugs table = sum of `rows->>table` over finished loads
+`zbugs_synth.loaded_datasets` (made by migration 0004, like the loader's other tables) lives in our
+own schema, outside Zero's publication, so zero-cache never replicates it. The loader inserts one
+row when a load starts and sets `finished_at` when it ends; a row with no `finished_at` is a load
+that is running or was interrupted. A `force` load truncates this table together with the zbugs
+tables, so the finished rows always describe exactly the data present: expected rows of a zbugs
+table = sum of `rows->>table` over finished loads
 (+1 `project` for the built-in Zero row the migrations insert).
 
 This module is the one place that spells the table out (the loader and verify both import it).
@@ -23,30 +24,25 @@ import psycopg
 import xxhash
 
 from zbugs_synth.db.schema.migrate import SCHEMA
+from zbugs_synth.errors import UserError
 from zbugs_synth.tables import SHARD_RE
 
 LOADED_DATASETS = f"{SCHEMA}.loaded_datasets"
 MODES = ("seed", "force", "append")
 DIR_PREFIX = "dir:"  # dataset_id of a manifest-less (original-tool) dataset
 
-DDL = f"""
-CREATE SCHEMA IF NOT EXISTS {SCHEMA};
-CREATE TABLE IF NOT EXISTS {LOADED_DATASETS} (
-    id          bigserial PRIMARY KEY,
-    dataset_id  text NOT NULL,
-    source      text NOT NULL,
-    manifest    jsonb,
-    rows        jsonb NOT NULL,
-    mode        text NOT NULL,
-    started_at  timestamptz NOT NULL DEFAULT now(),
-    finished_at timestamptz
-);
-"""
+BOOKKEEPING_MIGRATION = 4  # db/schema/migrations/0004_loader_bookkeeping.sql makes these tables
 
 
-def ensure_bookkeeping(conn: psycopg.Connection[Any]) -> None:
-    """Create the schema and `loaded_datasets` if missing (idempotent; the caller commits)."""
-    conn.execute(DDL)  # no parameters: one simple query, both statements
+def require_bookkeeping(conn: psycopg.Connection[Any], where: str) -> None:
+    """The loader's tables exist in their current shape (made by the migrations, never here)."""
+    row = conn.execute("SELECT to_regclass('zbugs_synth.migrations') IS NOT NULL").fetchone()
+    applied = bool(row and row[0]) and bool(conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM zbugs_synth.migrations WHERE version = %s)",
+        (BOOKKEEPING_MIGRATION,)).fetchone()[0])  # type: ignore[index]
+    if not applied:
+        raise UserError(f"{where} lacks the loader's bookkeeping tables (migration 0004_loader_bookkeeping): "
+                        "run `zbugs-synth db-migrate` first")
 
 
 @dataclass(frozen=True)

@@ -267,7 +267,7 @@ class Loader:
                 session.end_orphans(self.conn)
                 session.check_schema(self.conn, ld.url)
                 ld._plan(self.conn)  # before any work on this connection: the memory settings depend on it
-                state.ensure_tables(self.conn)
+                state.require_tables(self.conn, mask_url(ld.url))
                 ld.seq = session.sequence_name(self.conn)
             except BaseException:
                 self.conn.close()
@@ -471,7 +471,7 @@ class Loader:
                                   autovacuum_off=self.tuning.autovacuum_off)
             run = state.create_run(ctl, dataset_id=dataset.dataset_id, source=dataset.source,
                                         manifest=dataset.manifest, mode=self.cfg.mode, shortid_base=base,
-                                        objects=objects)
+                                        objects=objects, directory=str(dataset.directory.resolve()))
             for stmt in drop_statements(objects, present(ctl)):
                 ctl.execute(stmt)
         disabled = [f"{o.table}.{o.name}" for o in objects if o.kind == "trigger" and o.state == "D"]
@@ -729,7 +729,8 @@ class Loader:
     def _dataset_for_undo(self, run: state.Run) -> Dataset:
         """The interrupted append's own files: ZERO_SEED_DATA_DIR if it names them, else where they were."""
         tried: list[str] = []
-        for directory in dict.fromkeys([self.cfg.seed_dir, Path(run.source)]):
+        for directory in dict.fromkeys([self.cfg.seed_dir, *([Path(run.directory)] if run.directory else []),
+                                        Path(run.source)]):
             if not directory.is_dir():
                 continue
             tried.append(str(directory))

@@ -22,6 +22,8 @@ import psycopg
 
 from zbugs_synth.db.names import qi, qt
 from zbugs_synth.db.schema.replica import Identity, identities
+from zbugs_synth.errors import UserError
+from zbugs_synth.tables import COLUMNS, FOREIGN_KEYS, INDEXES, TABLES
 
 Conn = psycopg.Connection[Any]
 
@@ -148,6 +150,93 @@ _KINDS: dict[str, type[Any]] = {"index": SavedIndex, "fk": SavedForeignKey, "tri
                                 "options": SavedOptions, "identity": SavedIdentity}
 
 
+# ---- what may be replayed ------------------------------------------------------------------------
+#
+# The saved definitions live in zbugs_synth.seed_objects and are run as DDL when a load rebuilds what
+# it dropped. Why that is safe:
+# 1. Only the owner of schema zbugs_synth (the role that ran db-migrate) and superusers can write it:
+#    migration 0004 revokes everything from PUBLIC, and nothing is granted.
+# 2. Even so, nothing is replayed unless it is exactly what the loader writes: `validated` accepts an
+#    index only as `CREATE [UNIQUE] INDEX <name> ON public.<zbugs table> USING btree (<columns>)`
+#    (plain column names, no expressions, predicates or options: nothing that could call a function
+#    or end the statement), a foreign key only as `FOREIGN KEY (<columns>) REFERENCES <zbugs
+#    table>(<columns>)` with the standard actions, and both must agree with the structured fields
+#    saved beside them and, for the contract's own objects, with zbugs_synth.tables. Every other
+#    statement (attach, drop, trigger state, identity, options) is built here from names quoted by
+#    psycopg and values from fixed sets. `capture` never drops an object that would not pass: such an
+#    index or constraint just stays in place during the load.
+
+_IDENT = r'(?:[a-z_][a-z0-9_$]*|"(?:[^"]|"")+")'
+_IDENTS = rf"{_IDENT}(?:, {_IDENT})*"
+_INDEX_DEF = re.compile(rf"^CREATE (UNIQUE )?INDEX ({_IDENT}) ON public\.({_IDENT}) USING btree \(({_IDENTS})\)$")
+_FK_DEF = re.compile(
+    rf"^FOREIGN KEY \(({_IDENTS})\) REFERENCES (?:public\.)?({_IDENT})\(({_IDENTS})\)"
+    r"(?: ON (?:UPDATE|DELETE) (?:CASCADE|RESTRICT|SET NULL|SET DEFAULT|NO ACTION))*"
+    r"(?: DEFERRABLE(?: INITIALLY (?:DEFERRED|IMMEDIATE))?)?(?: NOT VALID)?$")
+_AUTOVACUUM = {None, "true", "false", "on", "off", "yes", "no", "1", "0"}
+
+
+class UnsafeSavedObject(UserError):
+    """A saved definition the loader would not have written: it is never replayed."""
+
+
+def _unquote(ident: str) -> str:
+    return ident[1:-1].replace('""', '"') if ident.startswith('"') else ident
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(_unquote(m.group(0)) for m in re.finditer(_IDENT, text))
+
+
+def _problem(obj: Saved) -> str | None:
+    """Why `obj` must not be replayed, or None when it is one the loader writes."""
+    if isinstance(obj, SavedIndex):
+        m = _INDEX_DEF.match(obj.definition)
+        if obj.table not in TABLES or m is None:
+            return "not a plain CREATE INDEX on a zbugs table"
+        if (_unquote(m.group(2)), _unquote(m.group(3)), _names(m.group(4)), bool(m.group(1))) != \
+                (obj.name, obj.table, obj.columns, obj.unique):
+            return "its definition does not match its name, table or columns"
+        if obj.constraint_type not in (None, "p", "u"):
+            return "an exclusion constraint"
+        c = INDEXES.get(obj.name)
+        if c is not None and (c.table, c.columns, c.unique) != (obj.table, obj.columns, obj.unique):
+            return "it differs from zbugs' contract for that index"
+        return None
+    if isinstance(obj, SavedForeignKey):
+        m = _FK_DEF.match(obj.definition)
+        if obj.table not in COLUMNS or obj.ref_table not in COLUMNS or m is None:
+            return "not a plain FOREIGN KEY between zbugs tables"
+        if (_names(m.group(1)), _unquote(m.group(2)), _names(m.group(3))) != \
+                (obj.columns, obj.ref_table, obj.ref_columns):
+            return "its definition does not match its columns or referenced table"
+        c = FOREIGN_KEYS.get(obj.name)
+        if c is not None and (c.table, c.columns, c.ref_table, c.ref_columns) != \
+                (obj.table, obj.columns, obj.ref_table, obj.ref_columns):
+            return "it differs from zbugs' contract for that foreign key"
+        return None
+    if isinstance(obj, SavedTrigger):
+        return None if obj.table in COLUMNS and obj.state in ("O", "D", "R", "A") else "not a zbugs trigger state"
+    if isinstance(obj, SavedOptions):
+        return None if obj.table in COLUMNS and obj.autovacuum in _AUTOVACUUM else "not an autovacuum setting"
+    if isinstance(obj, SavedIdentity):
+        ok = obj.table in COLUMNS and obj.mode in ("d", "f", "n", "i")
+        return None if ok else "not a replica identity of a zbugs table"
+    return "unknown kind"  # pragma: no cover
+
+
+def validated(obj: Saved) -> Saved:
+    """`obj`, if it may be replayed; else UnsafeSavedObject (see the comment above)."""
+    why = _problem(obj)
+    if why is not None:
+        label = getattr(obj, "name", obj.table)
+        raise UnsafeSavedObject(
+            f"refusing to replay {obj.kind} {label!r} saved in zbugs_synth.seed_objects: {why}. The loader "
+            "never writes that: the table was changed by something else; restore the schema by hand "
+            "(db-migrate's SQL shows zbugs' own) and delete the open load from zbugs_synth.seed_runs")
+    return obj
+
+
 def to_json(obj: Saved) -> dict[str, Any]:
     return asdict(obj)
 
@@ -181,7 +270,9 @@ def capture(conn: Conn, tables: tuple[str, ...], *, include_primary_keys: bool,
             WHERE c.contype = 'f' AND n.nspname = 'public' AND rn.nspname = 'public'
               AND (t.relname = ANY(%s) OR r.relname = ANY(%s))
             ORDER BY t.relname, c.conname""", (list(tables), list(tables))).fetchall():
-        out.append(SavedForeignKey(table, name, ref, definition, tuple(cols), tuple(rcols), bool(validated)))
+        fk = SavedForeignKey(table, name, ref, definition, tuple(cols), tuple(rcols), bool(validated))
+        if _problem(fk) is None:  # one that could not be replayed is not dropped either
+            out.append(fk)
     for (table, name, definition, unique, primary, cols, complex_, con, contype, condef, deferrable,
          deferred) in conn.execute(
         """SELECT t.relname, i.relname, pg_get_indexdef(i.oid), x.indisunique, x.indisprimary,
@@ -200,8 +291,10 @@ def capture(conn: Conn, tables: tuple[str, ...], *, include_primary_keys: bool,
             ORDER BY t.relname, i.relname""", (list(tables),)).fetchall():
         if primary and not include_primary_keys:
             continue
-        out.append(SavedIndex(table, name, definition, () if complex_ else tuple(cols), bool(unique),
-                              con, contype, condef, bool(deferrable), bool(deferred)))
+        ix = SavedIndex(table, name, definition, () if complex_ else tuple(cols), bool(unique),
+                        con, contype, condef, bool(deferrable), bool(deferred))
+        if _problem(ix) is None:  # an expression or partial index, say: left in place, not replayed
+            out.append(ix)
     for table, name, state in conn.execute(
         """SELECT t.relname, tg.tgname, tg.tgenabled
              FROM pg_trigger tg

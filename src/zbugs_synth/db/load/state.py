@@ -19,7 +19,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from zbugs_synth.db.load import bookkeeping
-from zbugs_synth.db.load.objects import Saved, from_json, to_json
+from zbugs_synth.db.load.objects import Saved, from_json, to_json, validated
 from zbugs_synth.db.schema.migrate import SCHEMA
 from zbugs_synth.tables import TABLES
 
@@ -29,35 +29,6 @@ DATASETS = bookkeeping.LOADED_DATASETS
 RUNS = f"{SCHEMA}.seed_runs"
 OBJECTS = f"{SCHEMA}.seed_objects"
 SHARDS = f"{SCHEMA}.seed_shards"
-
-DDL = f"""
-CREATE TABLE IF NOT EXISTS {RUNS} (
-    id           bigserial PRIMARY KEY,
-    dataset_row  bigint NOT NULL REFERENCES {DATASETS} (id) ON DELETE CASCADE,
-    dataset_id   text NOT NULL,
-    source       text NOT NULL,
-    mode         text NOT NULL,
-    shortid_base bigint,
-    started_at   timestamptz NOT NULL DEFAULT now()
-);
-CREATE TABLE IF NOT EXISTS {OBJECTS} (
-    run_id bigint NOT NULL REFERENCES {RUNS} (id) ON DELETE CASCADE,
-    seq    integer NOT NULL,
-    spec   jsonb NOT NULL,
-    PRIMARY KEY (run_id, seq)
-);
-CREATE TABLE IF NOT EXISTS {SHARDS} (
-    run_id        bigint NOT NULL REFERENCES {RUNS} (id) ON DELETE CASCADE,
-    name          text NOT NULL,
-    table_name    text NOT NULL,
-    rows          bigint NOT NULL,
-    xid           bigint NOT NULL,
-    shortid_start bigint,
-    loaded_at     timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (run_id, name)
-);
-"""
-
 
 @dataclass(frozen=True)
 class ShardRecord:
@@ -76,6 +47,7 @@ class Run:
     mode: str
     shortid_base: int | None
     started_at: datetime
+    directory: str | None = None  # absolute path of the dataset (None: recorded by an older loader)
     objects: list[Saved] = field(default_factory=list)
     shards: dict[str, ShardRecord] = field(default_factory=dict)
 
@@ -86,13 +58,12 @@ class Run:
         return out
 
 
-def ensure_tables(conn: Conn) -> None:
-    bookkeeping.ensure_bookkeeping(conn)
-    conn.execute(DDL)
+def require_tables(conn: Conn, where: str) -> None:
+    bookkeeping.require_bookkeeping(conn, where)
 
 
 def unfinished_run(conn: Conn) -> Run | None:
-    row = conn.execute(f"SELECT id, dataset_row, dataset_id, source, mode, shortid_base, started_at "
+    row = conn.execute(f"SELECT id, dataset_row, dataset_id, source, mode, shortid_base, started_at, directory "
                        f"FROM {RUNS} ORDER BY id LIMIT 1").fetchone()
     if row is None:
         return None
@@ -102,26 +73,29 @@ def unfinished_run(conn: Conn) -> Run | None:
 
 
 def reload(conn: Conn, run: Run) -> None:
-    run.objects = [from_json(r[0]) for r in conn.execute(
+    # Every saved definition is checked before anything may replay it (objects.validated says why).
+    run.objects = [validated(from_json(r[0])) for r in conn.execute(
         f"SELECT spec FROM {OBJECTS} WHERE run_id = %s ORDER BY seq", (run.id,)).fetchall()]
     run.shards = {n: ShardRecord(n, t, int(r), int(x)) for n, t, r, x in conn.execute(
         f"SELECT name, table_name, rows, xid FROM {SHARDS} WHERE run_id = %s", (run.id,)).fetchall()}
 
 
 def create_run(conn: Conn, *, dataset_id: str, source: str, manifest: dict[str, Any] | None, mode: str,
-               shortid_base: int | None, objects: list[Saved]) -> Run:
+               shortid_base: int | None, objects: list[Saved], directory: str | None = None) -> Run:
     """Record a new load (call inside the transaction that drops the objects)."""
     load_id = bookkeeping.record_load_started(conn, dataset_id=dataset_id, source=source, manifest=manifest,
                                               mode=mode, rows=dict.fromkeys(TABLES, 0))
     run_row = conn.execute(
-        f"INSERT INTO {RUNS} (dataset_row, dataset_id, source, mode, shortid_base) VALUES (%s, %s, %s, %s, %s) "
-        "RETURNING id, started_at", (load_id, dataset_id, source, mode, shortid_base)).fetchone()
+        f"INSERT INTO {RUNS} (dataset_row, dataset_id, source, mode, shortid_base, directory) "
+        "VALUES (%s, %s, %s, %s, %s, %s) RETURNING id, started_at",
+        (load_id, dataset_id, source, mode, shortid_base, directory)).fetchone()
     if run_row is None:
         raise RuntimeError(f"INSERT INTO {RUNS} ... RETURNING returned no row")
     with conn.cursor() as cur:
         cur.executemany(f"INSERT INTO {OBJECTS} (run_id, seq, spec) VALUES (%s, %s, %s)",
                         [(run_row[0], i, Jsonb(to_json(o))) for i, o in enumerate(objects)])
-    return Run(run_row[0], load_id, dataset_id, source, mode, shortid_base, run_row[1], list(objects), {})
+    return Run(run_row[0], load_id, dataset_id, source, mode, shortid_base, run_row[1], directory,
+               list(objects), {})
 
 
 def record_shard(conn: Conn, run_id: int, name: str, table: str, rows: int, xid: int,
