@@ -64,6 +64,7 @@ def main() -> int:
     ap.add_argument("--batch", type=Path, action="append", required=True)
     ap.add_argument("--variant", action="append", default=None, help="keep, rebuild, auto, old (default: all)")
     ap.add_argument("--old-src", type=Path, default=None, help="src/ of the loader to compare with")
+    ap.add_argument("--src", type=Path, default=SRC, help="src/ of the loader to measure (default: this checkout)")
     args = ap.parse_args()
     variants = args.variant or ["auto", "keep", "rebuild"] + (["old"] if args.old_src else [])
     print(f"machine: {os.cpu_count()} CPUs, load avg {os.getloadavg()}", flush=True)
@@ -77,7 +78,7 @@ def main() -> int:
         dbconnect.create_database(admin, "base")
         migrate.migrate(running.url("base"))
         t = time.perf_counter()
-        load(running.url("base"), args.base, SRC)
+        load(running.url("base"), args.base, args.src)
         print(f"base {args.base} seeded in {time.perf_counter() - t:.1f}s", flush=True)
         with psycopg.connect(admin, autocommit=True) as c:
             c.execute("ALTER DATABASE base WITH IS_TEMPLATE true ALLOW_CONNECTIONS false")
@@ -87,7 +88,7 @@ def main() -> int:
                 dbconnect.create_database(admin, db, template="base", if_missing=False)
                 with psycopg.connect(admin, autocommit=True) as c:
                     c.execute("CHECKPOINT")
-                src = args.old_src if variant == "old" else SRC
+                src = args.old_src if variant == "old" else args.src
                 env = {"ZERO_SEED_APPEND": "true"}
                 if variant != "old":
                     env["ZERO_SEED_INDEXES"] = variant
