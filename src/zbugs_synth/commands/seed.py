@@ -47,9 +47,6 @@ more settings (environment only):
   ZBUGS_SEED_PARALLEL_WORKERS=N    max_parallel_maintenance_workers per session (default: leftover
                                    cores per connection, 0 when every core has a connection)
   ZBUGS_SEED_AUTOVACUUM_OFF=false  leave autovacuum on for the loaded tables while loading
-  ZBUGS_SEED_CRASH_AT=POINT        test hook: SIGKILL the loader at POINT (before-drop, after-drop,
-                                   copy:TABLE[:K], index[:K], fk[:K], after-constraints, after-triggers);
-                                   ZBUGS_SEED_CRASH_SIGNAL=INT sends SIGINT (Ctrl-C) instead
 
 exit status: 0 loaded (or this very dataset was already loaded: nothing done, a message says so;
 or reset done); 2 refused before loading (bad setting, bad or incomplete dataset, a plain seed into

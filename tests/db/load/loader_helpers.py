@@ -96,13 +96,19 @@ def seed_cli(url: str, data_dir: Path | None, capsys: pytest.CaptureFixture[str]
     return Ran(code, cap.out, cap.err)
 
 
+CRASH_RUNNER = Path(__file__).with_name("crash_runner.py")
+
+
 def seed_process(url: str, data_dir: Path | None, cwd: Path, **env: str) -> Ran:
-    """The command as its own process (crash tests kill it)."""
-    full = {k: v for k, v in os.environ.items() if not k.startswith(("ZERO_", "ZBUGS_SEED_"))}
+    """The command as its own process; with ZBUGS_TEST_CRASH_AT, run by crash_runner.py, which kills it
+    at that point (the loader itself has no test hook)."""
+    full = {k: v for k, v in os.environ.items() if not k.startswith(("ZERO_", "ZBUGS_SEED_", "ZBUGS_TEST_"))}
     full.update({"ZERO_UPSTREAM_DB": url, "PYTHONPATH": str(SRC), **env})
     if data_dir is not None:
         full["ZERO_SEED_DATA_DIR"] = str(data_dir)
-    done = subprocess.run([sys.executable, "-m", "zbugs_synth", "db-seed-synthetic", "--progress", "plain"],
+    command = ([sys.executable, str(CRASH_RUNNER)] if "ZBUGS_TEST_CRASH_AT" in env
+               else [sys.executable, "-m", "zbugs_synth", "db-seed-synthetic"])
+    done = subprocess.run([*command, "--progress", "plain"],
                           cwd=cwd, env=full, capture_output=True, text=True, timeout=300)
     return Ran(done.returncode, done.stdout, done.stderr)
 

@@ -113,7 +113,7 @@ def test_definitions_the_loader_would_not_write_are_refused(bad: SavedIndex | Sa
 
 
 def test_a_tampered_saved_definition_is_never_run(fresh_db: str, batch1: Path, tmp_path: Path) -> None:
-    killed = seed_process(fresh_db, batch1, tmp_path, ZBUGS_SEED_CRASH_AT="after-drop")
+    killed = seed_process(fresh_db, batch1, tmp_path, ZBUGS_TEST_CRASH_AT="after-drop")
     assert killed.code != 0 and open_runs(fresh_db) == 1
     query(fresh_db, "UPDATE zbugs_synth.seed_objects SET spec = jsonb_set(spec, '{definition}', "
                     "to_jsonb((spec->>'definition') || '; CREATE TABLE public.pwned (x int)')) "

@@ -1,11 +1,12 @@
 """db-seed-synthetic killed with SIGKILL at exact points, then run again: it finishes the same load.
 
-The test hook ZBUGS_SEED_CRASH_AT=<point>[:args] makes the loader SIGKILL its own process at that
-point (see bulk_pool.CrashHook); the command runs as its own process here.
+ZBUGS_TEST_CRASH_AT=<point>[:args] runs the command through crash_runner.py (test-only), which wraps
+the loader's functions from outside and SIGKILLs the process at that point.
 """
 
 from __future__ import annotations
 
+import shutil
 import signal
 from pathlib import Path
 
@@ -57,7 +58,7 @@ def _loaded_exactly(url: str, *dirs: Path, modes: list[str]) -> None:
 ])
 def test_killed_seed_resumes_and_finishes(fresh_db: str, batch1: Path, tmp_path: Path, point: str,
                                           env: dict[str, str]) -> None:
-    killed = seed_process(fresh_db, batch1, tmp_path, ZBUGS_SEED_CRASH_AT=point, ZERO_SEED_JOBS="2", **env)
+    killed = seed_process(fresh_db, batch1, tmp_path, ZBUGS_TEST_CRASH_AT=point, ZERO_SEED_JOBS="2", **env)
     assert killed.code == KILLED, killed.text
     assert open_runs(fresh_db) == 1
     if point.startswith("copy:") and env:
@@ -80,7 +81,7 @@ def test_killed_seed_resumes_and_finishes(fresh_db: str, batch1: Path, tmp_path:
 
 def test_killed_append_resumes(fresh_db: str, batch1: Path, batch2: Path, tmp_path: Path) -> None:
     assert seed_process(fresh_db, batch1, tmp_path).code == 0
-    killed = seed_process(fresh_db, batch2, tmp_path, ZERO_SEED_APPEND="true", ZBUGS_SEED_CRASH_AT="copy:issue:2")
+    killed = seed_process(fresh_db, batch2, tmp_path, ZERO_SEED_APPEND="true", ZBUGS_TEST_CRASH_AT="copy:issue:2")
     assert killed.code == KILLED
     assert _shards_recorded(fresh_db) > 0
     again = seed_process(fresh_db, batch2, tmp_path, ZERO_SEED_APPEND="true")
@@ -92,7 +93,7 @@ def test_killed_force_resumes_without_emptying_again(fresh_db: str, batch1: Path
                                                      tmp_path: Path) -> None:
     assert seed_process(fresh_db, batch1, tmp_path).code == 0
     assert seed_process(fresh_db, batch2, tmp_path, ZERO_SEED_APPEND="true").code == 0
-    killed = seed_process(fresh_db, batch1, tmp_path, ZERO_SEED_FORCE="true", ZBUGS_SEED_CRASH_AT="copy:comment:3",
+    killed = seed_process(fresh_db, batch1, tmp_path, ZERO_SEED_FORCE="true", ZBUGS_TEST_CRASH_AT="copy:comment:3",
                           **PER_SHARD)
     assert killed.code == KILLED
     # Resuming needs the same mode: a plain seed is told what to do.
@@ -106,7 +107,7 @@ def test_killed_force_resumes_without_emptying_again(fresh_db: str, batch1: Path
 @pytest.mark.parametrize("point", ["copy:comment:3", "index:5"])
 def test_reset_after_a_kill_restores_the_empty_schema(fresh_db: str, batch1: Path, tmp_path: Path,
                                                       point: str) -> None:
-    assert seed_process(fresh_db, batch1, tmp_path, ZBUGS_SEED_CRASH_AT=point, **PER_SHARD).code == KILLED
+    assert seed_process(fresh_db, batch1, tmp_path, ZBUGS_TEST_CRASH_AT=point, **PER_SHARD).code == KILLED
     assert differences(fresh_db)  # the load's drops are visible...
     reset = seed_process(fresh_db, None, tmp_path, ZERO_SEED_RESET="true")
     assert reset.code == 0, reset.text
@@ -117,7 +118,7 @@ def test_reset_after_a_kill_restores_the_empty_schema(fresh_db: str, batch1: Pat
     _loaded_exactly(fresh_db, batch1, modes=["seed"])
 
 
-# ---- Ctrl-C (SIGINT, as ZBUGS_SEED_CRASH_SIGNAL=INT sends it at the point) -------------------------------
+# ---- Ctrl-C (SIGINT, as ZBUGS_TEST_CRASH_SIGNAL=INT sends it at the point) -------------------------------
 
 OPEN_HINT = "the load is open: run the same command again to resume it, or set ZERO_SEED_RESET=true to undo it"
 
@@ -125,7 +126,7 @@ OPEN_HINT = "the load is open: run the same command again to resume it, or set Z
 @pytest.mark.parametrize(("point", "env"), [("after-drop", {}), ("copy:issue:2", PER_SHARD)])
 def test_interrupted_load_says_it_is_open_and_resumes(fresh_db: str, batch1: Path, tmp_path: Path, point: str,
                                                       env: dict[str, str]) -> None:
-    stopped = seed_process(fresh_db, batch1, tmp_path, ZBUGS_SEED_CRASH_AT=point, ZBUGS_SEED_CRASH_SIGNAL="INT",
+    stopped = seed_process(fresh_db, batch1, tmp_path, ZBUGS_TEST_CRASH_AT=point, ZBUGS_TEST_CRASH_SIGNAL="INT",
                            ZERO_SEED_JOBS="2", **env)
     assert stopped.code == 130, stopped.text
     assert stopped.err.strip().splitlines()[-2:] == [
@@ -139,10 +140,37 @@ def test_interrupted_load_says_it_is_open_and_resumes(fresh_db: str, batch1: Pat
 
 def test_interrupted_before_the_load_started_only_says_interrupted(fresh_db: str, batch1: Path,
                                                                     tmp_path: Path) -> None:
-    stopped = seed_process(fresh_db, batch1, tmp_path, ZBUGS_SEED_CRASH_AT="before-drop",
-                           ZBUGS_SEED_CRASH_SIGNAL="INT")
+    stopped = seed_process(fresh_db, batch1, tmp_path, ZBUGS_TEST_CRASH_AT="before-drop",
+                           ZBUGS_TEST_CRASH_SIGNAL="INT")
     assert stopped.code == 130, stopped.text
     assert stopped.err.strip().splitlines()[-1] == "zbugs-synth db-seed-synthetic: interrupted", stopped.err
     assert "the load is open" not in stopped.text and "Traceback" not in stopped.err
     assert open_runs(fresh_db) == 0 and differences(fresh_db) == []
     assert counts(fresh_db) == {**dict.fromkeys(TABLES, 0), "project": 1}
+
+
+# ---- undoing an append: its rows are found by the keys its shards hold ---------------------------------
+
+def test_reset_of_a_killed_append_removes_its_rows_even_when_touched_since(
+        fresh_db: str, batch1: Path, batch2: Path, tmp_path: Path) -> None:
+    assert seed_process(fresh_db, batch1, tmp_path).code == 0
+    before = loader_helpers.digest(fresh_db)
+    moved = tmp_path / "moved"
+    shutil.copytree(batch2, tmp_path / "b2")
+    killed = seed_process(fresh_db, tmp_path / "b2", tmp_path, ZERO_SEED_APPEND="true",
+                          ZBUGS_TEST_CRASH_AT="copy:comment:2", **PER_SHARD)
+    assert killed.code == KILLED and _shards_recorded(fresh_db) >= 3  # both issue shards, a comment shard
+    # The application writes to the appended rows after the crash (new xmin, same keys).
+    new_issue = issue_ids_in_file_order(batch2)[5]
+    query(fresh_db, "UPDATE issue SET title = 'edited after the crash' WHERE id = %s", (new_issue,))
+    query(fresh_db, 'UPDATE comment SET body = body || \'!\' WHERE "issueID" = %s', (new_issue,))
+    # Without its files the reset says what it needs...
+    (tmp_path / "b2").rename(moved)
+    lost = seed_process(fresh_db, None, tmp_path, ZERO_SEED_RESET="true")
+    assert lost.code == 2 and "needs its files" in lost.err and "ZERO_SEED_DATA_DIR" in lost.err, lost.text
+    assert open_runs(fresh_db) == 1
+    # ...and with them it takes out exactly the append's rows, edited ones included.
+    reset = seed_process(fresh_db, moved, tmp_path, ZERO_SEED_RESET="true")
+    assert reset.code == 0, reset.text
+    assert loader_helpers.digest(fresh_db) == before
+    assert differences(fresh_db) == [] and open_runs(fresh_db) == 0

@@ -20,7 +20,6 @@ from zbugs_synth.db.load import append, remote, state
 from zbugs_synth.db.load.csv_check import copy_error_location, record_lines
 from zbugs_synth.db.load.dataset import DataFile
 from zbugs_synth.db.load.objects import SavedForeignKey, SavedIndex, duplicate_sample, orphan_sample
-from zbugs_synth.db.load.pool import CrashHook
 from zbugs_synth.db.names import qi, qt
 from zbugs_synth.progress import Task
 
@@ -88,7 +87,7 @@ def _is_data_error(e: psycopg.Error) -> bool:
     return code.startswith(("22", "23")) or isinstance(e, pgerr.BadCopyFileFormat)
 
 
-def copy_files(conn: Conn, run_id: int, files: list[DataFile], seq: Sequence | None, task: Task, hook: CrashHook,
+def copy_files(conn: Conn, run_id: int, files: list[DataFile], seq: Sequence | None, task: Task,
                on_done: Callable[[DataFile, int], None], *, freeze: bool = False,
                checks: list[SavedForeignKey] | None = None) -> None:
     """COPY files and record them as loaded, in one transaction: each is loaded once or not at all.
@@ -108,7 +107,7 @@ def copy_files(conn: Conn, run_id: int, files: list[DataFile], seq: Sequence | N
             if freeze:
                 conn.execute(f"TRUNCATE {qt(files[0].table)}")
             for f in files:
-                rows, n = _copy_one(conn, run_id, f, seq, task, hook, freeze, checks)
+                rows, n = _copy_one(conn, run_id, f, seq, task, freeze, checks)
                 sent += n
                 done.append((f, rows))
     except BaseException:
@@ -118,12 +117,11 @@ def copy_files(conn: Conn, run_id: int, files: list[DataFile], seq: Sequence | N
         on_done(f, rows)
 
 
-def _copy_one(conn: Conn, run_id: int, f: DataFile, seq: Sequence | None, task: Task, hook: CrashHook,
-              freeze: bool, checks: list[SavedForeignKey] | None) -> tuple[int, int]:
+def _copy_one(conn: Conn, run_id: int, f: DataFile, seq: Sequence | None, task: Task, freeze: bool,
+              checks: list[SavedForeignKey] | None) -> tuple[int, int]:
     cols = ", ".join(qi(c) for c in f.columns)
     options = "FORMAT csv, HEADER true" + (", FREEZE true" if freeze else "")
     stmt = f"COPY {qt(f.table)} ({cols}) FROM STDIN WITH ({options})"
-    crash_at = f.bytes // 2 if hook.count("copy", f.table) else -1
     sent = 0
     try:
         xid_row = conn.execute("SELECT txid_current()").fetchone()
@@ -143,8 +141,6 @@ def _copy_one(conn: Conn, run_id: int, f: DataFile, seq: Sequence | None, task: 
                     copy.write(chunk)
                     sent += len(chunk)
                     task.advance(len(chunk))
-                    if 0 <= crash_at <= sent:
-                        hook.now()
             rows = cur.rowcount
         if f.rows is not None and rows != f.rows:
             raise CopyDataError(f"{f.display}: the server read {rows:,} rows but manifest.json says {f.rows:,} "
@@ -168,17 +164,8 @@ def _copy_one(conn: Conn, run_id: int, f: DataFile, seq: Sequence | None, task: 
     return rows, sent
 
 
-def _send_and_die(conn: Conn, statement: str, hook: CrashHook) -> None:
-    """Test hook: hand `statement` to the server and die while it runs (the backend goes on alone)."""
-    conn.pgconn.send_query(statement.encode())
-    conn.pgconn.flush()
-    hook.now()
-
-
-def build_index(conn: Conn, ix: SavedIndex, hook: CrashHook) -> None:
+def build_index(conn: Conn, ix: SavedIndex) -> None:
     statement = ix.build_sql()
-    if hook.count("index"):
-        _send_and_die(conn, statement, hook)
     try:
         conn.execute(statement)
     except pgerr.UniqueViolation as e:
@@ -196,10 +183,8 @@ def build_index(conn: Conn, ix: SavedIndex, hook: CrashHook) -> None:
         raise RebuildError(ix.label, f"cannot rebuild {ix.label}: {_one_line(str(e))}") from None
 
 
-def validate_fk(conn: Conn, fk: SavedForeignKey, hook: CrashHook) -> None:
+def validate_fk(conn: Conn, fk: SavedForeignKey) -> None:
     statement = fk.validate_sql()
-    if hook.count("fk"):
-        _send_and_die(conn, statement, hook)
     try:
         conn.execute(statement)
     except pgerr.ForeignKeyViolation as e:

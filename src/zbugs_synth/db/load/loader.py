@@ -50,7 +50,7 @@ from zbugs_synth.db.load.objects import (
     present,
     restore_statements,
 )
-from zbugs_synth.db.load.pool import Blocked, CrashHook, Job, Outcome, Pool
+from zbugs_synth.db.load.pool import Blocked, Job, Outcome, Pool
 from zbugs_synth.db.names import qt
 from zbugs_synth.db.schema import replica
 from zbugs_synth.errors import Cancelled, UserError
@@ -134,10 +134,8 @@ def _manifest_seed(manifest: dict[str, Any] | None) -> int | None:
 # ---- the load ------------------------------------------------------------------------------------
 
 class Loader:
-    def __init__(self, cfg: SeedConfig, tuning: Tuning, progress: Progress, say: Say,
-                 hook: CrashHook | None = None) -> None:
+    def __init__(self, cfg: SeedConfig, tuning: Tuning, progress: Progress, say: Say) -> None:
         self.cfg, self.tuning, self.progress, self.say = cfg, tuning, progress, say
-        self.hook = hook or CrashHook()
         self.url = resolve_db_url(cfg)
         self.sessions = session.Sessions(self.url, cfg, tuning)
         self.phases: dict[str, float] = {}
@@ -193,10 +191,8 @@ class Loader:
                 # Again, under the lock: the database may have changed while the files were checked.
                 if not self._mode_checks(ctl, dataset, result):
                     return result
-                self.hook.at("before-drop")
                 run = self._start(ctl, dataset, result)
                 self.load_open = True
-                self.hook.at("after-drop")
             self.phases["prepare"] = time.perf_counter() - t
             result.jobs = self.jobs
             result.maintenance_work_mem = self.sessions.maintenance_work_mem
@@ -596,7 +592,6 @@ class Loader:
                     if not now.has_fk(fk):
                         failures += self._try(ctl, fk.label, fk.add_sql(not_valid=True))
         self.phases["constraints"] = time.perf_counter() - t
-        self.hook.at("after-constraints")
 
         # Stage 3: validate foreign keys (different tables at once; one table's take turns anyway).
         now = present(ctl)
@@ -621,7 +616,6 @@ class Loader:
             for stmt in restore_statements(run.objects, present(ctl)):
                 ctl.execute(stmt)
         self.phases["triggers"] = time.perf_counter() - t
-        self.hook.at("after-triggers")
 
         # Stage 5: fresh planner statistics for what changed.
         if dataset is not None and not failures:
@@ -696,7 +690,7 @@ class Loader:
             self.progress.log(f"loaded {file.name}: {rows:,} rows")
 
         def fn(conn: Conn) -> None:
-            work.copy_files(conn, run.id, files, seq, task, self.hook, done, freeze=freeze, checks=checks)
+            work.copy_files(conn, run.id, files, seq, task, done, freeze=freeze, checks=checks)
             if isinstance(task, _LazyTask) and task.finish_units(len(files)):
                 task.done()  # the table's last file: its bar stops here, not when every table is in
 
@@ -704,14 +698,14 @@ class Loader:
 
     def _index_fn(self, ix: SavedIndex, task: Task) -> Callable[[Conn], None]:
         def fn(conn: Conn) -> None:
-            work.build_index(conn, ix, self.hook)
+            work.build_index(conn, ix)
             task.advance(1)
         return fn
 
     def _fk_fn(self, fk: SavedForeignKey, task: Any) -> Callable[[Conn], None]:
         def fn(conn: Conn) -> None:
             if self.tuning.fk_mode == "validate":
-                work.validate_fk(conn, fk, self.hook)
+                work.validate_fk(conn, fk)
             else:
                 work.add_fk(conn, fk)
             if task:

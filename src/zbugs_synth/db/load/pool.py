@@ -13,8 +13,6 @@ running ones are cancelled on the server.
 from __future__ import annotations
 
 import contextlib
-import os
-import signal
 import threading
 import time
 from collections.abc import Callable
@@ -27,9 +25,6 @@ import psycopg
 from zbugs_synth.errors import Cancelled
 
 Conn = psycopg.Connection[Any]
-
-CRASH_ENV = "ZBUGS_SEED_CRASH_AT"
-CRASH_SIGNAL_ENV = "ZBUGS_SEED_CRASH_SIGNAL"  # KILL (default) or INT: Ctrl-C at that point instead
 
 
 @dataclass
@@ -169,51 +164,3 @@ class Pool:
         for conn in conns:
             with contextlib.suppress(psycopg.Error):
                 conn.close()
-
-
-# ---- test hook: die at an exact point --------------------------------------------------------------
-
-class CrashHook:
-    """`ZBUGS_SEED_CRASH_AT=<point>[:<arg>]...`: SIGKILL this process at that point (tests only);
-    with `ZBUGS_SEED_CRASH_SIGNAL=INT`, send it SIGINT instead (what Ctrl-C does).
-
-    Points: `before-drop` (every check passed, nothing changed yet); `after-drop`;
-    `copy:<table>[:<k>]` (halfway through sending the k-th shard of a table, default the first);
-    `index[:<k>]` (right after sending the k-th index build to the server, which goes on building
-    it); `fk[:<k>]` (same, k-th foreign key validation); `after-constraints` (after the foreign keys
-    are added NOT VALID); `after-triggers` (before ANALYZE and the finish).
-    """
-
-    def __init__(self, spec: str | None = None) -> None:
-        spec = os.environ.get(CRASH_ENV, "") if spec is None else spec
-        parts = spec.split(":") if spec else []
-        self.point = parts[0] if parts else ""
-        self.args = parts[1:]
-        self._counts: dict[str, int] = {}
-        self._lock = threading.Lock()
-        self.signal = signal.SIGINT if os.environ.get(CRASH_SIGNAL_ENV, "").upper() in ("INT", "SIGINT") \
-            else signal.SIGKILL
-
-    @property
-    def armed(self) -> bool:
-        return bool(self.point)
-
-    def count(self, point: str, table: str | None = None) -> bool:
-        """Count an occurrence of `point` (for `table`); True if this is the one to crash at."""
-        if point != self.point:
-            return False
-        args = list(self.args)
-        if table is not None and (not args or args.pop(0) != table):
-            return False
-        want = int(args[0]) if args else 1
-        key = f"{point}:{table}"
-        with self._lock:
-            self._counts[key] = self._counts.get(key, 0) + 1
-            return self._counts[key] == want
-
-    def now(self) -> None:
-        os.kill(os.getpid(), self.signal)
-
-    def at(self, point: str) -> None:
-        if self.count(point):
-            self.now()
