@@ -698,7 +698,15 @@ class Loader:
 
     def _index_fn(self, ix: SavedIndex, task: Task) -> Callable[[Conn], None]:
         def fn(conn: Conn) -> None:
-            work.build_index(conn, ix)
+            if self.sessions.replica_role:
+                # DDL under session_replication_role = replica fires no event trigger: zero-cache would
+                # never hear of the index. Builds run as an ordinary session.
+                conn.execute("SET session_replication_role = origin")
+            try:
+                work.build_index(conn, ix)
+            finally:
+                if self.sessions.replica_role and not conn.broken:
+                    conn.execute("SET session_replication_role = replica")
             task.advance(1)
         return fn
 
