@@ -149,10 +149,22 @@ def check_references(conn: Conn, f: DataFile, fks: list[SavedForeignKey]) -> Non
                                   f"(foreign key {fk.name}), e.g. {sample}")
 
 
-def insert_staged(conn: Conn, f: DataFile) -> None:
-    """Move the staged rows into the table, in file order (issue.shortID is numbered in that order)."""
-    cols = ", ".join(qi(c) for c in f.columns)
-    conn.execute(f"INSERT INTO {qt(f.table)} ({cols}) SELECT {cols} FROM {STAGE} ORDER BY ctid")
+def insert_staged(conn: Conn, f: DataFile, shortid_start: int | None = None) -> None:
+    """Move the staged rows into the table in primary-key order.
+
+    Key order makes the inserts into the primary key (and other indexes led by it) land on
+    neighbouring leaf pages instead of random ones: each page is read, dirtied and logged (full-page
+    image after a checkpoint) once per shard rather than once per row. issue.shortID still follows
+    the file's order: when the file does not carry it, it is given explicitly as `shortid_start` +
+    the row's position in the file (the staged table's physical order is the file's)."""
+    cols = [qi(c) for c in f.columns]
+    select = list(cols)
+    if shortid_start is not None:
+        cols.append(qi("shortID"))
+        select.append(f"{int(shortid_start) - 1} + row_number() OVER (ORDER BY ctid)")
+    order = ", ".join(qi(c) for c in primary_key(f.table))
+    conn.execute(f"INSERT INTO {qt(f.table)} ({', '.join(cols)}) SELECT {', '.join(select)} FROM {STAGE} "
+                 f"ORDER BY {order}")
 
 
 def delete_shard_rows(conn: Conn, f: DataFile) -> int:

@@ -150,7 +150,9 @@ def _copy_one(conn: Conn, run_id: int, f: DataFile, seq: Sequence | None, task: 
                 append.check_references(conn, f, [fk for fk in checks if fk.table == f.table])
             except append.ReferenceError_ as e:
                 raise CopyDataError(str(e)) from None
-            append.insert_staged(conn, f)
+            append.insert_staged(conn, f, start)
+            if seq is not None and start is not None:  # numbered explicitly: the sequence moves past them
+                conn.execute("SELECT setval(%s::regclass, %s, false)", (seq.name, start + rows))
             conn.execute(f"DROP TABLE {append.STAGE}")
         state.record_shard(conn, run_id, f.name, f.table, rows, int(xid_row[0]), start)
     except psycopg.Error as e:
