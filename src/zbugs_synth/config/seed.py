@@ -102,11 +102,13 @@ class SeedConfig(DbConfig):
              "a value given here is used as it is by every connection, so the total is jobs times it)")
     work_mem: str = setting("256MB", env="ZERO_SEED_WORK_MEM", flag="--work-mem", parse=memory_value,
                             help="work_mem of every loader session")
-    indexes: str = setting("auto", env="ZERO_SEED_INDEXES", flag="--indexes", parse=choice("auto", "keep", "rebuild"),
-                           help="append: keep the tables' secondary indexes (maintained row by row) or drop and "
-                                "rebuild them; auto rebuilds a table's when the batch is big relative to it. Never "
-                                "rebuilt while a logical replication slot (zero-cache) is active. Keys, unique "
-                                "indexes and foreign keys always stay")
+    indexes: str = setting("auto", env="ZERO_SEED_INDEXES", flag="--indexes",
+                           parse=choice("auto", "keep", "rebuild", "full"),
+                           help="append: keep every index, key and foreign key (no DDL; the rows are checked and "
+                                "indexed as they go in), rebuild only the secondary indexes after the copy, or "
+                                "full: drop and rebuild everything as a seed does (fastest for a batch as big as "
+                                "the data); auto: keep, or full when the batch adds at least half the issues "
+                                "there. Nothing is rebuilt while a logical replication slot (zero-cache) is active")
     ignore_active_slot: bool = setting(
         False, env="ZERO_SEED_IGNORE_ACTIVE_SLOT", flag="--ignore-active-slot", parse=boolean,
         help="seed/force/reset even though a logical replication slot is active (a running zero-cache: stop "

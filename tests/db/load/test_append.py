@@ -203,3 +203,27 @@ def test_slots_of_other_databases_do_not_count(fresh_db: str, pg_admin_url: str,
     finally:
         other.drop_all()
     assert connect.database_name(fresh_db) != "postgres"
+
+
+def test_full_rebuild_loads_like_a_seed_and_restores_everything(fresh_db: str, batch1: Path, batch2: Path,
+                                                                capsys: Cap, monkeypatch: Mp) -> None:
+    assert seed_cli(fresh_db, batch1, capsys, monkeypatch).code == 0
+    query(fresh_db, 'ALTER TABLE "user" REPLICA IDENTITY USING INDEX user_githubid_idx')
+    before = catalog(fresh_db)
+    ran = seed_cli(fresh_db, batch2, capsys, monkeypatch, ZERO_SEED_APPEND="true", ZERO_SEED_INDEXES="full")
+    assert ran.code == 0, ran.text
+    assert "rebuilding every index, key and foreign key" in ran.text
+    after = catalog(fresh_db)
+    assert after["indexes"].keys() == before["indexes"].keys() and after["indexes"] != before["indexes"]
+    assert after["identity"] == before["identity"] and after["triggers"] == before["triggers"]
+    assert counts(fresh_db) == expected_rows(batch1, batch2) and differences(fresh_db) == []
+
+
+def test_auto_picks_full_for_a_batch_as_big_as_the_data(fresh_db: str, batch1: Path, batch2: Path, capsys: Cap,
+                                                        monkeypatch: Mp) -> None:
+    assert seed_cli(fresh_db, batch1, capsys, monkeypatch).code == 0
+    monkeypatch.setattr("zbugs_synth.db.load.append.REBUILD_MIN_ROWS", 1)  # the test batches are small
+    query(fresh_db, "ANALYZE issue")
+    ran = seed_cli(fresh_db, batch2, capsys, monkeypatch, ZERO_SEED_APPEND="true")
+    assert ran.code == 0 and "auto: 2,000 new issues >= " in ran.text, ran.text
+    assert counts(fresh_db) == expected_rows(batch1, batch2) and differences(fresh_db) == []

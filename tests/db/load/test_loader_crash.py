@@ -174,3 +174,16 @@ def test_reset_of_a_killed_append_removes_its_rows_even_when_touched_since(
     assert reset.code == 0, reset.text
     assert loader_helpers.digest(fresh_db) == before
     assert differences(fresh_db) == [] and open_runs(fresh_db) == 0
+
+
+def test_reset_of_a_killed_full_append(fresh_db: str, batch1: Path, batch2: Path, tmp_path: Path) -> None:
+    """A full rebuild drops the keys: the undo still finds the rows (no replica identity meanwhile)."""
+    assert seed_process(fresh_db, batch1, tmp_path).code == 0
+    before = loader_helpers.digest(fresh_db)
+    killed = seed_process(fresh_db, batch2, tmp_path, ZERO_SEED_APPEND="true", ZERO_SEED_INDEXES="full",
+                          ZBUGS_TEST_CRASH_AT="copy:comment:2", **PER_SHARD)
+    assert killed.code == KILLED and differences(fresh_db)
+    reset = seed_process(fresh_db, None, tmp_path, ZERO_SEED_RESET="true")
+    assert reset.code == 0, reset.text
+    assert loader_helpers.digest(fresh_db) == before
+    assert differences(fresh_db) == [] and open_runs(fresh_db) == 0

@@ -14,9 +14,11 @@ and keeps triggers out of the way without DDL:
   COPYed into a temporary table first, its references are checked there against the parent tables
   (an anti-join through the parents' primary/unique indexes, so it costs the batch's rows, not the
   table's), and only then inserted. A table's shards start when its parents' shards are all in.
-- secondary indexes (not unique, not backing a constraint, not the replica identity): kept and
-  maintained row by row, or dropped and rebuilt when the batch is big relative to the table
-  (`ZERO_SEED_INDEXES=auto|keep|rebuild`; never while a logical replication slot is active).
+- indexes: kept and maintained row by row (the rows go in primary-key order, so the key's pages are
+  touched once per shard). A batch as big as the data is loaded faster the way a seed does it
+  (every index, key and foreign key dropped and rebuilt): `ZERO_SEED_INDEXES=auto` does that from
+  REBUILD_RATIO on, `full` always, `rebuild` drops only the secondary indexes (not unique, backing no
+  constraint, not the replica identity), `keep` never. Never while a logical slot is active.
 
 The rows of an append are identified by their primary keys as its shards hold them: undoing it
 COPYs each loaded shard into a temporary table again and deletes the rows with those keys. Nothing
@@ -31,6 +33,7 @@ from typing import Any
 
 import psycopg
 
+from zbugs_synth.db.load import undo
 from zbugs_synth.db.load.dataset import DataFile
 from zbugs_synth.db.load.objects import SavedForeignKey, SavedIndex
 from zbugs_synth.db.names import qi, qt
@@ -83,31 +86,23 @@ def secondary(ix: SavedIndex, identity_index: str | None) -> bool:
 
 @dataclass(frozen=True)
 class IndexPlan:
-    rebuild: dict[str, bool]  # table -> drop and rebuild its secondary indexes
-    reasons: dict[str, str]  # table -> why (for the notes)
+    mode: str  # keep | rebuild | full
+    reason: str
 
 
 def plan_indexes(mode: str, batch_rows: dict[str, int], table_rows: dict[str, int], slot_active: bool) -> IndexPlan:
-    """`mode` auto|keep|rebuild; rows the batch adds and (estimated) rows already there, per table."""
-    rebuild: dict[str, bool] = {}
-    reasons: dict[str, str] = {}
-    for t, n in batch_rows.items():
-        if n <= 0:
-            continue
-        have = max(table_rows.get(t, 0), 0)
-        if mode == "keep":
-            rebuild[t], reasons[t] = False, "ZERO_SEED_INDEXES=keep"
-        elif slot_active:
-            rebuild[t], reasons[t] = False, "a logical replication slot is active"
-        elif mode == "rebuild":
-            rebuild[t], reasons[t] = True, "ZERO_SEED_INDEXES=rebuild"
-        else:
-            big = n >= REBUILD_MIN_ROWS and n >= REBUILD_RATIO * have
-            rebuild[t] = big
-            reasons[t] = (f"auto: {n:,} new rows {'>=' if big else '<'} {REBUILD_RATIO:g} x {have:,} "
-                          f"(and >= {REBUILD_MIN_ROWS:,})" if n >= REBUILD_MIN_ROWS else
-                          f"auto: {n:,} new rows < {REBUILD_MIN_ROWS:,}")
-    return IndexPlan(rebuild, reasons)
+    """What to rebuild for a batch of `batch_rows` into tables holding (about) `table_rows`.
+
+    `mode` is ZERO_SEED_INDEXES: keep, rebuild (secondary indexes), full (everything, as a seed), auto.
+    Nothing is rebuilt while a logical slot is active (a running zero-cache would see every DDL)."""
+    if slot_active and mode != "keep":
+        return IndexPlan("keep", "a logical replication slot is active: no DDL while zero-cache streams")
+    if mode != "auto":
+        return IndexPlan(mode, f"ZERO_SEED_INDEXES={mode}")
+    adding, have = batch_rows.get("issue", 0), max(table_rows.get("issue", 0), 0)
+    if adding >= REBUILD_MIN_ROWS and adding >= REBUILD_RATIO * have:
+        return IndexPlan("full", f"auto: {adding:,} new issues >= {REBUILD_RATIO:g} x the {have:,} there")
+    return IndexPlan("keep", f"auto: {adding:,} new issues")
 
 
 def table_rows(conn: Conn, tables: Iterable[str]) -> dict[str, int]:
@@ -167,13 +162,12 @@ def insert_staged(conn: Conn, f: DataFile, shortid_start: int | None = None) -> 
                  f"ORDER BY {order}")
 
 
-def delete_shard_rows(conn: Conn, f: DataFile) -> int:
+def delete_shard_rows(conn: Conn, f: DataFile) -> None:
     """Undo: delete the rows whose primary keys the shard holds (inside the caller's transaction)."""
     with conn.cursor() as cur, cur.copy(stage(conn, f)) as copy, open(f.path, "rb") as fh:
         while chunk := fh.read(1 << 20):
             copy.write(chunk)
-    key = primary_key(f.table)
-    match = " AND ".join(f"t.{qi(c)} = s.{qi(c)}" for c in key)
-    n = conn.execute(f"DELETE FROM {qt(f.table)} t USING {STAGE} s WHERE {match}").rowcount
+    key = ", ".join(qi(c) for c in primary_key(f.table))
+    # Through undo.delete_rows: after a full rebuild's drops the table has no key (no replica identity).
+    undo.delete_rows(conn, f.table, f"({key}) IN (SELECT {key} FROM {STAGE})", ())
     conn.execute(f"DROP TABLE {STAGE}")
-    return n

@@ -421,23 +421,28 @@ class Loader:
             self.say(append.REPLICATION_ROLE_FALLBACK)
 
     def _append_objects(self, ctl: Conn, dataset: Dataset) -> list[Saved]:
-        """What an append changes: nothing, but the secondary indexes of the tables it rebuilds (and
-        the triggers, when the role may not set session_replication_role)."""
-        everything = capture(ctl, TABLES, include_primary_keys=False)
+        """What an append changes: nothing (keep), the secondary indexes of its tables (rebuild), or, for
+        a batch as big as the data (full), every index, key and foreign key as a seed does; plus the
+        triggers when the role may not set session_replication_role."""
         batch = {t: sum(f.rows if f.rows is not None else f.bytes // 150 for f in dataset.files_of(t))
                  for t in TABLES}
         self.table_rows = append.table_rows(ctl, TABLES)
-        plan = append.plan_indexes(self.cfg.indexes, batch, self.table_rows, bool(self.zc.active))
         self.batch_rows = batch
-        idents = {t: i.index for t, i in replica.identities(ctl, list(TABLES)).items() if i.mode == "i"}
-        out: list[Saved] = [o for o in everything if isinstance(o, SavedIndex) and plan.rebuild.get(o.table)
-                            and append.secondary(o, idents.get(o.table))]
-        rebuilt = sorted({o.table for o in out})
-        if rebuilt:
-            self.say(f"rebuilding the secondary indexes of {', '.join(rebuilt)} after the copy ("
-                     + "; ".join(f"{t}: {plan.reasons[t]}" for t in rebuilt) + ")")
+        plan = append.plan_indexes(self.cfg.indexes, batch, self.table_rows, bool(self.zc.active))
+        loaded = {f.table for f in dataset.files}
+        if plan.mode == "full":
+            self.say(f"rebuilding every index, key and foreign key of the zbugs tables after the copy, as a seed "
+                     f"does ({plan.reason}); UPDATE/DELETE on them wait for the end of the load")
+            return capture(ctl, TABLES, include_primary_keys=True, autovacuum_off=self.tuning.autovacuum_off)
+        everything = capture(ctl, TABLES, include_primary_keys=False)
+        out: list[Saved] = []
+        if plan.mode == "rebuild":
+            idents = {t: i.index for t, i in replica.identities(ctl, list(TABLES)).items() if i.mode == "i"}
+            out = [o for o in everything if isinstance(o, SavedIndex) and o.table in loaded
+                   and append.secondary(o, idents.get(o.table))]
+            self.say(f"rebuilding the secondary indexes of {', '.join(sorted({o.table for o in out}))} after the "
+                     f"copy ({plan.reason})")
         if not self.sessions.replica_role:
-            loaded = {f.table for f in dataset.files}
             out += [o for o in everything if isinstance(o, SavedTrigger) and o.table in loaded]
         return out
 
@@ -540,7 +545,7 @@ class Loader:
         order = {t: i for i, t in enumerate(TABLES)}
         # An append checks each shard's references itself (its sessions fire no FK triggers): parents first.
         checks = ([o for o in capture(ctl, TABLES, include_primary_keys=False) if isinstance(o, SavedForeignKey)]
-                  if run.mode == "append" else None)
+                  if run.mode == "append" and not fks else None)  # foreign keys dropped: validated later
         for table in TABLES:
             files = [f for f in todo if f.table == table]
             if not files:
