@@ -107,7 +107,7 @@ class SeedConfig(DbConfig):
                            help="append: keep every index, key and foreign key (no DDL; the rows are checked and "
                                 "indexed as they go in), rebuild only the secondary indexes after the copy, or "
                                 "full: drop and rebuild everything as a seed does (fastest for a batch as big as "
-                                "the data); auto: keep, or full when the batch adds at least half the issues "
+                                "the data); auto: keep, or full when the batch adds at least a fifth of the issues "
                                 "there. Nothing is rebuilt while a logical replication slot (zero-cache) is active")
     ignore_active_slot: bool = setting(
         False, env="ZERO_SEED_IGNORE_ACTIVE_SLOT", flag="--ignore-active-slot", parse=boolean,

@@ -42,11 +42,13 @@ from zbugs_synth.tables import FOREIGN_KEYS, INDEXES, TABLES
 Conn = psycopg.Connection[Any]
 STAGE = "zbugs_seed_stage"  # the temporary table a shard goes through (one per transaction)
 
-# ZERO_SEED_INDEXES=auto rebuilds a table's secondary indexes when the batch adds at least this many
-# rows per row already there. Measured by bench/bench_append.py (see its docstring for the figures).
-REBUILD_RATIO = 0.5
-# Below this many rows in the batch, rebuilding never pays (index builds have a fixed cost per index).
-REBUILD_MIN_ROWS = 200_000
+# ZERO_SEED_INDEXES=auto loads the way a seed does (everything rebuilt) when the batch adds at least
+# this many issues per issue already there, and at least REBUILD_MIN_ROWS. Measured (bench/bench_append.py,
+# 2 shared cores): keeping the indexes costs ~0.5 ms per appended issue (with its comments and labels),
+# a full rebuild a fixed cost that grows with the table (25 s at 250K issues, 93 s at 1M); they cross
+# at about a fifth of the table (50K into 250K). The secondary-only rebuild never beat both.
+REBUILD_RATIO = 0.2
+REBUILD_MIN_ROWS = 50_000
 
 
 def primary_key(table: str) -> tuple[str, ...]:
