@@ -227,3 +227,12 @@ def test_auto_picks_full_for_a_batch_as_big_as_the_data(fresh_db: str, batch1: P
     ran = seed_cli(fresh_db, batch2, capsys, monkeypatch, ZERO_SEED_APPEND="true")
     assert ran.code == 0 and "auto: 2,000 new issues >= " in ran.text, ran.text
     assert counts(fresh_db) == expected_rows(batch1, batch2) and differences(fresh_db) == []
+
+
+def test_traces_of_a_zero_cache_without_a_slot_are_mentioned(fresh_db: str, batch1: Path, capsys: Cap,
+                                                             monkeypatch: Mp) -> None:
+    """What zero-cache leaves (its shard schema with shardConfig/replicas): the load says a start resyncs."""
+    query(fresh_db, "CREATE SCHEMA zero_0")
+    query(fresh_db, 'CREATE TABLE zero_0."shardConfig" (x int)')
+    ran = seed_cli(fresh_db, batch1, capsys, monkeypatch)
+    assert ran.code == 0 and "a zero-cache has used this database (schema zero_0)" in ran.text, ran.text

@@ -413,6 +413,8 @@ class Loader:
             self.say(zerocache.streaming_note(zc))
         for line in zerocache.inactive_note(zc, load_bytes):
             self.say(line)
+        if not zc.slots and (zc.schemas or zc.event_triggers):
+            self.say(zerocache.trace_note(zc))
 
     def _replica_role(self, ctl: Conn, result: SeedResult) -> None:
         """An append's workers run with session_replication_role = replica (no triggers, no DDL)."""

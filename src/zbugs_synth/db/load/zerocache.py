@@ -109,3 +109,9 @@ def streaming_note(zc: ZeroCache) -> str:
     names = ", ".join(s.name for s in zc.active)
     return (f"note: zero-cache is replicating this database (active slot {names}): it will stream the "
             "appended rows as inserts; no index is rebuilt while it runs")
+
+
+def trace_note(zc: ZeroCache) -> str:
+    what = ", ".join([f"schema {s}" for s in zc.schemas] + [f"event trigger {t}" for t in zc.event_triggers])
+    return (f"note: a zero-cache has used this database ({what}) but holds no replication slot now: "
+            "it copies everything again (initial sync) when it starts")
