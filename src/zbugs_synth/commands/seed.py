@@ -20,10 +20,19 @@ Load the CSV shards of a dataset directory (written by generate-synthetic or get
 original tool) into the zbugs database with COPY. Without manifest.json, manifest.txt (if present)
 names the files to load: a listed file that is missing, or a CSV it does not list, is refused.
 Bulk loading is the only mode (ZERO_SEED_BULK is accepted and ignored): every session sets
-maintenance_work_mem and work_mem; user triggers are disabled and foreign keys, indexes and
-primary keys dropped (their definitions saved in the database first); shards are copied over
-several connections; indexes are rebuilt in parallel, foreign keys re-validated, triggers
-restored, tables analyzed.
+maintenance_work_mem and work_mem. A seed or force load disables user triggers and drops foreign
+keys, indexes and primary keys (their definitions and each table's replica identity saved in the
+database first); shards are copied over several connections; indexes are rebuilt in parallel,
+foreign keys re-validated, triggers and replica identities restored, tables analyzed.
+
+An append (ZERO_SEED_APPEND) changes no schema: keys, indexes and foreign keys stay, triggers are
+silenced per session (session_replication_role = replica; without the right to set it, ALTER TABLE
+... DISABLE TRIGGER USER, said), each shard's references are checked before its rows go in; a
+running zero-cache sees inserts only. ZERO_SEED_INDEXES chooses otherwise for big batches.
+
+A logical replication slot means a zero-cache: an active one makes seed, force and reset refuse
+(stop zero-cache first; ZERO_SEED_IGNORE_ACTIVE_SLOT=true loads anyway), an inactive one is reported
+with the WAL the load will keep on disk for it.
 
 Memory: the guide's maintenance_work_mem of 2GB is the budget of the whole load, shared by the
 connections that build indexes at once: each gets 2GB / jobs (at least 64MB), e.g. 1GB with 2
@@ -31,9 +40,11 @@ jobs, 128MB with 16. Setting ZERO_SEED_MAINTENANCE_WORK_MEM (--maintenance-work-
 connection exactly that value instead (the server may then be asked for jobs times as much).
 
 A load that is killed or interrupted is resumed by running the same command again. A CSV the
-server rejects stops the load and undoes it (the message names file and line). An index or
-foreign key the data does not allow (a duplicate, an orphan row) stops it resumable: fix the
-rows and run again, or set ZERO_SEED_RESET=true to undo it.
+server rejects stops the load and undoes it (the message names file and line; in an append also a
+duplicate key or a reference to nothing). An index or foreign key the data does not allow (a
+duplicate, an orphan row) stops a seed resumable: fix the rows and run again, or set
+ZERO_SEED_RESET=true to undo it (an append's rows are found again by the keys its files hold;
+reset also repairs a replica identity left naming a dropped index).
 """
 
 EPILOG = """\
