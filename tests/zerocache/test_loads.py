@@ -7,6 +7,7 @@ usable replica identity) and reach the replica.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -102,9 +103,10 @@ def test_loads_with_zero_cache_running_and_stopped(zero_dbs: ZeroDbs, zero_datas
     assert f"logical replication slot {slot} is inactive" in done.stdout + done.stderr
     zc.restart()
     wait_for_replica(zc, timeout=90)
-    assert zc.running()
+    assert zc.running(), zc.log_tail()
     writes_replicate(url, zc)
-    assert zc.running()
+    time.sleep(2)  # what zero-cache does with the writes' changes, it has done by now
+    assert zc.running(), zc.log_tail(80)
     with psycopg.connect(url) as c:
         broken = c.execute("SELECT relname FROM pg_class c WHERE relreplident = 'i' AND NOT EXISTS "
                            "(SELECT 1 FROM pg_index x WHERE x.indrelid = c.oid AND x.indisreplident)").fetchall()

@@ -435,7 +435,9 @@ class Loader:
         if plan.mode == "full":
             self.say(f"rebuilding every index, key and foreign key of the zbugs tables after the copy, as a seed "
                      f"does ({plan.reason}); UPDATE/DELETE on them wait for the end of the load")
-            return capture(ctl, TABLES, include_primary_keys=True, autovacuum_off=self.tuning.autovacuum_off)
+            # Primary keys stay when a zero-cache slot exists (see _start).
+            return capture(ctl, TABLES, include_primary_keys=not self.zc.slots,
+                           autovacuum_off=self.tuning.autovacuum_off)
         everything = capture(ctl, TABLES, include_primary_keys=False)
         out: list[Saved] = []
         if plan.mode == "rebuild":
@@ -470,7 +472,15 @@ class Loader:
             if self.cfg.mode == "append":
                 objects = self._append_objects(ctl, dataset)
             else:
-                objects = capture(ctl, TABLES, include_primary_keys=self.tuning.drop_primary_keys,
+                # With a zero-cache slot (even inactive) primary keys stay: zero-cache gives a published
+                # table without one REPLICA IDENTITY USING INDEX of a unique index, also when it replays
+                # the load later, and then halts on the identity it set ("missing its REPLICA IDENTITY
+                # INDEX"). Seen with zero-cache 1.9; slower, but it survives the load.
+                keep_pk = bool(self.zc.slots) and self.tuning.drop_primary_keys
+                if keep_pk:
+                    self.say("note: keeping the primary keys during the load (a logical replication slot "
+                             "exists: zero-cache must never see a published table without one)")
+                objects = capture(ctl, TABLES, include_primary_keys=self.tuning.drop_primary_keys and not keep_pk,
                                   autovacuum_off=self.tuning.autovacuum_off)
             run = state.create_run(ctl, dataset_id=dataset.dataset_id, source=dataset.source,
                                         manifest=dataset.manifest, mode=self.cfg.mode, shortid_base=base,
