@@ -115,7 +115,7 @@ class Slots:
         self.consumers: list[subprocess.Popen[bytes]] = []
 
     def create(self) -> str:
-        name = f"zero_0_{uuid.uuid4().hex[:6]}"
+        name = f"zbugs_test_{uuid.uuid4().hex[:6]}"  # not zero_0_*: zero-cache drops those it does not own
         query(self.url, "SELECT pg_create_logical_replication_slot(%s, 'test_decoding')", (name,))
         self.names.append(name)
         return name
