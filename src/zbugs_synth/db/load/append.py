@@ -164,10 +164,11 @@ def insert_staged(conn: Conn, f: DataFile, shortid_start: int | None = None) -> 
                  f"ORDER BY {order}")
 
 
-def delete_shard_rows(conn: Conn, f: DataFile) -> None:
-    """Undo: delete the rows whose primary keys the shard holds (inside the caller's transaction)."""
-    with conn.cursor() as cur, cur.copy(stage(conn, f)) as copy, open(f.path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
+def delete_shard_rows(conn: Conn, f: DataFile, chunks: Iterable[bytes]) -> None:
+    """Undo: delete the rows whose primary keys the shard holds (inside the caller's transaction);
+    `chunks` are the file's bytes (read again from disk, or streamed again from object storage)."""
+    with conn.cursor() as cur, cur.copy(stage(conn, f)) as copy:
+        for chunk in chunks:
             copy.write(chunk)
     key = ", ".join(qi(c) for c in primary_key(f.table))
     # Through undo.delete_rows: after a full rebuild's drops the table has no key (no replica identity).

@@ -69,7 +69,7 @@ def _data_error(f: DataFile, e: psycopg.Error) -> CopyDataError:
     return CopyDataError(f"{f.display}: {lines}: {primary}{col}")
 
 
-def _chunks(f: DataFile) -> Iterator[bytes]:
+def file_chunks(f: DataFile) -> Iterator[bytes]:
     """The file's bytes: read from disk, or streamed (and verified at the end) from object storage."""
     if f.remote is not None:
         try:
@@ -137,7 +137,7 @@ def _copy_one(conn: Conn, run_id: int, f: DataFile, seq: Sequence | None, task: 
             stmt = append.stage(conn, f)
         with conn.cursor() as cur:
             with cur.copy(stmt) as copy:
-                for chunk in _chunks(f):
+                for chunk in file_chunks(f):
                     copy.write(chunk)
                     sent += len(chunk)
                     task.advance(len(chunk))

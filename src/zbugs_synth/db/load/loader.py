@@ -51,6 +51,7 @@ from zbugs_synth.db.load.objects import (
     restore_statements,
 )
 from zbugs_synth.db.load.pool import Blocked, Job, Outcome, Pool
+from zbugs_synth.db.load.remote import is_remote
 from zbugs_synth.db.names import qt
 from zbugs_synth.db.schema import replica
 from zbugs_synth.errors import Cancelled, UserError
@@ -484,7 +485,8 @@ class Loader:
                                   autovacuum_off=self.tuning.autovacuum_off)
             run = state.create_run(ctl, dataset_id=dataset.dataset_id, source=dataset.source,
                                         manifest=dataset.manifest, mode=self.cfg.mode, shortid_base=base,
-                                        objects=objects, directory=str(dataset.directory.resolve()))
+                                        objects=objects,
+                                   directory=str(dataset.directory.resolve()) if dataset.directory else dataset.source)
             for stmt in drop_statements(objects, present(ctl)):
                 ctl.execute(stmt)
         disabled = [f"{o.table}.{o.name}" for o in objects if o.kind == "trigger" and o.state == "D"]
@@ -746,15 +748,17 @@ class Loader:
     # -- undoing ----------------------------------------------------------------------------------------
 
     def _dataset_for_undo(self, run: state.Run) -> Dataset:
-        """The interrupted append's own files: ZERO_SEED_DATA_DIR if it names them, else where they were."""
+        """The interrupted append's own files: ZERO_SEED_DATA_DIR if it names them, else where they were
+        (a local directory, or the s3:// / https:// location they streamed from)."""
         tried: list[str] = []
-        for directory in dict.fromkeys([self.cfg.seed_dir, *([Path(run.directory)] if run.directory else []),
-                                        Path(run.source)]):
-            if not directory.is_dir():
+        candidates: list[Path | str] = [self.cfg.seed_dir, *([run.directory] if run.directory else []), run.source]
+        for where in dict.fromkeys(str(c) for c in candidates):
+            location: Path | str = where if is_remote(where) else Path(where)
+            if isinstance(location, Path) and not location.is_dir():
                 continue
-            tried.append(str(directory))
+            tried.append(where)
             try:
-                ds = inspect_dataset(directory, checksums=False)
+                ds = inspect_dataset(location, checksums=False, endpoint_url=self.cfg.endpoint_url)
             except UserError:
                 continue
             if ds.dataset_id == run.dataset_id and all(n in {f.name for f in ds.files} for n in run.shards):
@@ -784,7 +788,7 @@ class Loader:
                 files = {f.name: f for f in (dataset or self._dataset_for_undo(run)).files}
                 for table in reversed(TABLES):
                     for name in sorted(n for n, sh in run.shards.items() if sh.table == table):
-                        append.delete_shard_rows(ctl, files[name])
+                        append.delete_shard_rows(ctl, files[name], work.file_chunks(files[name]))
             if self.seq and run.shortid_base is not None:
                 ctl.execute("SELECT setval(%s::regclass, %s, false)", (self.seq, run.shortid_base))
             state.clear_shards(ctl, run)
