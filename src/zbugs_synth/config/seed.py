@@ -135,5 +135,8 @@ class Tuning:
     freeze_max_bytes: int = setting(2 << 30, env="ZBUGS_SEED_FREEZE_MAX_BYTES", parse=integer(0, 1 << 50),
                                     help="seed/force: load a table of at most this many bytes in one transaction "
                                          "with TRUNCATE + COPY FREEZE (0: never)")
+    wal_minimal: bool = setting(True, env="ZBUGS_SEED_WAL_MINIMAL", parse=boolean,
+                                help="seed/force into the local server (db-up's, no replication slot): restart it "
+                                     "at wal_level=minimal for the load, back to logical at the end")
     autovacuum_off: bool = setting(True, env="ZBUGS_SEED_AUTOVACUUM_OFF", parse=boolean,
                                    help="turn autovacuum off on the loaded tables while loading")

@@ -40,6 +40,7 @@ from zbugs_synth.db.load import append, session, state, undo, zerocache
 from zbugs_synth.db.load import jobs as work
 from zbugs_synth.db.load.dataset import DataFile, Dataset, check_checksums, inspect_dataset
 from zbugs_synth.db.load.jobs import CopyDataError, RebuildError, Sequence
+from zbugs_synth.db.load.minimal_wal import minimal_wal
 from zbugs_synth.db.load.objects import (
     Saved,
     SavedForeignKey,
@@ -150,6 +151,7 @@ class Loader:
         self.zc = zerocache.ZeroCache()
         self.batch_rows: dict[str, int] = {}
         self.table_rows: dict[str, int] = {}
+        self.minimal = False  # the embedded server runs at wal_level=minimal for this load
 
     # -- entry points ----------------------------------------------------------------------------------
 
@@ -175,7 +177,7 @@ class Loader:
         if cfg.checksums:
             check_checksums(dataset, self.progress)
         self.phases["check files"] = time.perf_counter() - t
-        with self._control() as ctl:
+        with minimal_wal(cfg, self.tuning, self.url, self.say) as self.minimal, self._control() as ctl:
             t = time.perf_counter()
             run = state.unfinished_run(ctl)
             self.zc = zerocache.detect(ctl)
@@ -698,9 +700,10 @@ class Loader:
     def _freeze(self, run: state.Run, table: str, files: list[DataFile]) -> bool:
         """COPY FREEZE needs the table emptied in the same transaction: only where it holds nothing of value."""
         limit = self.tuning.freeze_max_bytes
-        return (limit > 0 and run.mode in ("seed", "force") and table != "project"  # project: the Zero row
-                and not any(s.table == table for s in run.shards.values())
-                and sum(f.bytes for f in files) <= limit)
+        # At wal_level=minimal only the truncating transaction skips WAL: every table in one, whatever its size.
+        fits = self.minimal or (limit > 0 and sum(f.bytes for f in files) <= limit)
+        return (fits and run.mode in ("seed", "force") and table != "project"  # project: the Zero row
+                and not any(s.table == table for s in run.shards.values()))
 
     def _copy_fn(self, run: state.Run, files: list[DataFile], seq: Sequence | None, task: Task,
                  freeze: bool, checks: list[SavedForeignKey] | None = None) -> Callable[[Conn], None]:
