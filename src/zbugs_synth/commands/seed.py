@@ -9,11 +9,14 @@ from typing import TYPE_CHECKING
 
 from zbugs_synth.commands import add_progress_flag
 from zbugs_synth.config import add_arguments, build
+from zbugs_synth.config.generate import GenerateConfig
 from zbugs_synth.config.seed import SeedConfig
 
 if TYPE_CHECKING:
     from zbugs_synth.config.seed import Tuning
     from zbugs_synth.db.load.loader import SeedResult
+
+GENERATE_ONLY = ("output_dir", "shard_size", "force")  # generate-synthetic settings that make no sense here
 
 DESCRIPTION = """\
 Load the CSV shards of a dataset directory (written by generate-synthetic or get-data, or by the
@@ -75,6 +78,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description=DESCRIPTION, epilog=EPILOG,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     add_arguments(p, SeedConfig)
+    # With --generate, the dataset is generate-synthetic's: the same variables and flags (but where its
+    # files would go and how they are split, which do not change the rows).
+    gen = p.add_argument_group("generator settings (with --generate; as generate-synthetic's)")
+    add_arguments(gen, GenerateConfig, exclude=GENERATE_ONLY)
     add_progress_flag(p)
     p.set_defaults(func=run)
 
@@ -100,9 +107,14 @@ def load(cfg: SeedConfig, tuning: Tuning, progress_mode: str, *, command: str = 
         else:
             progress.log(message)
 
+    source = None
+    if cfg.generate and not cfg.reset:
+        from zbugs_synth.db.load.stream import GeneratedSource
+
+        source = GeneratedSource(build(GenerateConfig, args))
     try:
         try:
-            result = seed(cfg, tuning, progress, say=say)
+            result = seed(cfg, tuning, progress, say=say, source=source)
         finally:
             progress.close()
     except LoadInterrupted as e:

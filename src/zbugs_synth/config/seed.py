@@ -113,6 +113,9 @@ class SeedConfig(DbConfig):
         False, env="ZERO_SEED_IGNORE_ACTIVE_SLOT", flag="--ignore-active-slot", parse=boolean,
         help="seed/force/reset even though a logical replication slot is active (a running zero-cache: stop "
              "it instead, it resyncs on start)")
+    generate: bool = setting(False, env="ZERO_SEED_GENERATE", flag="--generate", parse=boolean,
+                             help="generate the dataset on the fly and stream it into COPY (no CSV on disk); the "
+                                  "generator's settings (NUM_ISSUES, SEED, SKIP_USERS, TEMPLATES_DIR, ...) say which")
     checksums: bool = setting(True, env="ZERO_SEED_CHECKSUMS", parse=boolean,
                               help="check every file against manifest.json's checksum before loading")
 

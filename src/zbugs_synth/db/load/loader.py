@@ -136,8 +136,10 @@ def _manifest_seed(manifest: dict[str, Any] | None) -> int | None:
 # ---- the load ------------------------------------------------------------------------------------
 
 class Loader:
-    def __init__(self, cfg: SeedConfig, tuning: Tuning, progress: Progress, say: Say) -> None:
+    def __init__(self, cfg: SeedConfig, tuning: Tuning, progress: Progress, say: Say, source: Any = None) -> None:
         self.cfg, self.tuning, self.progress, self.say = cfg, tuning, progress, say
+        # A generator configuration to stream into COPY instead of a dataset directory (stream.GeneratedSource).
+        self.source = source
         self.url = resolve_db_url(cfg)
         self.sessions = session.Sessions(self.url, cfg, tuning)
         self.phases: dict[str, float] = {}
@@ -164,7 +166,8 @@ class Loader:
         if cfg.reset:
             return self.reset()
         t = time.perf_counter()
-        dataset = inspect_dataset(cfg.seed_dir, checksums=False, endpoint_url=cfg.endpoint_url)
+        dataset = self.source.dataset() if self.source is not None else \
+            inspect_dataset(cfg.seed_dir, checksums=False, endpoint_url=cfg.endpoint_url)
         if cfg.mode != "append" and not dataset.has_users:
             raise UserError(f"{dataset.source} has no user CSV (a SKIP_USERS=true batch): load it with "
                             "ZERO_SEED_APPEND=true into a database that already has the users")
@@ -174,7 +177,7 @@ class Loader:
         # The cheap questions first (already seeded? the users there?): checksums read every byte.
         if not self._precheck(dataset, result):
             return result
-        if cfg.checksums:
+        if cfg.checksums and self.source is None:
             check_checksums(dataset, self.progress)
         self.phases["check files"] = time.perf_counter() - t
         with minimal_wal(cfg, self.tuning, self.url, self.say) as self.minimal, self._control() as ctl:
@@ -562,9 +565,12 @@ class Loader:
         # An append checks each shard's references itself (its sessions fire no FK triggers): parents first.
         checks = ([o for o in capture(ctl, TABLES, include_primary_keys=False) if isinstance(o, SavedForeignKey)]
                   if run.mode == "append" and not fks else None)  # foreign keys dropped: validated later
+        generated = self._generated_job(run, todo, seq, copy_keys, dataset) if self.source is not None else None
+        if generated is not None:
+            jobs.append(generated)
         for table in TABLES:
             files = [f for f in todo if f.table == table]
-            if not files:
+            if not files or generated is not None:
                 continue
             table_seq = seq if table == "issue" else None
             after = frozenset(k for p in append.parents(table) for k in copy_keys.get(p, [])) \
@@ -718,6 +724,25 @@ class Loader:
 
         return fn
 
+    def _generated_job(self, run: state.Run, todo: list[DataFile], seq: Sequence | None,
+                       copy_keys: dict[str, list[str]], dataset: Dataset | None) -> Job | None:
+        """One job generates every table and streams the `todo` ones into COPY (see stream.py)."""
+        if not todo or dataset is None:
+            return None
+        key = "copy:generated"
+        for f in todo:
+            copy_keys[f.table] = [key]
+
+        def done(file: DataFile, rows: int) -> None:
+            run.shards[file.name] = state.ShardRecord(file.name, file.table, rows, 0)
+            self.progress.log(f"loaded {file.table}: {rows:,} rows")
+
+        def fn(conn: Conn) -> None:
+            self.source.load(conn, lambda: self.sessions.open(session.APP_WORKER), run.id, todo, seq,
+                             lambda t: self._freeze(run, t, []), self.progress, done, dataset)
+
+        return Job(key, "copy", fn, priority=1e15, fatal=True)
+
     def _index_fn(self, ix: SavedIndex, task: Task) -> Callable[[Conn], None]:
         def fn(conn: Conn) -> None:
             if self.sessions.replica_role:
@@ -806,9 +831,11 @@ class Loader:
 
 
 def seed(cfg: SeedConfig, tuning: Tuning | None = None, progress: Progress | None = None,
-         say: Say | None = None) -> SeedResult:
-    """Load `cfg.seed_dir` (or reset, per `cfg`); see the module docstring."""
-    loader = Loader(cfg, tuning or Tuning(), progress or NullProgress(), say or (lambda _m: None))
+         say: Say | None = None, source: Any = None) -> SeedResult:
+    """Load `cfg.seed_dir`, or `source` (a stream.GeneratedSource) when given (or reset, per `cfg`);
+    see the module docstring."""
+    loader = Loader(cfg, tuning or Tuning(), progress or NullProgress(), say or (lambda _m: None),
+                    source=source)
     try:
         return loader.seed()
     except KeyboardInterrupt:
