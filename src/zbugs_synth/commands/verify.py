@@ -34,6 +34,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "flag or setting).")
     add_arguments(p, VerifyConfig)
     p.add_argument("--json", action="store_true", help="print the results as JSON instead of tables")
+    p.add_argument("--full", action="store_true",
+                   help="scan for orphan rows on every foreign-key path, even where a validated, enforced foreign "
+                        "key already rules them out (rows written with session_replication_role=replica bypass "
+                        "foreign keys)")
     add_progress_flag(p)
     p.set_defaults(func=run)
 
@@ -53,7 +57,8 @@ def verify_database(cfg: VerifyConfig, progress_mode: str, *, as_json: bool = Fa
     url = resolve_db_url(cfg)
     progress = make_progress(progress_mode)
     try:
-        report = verify(url, statement_timeout=cfg.statement_timeout, samples=cfg.samples, progress=progress)
+        report = verify(url, statement_timeout=cfg.statement_timeout, samples=cfg.samples, progress=progress,
+                        full=args.full)
     finally:
         progress.close()
     if cfg.report is not None:
