@@ -194,7 +194,7 @@ def _floor(url: str, dataset: Path) -> tuple[float, float, int, str]:
     return wall, cpu, 0, json.dumps(phases)
 
 
-def bench_size(issues: int, work: Path, state: Path, steps: list[str]) -> list[dict[str, Any]]:
+def bench_size(issues: int, work: Path, state: Path, steps: list[str], floor_max: int) -> list[dict[str, Any]]:
     print(f"\n{issues:,} issues", flush=True)
     cli = [sys.executable, "-m", "zbugs_synth"]
     ds = work / f"ds-{issues}"
@@ -206,7 +206,7 @@ def bench_size(issues: int, work: Path, state: Path, steps: list[str]) -> list[d
             [*cli, "generate-synthetic", "--progress", "none"],
             _env(state, OUTPUT_DIR=str(ds), **gen_env)), None, ds))
     pgdata = server.load(state).pgdata  # type: ignore[union-attr]
-    if "floor" in steps:
+    if "floor" in steps and issues <= floor_max:
         url = _fresh_db(state)
         rows.append(_step("floor", issues, lambda: _floor(url, ds), state, pgdata))
     if "csv" in steps:
@@ -233,6 +233,8 @@ def main() -> int:
                          "is among the steps)")
     ap.add_argument("--steps", default="generate,floor,csv,direct,verify")
     ap.add_argument("--json", type=Path, help="also write the figures here")
+    ap.add_argument("--floor-max", type=int, default=1_000_000,
+                    help="run the (slow, sequential) floor only at sizes up to this many issues")
     args = ap.parse_args()
     sizes = args.issues or [1_000_000]
     steps = args.steps.split(",")
@@ -253,7 +255,7 @@ def main() -> int:
                 "server_version", "shared_buffers", "max_wal_size", "wal_level", "fsync")}
         print("server:", ", ".join(f"{k}={v}" for k, v in shown.items()))
         for n in sizes:
-            results += bench_size(n, args.work, state, steps)
+            results += bench_size(n, args.work, state, steps, args.floor_max)
     finally:
         server.down(state)
         shutil.rmtree(root, ignore_errors=True)
