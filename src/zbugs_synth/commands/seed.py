@@ -42,7 +42,13 @@ connections that build indexes at once: each gets 2GB / jobs (at least 64MB), e.
 jobs, 128MB with 16. Setting ZERO_SEED_MAINTENANCE_WORK_MEM (--maintenance-work-mem) gives every
 connection exactly that value instead (the server may then be asked for jobs times as much).
 
-A load that is killed or interrupted is resumed by running the same command again. A CSV the
+With --generate there is no dataset directory: the rows are generated on the fly (settings as
+generate-synthetic's: NUM_ISSUES, SEED, SKIP_USERS, TEMPLATES_DIR, ...) and streamed into COPY, one
+transaction per table; they are exactly the rows of the CSVs generate-synthetic writes for the
+same settings, and loading those CSVs afterwards counts as already loaded (same dataset id).
+
+A load that is killed or interrupted is resumed by running the same command again (with
+--generate: tables already committed are not sent again; the unit of resumption is a table). A CSV the
 server rejects stops the load and undoes it (the message names file and line; in an append also a
 duplicate key or a reference to nothing). An index or foreign key the data does not allow (a
 duplicate, an orphan row) stops a seed resumable: fix the rows and run again, or set
@@ -56,6 +62,12 @@ more settings (environment only):
   ZBUGS_SEED_FREEZE_MAX_BYTES=N    seed/force: a table of at most N bytes (default 2 GiB) is loaded in
                                    one transaction with TRUNCATE + COPY FREEZE (no later hint-bit
                                    writes or freezing vacuum); bigger tables commit shard by shard
+  ZERO_SEED_GENERATE=true          the same as --generate
+  ZBUGS_SEED_WAL_MINIMAL=false     seed/force into the local server (db-up's; not ZERO_UPSTREAM_DB) with
+                                   no replication slot: do NOT restart it at wal_level=minimal for the load
+                                   (by default it is, so rows and indexes are written once, without WAL,
+                                   each table in the transaction that truncates it; it goes back to
+                                   logical at the end, and a killed load's next command puts it back)
   ZBUGS_SEED_DROP_PKEYS=false      keep primary keys during the load (slower: random-key inserts)
   ZBUGS_SEED_FK_MODE=add           add foreign keys one by one instead of NOT VALID + parallel VALIDATE
   ZBUGS_SEED_PARALLEL_WORKERS=N    max_parallel_maintenance_workers per session (default: leftover

@@ -176,3 +176,23 @@ def test_in_process_load_with_an_external_url_is_unchanged(fresh_db: str, medium
     ran = seed_cli(fresh_db, medium, capsys, monkeypatch)
     assert ran.code == 0, ran.text
     assert digest(fresh_db) == reference
+
+
+def test_direct_load_at_minimal_killed_while_streaming(embedded: Embedded, tmp_path: Path,
+                                                      reference: dict[str, Any]) -> None:
+    """--generate on the embedded server: WAL-free too; a kill mid-stream is repaired and resumed to the
+    rows of the CSV path (`reference` loaded the CSVs of this very configuration)."""
+    embedded.reset_database()
+    generator = {k: v for k, v in MEDIUM.items() if k != "SHARD_SIZE"}
+    env = {"ZERO_SEED_GENERATE": "true", **generator}
+    kill_when(tmp_path, embedded.state, SEED, lambda: embedded.at_minimal() and _query(
+        embedded, "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query ILIKE 'COPY%comment%'") > 0,
+        env)
+    assert embedded.at_minimal()
+    again = run(tmp_path, embedded.state, *SEED, **env)
+    assert again.code == 0, again.text
+    assert "resuming the interrupted seed load of generated (NUM_ISSUES=20000, SEED=7)" in again.text
+    assert "wal_level=minimal" in again.text
+    assert embedded.wal_level() == "logical" and not embedded.at_minimal()
+    assert differences(embedded.url) == []
+    assert digest(embedded.url) == reference

@@ -96,6 +96,14 @@ class _LazyTask:
             self._task.done()
 
 
+# An external server (ZERO_UPSTREAM_DB) is never reconfigured; for big initial loads, say what would help.
+EXTERNAL_HINT_BYTES = 1 << 30
+EXTERNAL_HINT = ("note: this server is not one zbugs-synth runs, so it was loaded as configured; for initial loads "
+                 "its administrator can make them faster with wal_level=minimal and max_wal_senders=0 for the "
+                 "load (a restart; no replication slot may exist; back to logical for zero-cache), and "
+                 "max_wal_size=16GB, checkpoint_timeout=30min, maintenance_work_mem=2GB+ otherwise")
+
+
 class LoadInterrupted(KeyboardInterrupt):
     """Ctrl-C after the load had started: it stays open in the database (the message says what to do)."""
 
@@ -210,6 +218,8 @@ class Loader:
                 pool.close()
             result.rows = run.rows_by_table()
             result.bytes = dataset.total_bytes
+            if cfg.db_url is not None and cfg.mode in ("seed", "force") and result.bytes >= EXTERNAL_HINT_BYTES:
+                result.notes.append(EXTERNAL_HINT)
             diffs = schema.differences(ctl)
             if diffs:
                 result.notes.append("note: the schema differs from zbugs' contract (not changed by this load?): "
@@ -365,10 +375,13 @@ class Loader:
         if run.dataset_id == dataset.dataset_id and run.mode == self.cfg.mode:
             return
         flag = {"force": " ZERO_SEED_FORCE=true", "append": " ZERO_SEED_APPEND=true"}.get(run.mode, "")
+        # A --generate load has no directory: the generator settings it names say which dataset it is.
+        how = (f"db-seed-synthetic --generate and the generator settings of {run.source}{flag}"
+               if run.source.startswith("generated (") else f"ZERO_SEED_DATA_DIR={run.source}{flag}")
         raise UserError(
             f"an interrupted {run.mode} load of {run.source} (dataset {run.dataset_id}, started "
             f"{run.started_at:%Y-%m-%d %H:%M:%S %Z}) is still open in this database; resume it with "
-            f"ZERO_SEED_DATA_DIR={run.source}{flag}, or undo it with ZERO_SEED_RESET=true "
+            f"{how}, or undo it with ZERO_SEED_RESET=true "
             f"(this run asked for a {self.cfg.mode} load of {dataset.source}, dataset {dataset.dataset_id})")
 
     def _check_not_loaded(self, ctl: Conn, dataset: Dataset) -> None:
