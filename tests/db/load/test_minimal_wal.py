@@ -196,3 +196,25 @@ def test_direct_load_at_minimal_killed_while_streaming(embedded: Embedded, tmp_p
     assert embedded.wal_level() == "logical" and not embedded.at_minimal()
     assert differences(embedded.url) == []
     assert digest(embedded.url) == reference
+
+
+def test_another_loader_at_work_is_not_cut_off_by_a_restart(embedded: Embedded, medium: Path, tmp_path: Path) -> None:
+    """A second load while one holds the loader's lock must not restart the server under it."""
+    import threading
+
+    from zbugs_synth.db.load.session import LOCK_KEY
+
+    embedded.reset_database()
+    pid = embedded.running.pid
+    holder = psycopg.connect(embedded.url, autocommit=True)
+    holder.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
+    release = threading.Timer(3.0, lambda: holder.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,)))
+    release.start()
+    try:
+        ran = run(tmp_path, embedded.state, *SEED, ZERO_SEED_DATA_DIR=str(medium))
+    finally:
+        release.join()
+        holder.close()
+    assert ran.code == 0, ran.text  # it waited for the lock, then loaded
+    assert "wal_level=minimal" not in ran.text
+    assert embedded.running.pid == pid

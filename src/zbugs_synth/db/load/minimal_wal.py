@@ -18,6 +18,7 @@ import psycopg
 
 from zbugs_synth.config.seed import SeedConfig, Tuning
 from zbugs_synth.db.connect import connect
+from zbugs_synth.db.load import session
 from zbugs_synth.db.server import walmode
 
 
@@ -25,6 +26,15 @@ def _slots(url: str) -> int:
     with connect(url, autocommit=True) as conn:
         row = conn.execute("SELECT count(*) FROM pg_replication_slots").fetchone()
     return int(row[0]) if row else 0
+
+
+def _other_loader(url: str) -> bool:
+    """Another db-seed-synthetic holds the loader's lock on this database (a restart would cut it off)."""
+    with connect(url, autocommit=True) as conn:
+        row = conn.execute("SELECT EXISTS (SELECT 1 FROM pg_locks l JOIN pg_database d ON d.oid = l.database "
+                           "WHERE l.locktype = 'advisory' AND l.granted AND d.datname = current_database() "
+                           "AND ((l.classid::bigint << 32) | l.objid::bigint) = %s)", (session.LOCK_KEY,)).fetchone()
+    return bool(row and row[0])
 
 
 def _wal_level(url: str) -> str:
@@ -38,8 +48,12 @@ def eligible(cfg: SeedConfig, tuning: Tuning, url: str, say: Callable[[str], Non
         return False
     if cfg.db_url is not None:
         return False
+    if walmode.owned_by_another(cfg.data_dir):
+        return False  # another load runs the server at minimal: leave it to that one
     try:
         slots = _slots(url)
+        if _other_loader(url):
+            return False  # it holds the lock: this run will wait for it, then say so
     except psycopg.Error:
         return False
     if slots:

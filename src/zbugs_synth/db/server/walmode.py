@@ -67,6 +67,16 @@ def _owner_alive(marker: Path) -> bool:
     return srv._alive(pid) and _start_time(pid) == start
 
 
+def owned_by_another(state_dir: Path) -> bool:
+    """A live process other than this one has the server at minimal (its load is running)."""
+    marker = Path(state_dir).absolute() / MARKER
+    try:
+        pid = int(json.loads(marker.read_text())["pid"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    return pid != os.getpid() and _owner_alive(marker)
+
+
 def _restart(state_dir: Path, extra: tuple[str, ...]) -> srv.Running:
     """Stop the running server (fast shutdown: a checkpoint) and start it again with its own `-c`
     options minus the WAL ones, plus `extra`. Same port, same password: URLs stay valid."""
