@@ -200,21 +200,29 @@ def test_direct_load_at_minimal_killed_while_streaming(embedded: Embedded, tmp_p
 
 def test_another_loader_at_work_is_not_cut_off_by_a_restart(embedded: Embedded, medium: Path, tmp_path: Path) -> None:
     """A second load while one holds the loader's lock must not restart the server under it."""
-    import threading
+    import subprocess
+    import sys
+    import time
+
+    from embedded_helpers import command_env
 
     from zbugs_synth.db.load.session import LOCK_KEY
 
     embedded.reset_database()
     pid = embedded.running.pid
-    holder = psycopg.connect(embedded.url, autocommit=True)
-    holder.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
-    release = threading.Timer(3.0, lambda: holder.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,)))
-    release.start()
-    try:
-        ran = run(tmp_path, embedded.state, *SEED, ZERO_SEED_DATA_DIR=str(medium))
-    finally:
-        release.join()
-        holder.close()
-    assert ran.code == 0, ran.text  # it waited for the lock, then loaded
-    assert "wal_level=minimal" not in ran.text
+    with psycopg.connect(embedded.url, autocommit=True) as holder:
+        holder.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
+        proc = subprocess.Popen([sys.executable, "-m", "zbugs_synth", *SEED], cwd=tmp_path, text=True,
+                                env=command_env(embedded.state, ZERO_SEED_DATA_DIR=str(medium)),
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        # Let go only once it waits for the lock (past the point where it decides about the restart).
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None and not holder.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_try_advisory_lock%%' "
+                "AND pid <> pg_backend_pid()").fetchone()[0]:  # type: ignore[index]
+            time.sleep(0.05)
+        holder.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))
+        out, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 0, out  # it waited for the lock, then loaded
+    assert "wal_level=minimal" not in out
     assert embedded.running.pid == pid
