@@ -101,10 +101,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from zbugs_synth.config.seed import Tuning
 
-    return load(build(SeedConfig, args), build(Tuning, None), args.progress, command=args.command)
+    cfg = build(SeedConfig, args)
+    generator = build(GenerateConfig, args) if cfg.generate and not cfg.reset else None
+    return load(cfg, build(Tuning, None), args.progress, command=args.command, generator=generator)
 
 
-def load(cfg: SeedConfig, tuning: Tuning, progress_mode: str, *, command: str = "db-seed-synthetic") -> int:
+def load(cfg: SeedConfig, tuning: Tuning, progress_mode: str, *, command: str = "db-seed-synthetic",
+         generator: GenerateConfig | None = None) -> int:
     """db-seed-synthetic with explicit settings (quickstart calls this too)."""
     from zbugs_synth.db.load.loader import LoadInterrupted, seed
     from zbugs_synth.progress import NullProgress, make_progress
@@ -120,10 +123,10 @@ def load(cfg: SeedConfig, tuning: Tuning, progress_mode: str, *, command: str = 
             progress.log(message)
 
     source = None
-    if cfg.generate and not cfg.reset:
+    if generator is not None:  # --generate: these settings say which dataset
         from zbugs_synth.db.load.stream import GeneratedSource
 
-        source = GeneratedSource(build(GenerateConfig, args))
+        source = GeneratedSource(generator)
     try:
         try:
             result = seed(cfg, tuning, progress, say=say, source=source)

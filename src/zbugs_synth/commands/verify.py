@@ -43,10 +43,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    return verify_database(build(VerifyConfig, args), args.progress, as_json=args.json)
+    return verify_database(build(VerifyConfig, args), args.progress, as_json=args.json, full=args.full)
 
 
-def verify_database(cfg: VerifyConfig, progress_mode: str, *, as_json: bool = False) -> int:
+def verify_database(cfg: VerifyConfig, progress_mode: str, *, as_json: bool = False, full: bool = False) -> int:
     """verify with explicit settings (quickstart calls this too)."""
     from zbugs_synth.db.connect import resolve_db_url
     from zbugs_synth.db.verify.checks import verify
@@ -58,7 +58,7 @@ def verify_database(cfg: VerifyConfig, progress_mode: str, *, as_json: bool = Fa
     progress = make_progress(progress_mode)
     try:
         report = verify(url, statement_timeout=cfg.statement_timeout, samples=cfg.samples, progress=progress,
-                        full=args.full)
+                        full=full)
     finally:
         progress.close()
     if cfg.report is not None:
