@@ -16,7 +16,8 @@ if TYPE_CHECKING:
     from zbugs_synth.config.seed import Tuning
     from zbugs_synth.db.load.loader import SeedResult
 
-GENERATE_ONLY = ("output_dir", "shard_size", "force")  # generate-synthetic settings that make no sense here
+# generate-synthetic settings about where its files go and how the work is split: none changes the rows.
+GENERATE_ONLY = ("output_dir", "shard_size", "force", "parts", "part", "scheduler", "endpoint_url")
 
 DESCRIPTION = """\
 Load the CSV shards of a dataset directory (written by generate-synthetic or get-data, or by the
