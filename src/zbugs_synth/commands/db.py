@@ -24,6 +24,7 @@ from zbugs_synth.db.connect import (
     resolve_db_url,
 )
 from zbugs_synth.db.schema.migrate import migrate, pending
+from zbugs_synth.db.server import walmode
 from zbugs_synth.errors import UserError
 
 Say = Callable[[str], None]
@@ -78,6 +79,7 @@ def run_up(args: argparse.Namespace) -> int:
 
 def up(cfg: ServerConfig, *, print_env: bool = False) -> int:
     """db-up with explicit settings (quickstart calls this too)."""
+    walmode.restore_abandoned(cfg.data_dir)  # a killed load's wal_level=minimal does not outlive it
     result = server.up(cfg.data_dir, cfg.port)
     running = result.running
     url = running.url()
@@ -132,6 +134,8 @@ def run_down(args: argparse.Namespace) -> int:
 def run_status(args: argparse.Namespace) -> int:
     cfg = build(DbConfig, args)
     say = _printer(sys.stderr if args.show_url else sys.stdout)
+    if walmode.restore_abandoned(cfg.data_dir):
+        say("local PostgreSQL: restarted at wal_level=logical (an interrupted load had left it at minimal)")
     running = server.status(cfg.data_dir)
     if running is not None:
         say(f"local PostgreSQL: running on {server.HOST}:{running.port} (pid {running.pid}), "

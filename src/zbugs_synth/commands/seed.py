@@ -9,11 +9,15 @@ from typing import TYPE_CHECKING
 
 from zbugs_synth.commands import add_progress_flag
 from zbugs_synth.config import add_arguments, build
+from zbugs_synth.config.generate import GenerateConfig
 from zbugs_synth.config.seed import SeedConfig
 
 if TYPE_CHECKING:
     from zbugs_synth.config.seed import Tuning
     from zbugs_synth.db.load.loader import SeedResult
+
+# generate-synthetic settings about where its files go and how the work is split: none changes the rows.
+GENERATE_ONLY = ("output_dir", "shard_size", "force", "parts", "part", "scheduler", "endpoint_url")
 
 DESCRIPTION = """\
 Load the CSV shards of a dataset directory (written by generate-synthetic or get-data, or by the
@@ -39,7 +43,13 @@ connections that build indexes at once: each gets 2GB / jobs (at least 64MB), e.
 jobs, 128MB with 16. Setting ZERO_SEED_MAINTENANCE_WORK_MEM (--maintenance-work-mem) gives every
 connection exactly that value instead (the server may then be asked for jobs times as much).
 
-A load that is killed or interrupted is resumed by running the same command again. A CSV the
+With --generate there is no dataset directory: the rows are generated on the fly (settings as
+generate-synthetic's: NUM_ISSUES, SEED, SKIP_USERS, TEMPLATES_DIR, ...) and streamed into COPY, one
+transaction per table; they are exactly the rows of the CSVs generate-synthetic writes for the
+same settings, and loading those CSVs afterwards counts as already loaded (same dataset id).
+
+A load that is killed or interrupted is resumed by running the same command again (with
+--generate: tables already committed are not sent again; the unit of resumption is a table). A CSV the
 server rejects stops the load and undoes it (the message names file and line; in an append also a
 duplicate key or a reference to nothing). An index or foreign key the data does not allow (a
 duplicate, an orphan row) stops a seed resumable: fix the rows and run again, or set
@@ -53,6 +63,12 @@ more settings (environment only):
   ZBUGS_SEED_FREEZE_MAX_BYTES=N    seed/force: a table of at most N bytes (default 2 GiB) is loaded in
                                    one transaction with TRUNCATE + COPY FREEZE (no later hint-bit
                                    writes or freezing vacuum); bigger tables commit shard by shard
+  ZERO_SEED_GENERATE=true          the same as --generate
+  ZBUGS_SEED_WAL_MINIMAL=false     seed/force into the local server (db-up's; not ZERO_UPSTREAM_DB) with
+                                   no replication slot: do NOT restart it at wal_level=minimal for the load
+                                   (by default it is, so rows and indexes are written once, without WAL,
+                                   each table in the transaction that truncates it; it goes back to
+                                   logical at the end, and a killed load's next command puts it back)
   ZBUGS_SEED_DROP_PKEYS=false      keep primary keys during the load (slower: random-key inserts)
   ZBUGS_SEED_FK_MODE=add           add foreign keys one by one instead of NOT VALID + parallel VALIDATE
   ZBUGS_SEED_PARALLEL_WORKERS=N    max_parallel_maintenance_workers per session (default: leftover
@@ -75,6 +91,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description=DESCRIPTION, epilog=EPILOG,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     add_arguments(p, SeedConfig)
+    # With --generate, the dataset is generate-synthetic's: the same variables and flags (but where its
+    # files would go and how they are split, which do not change the rows).
+    gen = p.add_argument_group("generator settings (with --generate; as generate-synthetic's)")
+    add_arguments(gen, GenerateConfig, exclude=GENERATE_ONLY)
     add_progress_flag(p)
     p.set_defaults(func=run)
 
@@ -82,10 +102,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from zbugs_synth.config.seed import Tuning
 
-    return load(build(SeedConfig, args), build(Tuning, None), args.progress, command=args.command)
+    cfg = build(SeedConfig, args)
+    generator = build(GenerateConfig, args) if cfg.generate and not cfg.reset else None
+    return load(cfg, build(Tuning, None), args.progress, command=args.command, generator=generator)
 
 
-def load(cfg: SeedConfig, tuning: Tuning, progress_mode: str, *, command: str = "db-seed-synthetic") -> int:
+def load(cfg: SeedConfig, tuning: Tuning, progress_mode: str, *, command: str = "db-seed-synthetic",
+         generator: GenerateConfig | None = None) -> int:
     """db-seed-synthetic with explicit settings (quickstart calls this too)."""
     from zbugs_synth.db.load.loader import LoadInterrupted, seed
     from zbugs_synth.progress import NullProgress, make_progress
@@ -100,9 +123,14 @@ def load(cfg: SeedConfig, tuning: Tuning, progress_mode: str, *, command: str = 
         else:
             progress.log(message)
 
+    source = None
+    if generator is not None:  # --generate: these settings say which dataset
+        from zbugs_synth.db.load.stream import GeneratedSource
+
+        source = GeneratedSource(generator)
     try:
         try:
-            result = seed(cfg, tuning, progress, say=say)
+            result = seed(cfg, tuning, progress, say=say, source=source)
         finally:
             progress.close()
     except LoadInterrupted as e:

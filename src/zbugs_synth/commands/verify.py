@@ -34,15 +34,19 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "flag or setting).")
     add_arguments(p, VerifyConfig)
     p.add_argument("--json", action="store_true", help="print the results as JSON instead of tables")
+    p.add_argument("--full", action="store_true",
+                   help="scan for orphan rows on every foreign-key path, even where a validated, enforced foreign "
+                        "key already rules them out (rows written with session_replication_role=replica bypass "
+                        "foreign keys)")
     add_progress_flag(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    return verify_database(build(VerifyConfig, args), args.progress, as_json=args.json)
+    return verify_database(build(VerifyConfig, args), args.progress, as_json=args.json, full=args.full)
 
 
-def verify_database(cfg: VerifyConfig, progress_mode: str, *, as_json: bool = False) -> int:
+def verify_database(cfg: VerifyConfig, progress_mode: str, *, as_json: bool = False, full: bool = False) -> int:
     """verify with explicit settings (quickstart calls this too)."""
     from zbugs_synth.db.connect import resolve_db_url
     from zbugs_synth.db.verify.checks import verify
@@ -53,7 +57,8 @@ def verify_database(cfg: VerifyConfig, progress_mode: str, *, as_json: bool = Fa
     url = resolve_db_url(cfg)
     progress = make_progress(progress_mode)
     try:
-        report = verify(url, statement_timeout=cfg.statement_timeout, samples=cfg.samples, progress=progress)
+        report = verify(url, statement_timeout=cfg.statement_timeout, samples=cfg.samples, progress=progress,
+                        full=full)
     finally:
         progress.close()
     if cfg.report is not None:

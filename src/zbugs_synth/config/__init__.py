@@ -157,11 +157,13 @@ def settings_of(cls: type) -> list[tuple[str, Setting]]:
     ]
 
 
-def add_arguments(parser: argparse.ArgumentParser, cls: type) -> None:
-    """Add one flag per setting of `cls` (defaults stay None so we can tell 'not given')."""
+def add_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGroup, cls: type,
+                  exclude: tuple[str, ...] = ()) -> None:
+    """Add one flag per setting of `cls` but the fields named in `exclude` (defaults stay None so we can
+    tell 'not given')."""
     defaults = {f.name: f.default for f in dataclasses.fields(cls)}
     for name, s in settings_of(cls):
-        if not s.flag:
+        if not s.flag or name in exclude:
             continue
         env = f" [env {s.env}]" if s.env else ""
         default = s.shown if s.shown is not None else _show_default(defaults[name])

@@ -113,6 +113,9 @@ class SeedConfig(DbConfig):
         False, env="ZERO_SEED_IGNORE_ACTIVE_SLOT", flag="--ignore-active-slot", parse=boolean,
         help="seed/force/reset even though a logical replication slot is active (a running zero-cache: stop "
              "it instead, it resyncs on start)")
+    generate: bool = setting(False, env="ZERO_SEED_GENERATE", flag="--generate", parse=boolean,
+                             help="generate the dataset on the fly and stream it into COPY (no CSV on disk); the "
+                                  "generator's settings (NUM_ISSUES, SEED, SKIP_USERS, TEMPLATES_DIR, ...) say which")
     checksums: bool = setting(True, env="ZERO_SEED_CHECKSUMS", parse=boolean,
                               help="check every file against manifest.json's checksum before loading")
 
@@ -135,5 +138,8 @@ class Tuning:
     freeze_max_bytes: int = setting(2 << 30, env="ZBUGS_SEED_FREEZE_MAX_BYTES", parse=integer(0, 1 << 50),
                                     help="seed/force: load a table of at most this many bytes in one transaction "
                                          "with TRUNCATE + COPY FREEZE (0: never)")
+    wal_minimal: bool = setting(True, env="ZBUGS_SEED_WAL_MINIMAL", parse=boolean,
+                                help="seed/force into the local server (db-up's, no replication slot): restart it "
+                                     "at wal_level=minimal for the load, back to logical at the end")
     autovacuum_off: bool = setting(True, env="ZBUGS_SEED_AUTOVACUUM_OFF", parse=boolean,
                                    help="turn autovacuum off on the loaded tables while loading")

@@ -20,6 +20,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from zbugs_synth.config.database import ENV_URL, URL_FORMAT, DbConfig
 from zbugs_synth.db import server
+from zbugs_synth.db.server import walmode
 from zbugs_synth.errors import UserError
 
 MASK = "****"
@@ -29,6 +30,8 @@ def resolve_db_url(cfg: DbConfig) -> str:
     """The URL a DB command should use (contains the password: never print it, see `mask_url`)."""
     if cfg.db_url:
         return cfg.db_url
+    # A load killed while the server ran at wal_level=minimal: back to its usual settings first.
+    walmode.restore_abandoned(cfg.data_dir)
     running = server.status(cfg.data_dir)
     if running is not None:
         return running.url()

@@ -13,6 +13,7 @@ import os
 import queue
 import time
 from collections import deque
+from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,7 @@ from zbugs_synth.generate.ids import LABEL_BITS
 from zbugs_synth.generate.parts import PartSpec, complete_part, part_manifest, read_part
 from zbugs_synth.generate.plan import Buffers, Chunk, KernelPlan, chunk_ranges
 from zbugs_synth.generate.sink import Sink
+from zbugs_synth.generate.sinks import TableSink
 from zbugs_synth.generate.small_tables import (
     label_rows,
     mention_logins,
@@ -361,6 +363,31 @@ def generate_part(cfg: GenerateConfig, spec: PartSpec, sink: Sink, progress: Pro
     return PartResult(spec, _result(sink.display, manifest, time.perf_counter() - started, phases), False)
 
 
+def write_tables(cfg: GenerateConfig, pack: TemplatePack, sinks: Mapping[str, TableSink], progress: Progress,
+                 phases: dict[str, float]) -> None:
+    """Generate every table of `cfg` into `sinks` (one per table in TABLES; "user" unused with SKIP_USERS):
+    db-seed-synthetic --generate's COPY streams (zbugs_synth.generate.sinks says what a sink is).
+
+    The small tables are finished as soon as they are written (a COPY sink commits them then); the
+    big ones, generated together chunk by chunk, at the end. The caller aborts the sinks on error.
+    """
+    t = time.perf_counter()
+    projects, label_ids = _small_tables(cfg, pack, sinks, progress)  # type: ignore[arg-type]
+    for table in SMALL_TABLES:
+        if not (table == "user" and cfg.skip_users):
+            sinks[table].finish()
+    phases["small tables"] = time.perf_counter() - t
+    t = time.perf_counter()
+    plan = _kernel_plan(cfg, pack, projects, label_ids)
+    phases["prepare kernel"] = time.perf_counter() - t
+    t = time.perf_counter()
+    _generate_big_tables(cfg, plan, sinks, progress, 0, cfg.num_issues)  # type: ignore[arg-type]
+    phases["issues, comments, labels"] = time.perf_counter() - t
+    for table in TABLES:
+        if table not in SMALL_TABLES:
+            sinks[table].finish()
+
+
 def _generate_big_tables(cfg: GenerateConfig, plan: KernelPlan, writers: dict[str, ShardedWriter],
                          progress: Progress, first: int, end: int) -> None:
     """Issues [first, end) with their comments and issue labels."""
@@ -402,7 +429,7 @@ def _generate_big_tables(cfg: GenerateConfig, plan: KernelPlan, writers: dict[st
         task.done()
 
 
-def _write_chunk(c: Chunk, writers: dict[str, ShardedWriter], t_issue, t_comment, t_label) -> None:
+def _write_chunk(c: Chunk, writers: Mapping[str, TableSink], t_issue, t_comment, t_label) -> None:
     b = c.buffers
     writers["issue"].write_rows(b.issue, b.issue_ends, c.i1 - c.i0)
     writers["comment"].write_rows(b.comment, b.comment_ends, c.n_comments)

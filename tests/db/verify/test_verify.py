@@ -142,7 +142,8 @@ def test_broken_database_reports_each_failure(fresh_db: str, dataset: Path,
                          "ORDER BY tgname LIMIT 1").fetchone()[0]  # type: ignore[index]
         c.execute(f'ALTER TABLE comment DISABLE TRIGGER "{trig}"')
 
-    code, result = run_json(fresh_db, capsys=capsys)
+    # --full: the damage came in past the foreign keys (replica role), which the default trusts.
+    code, result = run_json(fresh_db, "--full", capsys=capsys)
     assert code == 1 and result["ok"] is False
     checks = by_name(result)
 
@@ -195,7 +196,7 @@ def test_every_foreign_key_path_is_checked(fresh_db: str) -> None:
         c.execute("""INSERT INTO "issueNotifications" ("userID", "issueID") VALUES ('ghost', 'ghost')""")
         c.execute("""INSERT INTO "userPref" (key, value, "userID") VALUES ('k', 'v', 'ghost')""")
         c.execute("""INSERT INTO "viewState" ("userID", "issueID") VALUES ('ghost', 'ghost')""")
-    report = verify(fresh_db)
+    report = verify(fresh_db, full=True)
     checks = {c.name: c for c in report.checks}
     orphan_checks = [c for c in report.checks if c.name.startswith("no orphans: ")]
     assert len(orphan_checks) == len(schema.FOREIGN_KEYS) == 14
@@ -209,10 +210,45 @@ def test_every_foreign_key_path_is_checked(fresh_db: str) -> None:
         c.execute("SET session_replication_role = replica")
         c.execute("""UPDATE comment SET "issueID" = NULL""")
         c.execute("""UPDATE issue SET "assigneeID" = NULL""")
-    checks = {c.name: c for c in verify(fresh_db).checks}
+    checks = {c.name: c for c in verify(fresh_db, full=True).checks}
     assert checks["no orphans: comment.issueID -> issue.id"].status == PASS
     assert checks["no orphans: issue.assigneeID -> user.id"].status == PASS
     assert checks["no orphans: issue.creatorID -> user.id"].status == FAIL
+
+
+def test_enforced_foreign_keys_stand_for_the_orphan_scan_and_only_they(fresh_db: str, dataset: Path) -> None:
+    """A validated foreign key with its triggers on makes the orphan scan moot (verify at scale); one that
+    is NOT VALID, dropped or has its triggers off does not, and the scan finds what got in."""
+    load_dir(fresh_db, dataset)
+    checks = {c.name: c for c in verify(fresh_db).checks}
+    orphan_checks = [c for c in checks.values() if c.name.startswith("no orphans: ")]
+    assert len(orphan_checks) == len(schema.FOREIGN_KEYS)
+    for c in orphan_checks:
+        assert c.status == PASS and "guaranteed by foreign key" in c.summary, c
+    assert checks["no orphans: comment.issueID -> issue.id"].numbers["enforcedBy"] == "comment_issueID_fkey"
+    for parent in ("issue", "label"):
+        assert "guaranteed by foreign key" in checks[f"issueLabel.projectID is its {parent}'s project"].summary
+
+    with psycopg.connect(fresh_db, autocommit=True) as c:
+        ghost_issue = c.execute("SELECT id FROM issue ORDER BY id LIMIT 1").fetchone()[0]  # type: ignore[index]
+        # Off: the enforcement triggers (an orphan comment gets in); dropped: the key on issue.creatorID;
+        # NOT VALID: label's key on projectID (added back without checking the rows there).
+        c.execute("ALTER TABLE comment DISABLE TRIGGER ALL")
+        c.execute("""INSERT INTO comment (id, "issueID", body, "creatorID", created) VALUES ('c-ghost', 'ghost', 'b',
+                     %s, 5)""", (sql_one(fresh_db, 'SELECT "creatorID" FROM comment LIMIT 1'),))
+        c.execute("ALTER TABLE comment ENABLE TRIGGER ALL")
+        c.execute("ALTER TABLE comment DISABLE TRIGGER ALL")  # and left off
+        c.execute("ALTER TABLE issue DROP CONSTRAINT \"issue_creatorID_fkey\"")
+        c.execute("""UPDATE issue SET "creatorID" = 'ghost' WHERE id = %s""", (ghost_issue,))
+        c.execute("ALTER TABLE label DROP CONSTRAINT \"label_projectID_fkey\"")
+        c.execute("""INSERT INTO label (id, name, "projectID") VALUES ('l-ghost', 'x', 'ghost')""")
+        c.execute("""ALTER TABLE label ADD CONSTRAINT "label_projectID_fkey" FOREIGN KEY ("projectID")
+                     REFERENCES project (id) NOT VALID""")
+    checks = {c.name: c for c in verify(fresh_db).checks}
+    assert checks["no orphans: comment.issueID -> issue.id"].numbers["orphans"] == 1
+    assert checks["no orphans: issue.creatorID -> user.id"].numbers["orphans"] == 1
+    assert checks["no orphans: label.projectID -> project.id"].numbers["orphans"] == 1
+    assert "guaranteed" in checks["no orphans: issue.projectID -> project.id"].summary  # untouched keys: trusted
 
 
 def test_interrupted_load_fails(fresh_db: str, dataset: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -295,7 +331,7 @@ def test_statement_timeout_fails_the_check_and_goes_on(fresh_db: str, dataset: P
     load_dir(fresh_db, dataset)
     with psycopg.connect(fresh_db) as locker:
         locker.execute("LOCK TABLE comment IN ACCESS EXCLUSIVE MODE")  # held until the block ends
-        report = verify(fresh_db, statement_timeout=0.3)
+        report = verify(fresh_db, statement_timeout=0.3, full=True)  # full: the orphan scan reads comment too
     checks = {c.name: c for c in report.checks}
     timed_out = [c for c in report.checks if "timed out after 0.3s" in c.summary]
     assert {c.name for c in timed_out} >= {"row counts", "no orphans: comment.issueID -> issue.id",

@@ -40,6 +40,7 @@ from zbugs_synth.db.load import append, session, state, undo, zerocache
 from zbugs_synth.db.load import jobs as work
 from zbugs_synth.db.load.dataset import DataFile, Dataset, check_checksums, inspect_dataset
 from zbugs_synth.db.load.jobs import CopyDataError, RebuildError, Sequence
+from zbugs_synth.db.load.minimal_wal import minimal_wal
 from zbugs_synth.db.load.objects import (
     Saved,
     SavedForeignKey,
@@ -95,6 +96,14 @@ class _LazyTask:
             self._task.done()
 
 
+# An external server (ZERO_UPSTREAM_DB) is never reconfigured; for big initial loads, say what would help.
+EXTERNAL_HINT_BYTES = 1 << 30
+EXTERNAL_HINT = ("note: this server is not one zbugs-synth runs, so it was loaded as configured; for initial loads "
+                 "its administrator can make them faster with wal_level=minimal and max_wal_senders=0 for the "
+                 "load (a restart; no replication slot may exist; back to logical for zero-cache), and "
+                 "max_wal_size=16GB, checkpoint_timeout=30min, maintenance_work_mem=2GB+ otherwise")
+
+
 class LoadInterrupted(KeyboardInterrupt):
     """Ctrl-C after the load had started: it stays open in the database (the message says what to do)."""
 
@@ -135,8 +144,10 @@ def _manifest_seed(manifest: dict[str, Any] | None) -> int | None:
 # ---- the load ------------------------------------------------------------------------------------
 
 class Loader:
-    def __init__(self, cfg: SeedConfig, tuning: Tuning, progress: Progress, say: Say) -> None:
+    def __init__(self, cfg: SeedConfig, tuning: Tuning, progress: Progress, say: Say, source: Any = None) -> None:
         self.cfg, self.tuning, self.progress, self.say = cfg, tuning, progress, say
+        # A generator configuration to stream into COPY instead of a dataset directory (stream.GeneratedSource).
+        self.source = source
         self.url = resolve_db_url(cfg)
         self.sessions = session.Sessions(self.url, cfg, tuning)
         self.phases: dict[str, float] = {}
@@ -150,6 +161,7 @@ class Loader:
         self.zc = zerocache.ZeroCache()
         self.batch_rows: dict[str, int] = {}
         self.table_rows: dict[str, int] = {}
+        self.minimal = False  # the embedded server runs at wal_level=minimal for this load
 
     # -- entry points ----------------------------------------------------------------------------------
 
@@ -162,7 +174,8 @@ class Loader:
         if cfg.reset:
             return self.reset()
         t = time.perf_counter()
-        dataset = inspect_dataset(cfg.seed_dir, checksums=False, endpoint_url=cfg.endpoint_url)
+        dataset = self.source.dataset() if self.source is not None else \
+            inspect_dataset(cfg.seed_dir, checksums=False, endpoint_url=cfg.endpoint_url)
         if cfg.mode != "append" and not dataset.has_users:
             raise UserError(f"{dataset.source} has no user CSV (a SKIP_USERS=true batch): load it with "
                             "ZERO_SEED_APPEND=true into a database that already has the users")
@@ -172,10 +185,10 @@ class Loader:
         # The cheap questions first (already seeded? the users there?): checksums read every byte.
         if not self._precheck(dataset, result):
             return result
-        if cfg.checksums:
+        if cfg.checksums and self.source is None:
             check_checksums(dataset, self.progress)
         self.phases["check files"] = time.perf_counter() - t
-        with self._control() as ctl:
+        with minimal_wal(cfg, self.tuning, self.url, self.say) as self.minimal, self._control() as ctl:
             t = time.perf_counter()
             run = state.unfinished_run(ctl)
             self.zc = zerocache.detect(ctl)
@@ -205,6 +218,8 @@ class Loader:
                 pool.close()
             result.rows = run.rows_by_table()
             result.bytes = dataset.total_bytes
+            if cfg.db_url is not None and cfg.mode in ("seed", "force") and result.bytes >= EXTERNAL_HINT_BYTES:
+                result.notes.append(EXTERNAL_HINT)
             diffs = schema.differences(ctl)
             if diffs:
                 result.notes.append("note: the schema differs from zbugs' contract (not changed by this load?): "
@@ -360,10 +375,13 @@ class Loader:
         if run.dataset_id == dataset.dataset_id and run.mode == self.cfg.mode:
             return
         flag = {"force": " ZERO_SEED_FORCE=true", "append": " ZERO_SEED_APPEND=true"}.get(run.mode, "")
+        # A --generate load has no directory: the generator settings it names say which dataset it is.
+        how = (f"db-seed-synthetic --generate and the generator settings of {run.source}{flag}"
+               if run.source.startswith("generated (") else f"ZERO_SEED_DATA_DIR={run.source}{flag}")
         raise UserError(
             f"an interrupted {run.mode} load of {run.source} (dataset {run.dataset_id}, started "
             f"{run.started_at:%Y-%m-%d %H:%M:%S %Z}) is still open in this database; resume it with "
-            f"ZERO_SEED_DATA_DIR={run.source}{flag}, or undo it with ZERO_SEED_RESET=true "
+            f"{how}, or undo it with ZERO_SEED_RESET=true "
             f"(this run asked for a {self.cfg.mode} load of {dataset.source}, dataset {dataset.dataset_id})")
 
     def _check_not_loaded(self, ctl: Conn, dataset: Dataset) -> None:
@@ -560,9 +578,12 @@ class Loader:
         # An append checks each shard's references itself (its sessions fire no FK triggers): parents first.
         checks = ([o for o in capture(ctl, TABLES, include_primary_keys=False) if isinstance(o, SavedForeignKey)]
                   if run.mode == "append" and not fks else None)  # foreign keys dropped: validated later
+        generated = self._generated_job(run, todo, seq, copy_keys, dataset) if self.source is not None else None
+        if generated is not None:
+            jobs.append(generated)
         for table in TABLES:
             files = [f for f in todo if f.table == table]
-            if not files:
+            if not files or generated is not None:
                 continue
             table_seq = seq if table == "issue" else None
             after = frozenset(k for p in append.parents(table) for k in copy_keys.get(p, [])) \
@@ -698,9 +719,10 @@ class Loader:
     def _freeze(self, run: state.Run, table: str, files: list[DataFile]) -> bool:
         """COPY FREEZE needs the table emptied in the same transaction: only where it holds nothing of value."""
         limit = self.tuning.freeze_max_bytes
-        return (limit > 0 and run.mode in ("seed", "force") and table != "project"  # project: the Zero row
-                and not any(s.table == table for s in run.shards.values())
-                and sum(f.bytes for f in files) <= limit)
+        # At wal_level=minimal only the truncating transaction skips WAL: every table in one, whatever its size.
+        fits = self.minimal or (limit > 0 and sum(f.bytes for f in files) <= limit)
+        return (fits and run.mode in ("seed", "force") and table != "project"  # project: the Zero row
+                and not any(s.table == table for s in run.shards.values()))
 
     def _copy_fn(self, run: state.Run, files: list[DataFile], seq: Sequence | None, task: Task,
                  freeze: bool, checks: list[SavedForeignKey] | None = None) -> Callable[[Conn], None]:
@@ -714,6 +736,25 @@ class Loader:
                 task.done()  # the table's last file: its bar stops here, not when every table is in
 
         return fn
+
+    def _generated_job(self, run: state.Run, todo: list[DataFile], seq: Sequence | None,
+                       copy_keys: dict[str, list[str]], dataset: Dataset | None) -> Job | None:
+        """One job generates every table and streams the `todo` ones into COPY (see stream.py)."""
+        if not todo or dataset is None:
+            return None
+        key = "copy:generated"
+        for f in todo:
+            copy_keys[f.table] = [key]
+
+        def done(file: DataFile, rows: int) -> None:
+            run.shards[file.name] = state.ShardRecord(file.name, file.table, rows, 0)
+            self.progress.log(f"loaded {file.table}: {rows:,} rows")
+
+        def fn(conn: Conn) -> None:
+            self.source.load(conn, lambda: self.sessions.open(session.APP_WORKER), run.id, todo, seq,
+                             lambda t: self._freeze(run, t, []), self.progress, done, dataset)
+
+        return Job(key, "copy", fn, priority=1e15, fatal=True)
 
     def _index_fn(self, ix: SavedIndex, task: Task) -> Callable[[Conn], None]:
         def fn(conn: Conn) -> None:
@@ -803,9 +844,11 @@ class Loader:
 
 
 def seed(cfg: SeedConfig, tuning: Tuning | None = None, progress: Progress | None = None,
-         say: Say | None = None) -> SeedResult:
-    """Load `cfg.seed_dir` (or reset, per `cfg`); see the module docstring."""
-    loader = Loader(cfg, tuning or Tuning(), progress or NullProgress(), say or (lambda _m: None))
+         say: Say | None = None, source: Any = None) -> SeedResult:
+    """Load `cfg.seed_dir`, or `source` (a stream.GeneratedSource) when given (or reset, per `cfg`);
+    see the module docstring."""
+    loader = Loader(cfg, tuning or Tuning(), progress or NullProgress(), say or (lambda _m: None),
+                    source=source)
     try:
         return loader.seed()
     except KeyboardInterrupt:

@@ -326,8 +326,11 @@ def _save(cluster: Cluster) -> None:
 
 # ---- start / crash recovery ----------------------------------------------------------------------
 
-def _start(cluster: Cluster, port: int, user: RunAs | None, bin_dir: Path, *, fast: bool) -> None:
-    opts = f"-p {port}" + "".join(f" -c {s}" for s in FAST_SETTINGS if fast)
+def _start(cluster: Cluster, port: int, user: RunAs | None, bin_dir: Path, *, fast: bool,
+           settings: tuple[str, ...] = ()) -> None:
+    """`settings`: more `-c name=value` options for this start only (see walmode: never in postgresql.conf)."""
+    extra = (*(FAST_SETTINGS if fast else ()), *settings)
+    opts = f"-p {port}" + "".join(f" -c {s}" for s in extra)
     cmd = [str(bin_dir / "pg_ctl"), "start", "-w", "-s", "-t", str(int(START_TIMEOUT)),
            "-D", str(cluster.pgdata), "-l", str(cluster.log_file), "-o", opts]
     done = pg_runtime.run(cmd, user, cwd=cluster.home, timeout=START_TIMEOUT + 30)

@@ -1,0 +1,79 @@
+"""WAL-free initial loads: seed/force into the embedded server run at `wal_level=minimal`.
+
+Eligible: a seed or force load, into the server `db-up` runs (no ZERO_UPSTREAM_DB / --db-url: an
+external server is never reconfigured), with no replication slot on it (a slot means zero-cache or
+a replica follows it), unless ZBUGS_SEED_WAL_MINIMAL=false. The server is restarted at minimal
+before the load's first transaction and back at its usual `logical` after the last, whatever
+happens in between (error, Ctrl-C); a kill -9 of the loader is repaired by the next command (see
+zbugs_synth.db.server.walmode). The loader then loads each table in the transaction that truncated
+it (COPY FREEZE), which is what lets PostgreSQL skip WAL for the rows; index builds skip it anyway.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+
+import psycopg
+
+from zbugs_synth.config.seed import SeedConfig, Tuning
+from zbugs_synth.db.connect import connect
+from zbugs_synth.db.load import session
+from zbugs_synth.db.server import walmode
+
+
+def _slots(url: str) -> int:
+    with connect(url, autocommit=True) as conn:
+        row = conn.execute("SELECT count(*) FROM pg_replication_slots").fetchone()
+    return int(row[0]) if row else 0
+
+
+def _other_loader(url: str) -> bool:
+    """Another db-seed-synthetic holds the loader's lock on this database (a restart would cut it off)."""
+    with connect(url, autocommit=True) as conn:
+        row = conn.execute("SELECT EXISTS (SELECT 1 FROM pg_locks l JOIN pg_database d ON d.oid = l.database "
+                           "WHERE l.locktype = 'advisory' AND l.granted AND d.datname = current_database() "
+                           "AND ((l.classid::bigint << 32) | l.objid::bigint) = %s)", (session.LOCK_KEY,)).fetchone()
+    return bool(row and row[0])
+
+
+def _wal_level(url: str) -> str:
+    with connect(url, autocommit=True) as conn:
+        row = conn.execute("SHOW wal_level").fetchone()
+    return str(row[0]) if row else ""
+
+
+def eligible(cfg: SeedConfig, tuning: Tuning, url: str, say: Callable[[str], None]) -> bool:
+    if cfg.mode not in ("seed", "force") or not tuning.wal_minimal:
+        return False
+    if cfg.db_url is not None:
+        return False
+    if walmode.owned_by_another(cfg.data_dir):
+        return False  # another load runs the server at minimal: leave it to that one
+    try:
+        slots = _slots(url)
+        if _other_loader(url):
+            return False  # it holds the lock: this run will wait for it, then say so
+    except psycopg.Error:
+        return False
+    if slots:
+        say(f"note: {slots} replication slot(s) on the server (zero-cache?): loading at wal_level=logical, "
+            "every row written twice (heap and WAL)")
+        return False
+    return _wal_level(url) != "minimal"
+
+
+@contextlib.contextmanager
+def minimal_wal(cfg: SeedConfig, tuning: Tuning, url: str, say: Callable[[str], None]) -> Iterator[bool]:
+    """Run the body with the embedded server at wal_level=minimal when eligible; yields whether it is."""
+    if not eligible(cfg, tuning, url, say):
+        yield False
+        return
+    say("restarting the local server at wal_level=minimal for this initial load (rows and indexes are "
+        "written once, without WAL); it goes back to logical when the load ends")
+    walmode.enter_minimal(cfg.data_dir)
+    try:
+        yield True
+    finally:
+        walmode.leave_minimal(cfg.data_dir)
+        say("local server back at wal_level=logical")

@@ -1,0 +1,211 @@
+"""`db-seed-synthetic --generate`: the dataset generated on the fly and streamed into COPY, no CSV on disk.
+
+The generator (zbugs_synth.generate.driver.write_tables) writes each table's rows into a sink; here
+the sink of a table is a COPY stream on a connection of its own, inside a transaction that also
+records the table as loaded (its "shard" in the loader's bookkeeping is the whole table). Seed and
+force loads first TRUNCATE the table in that transaction and COPY with FREEZE: rows are written
+frozen, and at wal_level=minimal without WAL. The kernel's chunk buffers go to the server as they
+are (CSV bytes, the same bytes generate-synthetic writes to its files, headers aside), so the rows
+are exactly those of loading the CSVs of the same configuration, and the dataset id is the same.
+
+Crash safety: a table is committed whole or not at all. The small tables (user, project, label)
+commit before the kernel starts; the big ones (issue, comment, issueLabel), generated together
+chunk by chunk, commit when generation ends. A rerun regenerates everything and sends only the
+tables not yet committed (the others go to a NullSink): the resume unit is a table.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import psycopg
+
+from zbugs_synth import __version__
+from zbugs_synth.config.generate import GenerateConfig
+from zbugs_synth.db.load import state
+from zbugs_synth.db.load.dataset import DataFile, Dataset
+from zbugs_synth.db.load.jobs import CopyDataError, Sequence, _is_data_error, _one_line
+from zbugs_synth.db.names import qi, qt
+from zbugs_synth.generate.driver import check_against_pack, dataset_id, pack_digest, write_tables
+from zbugs_synth.generate.sinks import NullSink, TableSink
+from zbugs_synth.progress import Progress
+from zbugs_synth.tables import HEADERS, TABLES
+from zbugs_synth.templates import TemplatePack, load_pack
+
+Conn = psycopg.Connection[Any]
+GENERATED_SUFFIX = ".generated"  # a table's record name in seed_shards: "issue.generated"
+
+
+@dataclass(frozen=True)
+class GeneratedDataset(Dataset):
+    """The loader's view of a dataset that exists only as a generator configuration."""
+
+    cfg: GenerateConfig | None = None
+    sent: dict[str, int] = field(default_factory=dict)  # bytes streamed per table (filled while loading)
+
+    @property
+    def num_users(self) -> int | None:
+        return self.cfg.num_users if self.cfg is not None else None
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(self.sent.values())
+
+
+def describe(cfg: GenerateConfig) -> str:
+    """How the source shows in messages and in loaded_datasets.source."""
+    users = ", SKIP_USERS=true" if cfg.skip_users else ""
+    templates = f", TEMPLATES_DIR={cfg.templates_dir}" if cfg.templates_dir else ""
+    return f"generated (NUM_ISSUES={cfg.num_issues}, SEED={cfg.seed}{users}{templates})"
+
+
+class GeneratedSource:
+    """A generator configuration as something the loader can load (see Loader's `source`)."""
+
+    def __init__(self, cfg: GenerateConfig) -> None:
+        self.cfg = cfg
+        self.pack: TemplatePack = load_pack(cfg.templates_dir)
+        check_against_pack(cfg, self.pack)
+        self.digest = pack_digest(self.pack)
+        self.dataset_id = dataset_id(cfg, self.digest)
+        self.phases: dict[str, float] = {}
+
+    def manifest(self) -> dict[str, Any]:
+        """What loaded_datasets.manifest records: manifest.json's identity and config, no files."""
+        config = {**self.cfg.content_config(), "templates": str(self.cfg.templates_dir or "bundled"),
+                  "templatesDigest": self.digest}
+        return {"datasetId": self.dataset_id, "toolVersion": __version__, "generated": True, "config": config}
+
+    def dataset(self) -> GeneratedDataset:
+        files = []
+        for i, table in enumerate(TABLES):
+            if table == "user" and self.cfg.skip_users:
+                continue
+            name = table + GENERATED_SUFFIX
+            files.append(DataFile(name, table, i, Path("<generated>") / table, self._bytes_hint(table), None,
+                                  HEADERS[table]))
+        return GeneratedDataset(Path("."), describe(self.cfg), self.dataset_id, self.manifest(), tuple(files),
+                                None, cfg=self.cfg)
+
+    def _bytes_hint(self, table: str) -> int:
+        """Rough bytes of a table (only the loader's cost hints use it)."""
+        n = self.cfg.num_issues
+        per = {"issue": 700, "comment": 230 * self.cfg.comments_per_issue,
+               "issueLabel": 60 * self.cfg.labels_per_issue}
+        return int(n * per.get(table, 0)) or 100_000
+
+    def load(self, conn: Conn, open_conn: Callable[[], Conn], run_id: int, todo: list[DataFile],
+             seq: Sequence | None, freeze: Callable[[str], bool], progress: Progress,
+             on_done: Callable[[DataFile, int], None], dataset: GeneratedDataset) -> None:
+        """Generate every table; stream the `todo` ones into COPY (one transaction each), drop the rest."""
+        wanted = {f.table: f for f in todo}
+        extra: list[Conn] = []
+        sinks: dict[str, TableSink] = {}
+        try:
+            for table in TABLES:
+                f = wanted.get(table)
+                if f is None:
+                    sinks[table] = NullSink()
+                    continue
+                if any(isinstance(s, CopySink) for s in sinks.values()):
+                    extra.append(open_conn())
+                    c = extra[-1]
+                else:
+                    c = conn
+                sinks[table] = CopySink(c, run_id, f, seq if table == "issue" else None, freeze(table),
+                                        on_done, dataset.sent)
+            t = time.perf_counter()
+            write_tables(self.cfg, self.pack, sinks, progress, self.phases)
+            self.phases["generate and copy"] = time.perf_counter() - t
+        except BaseException:
+            for s in sinks.values():
+                s.abort()
+            raise
+        finally:
+            for c in extra:
+                c.close()
+
+
+class CopySink:
+    """One table's rows into `COPY table (columns) FROM STDIN (FORMAT csv)`, in a transaction that also
+    records the table as loaded. `finish` commits; `abort` rolls back (nothing of the table stays)."""
+
+    def __init__(self, conn: Conn, run_id: int, f: DataFile, seq: Sequence | None, freeze: bool,
+                 on_done: Callable[[DataFile, int], None], sent: dict[str, int]) -> None:
+        self.conn, self.run_id, self.f, self.on_done, self.sent = conn, run_id, f, on_done, sent
+        self.rows = 0
+        self.bytes = 0
+        self.closed = False
+        self.tx = conn.transaction()
+        self.tx.__enter__()
+        try:
+            row = conn.execute("SELECT txid_current()").fetchone()
+            assert row is not None
+            self.xid = int(row[0])
+            if freeze:
+                conn.execute(f"TRUNCATE {qt(f.table)}")
+            self.start: int | None = None
+            if seq is not None and seq.column not in f.columns:
+                self.start = seq.base + state.loaded_issue_rows(conn, run_id)
+                conn.execute("SELECT setval(%s::regclass, %s, false)", (seq.name, self.start))
+            cols = ", ".join(qi(c) for c in f.columns)
+            options = "FORMAT csv" + (", FREEZE true" if freeze else "")
+            self.cur = conn.cursor()
+            self.copy_cm = self.cur.copy(f"COPY {qt(f.table)} ({cols}) FROM STDIN WITH ({options})")
+            self.copy = self.copy_cm.__enter__()
+        except BaseException as e:
+            self._rollback(e)
+            raise
+
+    def _send(self, data: memoryview | bytes, n_rows: int) -> None:
+        try:
+            self.copy.write(data)
+        except psycopg.Error as e:
+            raise self._error(e) from None
+        self.rows += n_rows
+        self.bytes += len(data)
+        self.sent[self.f.table] = self.bytes
+
+    def write_rows(self, buf: np.ndarray, ends: np.ndarray, n_rows: int) -> None:
+        if n_rows:
+            # libpq copies the bytes into its output buffer before this returns: the chunk buffer may be reused.
+            self._send(memoryview(buf)[: int(ends[n_rows - 1])], n_rows)
+
+    def write_text(self, text: str, n_rows: int) -> None:
+        if n_rows:
+            self._send(text.encode("utf-8"), n_rows)
+
+    def finish(self) -> None:
+        try:
+            self.copy_cm.__exit__(None, None, None)
+        except psycopg.Error as e:
+            raise self._error(e) from None
+        rows = self.cur.rowcount
+        if rows != self.rows:
+            raise CopyDataError(f"generated {self.f.table}: the server read {rows:,} rows, {self.rows:,} were sent")
+        state.record_shard(self.conn, self.run_id, self.f.name, self.f.table, rows, self.xid, self.start)
+        self.tx.__exit__(None, None, None)  # COMMIT: the table and its record, together
+        self.closed = True
+        self.on_done(self.f, rows)
+
+    def abort(self) -> None:
+        if not self.closed:
+            self._rollback(RuntimeError("generation stopped"))
+
+    def _rollback(self, exc: BaseException) -> None:
+        self.closed = True
+        with contextlib.suppress(psycopg.Error, AttributeError):
+            self.copy_cm.__exit__(type(exc), exc, None)
+        with contextlib.suppress(psycopg.Error):
+            self.tx.__exit__(type(exc), exc, None)
+
+    def _error(self, e: psycopg.Error) -> BaseException:
+        if _is_data_error(e):
+            return CopyDataError(f"generated {self.f.table}: {_one_line(e.diag.message_primary or str(e))}")
+        return e

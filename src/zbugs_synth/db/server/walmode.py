@@ -1,0 +1,142 @@
+"""Running the embedded server at `wal_level=minimal` for an initial load, and never leaving it there.
+
+At `wal_level=minimal` PostgreSQL writes no WAL for a COPY into a table truncated (or created) in
+the same transaction, nor for CREATE INDEX: the rows and index pages are written once and synced
+at commit, instead of twice (heap and WAL). zero-cache needs `wal_level=logical`, so the server
+runs at minimal only for the length of a load, and only when no replication slot exists (a slot
+means a replica follows this server; PostgreSQL also refuses to start at minimal with one).
+
+The minimal settings are given on the server's command line (`-c`), never written to
+postgresql.conf: a plain `db-up` start is always `logical`. While the server runs at minimal, a
+marker file in the state directory names the process that restarted it. A command that finds the
+server at minimal (PostgreSQL's own postmaster.opts says so) and the marker's process gone (killed
+with SIGKILL, the machine's OOM killer, ...) restarts it with its usual settings first: see
+`restore_abandoned`, called whenever a command resolves the local server.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shlex
+import signal
+from pathlib import Path
+
+from zbugs_synth.db import server as srv
+from zbugs_synth.db.server import runtime as pg_runtime
+from zbugs_synth.errors import UserError
+
+MARKER = "wal-minimal.json"
+MINIMAL_SETTINGS = ("wal_level=minimal", "max_wal_senders=0")
+_OVERRIDDEN = {s.split("=", 1)[0] for s in MINIMAL_SETTINGS}
+
+
+def running_settings(cluster: srv.Cluster) -> list[str]:
+    """The `-c name=value` options the running postmaster was started with (from postmaster.opts)."""
+    try:
+        text = (cluster.pgdata / "postmaster.opts").read_text()
+    except OSError:
+        return []
+    try:
+        words = shlex.split(text)
+    except ValueError:
+        return []
+    return [words[i + 1] for i, w in enumerate(words[:-1]) if w == "-c"]
+
+
+def at_minimal(cluster: srv.Cluster) -> bool:
+    return "wal_level=minimal" in running_settings(cluster)
+
+
+def _start_time(pid: int) -> str | None:
+    """A process's start time (field 22 of /proc/pid/stat): tells a live owner from a reused pid."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[-1].split()[19]
+
+
+def _owner_alive(marker: Path) -> bool:
+    try:
+        data = json.loads(marker.read_text())
+        pid, start = int(data["pid"]), str(data["start"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    return srv._alive(pid) and _start_time(pid) == start
+
+
+def owned_by_another(state_dir: Path) -> bool:
+    """A live process other than this one has the server at minimal (its load is running)."""
+    marker = Path(state_dir).absolute() / MARKER
+    try:
+        pid = int(json.loads(marker.read_text())["pid"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    return pid != os.getpid() and _owner_alive(marker)
+
+
+def _restart(state_dir: Path, extra: tuple[str, ...]) -> srv.Running:
+    """Stop the running server (fast shutdown: a checkpoint) and start it again with its own `-c`
+    options minus the WAL ones, plus `extra`. Same port, same password: URLs stay valid."""
+    state_dir = Path(state_dir).absolute()
+    with srv._locked(state_dir):
+        running = srv.status(state_dir)
+        if running is None:
+            raise UserError(f"no local PostgreSQL is running in {state_dir} (start it with `zbugs-synth db-up`)")
+        cluster = running.cluster
+        keep = [s for s in running_settings(cluster) if s.split("=", 1)[0] not in _OVERRIDDEN]
+        os.kill(running.pid, signal.SIGINT)
+        if not srv._wait_until(lambda: not srv._alive(running.pid), srv.STOP_TIMEOUT):
+            raise UserError(f"PostgreSQL (pid {running.pid}) did not stop within {srv.STOP_TIMEOUT:.0f}s; "
+                            f"see {cluster.log_file}")
+        user = pg_runtime.runtime_user()
+        bin_dir = pg_runtime.bin_dir(user)
+        srv._start(cluster, running.port, user, bin_dir, fast=False, settings=(*keep, *extra))
+        return srv._wait_ready(cluster)
+
+
+def enter_minimal(state_dir: Path) -> srv.Running:
+    """Restart the server at wal_level=minimal, owned by this process (the marker comes first, so a
+    kill at any point after it is noticed by the next command)."""
+    state_dir = Path(state_dir).absolute()
+    marker = state_dir / MARKER
+    tmp = marker.with_name(f"{MARKER}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps({"pid": os.getpid(), "start": _start_time(os.getpid())}) + "\n")
+    os.replace(tmp, marker)
+    return _restart(state_dir, MINIMAL_SETTINGS)
+
+
+def leave_minimal(state_dir: Path) -> srv.Running | None:
+    """Restart the server with its usual settings (if it runs at minimal) and drop the marker."""
+    state_dir = Path(state_dir).absolute()
+    cluster = srv.load(state_dir)
+    running = srv.status(state_dir)
+    if cluster is not None and running is not None and at_minimal(cluster):
+        running = _restart(state_dir, ())
+    (state_dir / MARKER).unlink(missing_ok=True)
+    return running
+
+
+def restore_abandoned(state_dir: Path) -> bool:
+    """If the server was left at wal_level=minimal by a process that is gone, restart it with its usual
+    settings; True when that happened. A live owner (a load in progress) is left alone."""
+    state_dir = Path(state_dir).absolute()
+    marker = state_dir / MARKER
+    try:
+        cluster = srv.load(state_dir)
+    except UserError:
+        return False
+    if cluster is None:
+        return False
+    if marker.exists() and _owner_alive(marker):
+        return False
+    restored = False
+    with contextlib.suppress(UserError):
+        if srv.status(state_dir) is not None and at_minimal(cluster):
+            _restart(state_dir, ())
+            restored = True
+    if srv.status(state_dir) is None or not at_minimal(cluster):
+        marker.unlink(missing_ok=True)
+    return restored

@@ -1,0 +1,228 @@
+"""WAL-free initial loads on the embedded server: wal_level=minimal for the load, logical before and after.
+
+The server here is the tests' own (the loader restarts it); the command runs as a process with no
+ZERO_UPSTREAM_DB, as a user's would. Kills are sent from outside at moments observed in the server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import embedded_helpers
+import psycopg
+import pytest
+from embedded_helpers import Embedded, kill_when, run
+from loader_helpers import differences, digest, make_dataset, open_runs, seed_cli
+
+from zbugs_synth.db.server import walmode
+
+MEDIUM = {"NUM_ISSUES": "20000", "SHARD_SIZE": "5000", "NUM_PROJECTS": "40", "NUM_USERS": "60", "SEED": "7"}
+SEED = ["db-seed-synthetic", "--progress", "none"]
+SYNC_ALL = "-c wal_skip_threshold=0"
+
+
+@pytest.fixture(scope="module")
+def embedded(reachable_tmpdir: Callable[[str], Path], free_tcp_port: Callable[[], int]) -> Iterator[Embedded]:
+    yield from embedded_helpers.embedded_server(reachable_tmpdir, free_tcp_port)
+
+
+@pytest.fixture(scope="module")
+def medium(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_dataset(tmp_path_factory.mktemp("medium") / "data", MEDIUM)
+
+
+@pytest.fixture(scope="module")
+def reference(medium: Path, pg_admin_url: str, zbugs_template: str,
+              tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The contents a plain load of `medium` gives (on the shared server, through ZERO_UPSTREAM_DB)."""
+    from zbugs_synth.db import connect
+
+    name = "test_minimal_reference"
+    connect.create_database(pg_admin_url, name, template=zbugs_template, if_missing=False)
+    url = connect.with_database(pg_admin_url, name)
+    try:
+        ran = run(tmp_path_factory.mktemp("ref"), Path("/nonexistent"), *SEED, ZERO_UPSTREAM_DB=url,
+                  ZERO_SEED_DATA_DIR=str(medium))
+        assert ran.code == 0, ran.text
+        return digest(url)
+    finally:
+        connect.drop_database(pg_admin_url, name)
+
+
+def _wal_lsn(url: str) -> str:
+    with psycopg.connect(url, autocommit=True) as c:
+        return str(c.execute("SELECT pg_current_wal_lsn()").fetchone()[0])  # type: ignore[index]
+
+
+def _wal_since(url: str, lsn: str) -> int:
+    with psycopg.connect(url, autocommit=True) as c:
+        return int(c.execute("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), %s)", (lsn,)).fetchone()[0])  # type: ignore[index]
+
+
+def test_seed_and_force_skip_wal_and_leave_the_server_logical(embedded: Embedded, medium: Path, tmp_path: Path,
+                                                             reference: dict[str, Any]) -> None:
+    embedded.reset_database()
+    lsn = _wal_lsn(embedded.url)
+    # PostgreSQL WAL-logs a relation skipped under minimal at commit instead of syncing it when it is under
+    # wal_skip_threshold (2MB): most of this small dataset's indexes. Threshold 0: every one is synced.
+    ran = run(tmp_path, embedded.state, *SEED, ZERO_SEED_DATA_DIR=str(medium), PGOPTIONS=SYNC_ALL)
+    assert ran.code == 0, ran.text
+    assert "wal_level=minimal" in ran.text and "back at wal_level=logical" in ran.text
+    minimal_wal = _wal_since(embedded.url, lsn)
+    assert embedded.wal_level() == "logical" and not embedded.at_minimal()
+    assert not (embedded.state / walmode.MARKER).exists()
+    assert digest(embedded.url) == reference
+    assert differences(embedded.url) == []
+
+    # The same load with WAL (the switch off): what minimal saves is most of it.
+    lsn = _wal_lsn(embedded.url)
+    ran = run(tmp_path, embedded.state, *SEED, ZERO_SEED_DATA_DIR=str(medium), ZERO_SEED_FORCE="true",
+              ZBUGS_SEED_WAL_MINIMAL="false", PGOPTIONS=SYNC_ALL)
+    assert ran.code == 0, ran.text
+    assert "wal_level=minimal" not in ran.text
+    logged_wal = _wal_since(embedded.url, lsn)
+    assert digest(embedded.url) == reference
+    assert minimal_wal < 0.1 * logged_wal, (minimal_wal, logged_wal)
+
+    # Force, WAL-free again.
+    ran = run(tmp_path, embedded.state, *SEED, ZERO_SEED_DATA_DIR=str(medium), ZERO_SEED_FORCE="true")
+    assert ran.code == 0, ran.text
+    assert "wal_level=minimal" in ran.text
+    assert embedded.wal_level() == "logical"
+    assert digest(embedded.url) == reference
+
+
+def test_a_replication_slot_keeps_the_server_logical(embedded: Embedded, medium: Path, tmp_path: Path) -> None:
+    embedded.reset_database()
+    with psycopg.connect(embedded.url, autocommit=True) as c:
+        c.execute("SELECT pg_create_logical_replication_slot('zbugs_test_slot', 'pgoutput')")
+    try:
+        pid = embedded.running.pid
+        ran = run(tmp_path, embedded.state, *SEED, ZERO_SEED_DATA_DIR=str(medium))
+        assert ran.code == 0, ran.text
+        assert "replication slot" in ran.text and "restarting" not in ran.text
+        assert embedded.running.pid == pid  # never restarted
+    finally:
+        with psycopg.connect(embedded.url, autocommit=True) as c:
+            c.execute("SELECT pg_drop_replication_slot('zbugs_test_slot')")
+
+
+def test_an_external_url_is_never_reconfigured(embedded: Embedded, medium: Path, tmp_path: Path) -> None:
+    """ZERO_UPSTREAM_DB names a server the tool does not run: even when it is in fact ours, no restart."""
+    embedded.reset_database()
+    pid = embedded.running.pid
+    ran = run(tmp_path, embedded.state, *SEED, ZERO_SEED_DATA_DIR=str(medium), ZERO_UPSTREAM_DB=embedded.url)
+    assert ran.code == 0, ran.text
+    assert "wal_level=minimal" not in ran.text
+    assert embedded.running.pid == pid
+
+
+def _query(e: Embedded, sql: str) -> Any:
+    with psycopg.connect(e.url, autocommit=True, connect_timeout=2) as c:
+        return c.execute(sql).fetchone()[0]  # type: ignore[index]
+
+
+MOMENTS: dict[str, Callable[[Embedded], bool]] = {
+    # The server was just restarted at minimal: the loader has not connected yet.
+    "entered-minimal": lambda e: e.at_minimal(),
+    # A table is in (committed with its record), others are being copied.
+    "table-committed": lambda e: e.at_minimal() and _query(e, "SELECT count(*) FROM zbugs_synth.seed_shards") > 0,
+    "index-build": lambda e: e.at_minimal() and _query(
+        e, "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query ILIKE 'CREATE%INDEX%'") > 0,
+    "fk-validation": lambda e: e.at_minimal() and _query(
+        e, "SELECT count(*) FROM pg_constraint WHERE contype = 'f' AND conrelid = 'public.comment'::regclass") > 0,
+}
+
+
+@pytest.mark.parametrize("moment", list(MOMENTS))
+def test_killed_at_minimal_is_restored_by_the_next_command_and_resumes(
+        embedded: Embedded, medium: Path, tmp_path: Path, reference: dict[str, Any], moment: str) -> None:
+    embedded.reset_database()
+    kill_when(tmp_path, embedded.state, SEED, lambda: MOMENTS[moment](embedded),
+              {"ZERO_SEED_DATA_DIR": str(medium), "ZERO_SEED_JOBS": "2"})
+    assert embedded.at_minimal()  # what the kill left behind ...
+    status = run(tmp_path, embedded.state, "db-status")  # ... until the next command, whichever it is
+    assert status.code == 0, status.text
+    assert "restarted at wal_level=logical" in status.text
+    assert embedded.wal_level() == "logical" and not embedded.at_minimal()
+    assert not (embedded.state / walmode.MARKER).exists()
+
+    again = run(tmp_path, embedded.state, *SEED, ZERO_SEED_DATA_DIR=str(medium), ZERO_SEED_JOBS="2")
+    assert again.code == 0, again.text
+    assert embedded.wal_level() == "logical"
+    assert open_runs(embedded.url) == 0
+    assert differences(embedded.url) == []
+    assert digest(embedded.url) == reference
+
+
+def test_killed_then_seed_itself_restores(embedded: Embedded, medium: Path, tmp_path: Path,
+                                          reference: dict[str, Any]) -> None:
+    """The next command may be the rerun itself: it restores, then loads at minimal again."""
+    embedded.reset_database()
+    kill_when(tmp_path, embedded.state, SEED, lambda: MOMENTS["table-committed"](embedded),
+              {"ZERO_SEED_DATA_DIR": str(medium)})
+    again = run(tmp_path, embedded.state, *SEED, ZERO_SEED_DATA_DIR=str(medium))
+    assert again.code == 0, again.text
+    assert "resuming the interrupted seed load" in again.text
+    assert embedded.wal_level() == "logical" and not embedded.at_minimal()
+    assert digest(embedded.url) == reference
+
+
+def test_in_process_load_with_an_external_url_is_unchanged(fresh_db: str, medium: Path, capsys: Any,
+                                                           monkeypatch: Any, reference: dict[str, Any]) -> None:
+    """The shared test server (external to the loader) loads the same rows as before this feature."""
+    ran = seed_cli(fresh_db, medium, capsys, monkeypatch)
+    assert ran.code == 0, ran.text
+    assert digest(fresh_db) == reference
+
+
+def test_direct_load_at_minimal_killed_while_streaming(embedded: Embedded, tmp_path: Path,
+                                                      reference: dict[str, Any]) -> None:
+    """--generate on the embedded server: WAL-free too; a kill mid-stream is repaired and resumed to the
+    rows of the CSV path (`reference` loaded the CSVs of this very configuration)."""
+    embedded.reset_database()
+    generator = {k: v for k, v in MEDIUM.items() if k != "SHARD_SIZE"}
+    env = {"ZERO_SEED_GENERATE": "true", **generator}
+    kill_when(tmp_path, embedded.state, SEED, lambda: embedded.at_minimal() and _query(
+        embedded, "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query ILIKE 'COPY%comment%'") > 0,
+        env)
+    assert embedded.at_minimal()
+    again = run(tmp_path, embedded.state, *SEED, **env)
+    assert again.code == 0, again.text
+    assert "resuming the interrupted seed load of generated (NUM_ISSUES=20000, SEED=7)" in again.text
+    assert "wal_level=minimal" in again.text
+    assert embedded.wal_level() == "logical" and not embedded.at_minimal()
+    assert differences(embedded.url) == []
+    assert digest(embedded.url) == reference
+
+
+def test_another_loader_at_work_is_not_cut_off_by_a_restart(embedded: Embedded, medium: Path, tmp_path: Path) -> None:
+    """A second load while one holds the loader's lock must not restart the server under it."""
+    import subprocess
+    import sys
+    import time
+
+    from embedded_helpers import command_env
+
+    from zbugs_synth.db.load.session import LOCK_KEY
+
+    embedded.reset_database()
+    pid = embedded.running.pid
+    with psycopg.connect(embedded.url, autocommit=True) as holder:
+        holder.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
+        proc = subprocess.Popen([sys.executable, "-m", "zbugs_synth", *SEED], cwd=tmp_path, text=True,
+                                env=command_env(embedded.state, ZERO_SEED_DATA_DIR=str(medium)),
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        # Let go only once it waits for the lock (past the point where it decides about the restart).
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None and not holder.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_try_advisory_lock%%' "
+                "AND pid <> pg_backend_pid()").fetchone()[0]:  # type: ignore[index]
+            time.sleep(0.05)
+        holder.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))
+        out, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 0, out  # it waited for the lock, then loaded
+    assert "wal_level=minimal" not in out
+    assert embedded.running.pid == pid
