@@ -232,7 +232,8 @@ def generate(cfg: GenerateConfig, progress: Progress | None = None) -> Result:
     phases: dict[str, float] = {}
     prep = prepare(cfg)
     pack, digest, ds_id = prep.pack, prep.digest, prep.dataset_id
-    assert isinstance(cfg.output_dir, Path)
+    if not isinstance(cfg.output_dir, Path):  # s3:// destinations go through parts (see commands)
+        raise RuntimeError(f"generate() writes to a local directory, not {cfg.output_dir}")
     out = prepare_directory(cfg, ds_id)
     _announce(cfg, progress, f"{out}/")
     writers = {t: ShardedWriter(out, t, cfg.shard_size) for t in TABLES}

@@ -56,7 +56,8 @@ class ShardedWriter:
             self._sink_file = self.sink.open(self.name_of(n))
             self._file = self._sink_file
         else:
-            assert self.directory is not None
+            if self.directory is None:
+                raise RuntimeError(f"{self.table}: a writer needs a directory or a storage to write to")
             temp = self.directory / f".{self.table}_{n}.csv.partial"
             self._file = open(temp, "wb", buffering=0)  # noqa: SIM115 - closed in _close
             self._temp = temp
@@ -144,11 +145,13 @@ class ShardedWriter:
         if self.name_of is not None:
             return [FileEntry(s.name, self.table, int(s.name[len(self.table) + 1:-4]), s.rows, s.bytes, s.checksum)
                     for s in self.shards]
-        assert self.directory is not None
+        if self.directory is None:
+            raise RuntimeError(f"{self.table}: nothing to publish without a directory")
         digits = shard_digits(len(self.shards))
         entries = []
         for s in self.shards:
-            assert s.temp is not None
+            if s.temp is None:
+                raise RuntimeError(f"{self.table}: shard {s.shard} has no file to rename")
             name = shard_file_name(self.table, s.shard, digits)
             os.replace(s.temp, self.directory / name)
             entries.append(FileEntry(name, self.table, s.shard, s.rows, s.bytes, s.checksum))

@@ -163,7 +163,8 @@ def _inspect_remote(url: str, endpoint_url: str | None) -> Dataset:
     files = []
     for name, size, rows, checksum, columns in listing.files:
         shard = parse_shard_name(name)
-        assert shard is not None
+        if shard is None:  # _check_tables accepted every name: a bug if this happens
+            raise RuntimeError(f"{listing.display}: {name!r} is not a dataset file name")
         files.append(DataFile(name, shard.table, shard.shard, Path(name), size, rows, columns,
                               RemoteFile(listing.source, name, checksum)))
     if listing.manifest is not None and listing.manifest.dataset_id:

@@ -145,9 +145,8 @@ class CopySink:
         self.tx = conn.transaction()
         self.tx.__enter__()
         try:
-            row = conn.execute("SELECT txid_current()").fetchone()
-            assert row is not None
-            self.xid = int(row[0])
+            (xid,) = conn.execute("SELECT txid_current()").fetchone() or (0,)
+            self.xid = int(xid)
             if freeze:
                 conn.execute(f"TRUNCATE {qt(f.table)}")
             self.start: int | None = None
