@@ -1,4 +1,5 @@
-"""Where generated files go: a local (possibly shared) directory or an S3 prefix.
+"""Where generated files go: a local (possibly shared) directory or an S3 prefix (file storage; the
+row-level destinations of a table, CSV shards or a COPY stream, are `generate.sinks`).
 
 Used by partitioned generation, where every shard's final name is known when it is opened, so a
 shard is written straight under its final name on S3 (a multipart upload is invisible until it is

@@ -3,10 +3,10 @@
 The generator produces each table's rows in order as CSV bytes (the kernel writes bytes, not Python
 objects) and hands them to one `TableSink` per table:
 
-- sharded CSV files with a manifest (`zbugs_synth.generate.writer.ShardedWriter`, generate-synthetic);
+- sharded CSV files with a manifest (`zbugs_synth.generate.writer.ShardedWriter`, generate-synthetic),
+  in a local directory or on S3 (the file storage of `zbugs_synth.generate.sink`);
 - a COPY stream into PostgreSQL (`zbugs_synth.db.load.stream`, db-seed-synthetic --generate);
 - `NullSink`: rows already in their destination (a resumed direct load), counted and dropped;
-- object storage later: a sink that uploads parts instead of writing files.
 
 A sink never changes the bytes: the same configuration gives the same rows in every sink.
 """
