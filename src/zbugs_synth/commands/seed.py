@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from zbugs_synth.db.load.loader import SeedResult
 
 # generate-synthetic settings about where its files go and how the work is split: none changes the rows.
-GENERATE_ONLY = ("output_dir", "shard_size", "force", "parts", "part", "scheduler", "endpoint_url")
+GENERATE_ONLY = ("output_dir", "shard_size", "force", "part", "endpoint_url")
 
 DESCRIPTION = """\
 Load the CSV shards of a dataset directory (written by generate-synthetic or get-data, or by the
@@ -127,7 +127,12 @@ def load(cfg: SeedConfig, tuning: Tuning, progress_mode: str, *, command: str = 
     if generator is not None:  # --generate: these settings say which dataset
         from zbugs_synth.db.load.stream import GeneratedSource
 
-        source = GeneratedSource(generator)
+        if generator.scheduler or generator.parts:  # the parts as Dask tasks (db/load/cluster_load.py)
+            from zbugs_synth.db.load.cluster_load import ClusterSource
+
+            source = ClusterSource(generator)
+        else:
+            source = GeneratedSource(generator)
     try:
         try:
             result = seed(cfg, tuning, progress, say=say, source=source)

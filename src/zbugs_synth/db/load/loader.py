@@ -150,6 +150,8 @@ class Loader:
         self.source = source
         self.url = resolve_db_url(cfg)
         self.sessions = session.Sessions(self.url, cfg, tuning)
+        if (bind := getattr(source, "bind", None)) is not None:
+            bind(self.url, self.sessions)  # a cluster load's workers connect themselves (cluster_load.py)
         self.phases: dict[str, float] = {}
         self.seq: str | None = None  # issue.shortID's sequence, found once connected
         self.jobs = 0  # connections in the pool, planned once connected

@@ -57,6 +57,15 @@ class Sessions:
 
     def open(self, app: str) -> Conn:
         conn = connect(self.url, autocommit=True)
+        try:
+            self._apply(conn, self.settings(app))
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def settings(self, app: str) -> dict[str, str]:
+        """A loader connection's session settings (also what a Dask worker's connections apply)."""
         settings = {
             "application_name": app,
             "maintenance_work_mem": self.maintenance_work_mem,
@@ -71,12 +80,7 @@ class Sessions:
             settings["max_parallel_maintenance_workers"] = str(self.parallel_workers)
         if self.replica_role and app == APP_WORKER:
             settings["session_replication_role"] = "replica"
-        try:
-            self._apply(conn, settings)
-        except BaseException:
-            conn.close()
-            raise
-        return conn
+        return settings
 
     def _apply(self, conn: Conn, settings: dict[str, str]) -> None:
         name = ""

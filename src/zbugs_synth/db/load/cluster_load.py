@@ -1,0 +1,311 @@
+"""`db-seed-synthetic --generate --scheduler ADDRESS`: the direct load with its parts as Dask tasks.
+
+The client does what the loader does once (mode checks, record the run, save and drop the schema
+objects; afterwards indexes, keys, foreign keys, triggers, ANALYZE, the shortID sequence, finish):
+this module is only the COPY step. Each task generates one part (generate.parts: issues
+[(K-1)n/N, Kn/N) with their comments and issue labels, part 1 also the small tables) and COPYs it
+straight into PostgreSQL over its own connection, in ONE transaction that also records each of the
+part's tables as loaded (`issue.part-0003-of-0008`, ...): a part is in whole or not at all, so a
+part is the resume unit. Dask retries a task that raised and reruns one whose worker died (the
+dead connection's transaction is rolled back by the server); a rerun of the command loads only the
+parts not recorded.
+
+Parts' COPYs into one table run concurrently, so nothing is truncated or frozen per part (a force
+load empties the tables once, in the loader's prepare step; a seed needs them empty). One
+connection carries every table of a part: each chunk's rows go in as one COPY per table.
+
+shortID: the single-process path lets the identity number issues in row order from the run's base;
+here parts run in any order, so each issue gets its shortID explicitly, base + its issue index
+(prefixed to its CSV row): the same numbers. The loader sets the sequence once at the end.
+
+Duplicates: Dask may run a part twice (a worker presumed dead, a stale task of an interrupted
+client). Each part's transaction first takes an advisory lock on (run, part) and skips the part if
+it is recorded by then: the second attempt waits for the first to commit or roll back.
+
+The database URL is a secret: it travels inside the task (the workers have no other way to get
+it) wrapped so that no repr, log line or error shows it; error texts are scrubbed of it.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import psycopg
+
+from zbugs_synth.config.generate import GenerateConfig
+from zbugs_synth.db.connect import scrub
+from zbugs_synth.db.load import state
+from zbugs_synth.db.load.dataset import DataFile
+from zbugs_synth.db.load.jobs import CopyDataError, Sequence, _is_data_error, _one_line
+from zbugs_synth.db.load.session import APP_WORKER, Sessions
+from zbugs_synth.db.load.stream import GeneratedDataset, GeneratedSource, describe
+from zbugs_synth.db.names import qi, qt
+from zbugs_synth.errors import UserError
+from zbugs_synth.generate.driver import Prepared, _generate_big_tables, _kernel_plan, _small_tables
+from zbugs_synth.generate.partitioned import parts_of
+from zbugs_synth.generate.parts import PartSpec
+from zbugs_synth.generate.sinks import NullSink, TableSink
+from zbugs_synth.progress import Progress
+from zbugs_synth.tables import HEADERS, TABLES
+
+Conn = psycopg.Connection[Any]
+SMALL_TABLES = ("user", "project", "label")
+TASK_RETRIES = 3
+
+
+class Secret:
+    """A value that never shows in a repr (Dask may log a task's arguments)."""
+
+    def __init__(self, value: str) -> None:
+        self.value = value
+
+    def __repr__(self) -> str:
+        return "Secret('****')"
+
+    __str__ = __repr__
+
+
+def part_record_name(table: str, part: int, parts: int) -> str:
+    width = max(4, len(str(parts)))
+    return f"{table}.part-{part:0{width}d}-of-{parts:0{width}d}"
+
+
+def part_tables(cfg: GenerateConfig, part: int) -> list[str]:
+    """The tables part `part` writes (part 1: also the small ones; no users with SKIP_USERS)."""
+    return [t for t in TABLES if (part == 1 or t not in SMALL_TABLES) and not (t == "user" and cfg.skip_users)]
+
+
+# ---- on the worker -------------------------------------------------------------------------------
+
+class PartCopySink:
+    """One table of a part: each batch of rows as one `COPY ... FROM STDIN` on the part's connection
+    (inside the part's transaction). `number_from`: the issue table, shortID given explicitly."""
+
+    def __init__(self, conn: Conn, table: str, number_from: int | None) -> None:
+        self.conn, self.table, self.next = conn, table, number_from
+        cols = ((("shortID",) if number_from is not None else ()) + tuple(HEADERS[table]))
+        self.sql = f"COPY {qt(table)} ({', '.join(qi(c) for c in cols)}) FROM STDIN WITH (FORMAT csv)"
+        self.rows = 0
+        self.bytes = 0
+
+    def _copy(self, data: bytes | memoryview, n_rows: int) -> None:
+        try:
+            with self.conn.cursor() as cur:
+                with cur.copy(self.sql) as cp:
+                    cp.write(data)
+                if cur.rowcount != n_rows:
+                    raise CopyDataError(f"generated {self.table}: the server read {cur.rowcount:,} rows, "
+                                        f"{n_rows:,} were sent")
+        except psycopg.Error as e:
+            if _is_data_error(e):
+                raise CopyDataError(f"generated {self.table}: {_one_line(e.diag.message_primary or str(e))}") \
+                    from None
+            raise
+        self.rows += n_rows
+        self.bytes += len(data)
+
+    def write_rows(self, buf: np.ndarray, ends: np.ndarray, n_rows: int) -> None:
+        if not n_rows:
+            return
+        view = memoryview(buf)[: int(ends[n_rows - 1])]
+        if self.next is None:
+            self._copy(view, n_rows)
+            return
+        # "shortID," before every row; rows may hold newlines (quoted text), so cut at `ends`.
+        raw = bytes(view)
+        stops = ends[:n_rows].tolist()
+        pieces: list[bytes] = []
+        start = 0
+        for i, stop in enumerate(stops):
+            pieces.append(b"%d," % (self.next + i))
+            pieces.append(raw[start:stop])
+            start = stop
+        self.next += n_rows
+        self._copy(b"".join(pieces), n_rows)
+
+    def write_text(self, text: str, n_rows: int) -> None:
+        if n_rows:
+            self._copy(text.encode("utf-8"), n_rows)
+
+    def finish(self) -> None:
+        return None
+
+    def abort(self) -> None:
+        return None
+
+
+def _progress(topic: str | None, part: int) -> Any:
+    from zbugs_synth.generate.cluster import EventProgress
+    from zbugs_synth.progress import NullProgress
+
+    return EventProgress(topic, part) if topic else NullProgress()
+
+
+def load_part_task(cfg: GenerateConfig, prep: Prepared, part: int, parts: int, url: Secret,
+                   settings: dict[str, str], run_id: int, seq: Sequence | None, topic: str | None) -> dict[str, Any]:
+    """The Dask task: generate part `part` and COPY it, with its records, in one transaction."""
+    progress = _progress(topic, part)
+    if topic:
+        progress.send("start")
+    try:
+        rows, skipped = _load_part(cfg, prep, PartSpec(part, parts), url.value, settings, run_id, seq, progress)
+    except CopyDataError:
+        raise
+    except psycopg.Error as e:
+        # psycopg's errors do not travel well between processes, and may name the server: one line, scrubbed.
+        raise RuntimeError(f"part {part} of {parts}: {type(e).__name__}: {scrub(str(e), url.value)}") from None
+    if topic:
+        progress.close()
+    return {"part": part, "rows": rows[0], "bytes": rows[1], "skipped": skipped}
+
+
+def _load_part(cfg: GenerateConfig, prep: Prepared, spec: PartSpec, url: str, settings: dict[str, str],
+               run_id: int, seq: Sequence | None, progress: Any) -> tuple[tuple[dict[str, int], dict[str, int]], bool]:
+    tables = part_tables(cfg, spec.part)
+    names = {t: part_record_name(t, spec.part, spec.parts) for t in tables}
+    i0, i1 = spec.issue_range(cfg.num_issues)
+    with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
+        for name, value in settings.items():
+            conn.execute("SELECT set_config(%s, %s, false)", (name, value))
+        with conn.transaction():
+            # Two-key advisory locks live apart from the loader's one-key lock.
+            conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (run_id % 2**31, spec.part))
+            done = conn.execute(f"SELECT table_name, rows FROM {state.SHARDS} WHERE run_id = %s AND name = ANY(%s)",
+                                (run_id, list(names.values()))).fetchall()
+            if done:  # another attempt committed this part meanwhile
+                return ({str(t): int(r) for t, r in done}, {}), True
+            (xid,) = conn.execute("SELECT txid_current()").fetchone() or (0,)
+            start = seq.base + i0 if seq is not None else None
+            sinks: dict[str, TableSink] = {t: NullSink() for t in TABLES}
+            copies = {t: PartCopySink(conn, t, start if t == "issue" else None) for t in tables}
+            sinks.update(copies)
+            projects, label_ids = _small_tables(cfg, prep.pack, sinks if spec.first else None,  # type: ignore[arg-type]
+                                                progress)
+            plan = _kernel_plan(cfg, prep.pack, projects, label_ids)
+            _generate_big_tables(cfg, plan, sinks, progress, i0, i1)  # type: ignore[arg-type]
+            for t in tables:
+                state.record_shard(conn, run_id, names[t], t, copies[t].rows, int(xid),
+                                   start if t == "issue" else None)
+        # COMMIT: the part's rows and its records, together.
+    return ({t: copies[t].rows for t in tables}, {t: copies[t].bytes for t in tables}), False
+
+
+def _identity(x: Any) -> Any:
+    return x
+
+
+# ---- on the client -------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Bound:
+    url: str
+    sessions: Sessions
+
+
+class ClusterSource(GeneratedSource):
+    """A generator configuration loaded by the parts of a Dask cluster (see the module docstring)."""
+
+    def __init__(self, cfg: GenerateConfig) -> None:
+        if not cfg.scheduler:
+            raise UserError("--parts: only with --scheduler (the parts of a direct load are Dask tasks)")
+        super().__init__(cfg)
+        self.parts = parts_of(cfg)
+        self.bound: _Bound | None = None
+
+    def bind(self, url: str, sessions: Sessions) -> None:
+        """The loader's database URL and session settings (the workers connect with them)."""
+        self.bound = _Bound(url, sessions)
+
+    def dataset(self) -> GeneratedDataset:
+        files = []
+        for k in range(1, self.parts + 1):
+            for table in part_tables(self.cfg, k):
+                files.append(DataFile(part_record_name(table, k, self.parts), table, k, Path("<generated>") / table,
+                                      self._bytes_hint(table) // self.parts, None, HEADERS[table]))
+        return GeneratedDataset(Path("."), describe(self.cfg), self.dataset_id, self.manifest(), tuple(files),
+                                None, cfg=self.cfg)
+
+    def load(self, conn: Conn, open_conn: Callable[[], Conn], run_id: int, todo: list[DataFile],
+             seq: Sequence | None, freeze: Callable[[str], bool], progress: Progress,
+             on_done: Callable[[DataFile, int], None], dataset: GeneratedDataset) -> None:
+        if self.bound is None:
+            raise RuntimeError("ClusterSource.load before bind")
+        check_recorded(conn, run_id, {f.name for f in dataset.files},
+                       f"db-seed-synthetic --generate --scheduler ... --parts {self.parts}")
+        by_part: dict[int, list[DataFile]] = {}
+        for f in todo:
+            by_part.setdefault(f.shard, []).append(f)
+        if len(by_part) < self.parts:
+            progress.log(f"{self.parts - len(by_part)} of {self.parts} parts already loaded: skipped")
+        if by_part:
+            t = time.perf_counter()
+            self._run(sorted(by_part), by_part, run_id, seq, progress, on_done, dataset)
+            self.phases["generate and copy"] = time.perf_counter() - t
+
+    def _run(self, todo: list[int], files: dict[int, list[DataFile]], run_id: int, seq: Sequence | None,
+             progress: Progress, on_done: Callable[[DataFile, int], None], dataset: GeneratedDataset) -> None:
+        from zbugs_synth.db.load.loader import LoadFailed
+        from zbugs_synth.generate.cluster import PROGRESS_INTERVAL, ProgressAggregator, _connect
+
+        try:
+            import distributed
+        except ImportError:
+            raise UserError("--scheduler: Dask is not installed here; pip install 'zbugs-synth[dask]' "
+                            "(on the client and on every worker)") from None
+        bound = self.bound
+        if bound is None:
+            raise RuntimeError("ClusterSource._run before bind")
+        cfg = self.cfg
+        client = _connect(cfg.scheduler or "")
+        topic = f"zbugs-synth-load-{uuid.uuid4().hex}"
+        issues = sum(PartSpec(k, self.parts).issue_range(cfg.num_issues)[1]
+                     - PartSpec(k, self.parts).issue_range(cfg.num_issues)[0] for k in todo)
+        aggregator = ProgressAggregator(progress, {
+            "issue": issues, "comment": issues * cfg.comments_per_issue, "issueLabel": issues * cfg.labels_per_issue})
+        prep = Prepared(self.pack, self.digest, self.dataset_id)
+        settings = bound.sessions.settings(APP_WORKER)
+        try:
+            client.subscribe_topic(topic, aggregator)
+            shared = client.submit(_identity, prep, pure=False, key=f"zbugs-synth-prep-{uuid.uuid4().hex}")
+            secret = Secret(bound.url)
+            futures = [client.submit(load_part_task, cfg, shared, k, self.parts, secret, settings, run_id, seq, topic,
+                                     key=f"zbugs-synth-load-part-{k}-of-{self.parts}-{uuid.uuid4().hex[:8]}",
+                                     retries=TASK_RETRIES, pure=False) for k in todo]
+            for fut in distributed.as_completed(futures, loop=client.loop):
+                info = fut.result()
+                k = int(info["part"])
+                for f in files[k]:
+                    rows = int(info["rows"].get(f.table, 0))
+                    dataset.sent[f.table] = dataset.sent.get(f.table, 0) + int(info["bytes"].get(f.table, 0))
+                    on_done(f, rows)
+            time.sleep(2 * PROGRESS_INTERVAL)  # the last progress events arrive asynchronously
+        except distributed.client.FutureCancelledError as e:
+            raise LoadFailed(f"the Dask cluster cancelled a part ({e}); run the same command again to load the "
+                             "missing parts") from None
+        except distributed.KilledWorker as e:
+            raise LoadFailed(f"a part's worker died too often ({e}); run the same command again to load the "
+                             "missing parts") from None
+        finally:
+            aggregator.done()
+            try:
+                client.unsubscribe_topic(topic)
+            finally:
+                client.close()
+
+
+def check_recorded(conn: Conn, run_id: int, names: set[str], how: str) -> None:
+    """Refuse to resume a load whose recorded pieces are not this source's (another --parts, or the
+    other path): loading again what they hold would duplicate rows."""
+    recorded = {r[0] for r in conn.execute(f"SELECT name FROM {state.SHARDS} WHERE run_id = %s",
+                                           (run_id,)).fetchall()}
+    stray = sorted(recorded - names)
+    if stray:
+        raise UserError(f"the interrupted load recorded {stray[0]}, which this command would not load: resume it "
+                        f"as it was started ({len(stray)} piece(s) recorded differently; {how} only matches its "
+                        "own), or undo it with ZERO_SEED_RESET=true")

@@ -1,0 +1,175 @@
+"""db-seed-synthetic --generate --scheduler: the parts of a direct load as tasks on a real Dask LocalCluster
+(2 worker processes) COPYing into the suite's PostgreSQL. The rows equal, per table content hash, those
+of loading the CSVs and of the single-process direct load; a worker killed mid-part and a client killed
+mid-load still end with exactly those rows, and a rerun loads only the parts not recorded."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import loader_helpers
+import pytest
+from embedded_helpers import kill_when, run
+from loader_helpers import BATCH1, counts, differences, digest, expected_rows, loads, open_runs, query
+from test_generate_direct import generate_cli, other_db  # noqa: F401  (fixture)
+
+from zbugs_synth.db import connect
+
+distributed = pytest.importorskip("distributed")
+
+Cap = pytest.CaptureFixture[str]
+Mp = pytest.MonkeyPatch
+batch1 = loader_helpers.batch1
+
+# Big enough that a part lasts a moment (to kill something mid-part), small enough for the default suite.
+MEDIUM = {"NUM_ISSUES": "40000", "NUM_PROJECTS": "40", "NUM_USERS": "60", "SEED": "9", "WORKERS": "1",
+          "COMMENTS_PER_ISSUE": "6"}
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[distributed.LocalCluster]:
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                                  host="127.0.0.1") as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def medium_reference(pg_admin_url: str, zbugs_template: str) -> dict:
+    """The content hashes of the single-process --generate load of MEDIUM."""
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    connect.create_database(pg_admin_url, name, template=zbugs_template, if_missing=False)
+    url = connect.with_database(pg_admin_url, name)
+    try:
+        ran = loader_helpers.seed_process(url, None, Path("/tmp"), ZERO_SEED_GENERATE="true", **MEDIUM)
+        assert ran.code == 0, ran.text
+        return digest(url)
+    finally:
+        connect.drop_database(pg_admin_url, name)
+
+
+def records(url: str) -> dict[str, int]:
+    return dict(query(url, "SELECT name, xid FROM zbugs_synth.seed_shards"))  # type: ignore[arg-type]
+
+
+def expected_names(parts: int, skip_users: bool = False) -> set[str]:
+    w = max(4, len(str(parts)))
+    names = {f"{t}.part-{k:0{w}d}-of-{parts:0{w}d}" for k in range(1, parts + 1) for t in ("issue", "comment",
+                                                                                            "issueLabel")}
+    small = ("project", "label") if skip_users else ("user", "project", "label")
+    return names | {f"{t}.part-{1:0{w}d}-of-{parts:0{w}d}" for t in small}
+
+
+def test_cluster_load_equals_the_csvs_and_the_single_process_load(
+        cluster, fresh_db: str, other_db: str, batch1: Path, capsys: Cap, monkeypatch: Mp) -> None:  # noqa: F811
+    via_csv = loader_helpers.seed_cli(fresh_db, batch1, capsys, monkeypatch)
+    assert via_csv.code == 0, via_csv.text
+    # Bookkeeping read during the load: each part's tables recorded together with it.
+    ran = generate_cli(other_db, BATCH1, capsys, monkeypatch, "--parts", "3",
+                       DASK_SCHEDULER_ADDRESS=cluster.scheduler_address)
+    assert ran.code == 0, ran.text
+    assert digest(other_db) == digest(fresh_db)  # every row, and the shortID sequence
+    assert counts(other_db) == expected_rows(batch1)
+    assert differences(other_db) == []
+    assert open_runs(other_db) == 0
+    (csv_id, _s, _m, csv_rows, _f), = loads(fresh_db)
+    (gen_id, _s, mode, gen_rows, finished), = loads(other_db)
+    assert (gen_id, mode, finished, gen_rows) == (csv_id, "seed", True, csv_rows)
+    # Again: already seeded, nothing loaded (the same dataset id).
+    again = generate_cli(other_db, BATCH1, capsys, monkeypatch, "--scheduler", cluster.scheduler_address)
+    assert again.code == 0 and "already seeded" in again.text, again.text
+
+
+def test_the_database_url_never_shows(cluster, fresh_db: str, capsys: Cap, monkeypatch: Mp) -> None:
+    from zbugs_synth.db.load.cluster_load import Secret
+
+    assert "secret-pw" not in repr(Secret("postgresql://u:secret-pw@h/db"))
+    ran = generate_cli(fresh_db, BATCH1, capsys, monkeypatch, "--parts", "2", "--scheduler",
+                       cluster.scheduler_address)
+    assert ran.code == 0, ran.text
+    password = fresh_db.split("://", 1)[1].split("@", 1)[0].partition(":")[2]
+    if password:
+        assert password not in ran.text
+
+
+def test_parts_without_a_scheduler_is_one_line(fresh_db: str, capsys: Cap, monkeypatch: Mp) -> None:
+    ran = generate_cli(fresh_db, BATCH1, capsys, monkeypatch, "--parts", "3")
+    assert ran.code == 2 and "--scheduler" in ran.err and "Traceback" not in ran.err, ran.text
+
+
+def test_a_worker_killed_mid_part_still_gives_the_exact_rows(
+        cluster, fresh_db: str, medium_reference: dict, capsys: Cap, monkeypatch: Mp) -> None:
+    watcher = distributed.Client(cluster.scheduler_address, set_as_default=False)
+    try:
+        pid_of = watcher.run(os.getpid)
+        killed: list[str] = []
+
+        def copying() -> bool:
+            return bool(query(fresh_db, "SELECT count(*) FROM pg_stat_activity WHERE application_name = "
+                                        "'zbugs-synth seed worker' AND query ILIKE 'COPY%comment%'")[0][0])
+
+        def killer() -> None:
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline and not killed:
+                for worker, keys in watcher.processing().items():
+                    if any(str(k).startswith("zbugs-synth-load-part-") for k in keys) and copying():
+                        os.kill(pid_of[worker], signal.SIGKILL)
+                        killed.append(worker)
+                        return
+                time.sleep(0.01)
+
+        t = threading.Thread(target=killer, daemon=True)
+        t.start()
+        ran = generate_cli(fresh_db, MEDIUM, capsys, monkeypatch, "--parts", "2", "--scheduler",
+                           cluster.scheduler_address)
+        t.join()
+    finally:
+        watcher.close()
+    assert ran.code == 0, ran.text
+    assert killed, "no part was copying when the test looked"
+    assert "started again on" in ran.text  # Dask reran the lost part
+    assert digest(fresh_db) == medium_reference
+    assert differences(fresh_db) == []
+
+
+def test_a_killed_client_is_resumed_loading_only_the_missing_parts(
+        cluster, fresh_db: str, medium_reference: dict, tmp_path: Path) -> None:
+    env = {"ZERO_UPSTREAM_DB": fresh_db, "ZERO_SEED_GENERATE": "true", "DASK_SCHEDULER_ADDRESS":
+           cluster.scheduler_address, **MEDIUM}
+    args = ["db-seed-synthetic", "--progress", "none", "--parts", "6"]
+    # The client dies once a first part is in (the others may be mid-COPY or not started).
+    kill_when(tmp_path, Path("/nonexistent"), args,
+              lambda: bool(query(fresh_db, "SELECT count(*) FROM zbugs_synth.seed_shards "
+                                           "WHERE name LIKE 'issue.part-%'")[0][0]), env)
+    before = records(fresh_db)
+    assert before and open_runs(fresh_db) == 1
+    again = run(tmp_path, Path("/nonexistent"), *args, **env)
+    assert again.code == 0, again.text
+    assert "resuming the interrupted seed load" in again.text
+    assert "parts already loaded: skipped" in again.text
+    after = records(fresh_db)
+    # What was recorded before the rerun was not loaded again (same transactions), every part is there once.
+    assert {n: after[n] for n in before} == before
+    assert set(after) == expected_names(6)
+    assert digest(fresh_db) == medium_reference
+    assert differences(fresh_db) == []
+
+
+def test_a_resume_with_another_split_is_refused(  # it would load some rows twice
+        cluster, fresh_db: str, tmp_path: Path) -> None:
+    env = {"ZERO_UPSTREAM_DB": fresh_db, "ZERO_SEED_GENERATE": "true", "DASK_SCHEDULER_ADDRESS":
+           cluster.scheduler_address, **MEDIUM}
+    kill_when(tmp_path, Path("/nonexistent"), ["db-seed-synthetic", "--progress", "none", "--parts", "6"],
+              lambda: bool(query(fresh_db, "SELECT count(*) FROM zbugs_synth.seed_shards "
+                                           "WHERE name LIKE 'issue.part-%'")[0][0]), env)
+    other = run(tmp_path, Path("/nonexistent"), "db-seed-synthetic", "--progress", "none", "--parts", "4", **env)
+    assert other.code != 0 and "which this command would not load" in other.text, other.text
+    assert "Traceback" not in other.text
+    single = run(tmp_path, Path("/nonexistent"), "db-seed-synthetic", "--progress", "none",
+                 **{k: v for k, v in env.items() if k != "DASK_SCHEDULER_ADDRESS"})
+    assert single.code != 0 and "which this command would not load" in single.text, single.text
