@@ -365,16 +365,18 @@ def generate_part(cfg: GenerateConfig, spec: PartSpec, sink: Sink, progress: Pro
 
 
 def write_tables(cfg: GenerateConfig, pack: TemplatePack, sinks: Mapping[str, TableSink], progress: Progress,
-                 phases: dict[str, float]) -> None:
+                 phases: dict[str, float], part: PartSpec | None = None) -> None:
     """Generate every table of `cfg` into `sinks` (one per table in TABLES; "user" unused with SKIP_USERS):
     db-seed-synthetic --generate's COPY streams (zbugs_synth.generate.sinks says what a sink is).
+    With `part`, only that part's rows (its issues; the small tables with part 1): a cluster load's task.
 
     The small tables are finished as soon as they are written (a COPY sink commits them then); the
     big ones, generated together chunk by chunk, at the end. The caller aborts the sinks on error.
     """
     t = time.perf_counter()
-    projects, label_ids = _small_tables(cfg, pack, sinks, progress)  # type: ignore[arg-type]
-    for table in SMALL_TABLES:
+    small = part is None or part.first
+    projects, label_ids = _small_tables(cfg, pack, sinks if small else None, progress)  # type: ignore[arg-type]
+    for table in SMALL_TABLES if small else ():
         if not (table == "user" and cfg.skip_users):
             sinks[table].finish()
     phases["small tables"] = time.perf_counter() - t
@@ -382,7 +384,8 @@ def write_tables(cfg: GenerateConfig, pack: TemplatePack, sinks: Mapping[str, Ta
     plan = _kernel_plan(cfg, pack, projects, label_ids)
     phases["prepare kernel"] = time.perf_counter() - t
     t = time.perf_counter()
-    _generate_big_tables(cfg, plan, sinks, progress, 0, cfg.num_issues)  # type: ignore[arg-type]
+    i0, i1 = part.issue_range(cfg.num_issues) if part is not None else (0, cfg.num_issues)
+    _generate_big_tables(cfg, plan, sinks, progress, i0, i1)  # type: ignore[arg-type]
     phases["issues, comments, labels"] = time.perf_counter() - t
     for table in TABLES:
         if table not in SMALL_TABLES:

@@ -16,7 +16,7 @@ from pathlib import Path
 import loader_helpers
 import pytest
 from embedded_helpers import kill_when, run
-from loader_helpers import BATCH1, counts, differences, digest, expected_rows, loads, open_runs, query
+from loader_helpers import BATCH1, BATCH2, counts, differences, digest, expected_rows, loads, open_runs, query
 from test_generate_direct import generate_cli, other_db  # noqa: F401  (fixture)
 
 from zbugs_synth.db import connect
@@ -26,6 +26,7 @@ distributed = pytest.importorskip("distributed")
 Cap = pytest.CaptureFixture[str]
 Mp = pytest.MonkeyPatch
 batch1 = loader_helpers.batch1
+batch2 = loader_helpers.batch2
 
 # Big enough that a part lasts a moment (to kill something mid-part), small enough for the default suite.
 MEDIUM = {"NUM_ISSUES": "40000", "NUM_PROJECTS": "40", "NUM_USERS": "60", "SEED": "9", "WORKERS": "1",
@@ -85,6 +86,23 @@ def test_cluster_load_equals_the_csvs_and_the_single_process_load(
     assert again.code == 0 and "already seeded" in again.text, again.text
 
 
+def test_cluster_batches_append_like_the_csvs(cluster, fresh_db: str, other_db: str, batch1: Path,  # noqa: F811
+                                              batch2: Path, capsys: Cap, monkeypatch: Mp) -> None:
+    assert loader_helpers.seed_cli(fresh_db, batch1, capsys, monkeypatch).code == 0
+    assert loader_helpers.seed_cli(fresh_db, batch2, capsys, monkeypatch, ZERO_SEED_APPEND="true").code == 0
+    on = {"DASK_SCHEDULER_ADDRESS": cluster.scheduler_address}
+    assert generate_cli(other_db, BATCH1, capsys, monkeypatch, "--parts", "2", **on).code == 0
+    ran = generate_cli(other_db, BATCH2, capsys, monkeypatch, "--parts", "3", ZERO_SEED_APPEND="true", **on)
+    assert ran.code == 0, ran.text
+    assert digest(other_db) == digest(fresh_db)
+    assert [r[0] for r in loads(other_db)] == [r[0] for r in loads(fresh_db)]
+    assert differences(other_db) == []
+    # Force back to batch 1 alone.
+    ran = generate_cli(other_db, BATCH1, capsys, monkeypatch, "--parts", "2", ZERO_SEED_FORCE="true", **on)
+    assert ran.code == 0, ran.text
+    assert counts(other_db) == expected_rows(batch1)
+
+
 def test_the_database_url_never_shows(cluster, fresh_db: str, capsys: Cap, monkeypatch: Mp) -> None:
     from zbugs_synth.db.load.cluster_load import Secret
 
@@ -111,7 +129,7 @@ def test_a_worker_killed_mid_part_still_gives_the_exact_rows(
 
         def copying() -> bool:
             return bool(query(fresh_db, "SELECT count(*) FROM pg_stat_activity WHERE application_name = "
-                                        "'zbugs-synth seed worker' AND query ILIKE 'COPY%comment%'")[0][0])
+                                        "'zbugs-synth seed worker' AND query ILIKE 'COPY%%comment%%'")[0][0])
 
         def killer() -> None:
             deadline = time.monotonic() + 120
@@ -145,17 +163,20 @@ def test_a_killed_client_is_resumed_loading_only_the_missing_parts(
     # The client dies once a first part is in (the others may be mid-COPY or not started).
     kill_when(tmp_path, Path("/nonexistent"), args,
               lambda: bool(query(fresh_db, "SELECT count(*) FROM zbugs_synth.seed_shards "
-                                           "WHERE name LIKE 'issue.part-%'")[0][0]), env)
+                                           "WHERE name LIKE 'issue.part-%%'")[0][0]), env)
     before = records(fresh_db)
     assert before and open_runs(fresh_db) == 1
     again = run(tmp_path, Path("/nonexistent"), *args, **env)
     assert again.code == 0, again.text
     assert "resuming the interrupted seed load" in again.text
-    assert "parts already loaded: skipped" in again.text
-    after = records(fresh_db)
-    # What was recorded before the rerun was not loaded again (same transactions), every part is there once.
-    assert {n: after[n] for n in before} == before
-    assert set(after) == expected_names(6)
+    assert "of 21 files already loaded" in again.text
+    # Every issue part is there once, in one transaction each (its rows' xmin); the parts recorded
+    # before the rerun kept the transactions of the killed run: they were not loaded again.
+    by_xid = dict(query(fresh_db, "SELECT xmin::text::bigint, count(*) FROM public.issue GROUP BY 1"))
+    assert len(by_xid) == 6
+    earlier = {n: xid % 2**32 for n, xid in before.items() if n.startswith("issue.")}
+    assert earlier and all(xid in by_xid for xid in earlier.values())
+    assert set(before) <= expected_names(6)
     assert digest(fresh_db) == medium_reference
     assert differences(fresh_db) == []
 
@@ -166,7 +187,7 @@ def test_a_resume_with_another_split_is_refused(  # it would load some rows twic
            cluster.scheduler_address, **MEDIUM}
     kill_when(tmp_path, Path("/nonexistent"), ["db-seed-synthetic", "--progress", "none", "--parts", "6"],
               lambda: bool(query(fresh_db, "SELECT count(*) FROM zbugs_synth.seed_shards "
-                                           "WHERE name LIKE 'issue.part-%'")[0][0]), env)
+                                           "WHERE name LIKE 'issue.part-%%'")[0][0]), env)
     other = run(tmp_path, Path("/nonexistent"), "db-seed-synthetic", "--progress", "none", "--parts", "4", **env)
     assert other.code != 0 and "which this command would not load" in other.text, other.text
     assert "Traceback" not in other.text

@@ -47,7 +47,7 @@ from zbugs_synth.db.load.session import APP_WORKER, Sessions
 from zbugs_synth.db.load.stream import GeneratedDataset, GeneratedSource, describe
 from zbugs_synth.db.names import qi, qt
 from zbugs_synth.errors import UserError
-from zbugs_synth.generate.driver import Prepared, _generate_big_tables, _kernel_plan, _small_tables
+from zbugs_synth.generate.driver import SMALL_TABLES, Prepared, write_tables
 from zbugs_synth.generate.partitioned import parts_of
 from zbugs_synth.generate.parts import PartSpec
 from zbugs_synth.generate.sinks import NullSink, TableSink
@@ -55,7 +55,6 @@ from zbugs_synth.progress import Progress
 from zbugs_synth.tables import HEADERS, TABLES
 
 Conn = psycopg.Connection[Any]
-SMALL_TABLES = ("user", "project", "label")
 TASK_RETRIES = 3
 
 
@@ -169,7 +168,7 @@ def _load_part(cfg: GenerateConfig, prep: Prepared, spec: PartSpec, url: str, se
                run_id: int, seq: Sequence | None, progress: Any) -> tuple[tuple[dict[str, int], dict[str, int]], bool]:
     tables = part_tables(cfg, spec.part)
     names = {t: part_record_name(t, spec.part, spec.parts) for t in tables}
-    i0, i1 = spec.issue_range(cfg.num_issues)
+    i0 = spec.issue_range(cfg.num_issues)[0]
     with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
         for name, value in settings.items():
             conn.execute("SELECT set_config(%s, %s, false)", (name, value))
@@ -185,10 +184,7 @@ def _load_part(cfg: GenerateConfig, prep: Prepared, spec: PartSpec, url: str, se
             sinks: dict[str, TableSink] = {t: NullSink() for t in TABLES}
             copies = {t: PartCopySink(conn, t, start if t == "issue" else None) for t in tables}
             sinks.update(copies)
-            projects, label_ids = _small_tables(cfg, prep.pack, sinks if spec.first else None,  # type: ignore[arg-type]
-                                                progress)
-            plan = _kernel_plan(cfg, prep.pack, projects, label_ids)
-            _generate_big_tables(cfg, plan, sinks, progress, i0, i1)  # type: ignore[arg-type]
+            write_tables(cfg, prep.pack, sinks, progress, {}, spec)
             for t in tables:
                 state.record_shard(conn, run_id, names[t], t, copies[t].rows, int(xid),
                                    start if t == "issue" else None)
