@@ -47,6 +47,10 @@ With --generate there is no dataset directory: the rows are generated on the fly
 generate-synthetic's: NUM_ISSUES, SEED, SKIP_USERS, TEMPLATES_DIR, ...) and streamed into COPY, one
 transaction per table; they are exactly the rows of the CSVs generate-synthetic writes for the
 same settings, and loading those CSVs afterwards counts as already loaded (same dataset id).
+With --generate --scheduler ADDRESS (DASK_SCHEDULER_ADDRESS) [--parts N] the parts are tasks on
+that Dask cluster, each COPYing its rows straight into the database in one transaction with its
+record (the workers must reach the database; the URL travels in the tasks, never shown); this
+command does the steps before and after the COPY once. A part is then the unit of resumption.
 
 A load that is killed or interrupted is resumed by running the same command again (with
 --generate: tables already committed are not sent again; the unit of resumption is a table). A CSV the
