@@ -232,7 +232,7 @@ class ClusterSource(GeneratedSource):
              on_done: Callable[[DataFile, int], None], dataset: GeneratedDataset) -> None:
         if self.bound is None:
             raise RuntimeError("ClusterSource.load before bind")
-        check_recorded(conn, run_id, {f.name for f in dataset.files},
+        state.check_recorded(conn, run_id, {f.name for f in dataset.files},
                        f"db-seed-synthetic --generate --scheduler ... --parts {self.parts}")
         by_part: dict[int, list[DataFile]] = {}
         for f in todo:
@@ -294,14 +294,3 @@ class ClusterSource(GeneratedSource):
             finally:
                 client.close()
 
-
-def check_recorded(conn: Conn, run_id: int, names: set[str], how: str) -> None:
-    """Refuse to resume a load whose recorded pieces are not this source's (another --parts, or the
-    other path): loading again what they hold would duplicate rows."""
-    recorded = {r[0] for r in conn.execute(f"SELECT name FROM {state.SHARDS} WHERE run_id = %s",
-                                           (run_id,)).fetchall()}
-    stray = sorted(recorded - names)
-    if stray:
-        raise UserError(f"the interrupted load recorded {stray[0]}, which this command would not load: resume it "
-                        f"as it was started ({len(stray)} piece(s) recorded differently; {how} only matches its "
-                        "own), or undo it with ZERO_SEED_RESET=true")

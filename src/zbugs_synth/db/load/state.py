@@ -21,6 +21,7 @@ from psycopg.types.json import Jsonb
 from zbugs_synth.db.load import bookkeeping
 from zbugs_synth.db.load.objects import Saved, from_json, to_json, validated
 from zbugs_synth.db.schema.migrate import SCHEMA
+from zbugs_synth.errors import UserError
 from zbugs_synth.tables import TABLES
 
 Conn = psycopg.Connection[Any]
@@ -146,3 +147,15 @@ def truncate_bookkeeping(conn: Conn) -> None:
 
 def finished_datasets(conn: Conn) -> list[bookkeeping.LoadedDataset]:
     return [d for d in bookkeeping.loaded_datasets(conn) if d.finished]
+
+
+def check_recorded(conn: Conn, run_id: int, names: set[str], how: str) -> None:
+    """Refuse to resume a load whose recorded pieces are not this source's (another --parts, or the
+    other path): loading again what they hold would duplicate rows."""
+    recorded = {r[0] for r in conn.execute(f"SELECT name FROM {SHARDS} WHERE run_id = %s",
+                                           (run_id,)).fetchall()}
+    stray = sorted(recorded - names)
+    if stray:
+        raise UserError(f"the interrupted load recorded {stray[0]}, which this command would not load: resume it "
+                        f"as it was started ({len(stray)} piece(s) recorded differently; {how} only matches its "
+                        "own), or undo it with ZERO_SEED_RESET=true")

@@ -104,9 +104,7 @@ class GeneratedSource:
              seq: Sequence | None, freeze: Callable[[str], bool], progress: Progress,
              on_done: Callable[[DataFile, int], None], dataset: GeneratedDataset) -> None:
         """Generate every table; stream the `todo` ones into COPY (one transaction each), drop the rest."""
-        from zbugs_synth.db.load.cluster_load import check_recorded
-
-        check_recorded(conn, run_id, {f.name for f in dataset.files}, "db-seed-synthetic --generate")
+        state.check_recorded(conn, run_id, {f.name for f in dataset.files}, "db-seed-synthetic --generate")
         wanted = {f.table: f for f in todo}
         extra: list[Conn] = []
         sinks: dict[str, TableSink] = {}
