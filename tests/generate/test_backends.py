@@ -56,7 +56,7 @@ def make_plan(pack_dir: Path | None = None, *, label_table: bool = True, **env: 
     check_against_pack(cfg, pack)
     projects = plan_projects(pack, cfg.num_projects, cfg.seed)
     label_ids = [i for batch, _ in label_rows(projects, pack, cfg.seed) for i in batch] if label_table else None
-    text = compile_pack(pack, mention_logins(cfg.num_users, pack.people))
+    text = compile_pack(pack, mention_logins(cfg.num_users, pack.people), cfg.num_issues)
     return KernelPlan(cfg, projects, text, label_ids)
 
 
@@ -77,6 +77,12 @@ def written(plan: KernelPlan, kernel: backend.Backend, i0: int, i1: int) -> dict
         "comment_ends": b.comment_ends[: c.n_comments].tobytes(),
         "label": text(b.label, b.label_ends, c.n_labels),
         "label_ends": b.label_ends[: c.n_labels].tobytes(),
+        "emoji": text(b.emoji, b.emoji_ends, c.n_emoji),
+        "emoji_ends": b.emoji_ends[: c.n_emoji].tobytes(),
+        "notify": text(b.notify, b.notify_ends, c.n_notify),
+        "notify_ends": b.notify_ends[: c.n_notify].tobytes(),
+        "view": text(b.view, b.view_ends, c.n_view),
+        "view_ends": b.view_ends[: c.n_view].tobytes(),
     }
 
 
@@ -107,15 +113,19 @@ HUGE_ISSUE = ids.ISSUE_MAX - 300  # the largest counters: shifted into comment, 
 
 CONFIGS = {
     "default": (None, {}),
+    "all-tables": (None, {"ALL_TABLES": "true"}),
+    "all-tables-busy": (None, {"ALL_TABLES": "true", "COMMENTS_PER_ISSUE": "12", "EMOJI_PER_ISSUE": "6",
+                               "EMOJI_PER_COMMENT": "3", "VIEWERS_PER_ISSUE": "10", "NUM_USERS": "30"}),
     "fixture-labels4-no-comments": (ORIGINAL_PACK, {"LABELS_PER_ISSUE": "4", "COMMENTS_PER_ISSUE": "0"}),
     "fixture-labels2.5-comments3": (ORIGINAL_PACK, {"LABELS_PER_ISSUE": "2.5", "COMMENTS_PER_ISSUE": "3"}),
     "fixture-comments20": (ORIGINAL_PACK, {"COMMENTS_PER_ISSUE": "20", "LABELS_PER_ISSUE": "1"}),
     "comments-max-small-no-labels": (None, {"COMMENTS_PER_ISSUE": "3", "COMMENTS_MAX": "4",
                                             "LABELS_PER_ISSUE": "0"}),
-    "one-user-one-project": (None, {"NUM_USERS": "1", "NUM_PROJECTS": "1", "SEED": "0"}),
-    "huge-users-max-seed": (None, {"NUM_USERS": "100000000", "NUM_PROJECTS": "3000",
+    "one-user-one-project": (None, {"NUM_USERS": "1", "NUM_PROJECTS": "1", "SEED": "0", "ALL_TABLES": "true"}),
+    "huge-users-max-seed": (None, {"NUM_USERS": "100000000", "NUM_PROJECTS": "3000", "ALL_TABLES": "true",
                                    "SEED": str(ids.SEED_MAX), "PROJECT_PARETO_ALPHA": "0.3"}),
-    "short-window": (None, {"TIME_END": "1000000000000", "TIME_SPAN_DAYS": "0.0001", "COMMENTS_PER_ISSUE": "8"}),
+    "short-window": (None, {"TIME_END": "1000000000000", "TIME_SPAN_DAYS": "0.0001", "COMMENTS_PER_ISSUE": "8",
+                            "ALL_TABLES": "true"}),
     "long-window": (None, {"TIME_END": "2100-01-01T00:00:00Z", "TIME_SPAN_DAYS": "36500",
                            "COMMENT_PARETO_ALPHA": "0.6", "OPEN_FRACTION": "0.05",
                            "ASSIGNED_FRACTION": "1", "PUBLIC_FRACTION": "0"}),

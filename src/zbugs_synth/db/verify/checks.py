@@ -58,7 +58,7 @@ COMMENT_BUCKETS: tuple[tuple[str, int, int | None], ...] = (
     ("0", 0, 0), ("1-2", 1, 2), ("3-5", 3, 5), ("6-10", 6, 10), ("10+", 11, None),
 )
 # Tables whose primary key is a single free-form `id`: an id shared between two of them is suspicious.
-ID_TABLES = ("user", "project", "label", "issue", "comment")
+ID_TABLES = ("user", "project", "label", "issue", "comment", "emoji")
 TOP_PROJECTS = 10
 # comment_check_body_length (migration 0002): the body limit, and the one issue with a lower one.
 COMMENT_MAX_CHARS = 65536
@@ -230,6 +230,13 @@ def _steps() -> list[_Step]:
         _Step('project "lowerCaseName" is lower(name)', _lower_case_names),
         _Step("comment body lengths", _comment_lengths, checks=2),
         _Step("ids not reused across tables", _shared_ids),
+    ]
+    from zbugs_synth.db.verify import extra  # imports this module: bound late
+
+    steps += [
+        _Step(extra.EMOJI_SUBJECT, extra.emoji_subjects),
+        _Step(extra.EMOJI_TIMES, extra.emoji_times),
+        _Step(extra.VIEW_TIMES, extra.view_times),
         _Step("issues per project", _issues_per_project, checks=0),
         _Step("comments per issue", _per_issue("comment", "comments_per_issue"), checks=0),
         _Step("labels per issue", _per_issue("issueLabel", "labels_per_issue"), checks=0),
