@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 
-def run_once(n: int, out: Path, workers: int, cache_dir: str | None) -> dict[str, float]:
+def run_once(n: int, out: Path, workers: int, cache_dir: str | None, extra: tuple[str, ...] = ()) -> dict[str, float]:
     env = {**os.environ, "NUM_ISSUES": str(n), "OUTPUT_DIR": str(out)}
     if workers:
         env["WORKERS"] = str(workers)
@@ -35,7 +35,7 @@ def run_once(n: int, out: Path, workers: int, cache_dir: str | None) -> dict[str
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "zbugs_synth", "generate-synthetic", "--progress", "none",
-                           "--force"], env=env, capture_output=True, text=True)
+                           "--force", *extra], env=env, capture_output=True, text=True)
     wall = time.perf_counter() - t
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode:
@@ -61,6 +61,7 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=0, help="0: all cores")
     ap.add_argument("--cold", action="store_true", help="also measure a first run with an empty numba cache")
     ap.add_argument("--repeat", type=int, default=1)
+    ap.add_argument("--all-tables", action="store_true", help="generate all ten tables (ALL_TABLES=true)")
     args = ap.parse_args()
     print(f"machine: {os.cpu_count()} cores; python {sys.version.split()[0]}")
     print(f"{'issues':>11} {'run':>5} {'CPU s':>7} {'user':>6} {'sys':>6} {'wall s':>7} {'rows':>11} "
@@ -72,7 +73,7 @@ def main() -> None:
                 run_once(min(n, 1000), Path(tmp) / "w", args.workers, None)  # make sure the cache is warm
             for mode in modes:
                 cache = tempfile.mkdtemp(dir=tmp) if mode == "cold" else None
-                r = run_once(n, Path(tmp) / "out", args.workers, cache)
+                r = run_once(n, Path(tmp) / "out", args.workers, cache, ("--all-tables",) if args.all_tables else ())
                 cpu = r["user"] + r["sys"]
                 print(f"{n:>11,} {mode:>5} {cpu:>7.2f} {r['user']:>6.2f} {r['sys']:>6.2f} {r['wall']:>7.2f} "
                       f"{r['rows']:>11,} {r['rows'] / r['wall']:>11,.0f} {r['bytes'] / 1e6:>7.0f} "

@@ -48,13 +48,13 @@ def minimal_csv_line(fields: list[str]) -> str:
 def test_dataset_has_the_original_layout(tmp_path: Path) -> None:
     shape = OriginalShape()
     ds = write_original_dataset(tmp_path / "ds", shape, manifest_txt=True)
-    names = [f"{t}_000.csv" for t in tables.TABLES]
+    names = [f"{t}_000.csv" for t in tables.GUIDE_TABLES]
     assert ds.files == tuple(names)
     assert sorted(p.name for p in ds.directory.iterdir()) == sorted([*names, MANIFEST_TXT])  # no manifest.json
-    assert HEADERS == tables.HEADERS  # the original's columns are the ones our loader expects
+    assert {t: tables.HEADERS[t] for t in tables.GUIDE_TABLES} == HEADERS  # the columns our loader expects
 
     data: dict[str, list[dict[str, str]]] = {}
-    for table, name in zip(tables.TABLES, names, strict=True):
+    for table, name in zip(tables.GUIDE_TABLES, names, strict=True):
         raw = (ds.directory / name).read_bytes().decode("utf-8")
         assert raw.endswith("\n") and "\r" not in raw
         lines = raw.removesuffix("\n").split("\n")
@@ -135,7 +135,7 @@ def test_dataset_is_reproducible_and_shape_driven(tmp_path: Path) -> None:
     assert [n for n in small.files if n.startswith("issue_")] == ["issue_000.csv", "issue_001.csv", "issue_002.csv"]
     assert len(small.older_comment_ids) == shape.older_comments == 100
     assert shape.rows["issueLabel"] == 3000 and shape.rows["comment"] == 999
-    for table in tables.TABLES:
+    for table in tables.GUIDE_TABLES:
         got = sum(len(read_rows(small.directory / n)) for n in small.files if n.startswith(f"{table}_"))
         assert got == shape.rows[table], table
     with pytest.raises(ValueError):

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import psycopg
 
+from zbugs_synth.tables import TABLES
+
 
 def test_quickstart_end_to_end_and_rerun(reachable_tmpdir: Callable[[str], Path],
                                          free_tcp_port: Callable[[], int]) -> None:
@@ -37,8 +39,8 @@ def test_quickstart_end_to_end_and_rerun(reachable_tmpdir: Callable[[str], Path]
         (work / ".env").unlink()
         assert not (work / "db" / "seed-data" / "synthetic-batch-2").exists()
         shards = sorted(p.name for p in (work / "db" / "seed-data" / "quickstart").glob("*.csv"))
-        assert shards == ["comment_000.csv", "issueLabel_000.csv", "issue_000.csv", "label_000.csv",
-                          "project_000.csv", "user_000.csv"]  # default shard size, users written
+        # default shard size, users written, all ten tables (quickstart uses ALL_TABLES)
+        assert shards == sorted(f"{t}_000.csv" for t in TABLES)
         out = first.stdout
         for step in ("[1/5]", "[2/5]", "[3/5]", "[4/5]", "[5/5]", "quickstart done"):
             assert step in out

@@ -14,7 +14,10 @@ import re
 from dataclasses import dataclass
 
 # Load order matters: every table comes after the tables its foreign keys point to.
-TABLES: tuple[str, ...] = ("user", "project", "label", "issue", "comment", "issueLabel")
+# The guide's six tables; `ALL_TABLES=true` adds the other four of zbugs' schema.
+GUIDE_TABLES: tuple[str, ...] = ("user", "project", "label", "issue", "comment", "issueLabel")
+EXTRA_TABLES: tuple[str, ...] = ("emoji", "issueNotifications", "viewState", "userPref")
+TABLES: tuple[str, ...] = GUIDE_TABLES + EXTRA_TABLES
 
 HEADERS: dict[str, tuple[str, ...]] = {
     "user": ("id", "login", "name", "avatar", "role", "githubID", "email"),
@@ -26,6 +29,10 @@ HEADERS: dict[str, tuple[str, ...]] = {
     ),
     "comment": ("id", "issueID", "created", "body", "creatorID"),
     "issueLabel": ("labelID", "issueID", "projectID"),
+    "emoji": ("id", "value", "annotation", "subjectID", "creatorID", "created"),
+    "issueNotifications": ("userID", "issueID", "subscribed", "created"),
+    "viewState": ("userID", "issueID", "viewed"),
+    "userPref": ("key", "value", "userID"),
 }
 
 # `{table}_{shard}.csv` (shard: 3+ digits) or the unsharded `{table}.csv`.

@@ -56,7 +56,7 @@ def make_plan(pack_dir: Path | None = None, *, label_table: bool = True, **env: 
     check_against_pack(cfg, pack)
     projects = plan_projects(pack, cfg.num_projects, cfg.seed)
     label_ids = [i for batch, _ in label_rows(projects, pack, cfg.seed) for i in batch] if label_table else None
-    text = compile_pack(pack, mention_logins(cfg.num_users, pack.people))
+    text = compile_pack(pack, mention_logins(cfg.num_users, pack.people), cfg.num_issues)
     return KernelPlan(cfg, projects, text, label_ids)
 
 
@@ -77,6 +77,12 @@ def written(plan: KernelPlan, kernel: backend.Backend, i0: int, i1: int) -> dict
         "comment_ends": b.comment_ends[: c.n_comments].tobytes(),
         "label": text(b.label, b.label_ends, c.n_labels),
         "label_ends": b.label_ends[: c.n_labels].tobytes(),
+        "emoji": text(b.emoji, b.emoji_ends, c.n_emoji),
+        "emoji_ends": b.emoji_ends[: c.n_emoji].tobytes(),
+        "notify": text(b.notify, b.notify_ends, c.n_notify),
+        "notify_ends": b.notify_ends[: c.n_notify].tobytes(),
+        "view": text(b.view, b.view_ends, c.n_view),
+        "view_ends": b.view_ends[: c.n_view].tobytes(),
     }
 
 
@@ -107,15 +113,19 @@ HUGE_ISSUE = ids.ISSUE_MAX - 300  # the largest counters: shifted into comment, 
 
 CONFIGS = {
     "default": (None, {}),
+    "all-tables": (None, {"ALL_TABLES": "true"}),
+    "all-tables-busy": (None, {"ALL_TABLES": "true", "COMMENTS_PER_ISSUE": "12", "EMOJI_PER_ISSUE": "6",
+                               "EMOJI_PER_COMMENT": "3", "VIEWERS_PER_ISSUE": "10", "NUM_USERS": "30"}),
     "fixture-labels4-no-comments": (ORIGINAL_PACK, {"LABELS_PER_ISSUE": "4", "COMMENTS_PER_ISSUE": "0"}),
     "fixture-labels2.5-comments3": (ORIGINAL_PACK, {"LABELS_PER_ISSUE": "2.5", "COMMENTS_PER_ISSUE": "3"}),
     "fixture-comments20": (ORIGINAL_PACK, {"COMMENTS_PER_ISSUE": "20", "LABELS_PER_ISSUE": "1"}),
     "comments-max-small-no-labels": (None, {"COMMENTS_PER_ISSUE": "3", "COMMENTS_MAX": "4",
                                             "LABELS_PER_ISSUE": "0"}),
-    "one-user-one-project": (None, {"NUM_USERS": "1", "NUM_PROJECTS": "1", "SEED": "0"}),
-    "huge-users-max-seed": (None, {"NUM_USERS": "100000000", "NUM_PROJECTS": "3000",
+    "one-user-one-project": (None, {"NUM_USERS": "1", "NUM_PROJECTS": "1", "SEED": "0", "ALL_TABLES": "true"}),
+    "huge-users-max-seed": (None, {"NUM_USERS": "100000000", "NUM_PROJECTS": "3000", "ALL_TABLES": "true",
                                    "SEED": str(ids.SEED_MAX), "PROJECT_PARETO_ALPHA": "0.3"}),
-    "short-window": (None, {"TIME_END": "1000000000000", "TIME_SPAN_DAYS": "0.0001", "COMMENTS_PER_ISSUE": "8"}),
+    "short-window": (None, {"TIME_END": "1000000000000", "TIME_SPAN_DAYS": "0.0001", "COMMENTS_PER_ISSUE": "8",
+                            "ALL_TABLES": "true"}),
     "long-window": (None, {"TIME_END": "2100-01-01T00:00:00Z", "TIME_SPAN_DAYS": "36500",
                            "COMMENT_PARETO_ALPHA": "0.6", "OPEN_FRACTION": "0.05",
                            "ASSIGNED_FRACTION": "1", "PUBLIC_FRACTION": "0"}),
@@ -179,8 +189,9 @@ def test_overflow_is_reported_the_same_way(c_kernel: backend.Backend) -> None:
     bufs = Buffers()
     bufs.ensure(plan.sizes(100, 1.0))
     bufs.issue = np.empty(plan.issue_bound * 3, np.uint8)  # room for about three issues
-    for kernel in (c_kernel, backend.load("numba")):
-        assert kernel.generate_range(*plan.kernel_args(0, 100, bufs)) == (-1, 0, 0, 0, 0)
+    kernels = (c_kernel, backend.load("numba"))
+    results = [kernel.generate_range(*plan.kernel_args(0, 100, bufs)) for kernel in kernels]
+    assert results[0] == results[1] and results[0][0] == -1 and not any(results[0][1:])
 
 
 def test_ids_match_numba_and_the_reference(c_kernel: backend.Backend) -> None:
@@ -205,13 +216,15 @@ def test_bad_arguments_are_rejected_not_misread(c_kernel: backend.Backend) -> No
     bufs = Buffers()
     bufs.ensure(plan.sizes(10, 1.0))
     args = list(plan.kernel_args(0, 10, bufs))
-    with pytest.raises(TypeError, match="expected 38 arguments"):
+    with pytest.raises(TypeError, match=f"expected {len(args)} arguments"):
         c_kernel.generate_range(*args[:-1])
+    ibuf = next(i for i, a in enumerate(args) if a is bufs.issue)
+    iend = next(i for i, a in enumerate(args) if a is bufs.issue_ends)
     for index, bad, error, words in (
         (4, plan.ip.astype(np.int32), TypeError, "ip: expected a int64 array"),
         (5, plan.fp.astype(np.float32), TypeError, "fp"),
-        (30, np.frombuffer(bytes(len(bufs.issue)), np.uint8), TypeError, "ibuf: expected a C-contiguous writable"),
-        (31, bufs.issue_ends[:5], ValueError, "iend: shorter than the range"),
+        (ibuf, np.frombuffer(bytes(len(bufs.issue)), np.uint8), TypeError, "ibuf: expected a C-contiguous writable"),
+        (iend, bufs.issue_ends[:5], ValueError, "iend: shorter than the range"),
         (4, plan.ip[:3], ValueError, "ip or fp: too short"),
     ):
         wrong = list(args)

@@ -3,7 +3,7 @@ import pytest
 
 from zbugs_synth.generate.distributions import (
     comment_pmf,
-    label_count_law,
+    label_pmf,
     project_cdf,
     top_share,
 )
@@ -49,8 +49,13 @@ def test_biggest_project_depends_on_seed() -> None:
     assert len({biggest(s) for s in range(10)}) > 3
 
 
-@pytest.mark.parametrize("mean,expected", [(1.5, (1, 2, 0.5)), (2.0, (2, 2, 0.0)), (0.25, (0, 1, 0.25))])
-def test_label_law(mean: float, expected: tuple[int, int, float]) -> None:
-    low, high, p = label_count_law(mean)
-    assert (low, high) == expected[:2] and p == pytest.approx(expected[2])
-    assert low * (1 - p) + high * p == pytest.approx(mean)
+@pytest.mark.parametrize("mean,cap", [(1.5, 40), (2.0, 40), (0.25, 40), (3.7, 8), (1.17, 40)])
+def test_label_law_mean_is_exact(mean: float, cap: int) -> None:
+    pmf = label_pmf(mean, cap)
+    assert len(pmf) <= cap + 1 and pmf.sum() == pytest.approx(1.0)
+    assert (pmf * np.arange(len(pmf))).sum() == pytest.approx(mean, abs=1e-9)
+
+
+def test_label_law_edges() -> None:
+    assert list(label_pmf(0.0, 40)) == [1.0]
+    assert label_pmf(4.0, 4)[-1] == 1.0

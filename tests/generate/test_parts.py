@@ -10,7 +10,8 @@ import pytest
 
 from zbugs_synth.cli import main
 from zbugs_synth.manifest import INCOMPLETE_MARKER, MANIFEST_NAME, MANIFEST_TXT, read_manifest
-from zbugs_synth.tables import TABLES, parse_shard_name
+from zbugs_synth.tables import GUIDE_TABLES as TABLES
+from zbugs_synth.tables import parse_shard_name
 
 SMALL = {"NUM_ISSUES": "20000", "SHARD_SIZE": "3000", "NUM_PROJECTS": "30", "NUM_USERS": "40", "WORKERS": "2"}
 

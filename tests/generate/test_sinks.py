@@ -54,7 +54,7 @@ def test_a_sink_gets_the_csv_bytes_without_headers(tmp_path: Path) -> None:
     result = generate(cfg)
     sinks = {t: Recorder() for t in TABLES}
     write_tables(cfg, load_pack(cfg.templates_dir), sinks, NullProgress(), {})
-    for table in TABLES:
+    for table in result.tables:  # the tables this configuration writes
         assert bytes(sinks[table].data) == _csv_body(result.directory, table), table
         assert sinks[table].rows == result.tables[table].rows
         assert sinks[table].finished == 1  # once each, small tables included

@@ -82,9 +82,10 @@ def run(args: argparse.Namespace) -> int:
     steps: list[tuple[str, str, Callable[[], int]]] = [
         ("start PostgreSQL", "zbugs-synth db-up", lambda: db.up(server_cfg)),
         ("create the zbugs schema", "zbugs-synth db-migrate", lambda: db.migrate_schema(local)),
-        (f"generate {n:,} issues", f"zbugs-synth generate-synthetic --num-issues {n} --output-dir {data} --force",
+        (f"generate {n:,} issues",
+         f"zbugs-synth generate-synthetic --num-issues {n} --output-dir {data} --all-tables --force",
          lambda: generate_synthetic.generate_dataset(
-             GenerateConfig(num_issues=n, output_dir=data, force=True), args.progress)),
+             GenerateConfig(num_issues=n, output_dir=data, all_tables=True, force=True), args.progress)),
         ("bulk-load the dataset", f"zbugs-synth db-seed-synthetic --seed-data-dir {data} --force",
          seed_step),
         ("verify", f"zbugs-synth verify --report {args.report}",

@@ -136,6 +136,21 @@ class GenerateConfig:
                                        parse=fraction, help="share of issues with an assignee")
     public_fraction: float = setting(0.9, env="PUBLIC_FRACTION", flag="--public-fraction",
                                      parse=fraction, help="share of public issues")
+    all_tables: bool = setting(False, env="ALL_TABLES", flag="--all-tables", parse=boolean,
+                               help="also write emoji, issueNotifications, viewState and userPref")
+    emoji_per_issue: float = setting(0.6, env="EMOJI_PER_ISSUE", flag="--emoji-per-issue",
+                                     parse=number(0.0, 32.0), help="mean reactions on an issue (heavy-tailed)")
+    emoji_per_comment: float = setting(0.3, env="EMOJI_PER_COMMENT", flag="--emoji-per-comment",
+                                       parse=number(0.0, 32.0), help="mean reactions on a comment (heavy-tailed)")
+    viewers_per_issue: float = setting(3.0, env="VIEWERS_PER_ISSUE", flag="--viewers-per-issue",
+                                       parse=number(0.0, 32.0),
+                                       help="mean users who viewed an issue without touching it")
+    unread_fraction: float = setting(0.25, env="UNREAD_FRACTION", flag="--unread-fraction", parse=fraction,
+                                     help="share of participants whose last view is older than the issue's change")
+    unsubscribed_fraction: float = setting(0.1, env="UNSUBSCRIBED_FRACTION", flag="--unsubscribed-fraction",
+                                           parse=fraction, help="share of notification subscriptions turned off")
+    user_pref_fraction: float = setting(0.3, env="USER_PREF_FRACTION", flag="--user-pref-fraction",
+                                        parse=fraction, help="share of users with a stored emojiSkinTone")
     force: bool = setting(False, env=None, flag="--force", parse=boolean,
                           help="overwrite a directory holding another configuration's dataset")
     parts: int = setting(0, env=None, flag="--parts", parse=integer(1, 99_999),

@@ -32,21 +32,33 @@
 
 enum {
     IP_USERS, IP_CREW, IP_T0, IP_SPAN, IP_TITLE_MAX, IP_DESC_MAX, IP_BODY_MAX,
-    IP_LABEL_LOW, IP_LABEL_HIGH, IP_ISSUE_BOUND, IP_COMMENT_BOUND, IP_LABEL_BOUND,
+    IP_LABEL_MAX, IP_ISSUE_BOUND, IP_COMMENT_BOUND, IP_LABEL_BOUND,
+    IP_ALL_TABLES, IP_EMOJI_BOUND, IP_NOTIFY_BOUND, IP_VIEW_BOUND, IP_EMOJI_MAX, IP_VIEWERS_MAX,
+    IP_FOLLOWUPS_MAX,
     IP_SIZE
 };
-enum { FP_OPEN, FP_ASSIGNED, FP_PUBLIC, FP_LABEL_P, FP_CREW_ASSIGNEE, FP_SIZE };
+enum {
+    FP_OPEN, FP_ASSIGNED, FP_PUBLIC, FP_CREW_ASSIGNEE, FP_REPLY_SCALE,
+    FP_DESC_EMPTY, FP_DESC_CODE, FP_DESC_MORE, FP_DESC_LINK, FP_DESC_IMAGE,
+    FP_BODY_SHORT, FP_BODY_CODE, FP_BODY_MORE, FP_BODY_LINK, FP_BODY_IMAGE, FP_BODY_MENTION,
+    FP_UNSUBSCRIBED, FP_UNREAD,
+    FP_SIZE
+};
+/* Template kinds (layout.K_*). */
+enum { K_TITLE, K_DESC, K_COMMENT, K_CODE, K_LINK, K_IMAGE, K_SHORT, K_FOLLOWUP, K_MENTION, N_KINDS };
 
 /* Streams (rng.py). */
 enum {
     S_PROJECT = 1, S_TITLE, S_DESC, S_OPEN, S_CREATED, S_CREATOR, S_ASSIGNED, S_ASSIGNEE,
     S_VISIBILITY, S_NCOMMENTS, S_COMMENT, S_NLABELS, S_LABELS, S_MODIFIED,
-    S_TITLE_SLOTS, S_DESC_SLOTS, S_BODY_SLOTS,
-    N_STREAMS = 20
+    S_TITLE_SLOTS, S_DESC_SLOTS, S_BODY_SLOTS, S_PROJECT_RANK, S_USER_NAME,
+    S_DESC_SHAPE, S_DESC_PARTS, S_DESC_PART_SLOTS, S_BODY_SHAPE, S_BODY_PARTS, S_BODY_PART_SLOTS,
+    S_EMOJI, S_EMOJI_TIME, S_NOTIFY, S_VIEW, S_VIEW_PICK, S_USER_PREF,
+    N_STREAMS
 };
 
 /* Tables and the id layout (ids.py). */
-enum { T_PROJECT = 1, T_LABEL = 2, T_ISSUE = 3, T_COMMENT = 4 };
+enum { T_PROJECT = 1, T_LABEL = 2, T_ISSUE = 3, T_COMMENT = 4, T_EMOJI = 5 };
 #define MAGIC 0x2B5ULL
 #define ID_LEN 21
 
@@ -201,14 +213,14 @@ static inline int64_t pick_piece(const TextPool *tp, int64_t t, uint64_t k, uint
         return tp->tok_a[t];
     if (n > 0) /* a pool slot, its range resolved when the pack was compiled */
         return tp->pool_items[tp->tok_a[t] + below(k, ctr, n)];
-    if (n == TOK_COMPONENT) {
-        int64_t lo = tp->comp_lo[proj_tpl];
-        return tp->comp_items[lo + below(k, ctr, tp->comp_hi[proj_tpl] - lo)];
+    if (n == TOK_COMPONENT) { /* tok_a selects the block of seam-free component views */
+        int64_t lo = tp->comp_lo[tp->tok_a[t] + proj_tpl];
+        return tp->comp_items[lo + below(k, ctr, tp->comp_hi[tp->tok_a[t] + proj_tpl] - lo)];
     }
     return tp->user_items[below(k, ctr, tp->n_user_items)];
 }
 
-/* A random template of kind `kind` (0 titles, 1 descriptions, 2 comments) for category `cat`. */
+/* A random template of kind `kind` (layout.K_*) for category `cat`. */
 static inline int64_t pick_template(const TextPool *tp, int kind, int64_t cat, uint64_t k, uint64_t ctr)
 {
     int64_t lo = tp->kind_lo[kind * tp->n_categories + cat];
@@ -216,9 +228,9 @@ static inline int64_t pick_template(const TextPool *tp, int kind, int64_t cat, u
 }
 
 /* Write template `tpl` with its slots filled; at most `limit` characters, else cut and ended with
- * an ellipsis (kernel._fill). */
+ * an ellipsis (kernel._fill). Stores the characters written in *chars. */
 static int64_t fill(const TextPool *tp, uint8_t *out, int64_t pos, int64_t tpl, uint64_t k, uint64_t ctr0,
-                    int64_t limit, int64_t proj_tpl)
+                    int64_t limit, int64_t proj_tpl, int64_t *chars)
 {
     const int64_t a = tp->tok_start[tpl], b = tp->tok_start[tpl + 1];
     const int64_t start = pos;
@@ -228,8 +240,11 @@ static int64_t fill(const TextPool *tp, uint8_t *out, int64_t pos, int64_t tpl, 
         total += tp->piece_chars[piece];
         pos = copy_piece(out, pos, tp->blob + tp->piece_off[piece], tp->piece_len[piece]);
     }
-    if (total <= limit)
+    if (total <= limit) {
+        *chars = total;
         return pos;
+    }
+    *chars = limit;
 
     /* Too long: rewrite it truncated (the room checks cover the untruncated text). A rare path (a
      * pack whose longest fills exceed the column): cut on a character boundary, never between the
@@ -279,30 +294,82 @@ typedef struct {
     int64_t n_projects;
     const int64_t *proj_tp, *proj_cat, *proj_nlabels, *label_off;
     const uint8_t *proj_ids;  /* 21 bytes per project */
-    const double *comment_cdf;
-    int64_t comment_cdf_len;
+    const double *comment_cdf, *label_cdf, *reply_q;
+    int64_t comment_cdf_len, label_cdf_len, reply_q_len;
     const uint64_t *round_keys;
     int64_t n_rounds;
     const uint8_t *alphabet;
     const uint8_t *label_ids; /* 21 bytes per label; empty: derive label ids instead */
     int64_t label_ids_len;
     TextPool text;
+    const double *emoji_issue_cdf, *emoji_comment_cdf, *emoji_value_cdf, *viewer_cdf;
+    int64_t emoji_issue_cdf_len, emoji_comment_cdf_len, emoji_value_cdf_len, viewer_cdf_len;
+    const uint8_t *emoji_blob; /* `value,annotation` per emoji, CSV-ready */
+    const int64_t *emoji_off;
 } Inputs;
 
 /* One chunk's output buffers, with their capacities. */
 typedef struct {
-    uint8_t *ibuf, *cbuf, *lbuf;
-    int64_t ibuf_len, cbuf_len, lbuf_len;
-    int64_t *iend, *cend, *lend;
-    int64_t cend_len, lend_len;
+    uint8_t *ibuf, *cbuf, *lbuf, *ebuf, *nbuf, *vbuf;
+    int64_t ibuf_len, cbuf_len, lbuf_len, ebuf_len, nbuf_len, vbuf_len;
+    int64_t *iend, *cend, *lend, *eend, *nend, *vend;
+    int64_t cend_len, lend_len, eend_len, nend_len, vend_len;
     int64_t *label_scratch;
     int64_t label_scratch_len;
     uint8_t *id_scratch; /* the current issue's id */
+    int64_t *comment_scratch; /* times, then authors, of the issue's comments */
+    int64_t n_cmax;
+    int64_t *touch_scratch; /* users, first touch, last touch */
+    int64_t n_tmax;
+    int64_t *emoji_scratch;
+    int64_t emoji_scratch_len;
 } Outputs;
 
 typedef struct {
-    int64_t ipos, nc, cpos, nl, lpos;
+    int64_t ipos, nc, cpos, nl, lpos, ne, epos, nn, npos, nv, vpos;
 } Counts;
+
+static inline int64_t min64(int64_t a, int64_t b)
+{
+    return a < b ? a : b;
+}
+
+/* A wait from the quantile table q (ms, increasing), conditioned on being <= remaining:
+ * Q(u * F(remaining)), both interpolated linearly between the table's points (kernel._reply_gap). */
+static inline double reply_gap(const double *q, int64_t q_len, double u, double remaining)
+{
+    const int64_t n = q_len - 1;
+    double f;
+    if (remaining >= q[n])
+        f = 1.0;
+    else if (remaining <= q[0])
+        f = 0.0;
+    else {
+        int64_t j = bisect(q, q_len, remaining) - 1; /* q[j] <= remaining < q[j + 1] */
+        f = ((double)j + (remaining - q[j]) / (q[j + 1] - q[j])) / (double)n;
+    }
+    double x = u * f * (double)n;
+    int64_t j = (int64_t)x;
+    if (j >= n)
+        return q[n];
+    return q[j] + (q[j + 1] - q[j]) * (x - (double)j);
+}
+
+/* One more paragraph of a composed field: a blank line and a template of `kind` within the
+ * remaining *budget of characters (kernel._part). */
+static inline int64_t part(const TextPool *tp, uint8_t *out, int64_t pos, int64_t *budget, int kind, int64_t cat,
+                           uint64_t kp, uint64_t pick_ctr, uint64_t ks, int64_t proj_tpl)
+{
+    if (*budget < 3)
+        return pos;
+    out[pos] = '\n';
+    out[pos + 1] = '\n';
+    int64_t tpl = pick_template(tp, kind, cat, kp, pick_ctr);
+    int64_t used;
+    pos = fill(tp, out, pos + 2, tpl, ks, pick_ctr << 8, *budget - 2, proj_tpl, &used);
+    *budget = *budget - 2 - used;
+    return pos;
+}
 
 /* The comments of issue `i` (whose id is in id_scratch), appended to the comment buffer. Returns
  * the time of the last one (or `created` if none), which bounds the issue's modification time. */
@@ -310,20 +377,31 @@ static inline int64_t write_comments(const Inputs *in, Outputs *out, Counts *n, 
                                      int64_t created, int64_t t_end, int64_t cat, int64_t proj_tpl)
 {
     const int64_t n_users = in->ip[IP_USERS];
-    /* Comments follow their issue: gaps ~ exponential, mean a few days or less when little time
-     * remains; each clamped to the window, so created <= comment <= end always holds. */
-    const double remaining = (double)(t_end - created);
-    const double spread = remaining / ((double)n_comments + 1.0);
-    const double scale = 3.0 * DAY_MS < spread ? 3.0 * DAY_MS : spread;
-    const uint64_t kc = in->keys[S_COMMENT];
+    const double *fp = in->fp;
+    const TextPool *tp = &in->text;
+    /* The first reply comes after a heavy-tailed wait (reply_q); later ones after the same law
+     * scaled down; each conditioned on fitting before the window's end. */
+    const uint64_t kc = in->keys[S_COMMENT], kb = in->keys[S_BODY_SHAPE];
+    const uint64_t kbp = in->keys[S_BODY_PARTS], kbs = in->keys[S_BODY_PART_SLOTS];
     uint8_t *cbuf = out->cbuf;
     int64_t cpos = n->cpos;
     int64_t last = created;
     for (int64_t j = 0; j < n_comments; j++) {
         uint64_t cctr = (ctr << 10) | (uint64_t)j;
-        double gap = -log(1.0 - uniform(kc, cctr * 4)) * scale;
+        double remaining = (double)(t_end - last);
+        double u = uniform(kc, cctr * 4);
+        double gap;
+        if (j == 0)
+            gap = reply_gap(in->reply_q, in->reply_q_len, u, remaining);
+        else
+            gap = reply_gap(in->reply_q, in->reply_q_len, u, remaining / fp[FP_REPLY_SCALE]) * fp[FP_REPLY_SCALE];
         int64_t when = last + (int64_t)gap;
         last = when < t_end ? when : t_end;
+        int64_t author = skewed_user(kc, cctr * 4 + 2, n_users);
+        if (j < out->n_cmax) {
+            out->comment_scratch[j] = last;
+            out->comment_scratch[out->n_cmax + j] = author;
+        }
         cpos = write_id(cbuf, cpos, in->seed, T_COMMENT, cctr, in->round_keys, in->n_rounds, in->alphabet);
         cbuf[cpos] = ',';
         cpos = copy_piece(cbuf, cpos + 1, out->id_scratch, ID_LEN);
@@ -331,12 +409,32 @@ static inline int64_t write_comments(const Inputs *in, Outputs *out, Counts *n, 
         cpos = write_uint(cbuf, cpos + 1, last, 1);
         cbuf[cpos] = ',';
         cbuf[cpos + 1] = '"';
-        int64_t tpl = pick_template(&in->text, 2, cat, kc, cctr * 4 + 1);
-        cpos = fill(&in->text, cbuf, cpos + 2, tpl, in->keys[S_BODY_SLOTS], cctr << 8, in->ip[IP_BODY_MAX],
-                    proj_tpl);
+        cpos += 2;
+        const uint64_t base = cctr * 16;
+        int64_t budget = in->ip[IP_BODY_MAX];
+        int64_t used;
+        if (uniform(kb, base) < fp[FP_BODY_SHORT]) {
+            int64_t tpl = pick_template(tp, K_SHORT, cat, kbp, base);
+            cpos = fill(tp, cbuf, cpos, tpl, kbs, base << 8, budget, proj_tpl, &used);
+        } else {
+            int64_t tpl = pick_template(tp, K_COMMENT, cat, kc, cctr * 4 + 1);
+            cpos = fill(tp, cbuf, cpos, tpl, in->keys[S_BODY_SLOTS], cctr << 8, budget, proj_tpl, &used);
+            budget -= used;
+            if (uniform(kb, base + 1) < fp[FP_BODY_CODE])
+                cpos = part(tp, cbuf, cpos, &budget, K_CODE, cat, kbp, base + 1, kbs, proj_tpl);
+            for (int64_t m = 0; m < in->ip[IP_FOLLOWUPS_MAX] && uniform(kb, base + 2 + (uint64_t)m) < fp[FP_BODY_MORE];
+                 m++)
+                cpos = part(tp, cbuf, cpos, &budget, K_FOLLOWUP, cat, kbp, base + 2 + (uint64_t)m, kbs, proj_tpl);
+            if (uniform(kb, base + 10) < fp[FP_BODY_LINK])
+                cpos = part(tp, cbuf, cpos, &budget, K_LINK, cat, kbp, base + 10, kbs, proj_tpl);
+            if (uniform(kb, base + 11) < fp[FP_BODY_IMAGE])
+                cpos = part(tp, cbuf, cpos, &budget, K_IMAGE, cat, kbp, base + 11, kbs, proj_tpl);
+            if (uniform(kb, base + 12) < fp[FP_BODY_MENTION])
+                cpos = part(tp, cbuf, cpos, &budget, K_MENTION, cat, kbp, base + 12, kbs, proj_tpl);
+        }
         cbuf[cpos] = '"';
         cbuf[cpos + 1] = ',';
-        cpos = write_user_id(cbuf, cpos + 2, skewed_user(kc, cctr * 4 + 2, n_users));
+        cpos = write_user_id(cbuf, cpos + 2, author);
         cbuf[cpos] = '\n';
         cpos++;
         out->cend[n->nc++] = cpos;
@@ -345,26 +443,35 @@ static inline int64_t write_comments(const Inputs *in, Outputs *out, Counts *n, 
     return last;
 }
 
+/* What the extra tables need to know about an issue. */
+typedef struct {
+    int64_t modified, creator, assignee; /* assignee -1: none */
+} IssueFacts;
+
 /* The issue row itself (kernel.generate_range's middle section). */
-static inline void write_issue(const Inputs *in, Outputs *out, Counts *n, uint64_t ctr, int64_t p,
-                               int64_t created, int64_t last, int64_t t_end, int64_t cat, int64_t proj_tpl)
+static inline IssueFacts write_issue(const Inputs *in, Outputs *out, Counts *n, uint64_t ctr, int64_t p,
+                                     int64_t created, int64_t last, int64_t t_end, int64_t cat, int64_t proj_tpl)
 {
     const uint64_t *keys = in->keys;
     const int64_t *ip = in->ip;
     const double *fp = in->fp;
+    const TextPool *tp = &in->text;
     uint8_t *ibuf = out->ibuf;
     int64_t ipos = n->ipos;
+    IssueFacts facts;
+    int64_t used;
 
     int64_t edit = created + (int64_t)(-log(1.0 - uniform(keys[S_MODIFIED], ctr)) * 7.0 * DAY_MS);
     int64_t modified = edit > last ? edit : last;
     if (modified > t_end)
         modified = t_end;
+    facts.modified = modified;
 
     ipos = copy_piece(ibuf, ipos, out->id_scratch, ID_LEN);
     ibuf[ipos] = ',';
     ibuf[ipos + 1] = '"';
-    int64_t tpl = pick_template(&in->text, 0, cat, keys[S_TITLE], ctr);
-    ipos = fill(&in->text, ibuf, ipos + 2, tpl, keys[S_TITLE_SLOTS], ctr << 8, ip[IP_TITLE_MAX], proj_tpl);
+    int64_t tpl = pick_template(tp, K_TITLE, cat, keys[S_TITLE], ctr);
+    ipos = fill(tp, ibuf, ipos + 2, tpl, keys[S_TITLE_SLOTS], ctr << 8, ip[IP_TITLE_MAX], proj_tpl, &used);
     ibuf[ipos] = '"';
     ibuf[ipos + 1] = ',';
     ipos += 2;
@@ -377,23 +484,41 @@ static inline void write_issue(const Inputs *in, Outputs *out, Counts *n, uint64
     ibuf[ipos] = ',';
     ipos = write_uint(ibuf, ipos + 1, created, 1);
     ibuf[ipos] = ',';
-    ipos = write_user_id(ibuf, ipos + 1, skewed_user(keys[S_CREATOR], ctr, ip[IP_USERS]));
+    facts.creator = skewed_user(keys[S_CREATOR], ctr, ip[IP_USERS]);
+    ipos = write_user_id(ibuf, ipos + 1, facts.creator);
     ibuf[ipos] = ',';
     ipos++;
+    facts.assignee = -1;
     if (uniform(keys[S_ASSIGNED], ctr) < fp[FP_ASSIGNED]) {
         uint64_t ka = keys[S_ASSIGNEE];
-        int64_t assignee;
         if (uniform(ka, ctr * 2) < fp[FP_CREW_ASSIGNEE])
-            assignee = below(ka, ctr * 2 + 1, ip[IP_CREW]); /* most issues go to the core team */
+            facts.assignee = below(ka, ctr * 2 + 1, ip[IP_CREW]); /* most issues go to the core team */
         else
-            assignee = below(ka, ctr * 2 + 1, ip[IP_USERS]);
-        ipos = write_user_id(ibuf, ipos, assignee);
+            facts.assignee = below(ka, ctr * 2 + 1, ip[IP_USERS]);
+        ipos = write_user_id(ibuf, ipos, facts.assignee);
     }
     /* else: an empty unquoted field, which COPY reads as NULL */
     ibuf[ipos] = ',';
     ibuf[ipos + 1] = '"';
-    tpl = pick_template(&in->text, 1, cat, keys[S_DESC], ctr);
-    ipos = fill(&in->text, ibuf, ipos + 2, tpl, keys[S_DESC_SLOTS], ctr << 8, ip[IP_DESC_MAX], proj_tpl);
+    ipos += 2;
+    /* The description: empty for some issues; else a template, then maybe a code block, follow-up
+     * paragraphs, a link and an image, so lengths get real tails. */
+    const uint64_t kd = keys[S_DESC_SHAPE], kdp = keys[S_DESC_PARTS], kds = keys[S_DESC_PART_SLOTS];
+    const uint64_t base = ctr * 16;
+    if (uniform(kd, base) >= fp[FP_DESC_EMPTY]) {
+        int64_t budget = ip[IP_DESC_MAX];
+        tpl = pick_template(tp, K_DESC, cat, keys[S_DESC], ctr);
+        ipos = fill(tp, ibuf, ipos, tpl, keys[S_DESC_SLOTS], ctr << 8, budget, proj_tpl, &used);
+        budget -= used;
+        if (uniform(kd, base + 1) < fp[FP_DESC_CODE])
+            ipos = part(tp, ibuf, ipos, &budget, K_CODE, cat, kdp, base + 1, kds, proj_tpl);
+        for (int64_t m = 0; m < ip[IP_FOLLOWUPS_MAX] && uniform(kd, base + 2 + (uint64_t)m) < fp[FP_DESC_MORE]; m++)
+            ipos = part(tp, ibuf, ipos, &budget, K_FOLLOWUP, cat, kdp, base + 2 + (uint64_t)m, kds, proj_tpl);
+        if (uniform(kd, base + 10) < fp[FP_DESC_LINK])
+            ipos = part(tp, ibuf, ipos, &budget, K_LINK, cat, kdp, base + 10, kds, proj_tpl);
+        if (uniform(kd, base + 11) < fp[FP_DESC_IMAGE])
+            ipos = part(tp, ibuf, ipos, &budget, K_IMAGE, cat, kdp, base + 11, kds, proj_tpl);
+    }
     ibuf[ipos] = '"';
     ibuf[ipos + 1] = ',';
     ipos += 2;
@@ -405,14 +530,13 @@ static inline void write_issue(const Inputs *in, Outputs *out, Counts *n, uint64
     ipos = copy_piece(ibuf, ipos + 1, in->proj_ids + ID_LEN * p, ID_LEN);
     ibuf[ipos] = '\n';
     n->ipos = ipos + 1;
+    return facts;
 }
 
 /* The issue's labels: distinct, drawn from its own project's (kernel.generate_range's end). */
 static inline void write_labels(const Inputs *in, Outputs *out, Counts *n, uint64_t ctr, int64_t p)
 {
-    int64_t n_labels = in->ip[IP_LABEL_LOW];
-    if (uniform(in->keys[S_NLABELS], ctr) < in->fp[FP_LABEL_P])
-        n_labels = in->ip[IP_LABEL_HIGH];
+    int64_t n_labels = bisect(in->label_cdf, in->label_cdf_len, uniform(in->keys[S_NLABELS], ctr));
     const int64_t avail = in->proj_nlabels[p];
     if (n_labels > avail)
         n_labels = avail;
@@ -453,18 +577,213 @@ static inline void write_labels(const Inputs *in, Outputs *out, Counts *n, uint6
     n->lpos = lpos;
 }
 
-/* Issues [i0, i1) with their comments and labels. Returns 0, or -1 if a buffer could overflow
- * (checked before each issue against the worst case the plan computed; the caller retries the
- * same range with bigger buffers and gets the same bytes). Touches no Python object. */
+/* Record that user u touched the issue at time t; returns the number of distinct users (kernel._touch). */
+static inline int64_t touch(int64_t *users, int64_t *first, int64_t *last, int64_t n, int64_t u, int64_t t)
+{
+    for (int64_t k = 0; k < n; k++) {
+        if (users[k] == u) {
+            if (t > last[k])
+                last[k] = t;
+            return n;
+        }
+    }
+    users[n] = u;
+    first[n] = t;
+    last[n] = t;
+    return n + 1;
+}
+
+static inline int64_t write_view(uint8_t *vbuf, int64_t vpos, int64_t user, const uint8_t *issue_id, int64_t viewed)
+{
+    vpos = write_user_id(vbuf, vpos, user);
+    vbuf[vpos] = ',';
+    vpos = copy_piece(vbuf, vpos + 1, issue_id, ID_LEN);
+    vbuf[vpos] = ',';
+    vpos = write_uint(vbuf, vpos + 1, viewed, 1);
+    vbuf[vpos] = '\n';
+    return vpos + 1;
+}
+
+/* emoji, issueNotifications and viewState rows of issue `ctr` (kernel.generate_range's end). */
+static inline void write_extras(const Inputs *in, Outputs *out, Counts *n, uint64_t ctr, int64_t created,
+                                int64_t t_end, int64_t n_comments, IssueFacts facts)
+{
+    const int64_t *ip = in->ip;
+    const double *fp = in->fp;
+    const int64_t n_users = ip[IP_USERS];
+    const int64_t n_cmax = out->n_cmax, n_tmax = out->n_tmax;
+    const int64_t n_kept = min64(n_comments, n_cmax);
+    const int64_t modified = facts.modified;
+    const int64_t *ctime = out->comment_scratch, *cuser = out->comment_scratch + n_cmax;
+
+    /* emoji: one per (value, subject, creator), by rejection; after the subject, no later than the
+     * issue's modification (zbugs bumps `modified` when a reaction arrives). */
+    const uint64_t ke = in->keys[S_EMOJI], ket = in->keys[S_EMOJI_TIME];
+    const int64_t n_values = in->emoji_value_cdf_len;
+    const int64_t pairs = n_values * n_users;
+    int64_t *chosen = out->emoji_scratch;
+    uint8_t *ebuf = out->ebuf;
+    int64_t epos = n->epos;
+    int64_t e_total = 0;
+    for (int64_t s = 0; s < n_kept + 1; s++) {
+        const uint64_t sbase = ((ctr << 10) | (uint64_t)s) << 12;
+        int64_t cnt, subj_time;
+        if (s == 0) {
+            cnt = bisect(in->emoji_issue_cdf, in->emoji_issue_cdf_len, uniform(ke, sbase));
+            subj_time = created;
+        } else {
+            cnt = bisect(in->emoji_comment_cdf, in->emoji_comment_cdf_len, uniform(ke, sbase));
+            subj_time = ctime[s - 1];
+        }
+        cnt = min64(min64(min64(cnt, ip[IP_EMOJI_MAX] - e_total), pairs), out->emoji_scratch_len);
+        uint64_t d = 1;
+        for (int64_t r = 0; r < cnt; r++) {
+            int found = 0;
+            int64_t value = 0, who = 0, pair = 0;
+            while (d < 4000) {
+                value = bisect(in->emoji_value_cdf, n_values, uniform(ke, sbase + d));
+                who = skewed_user(ke, sbase + d + 1, n_users);
+                d += 2;
+                pair = value * n_users + who;
+                found = 1;
+                for (int64_t q = 0; q < r; q++) {
+                    if (chosen[q] == pair) {
+                        found = 0;
+                        break;
+                    }
+                }
+                if (found)
+                    break;
+            }
+            if (!found)
+                break; /* a subject whose likely pairs are all taken: it gets fewer reactions */
+            chosen[r] = pair;
+            double u = uniform(ket, sbase + (uint64_t)r);
+            int64_t when = subj_time + (int64_t)((double)(modified - subj_time) * (u * u * u));
+            epos = write_id(ebuf, epos, in->seed, T_EMOJI, (ctr << 10) | (uint64_t)e_total, in->round_keys,
+                            in->n_rounds, in->alphabet);
+            ebuf[epos] = ',';
+            epos = copy_piece(ebuf, epos + 1, in->emoji_blob + in->emoji_off[value],
+                              in->emoji_off[value + 1] - in->emoji_off[value]);
+            ebuf[epos] = ',';
+            if (s == 0)
+                epos = copy_piece(ebuf, epos + 1, out->id_scratch, ID_LEN);
+            else
+                epos = write_id(ebuf, epos + 1, in->seed, T_COMMENT, (ctr << 10) | (uint64_t)(s - 1), in->round_keys,
+                                in->n_rounds, in->alphabet);
+            ebuf[epos] = ',';
+            epos = write_user_id(ebuf, epos + 1, who);
+            ebuf[epos] = ',';
+            epos = write_uint(ebuf, epos + 1, when, 1);
+            ebuf[epos] = '\n';
+            epos++;
+            out->eend[n->ne++] = epos;
+            e_total++;
+        }
+    }
+    n->epos = epos;
+
+    /* Who touched the issue, and when: creator, assignee, commenters. */
+    int64_t *users = out->touch_scratch, *first = out->touch_scratch + n_tmax, *lastt = out->touch_scratch + 2 * n_tmax;
+    const uint64_t kn = in->keys[S_NOTIFY];
+    int64_t n_t = touch(users, first, lastt, 0, facts.creator, created);
+    if (facts.assignee >= 0) {
+        int64_t assigned_at = created + (int64_t)((double)(modified - created) * uniform(kn, ctr << 11));
+        n_t = touch(users, first, lastt, n_t, facts.assignee, assigned_at);
+    }
+    for (int64_t j = 0; j < n_kept; j++)
+        n_t = touch(users, first, lastt, n_t, cuser[j], ctime[j]);
+
+    /* issueNotifications: everyone who touched it subscribed when they did; some left. */
+    uint8_t *nbuf = out->nbuf;
+    int64_t npos = n->npos;
+    for (int64_t k = 0; k < n_t; k++) {
+        npos = write_user_id(nbuf, npos, users[k]);
+        nbuf[npos] = ',';
+        npos = copy_piece(nbuf, npos + 1, out->id_scratch, ID_LEN);
+        nbuf[npos] = ',';
+        if (uniform(kn, (ctr << 11) | (uint64_t)(1 + k)) < fp[FP_UNSUBSCRIBED])
+            npos = put(nbuf, npos + 1, "false", 5);
+        else
+            npos = put(nbuf, npos + 1, "true", 4);
+        nbuf[npos] = ',';
+        npos = write_uint(nbuf, npos + 1, first[k], 1);
+        nbuf[npos] = '\n';
+        npos++;
+        out->nend[n->nn++] = npos;
+    }
+    n->npos = npos;
+
+    /* viewState: participants viewed it at or after their last touch (most saw the latest change,
+     * some did not: "unread"), plus people who only browsed. */
+    const uint64_t kv = in->keys[S_VIEW];
+    uint8_t *vbuf = out->vbuf;
+    int64_t vpos = n->vpos;
+    for (int64_t k = 0; k < n_t; k++) {
+        uint64_t vctr = ((ctr << 12) | (uint64_t)k) * 2;
+        int64_t t_last = lastt[k];
+        double u = uniform(kv, vctr + 1);
+        int64_t viewed;
+        if (uniform(kv, vctr) < fp[FP_UNREAD] && modified > t_last)
+            viewed = t_last + (int64_t)((double)(modified - t_last) * u);
+        else {
+            int64_t after = t_last > modified ? t_last : modified;
+            viewed = after + (int64_t)((double)(t_end - after) * (u * u));
+        }
+        vpos = write_view(vbuf, vpos, users[k], out->id_scratch, viewed);
+        out->vend[n->nv++] = vpos;
+    }
+    const int64_t n_part = n_t;
+    int64_t browsers = bisect(in->viewer_cdf, in->viewer_cdf_len, uniform(kv, ((ctr << 12) | 4095) * 2));
+    browsers = min64(min64(min64(browsers, n_users - n_part), ip[IP_VIEWERS_MAX]), n_tmax - n_part);
+    const uint64_t kvp = in->keys[S_VIEW_PICK];
+    uint64_t d = 0;
+    for (int64_t b = 0; b < browsers; b++) {
+        int found = 0;
+        int64_t who = 0;
+        while (d < 4096) {
+            who = skewed_user(kvp, (ctr << 12) + d, n_users);
+            d++;
+            found = 1;
+            for (int64_t q = 0; q < n_t; q++) {
+                if (users[q] == who) {
+                    found = 0;
+                    break;
+                }
+            }
+            if (found)
+                break;
+        }
+        if (!found)
+            break;
+        users[n_t++] = who;
+        double u = uniform(kv, ((ctr << 12) | (uint64_t)(2048 + b)) * 2);
+        int64_t viewed = created + (int64_t)((double)(t_end - created) * u);
+        vpos = write_view(vbuf, vpos, who, out->id_scratch, viewed);
+        out->vend[n->nv++] = vpos;
+    }
+    n->vpos = vpos;
+}
+
+/* Issues [i0, i1) with their comments and labels (and, with all tables, reactions, notifications
+ * and views). Returns 0, or -1 if a buffer could overflow (checked before each issue against the
+ * worst case the plan computed; the caller retries the same range with bigger buffers and gets the
+ * same bytes). Touches no Python object. */
 static int run_range(const Inputs *in, Outputs *out, int64_t i0, int64_t i1, Counts *n)
 {
     const int64_t *ip = in->ip;
     const int64_t t0 = ip[IP_T0], span = ip[IP_SPAN];
     const int64_t t_end = t0 + span;
+    const int all_tables = ip[IP_ALL_TABLES] != 0;
     for (int64_t i = i0; i < i1; i++) {
         if (n->ipos + ip[IP_ISSUE_BOUND] > out->ibuf_len || n->cpos + ip[IP_COMMENT_BOUND] > out->cbuf_len
             || n->lpos + ip[IP_LABEL_BOUND] > out->lbuf_len || n->nc + 1024 > out->cend_len
             || n->nl + out->label_scratch_len > out->lend_len)
+            return -1;
+        if (all_tables
+            && (n->epos + ip[IP_EMOJI_BOUND] > out->ebuf_len || n->ne + 1024 > out->eend_len
+                || n->npos + ip[IP_NOTIFY_BOUND] > out->nbuf_len || n->nn + out->n_tmax > out->nend_len
+                || n->vpos + ip[IP_VIEW_BOUND] > out->vbuf_len || n->nv + out->n_tmax > out->vend_len))
             return -1;
         const uint64_t ctr = (uint64_t)i;
         /* reused by every row below */
@@ -478,9 +797,11 @@ static int run_range(const Inputs *in, Outputs *out, int64_t i0, int64_t i1, Cou
         const int64_t n_comments = bisect(in->comment_cdf, in->comment_cdf_len,
                                           uniform(in->keys[S_NCOMMENTS], ctr));
         const int64_t last = write_comments(in, out, n, ctr, n_comments, created, t_end, cat, proj_tpl);
-        write_issue(in, out, n, ctr, p, created, last, t_end, cat, proj_tpl);
+        IssueFacts facts = write_issue(in, out, n, ctr, p, created, last, t_end, cat, proj_tpl);
         out->iend[i - i0] = n->ipos;
         write_labels(in, out, n, ctr, p);
+        if (all_tables)
+            write_extras(in, out, n, ctr, created, t_end, n_comments, facts);
     }
     return 0;
 }
@@ -581,19 +902,28 @@ typedef struct {
 static const ArraySpec RANGE_ARRAYS[] = {
     {"keys", K_U64, 0}, {"ip", K_I64, 0}, {"fp", K_F64, 0}, {"project_cdf", K_F64, 0},
     {"proj_tp", K_I64, 0}, {"proj_cat", K_I64, 0}, {"proj_ids", K_U8, 0}, {"proj_nlabels", K_I64, 0},
-    {"comment_cdf", K_F64, 0}, {"round_keys", K_U64, 0}, {"alphabet", K_U8, 0}, {"label_ids", K_U8, 0},
+    {"comment_cdf", K_F64, 0}, {"label_cdf", K_F64, 0}, {"reply_q", K_F64, 0},
+    {"round_keys", K_U64, 0}, {"alphabet", K_U8, 0}, {"label_ids", K_U8, 0},
     {"label_off", K_I64, 0}, {"blob", K_U8, 0}, {"piece_off", K_I64, 0}, {"piece_len", K_I64, 0},
     {"piece_chars", K_I64, 0}, {"tok_start", K_I64, 0}, {"tok_a", K_I64, 0}, {"tok_b", K_I64, 0},
     {"kind_lo", K_I64, 0}, {"kind_hi", K_I64, 0}, {"pool_items", K_I64, 0}, {"comp_lo", K_I64, 0},
     {"comp_hi", K_I64, 0}, {"comp_items", K_I64, 0}, {"user_items", K_I64, 0},
+    {"emoji_issue_cdf", K_F64, 0}, {"emoji_comment_cdf", K_F64, 0}, {"emoji_value_cdf", K_F64, 0},
+    {"emoji_blob", K_U8, 0}, {"emoji_off", K_I64, 0}, {"viewer_cdf", K_F64, 0},
     {"ibuf", K_U8, 1}, {"iend", K_I64, 1}, {"cbuf", K_U8, 1}, {"cend", K_I64, 1}, {"lbuf", K_U8, 1},
-    {"lend", K_I64, 1}, {"label_scratch", K_I64, 1}, {"id_scratch", K_U8, 1},
+    {"lend", K_I64, 1}, {"ebuf", K_U8, 1}, {"eend", K_I64, 1}, {"nbuf", K_U8, 1}, {"nend", K_I64, 1},
+    {"vbuf", K_U8, 1}, {"vend", K_I64, 1}, {"label_scratch", K_I64, 1}, {"id_scratch", K_U8, 1},
+    {"comment_scratch", K_I64, 1}, {"touch_scratch", K_I64, 1}, {"emoji_scratch", K_I64, 1},
 };
 enum {
     A_KEYS, A_IP, A_FP, A_PROJECT_CDF, A_PROJ_TP, A_PROJ_CAT, A_PROJ_IDS, A_PROJ_NLABELS, A_COMMENT_CDF,
+    A_LABEL_CDF, A_REPLY_Q,
     A_ROUND_KEYS, A_ALPHABET, A_LABEL_IDS, A_LABEL_OFF, A_BLOB, A_PIECE_OFF, A_PIECE_LEN, A_PIECE_CHARS,
     A_TOK_START, A_TOK_A, A_TOK_B, A_KIND_LO, A_KIND_HI, A_POOL_ITEMS, A_COMP_LO, A_COMP_HI, A_COMP_ITEMS,
-    A_USER_ITEMS, A_IBUF, A_IEND, A_CBUF, A_CEND, A_LBUF, A_LEND, A_LABEL_SCRATCH, A_ID_SCRATCH,
+    A_USER_ITEMS, A_EMOJI_ISSUE_CDF, A_EMOJI_COMMENT_CDF, A_EMOJI_VALUE_CDF, A_EMOJI_BLOB, A_EMOJI_OFF,
+    A_VIEWER_CDF,
+    A_IBUF, A_IEND, A_CBUF, A_CEND, A_LBUF, A_LEND, A_EBUF, A_EEND, A_NBUF, A_NEND, A_VBUF, A_VEND,
+    A_LABEL_SCRATCH, A_ID_SCRATCH, A_COMMENT_SCRATCH, A_TOUCH_SCRATCH, A_EMOJI_SCRATCH,
     N_RANGE_ARRAYS
 };
 #define N_RANGE_ARGS (3 + N_RANGE_ARRAYS)
@@ -608,20 +938,31 @@ static const char *check_shapes(const Py_buffer *v, int64_t i0, int64_t i1)
         return "keys: one per stream expected";
     if (items(&v[A_IP]) < IP_SIZE || items(&v[A_FP]) < FP_SIZE)
         return "ip or fp: too short for the parameter layout";
-    if (items(&v[A_PROJECT_CDF]) < 1 || items(&v[A_COMMENT_CDF]) < 1)
-        return "project_cdf and comment_cdf must not be empty";
+    if (items(&v[A_PROJECT_CDF]) < 1 || items(&v[A_COMMENT_CDF]) < 1 || items(&v[A_LABEL_CDF]) < 1
+        || items(&v[A_EMOJI_ISSUE_CDF]) < 1 || items(&v[A_EMOJI_COMMENT_CDF]) < 1
+        || items(&v[A_EMOJI_VALUE_CDF]) < 1 || items(&v[A_VIEWER_CDF]) < 1)
+        return "the cdf tables must not be empty";
+    if (items(&v[A_REPLY_Q]) < 2)
+        return "reply_q: at least two points expected";
+    if (items(&v[A_EMOJI_OFF]) != items(&v[A_EMOJI_VALUE_CDF]) + 1)
+        return "emoji_off: one more entry than emoji_value_cdf expected";
     if (items(&v[A_ALPHABET]) < 64)
         return "alphabet: 64 characters expected";
-    if (items(&v[A_KIND_LO]) % 3 != 0 || items(&v[A_KIND_HI]) != items(&v[A_KIND_LO]))
-        return "kind_lo and kind_hi: shape (3, categories) expected";
+    if (items(&v[A_KIND_LO]) % N_KINDS != 0 || items(&v[A_KIND_HI]) != items(&v[A_KIND_LO]))
+        return "kind_lo and kind_hi: shape (kinds, categories) expected";
     if (items(&v[A_USER_ITEMS]) < 1)
         return "user_items must not be empty";
     if (items(&v[A_IEND]) < i1 - i0)
         return "iend: shorter than the range";
     if (items(&v[A_ID_SCRATCH]) < ID_LEN)
         return "id_scratch: 21 bytes expected";
-    if (items(&v[A_LABEL_SCRATCH]) < ((const int64_t *)v[A_IP].buf)[IP_LABEL_HIGH])
+    if (items(&v[A_LABEL_SCRATCH]) < ((const int64_t *)v[A_IP].buf)[IP_LABEL_MAX])
         return "label_scratch: shorter than the most labels an issue gets";
+    if (items(&v[A_COMMENT_SCRATCH]) % 2 != 0 || items(&v[A_TOUCH_SCRATCH]) % 3 != 0)
+        return "comment_scratch and touch_scratch: 2 and 3 parts expected";
+    if (((const int64_t *)v[A_IP].buf)[IP_ALL_TABLES] != 0
+        && (items(&v[A_COMMENT_SCRATCH]) < 2 || items(&v[A_TOUCH_SCRATCH]) / 3 < items(&v[A_COMMENT_SCRATCH]) / 2 + 2))
+        return "comment_scratch or touch_scratch: too short for all tables";
     return NULL;
 }
 
@@ -640,6 +981,20 @@ static void unpack_arrays(const Py_buffer *v, uint64_t seed, Inputs *in, Outputs
     in->proj_nlabels = PTR(const int64_t, A_PROJ_NLABELS);
     in->comment_cdf = PTR(const double, A_COMMENT_CDF);
     in->comment_cdf_len = items(&v[A_COMMENT_CDF]);
+    in->label_cdf = PTR(const double, A_LABEL_CDF);
+    in->label_cdf_len = items(&v[A_LABEL_CDF]);
+    in->reply_q = PTR(const double, A_REPLY_Q);
+    in->reply_q_len = items(&v[A_REPLY_Q]);
+    in->emoji_issue_cdf = PTR(const double, A_EMOJI_ISSUE_CDF);
+    in->emoji_issue_cdf_len = items(&v[A_EMOJI_ISSUE_CDF]);
+    in->emoji_comment_cdf = PTR(const double, A_EMOJI_COMMENT_CDF);
+    in->emoji_comment_cdf_len = items(&v[A_EMOJI_COMMENT_CDF]);
+    in->emoji_value_cdf = PTR(const double, A_EMOJI_VALUE_CDF);
+    in->emoji_value_cdf_len = items(&v[A_EMOJI_VALUE_CDF]);
+    in->viewer_cdf = PTR(const double, A_VIEWER_CDF);
+    in->viewer_cdf_len = items(&v[A_VIEWER_CDF]);
+    in->emoji_blob = PTR(const uint8_t, A_EMOJI_BLOB);
+    in->emoji_off = PTR(const int64_t, A_EMOJI_OFF);
     in->round_keys = PTR(const uint64_t, A_ROUND_KEYS);
     in->n_rounds = items(&v[A_ROUND_KEYS]);
     in->alphabet = PTR(const uint8_t, A_ALPHABET);
@@ -657,7 +1012,7 @@ static void unpack_arrays(const Py_buffer *v, uint64_t seed, Inputs *in, Outputs
     tp->tok_b = PTR(const int64_t, A_TOK_B);
     tp->kind_lo = PTR(const int64_t, A_KIND_LO);
     tp->kind_hi = PTR(const int64_t, A_KIND_HI);
-    tp->n_categories = items(&v[A_KIND_LO]) / 3;
+    tp->n_categories = items(&v[A_KIND_LO]) / N_KINDS;
     tp->pool_items = PTR(const int64_t, A_POOL_ITEMS);
     tp->comp_lo = PTR(const int64_t, A_COMP_LO);
     tp->comp_hi = PTR(const int64_t, A_COMP_HI);
@@ -679,18 +1034,41 @@ static void unpack_arrays(const Py_buffer *v, uint64_t seed, Inputs *in, Outputs
     out->label_scratch = PTR(int64_t, A_LABEL_SCRATCH);
     out->label_scratch_len = items(&v[A_LABEL_SCRATCH]);
     out->id_scratch = PTR(uint8_t, A_ID_SCRATCH);
+    out->ebuf = PTR(uint8_t, A_EBUF);
+    out->ebuf_len = items(&v[A_EBUF]);
+    out->eend = PTR(int64_t, A_EEND);
+    out->eend_len = items(&v[A_EEND]);
+    out->nbuf = PTR(uint8_t, A_NBUF);
+    out->nbuf_len = items(&v[A_NBUF]);
+    out->nend = PTR(int64_t, A_NEND);
+    out->nend_len = items(&v[A_NEND]);
+    out->vbuf = PTR(uint8_t, A_VBUF);
+    out->vbuf_len = items(&v[A_VBUF]);
+    out->vend = PTR(int64_t, A_VEND);
+    out->vend_len = items(&v[A_VEND]);
+    out->comment_scratch = PTR(int64_t, A_COMMENT_SCRATCH);
+    out->n_cmax = items(&v[A_COMMENT_SCRATCH]) / 2;
+    out->touch_scratch = PTR(int64_t, A_TOUCH_SCRATCH);
+    out->n_tmax = items(&v[A_TOUCH_SCRATCH]) / 3;
+    out->emoji_scratch = PTR(int64_t, A_EMOJI_SCRATCH);
+    out->emoji_scratch_len = items(&v[A_EMOJI_SCRATCH]);
 #undef PTR
 }
 
 PyDoc_STRVAR(generate_range_doc,
 "generate_range(i0, i1, seed, keys, ip, fp, project_cdf, proj_tp, proj_cat, proj_ids, proj_nlabels,\n"
-"               comment_cdf, round_keys, alphabet, label_ids, label_off, blob, piece_off, piece_len,\n"
-"               piece_chars, tok_start, tok_a, tok_b, kind_lo, kind_hi, pool_items, comp_lo, comp_hi,\n"
-"               comp_items, user_items, ibuf, iend, cbuf, cend, lbuf, lend, label_scratch, id_scratch)\n"
+"               comment_cdf, label_cdf, reply_q, round_keys, alphabet, label_ids, label_off, blob,\n"
+"               piece_off, piece_len, piece_chars, tok_start, tok_a, tok_b, kind_lo, kind_hi, pool_items,\n"
+"               comp_lo, comp_hi, comp_items, user_items, emoji_issue_cdf, emoji_comment_cdf,\n"
+"               emoji_value_cdf, emoji_blob, emoji_off, viewer_cdf, ibuf, iend, cbuf, cend, lbuf, lend,\n"
+"               ebuf, eend, nbuf, nend, vbuf, vend, label_scratch, id_scratch, comment_scratch,\n"
+"               touch_scratch, emoji_scratch)\n"
 "--\n\n"
-"Write the CSV rows of issues [i0, i1), their comments and issue labels into the buffers; the same\n"
-"arguments and bytes as kernel.generate_range. Returns (issue bytes, comments, comment bytes,\n"
-"labels, label bytes), or (-1, 0, 0, 0, 0) if a buffer could overflow. Releases the GIL.");
+"Write the CSV rows of issues [i0, i1), their comments and issue labels (and with all tables their\n"
+"emoji, notifications and views) into the buffers; the same arguments and bytes as\n"
+"kernel.generate_range. Returns (issue bytes, comments, comment bytes, labels, label bytes, emoji,\n"
+"emoji bytes, notifications, notification bytes, views, view bytes), or (-1, 0, ...) if a buffer\n"
+"could overflow. Releases the GIL.");
 
 static PyObject *py_generate_range(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -720,17 +1098,18 @@ static PyObject *py_generate_range(PyObject *self, PyObject *const *args, Py_ssi
 
     Inputs in;
     Outputs out;
-    Counts n = {0, 0, 0, 0, 0};
+    Counts n = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
     unpack_arrays(views, seed, &in, &out);
     int status;
     Py_BEGIN_ALLOW_THREADS
     status = run_range(&in, &out, i0, i1, &n);
     Py_END_ALLOW_THREADS
     if (status < 0)
-        result = Py_BuildValue("(LLLLL)", -1LL, 0LL, 0LL, 0LL, 0LL);
+        result = Py_BuildValue("(LLLLLLLLLLL)", -1LL, 0LL, 0LL, 0LL, 0LL, 0LL, 0LL, 0LL, 0LL, 0LL, 0LL);
     else
-        result = Py_BuildValue("(LLLLL)", (long long)n.ipos, (long long)n.nc, (long long)n.cpos,
-                               (long long)n.nl, (long long)n.lpos);
+        result = Py_BuildValue("(LLLLLLLLLLL)", (long long)n.ipos, (long long)n.nc, (long long)n.cpos,
+                               (long long)n.nl, (long long)n.lpos, (long long)n.ne, (long long)n.epos,
+                               (long long)n.nn, (long long)n.npos, (long long)n.nv, (long long)n.vpos);
 done:
     for (int k = 0; k < got; k++)
         PyBuffer_Release(&views[k]);

@@ -35,6 +35,7 @@ from zbugs_synth.generate.small_tables import (
     mention_logins,
     plan_projects,
     project_rows,
+    user_pref_rows,
     user_rows,
 )
 from zbugs_synth.generate.textpool import compile_pack
@@ -51,8 +52,9 @@ from zbugs_synth.manifest import (
     write_manifest,
 )
 from zbugs_synth.progress import NullProgress, Progress
-from zbugs_synth.tables import TABLES, parse_shard_name
+from zbugs_synth.tables import GUIDE_TABLES, TABLES, parse_shard_name
 from zbugs_synth.templates import TemplatePack, load_pack
+from zbugs_synth.templates.markdown import load_markdown
 
 CHUNK_ISSUES = 16384
 DAY_MS = 86_400_000
@@ -90,6 +92,7 @@ def pack_digest(pack: TemplatePack) -> str:
         h.update(repr((c.name, c.projects, c.labels, c.titles, c.descriptions, c.comments,
                        sorted(c.pools.items()))).encode())
     h.update(repr((sorted(pack.default_pools.items()), pack.people)).encode())
+    h.update(load_markdown().digest_text().encode())  # the markdown kinds shape the text too
     return h.hexdigest()
 
 
@@ -153,7 +156,17 @@ def prepare_directory(cfg: GenerateConfig, ds_id: str) -> Path:
     return out
 
 
-SMALL_TABLES = ("user", "project", "label")  # written in plain Python before the kernel runs; by part 1 only
+SMALL_TABLES = ("user", "project", "label", "userPref")  # plain Python before the kernel runs; by part 1 only
+KERNEL_EXTRA = ("emoji", "issueNotifications", "viewState")  # with ALL_TABLES, from the kernel
+
+
+def written_tables(cfg: GenerateConfig) -> tuple[str, ...]:
+    """The tables this configuration writes, in load order. userPref is keyed by (key, user) and
+    users are shared by every batch, so it is written with the users: never with SKIP_USERS (a
+    later batch would repeat the first batch's rows)."""
+    tables = TABLES if cfg.all_tables else GUIDE_TABLES
+    skip = {"user", "userPref"} if cfg.skip_users else set()
+    return tuple(t for t in tables if t not in skip)
 
 
 @dataclass
@@ -183,7 +196,7 @@ def _announce(cfg: GenerateConfig, progress: Progress, where: str) -> None:
     progress.log(f"generating {cfg.num_issues:,} issues, {cfg.num_projects:,} projects, {cfg.num_users:,} users"
                  f"{' (users not written)' if cfg.skip_users else ''}; ~{cfg.comments_per_issue:g} comments and "
                  f"~{cfg.labels_per_issue:g} labels per issue; seed {cfg.seed}; templates "
-                 f"{cfg.templates_dir or 'bundled'} -> {where}")
+                 f"{cfg.templates_dir or 'bundled'}{'; all ten tables' if cfg.all_tables else ''} -> {where}")
 
 
 def _small_tables(cfg: GenerateConfig, pack: TemplatePack, writers: dict[str, ShardedWriter] | None,
@@ -202,6 +215,9 @@ def _small_tables(cfg: GenerateConfig, pack: TemplatePack, writers: dict[str, Sh
         writers["user"].write_text("".join(batch), len(batch))
         task.advance(len(batch))
         task.done()
+    if writers is not None and "userPref" in written_tables(cfg):
+        for n, text in user_pref_rows(cfg.num_users, cfg.user_pref_fraction):
+            writers["userPref"].write_text(text, n)
     projects = plan_projects(pack, cfg.num_projects, cfg.seed)
     if writers is not None:
         rows = list(project_rows(projects))
@@ -220,7 +236,7 @@ def _small_tables(cfg: GenerateConfig, pack: TemplatePack, writers: dict[str, Sh
 
 
 def _kernel_plan(cfg: GenerateConfig, pack: TemplatePack, projects: Any, label_ids: list[str] | None) -> KernelPlan:
-    text_pool = compile_pack(pack, mention_logins(cfg.num_users, pack.people))
+    text_pool = compile_pack(pack, mention_logins(cfg.num_users, pack.people), cfg.num_issues)
     plan = KernelPlan(cfg, projects, text_pool, label_ids)
     plan.run(0, min(cfg.num_issues, 1))  # first call loads (or compiles) the kernel
     return plan
@@ -251,9 +267,7 @@ def generate(cfg: GenerateConfig, progress: Progress | None = None) -> Result:
         phases["issues, comments, labels"] = time.perf_counter() - t
 
         entries: list[FileEntry] = []
-        for table in TABLES:
-            if table == "user" and cfg.skip_users:
-                continue
+        for table in written_tables(cfg):
             writers[table].finish()
             entries.extend(writers[table].publish())
     except OSError as e:
@@ -332,9 +346,7 @@ def generate_part(cfg: GenerateConfig, spec: PartSpec, sink: Sink, progress: Pro
         sink.abort_stale(f"{table}_{(spec.part - 1):0{spec.digits - 4}d}")
     sink.put(INCOMPLETE_MARKER, b"zbugs-synth generate-synthetic is writing here\n")
 
-    tables = [t for t in TABLES if spec.first or t not in SMALL_TABLES]
-    if cfg.skip_users and "user" in tables:
-        tables.remove("user")
+    tables = [t for t in written_tables(cfg) if spec.first or t not in SMALL_TABLES]
     writers = {t: ShardedWriter(None, t, cfg.shard_size, sink=sink,
                                 name_of=lambda i, t=t: spec.shard_name(t, i)) for t in TABLES}
     phases: dict[str, float] = {}
@@ -366,7 +378,7 @@ def generate_part(cfg: GenerateConfig, spec: PartSpec, sink: Sink, progress: Pro
 
 def write_tables(cfg: GenerateConfig, pack: TemplatePack, sinks: Mapping[str, TableSink], progress: Progress,
                  phases: dict[str, float], part: PartSpec | None = None) -> None:
-    """Generate every table of `cfg` into `sinks` (one per table in TABLES; "user" unused with SKIP_USERS):
+    """Generate every table of `cfg` into `sinks` (one per table of `written_tables(cfg)`):
     db-seed-synthetic --generate's COPY streams (zbugs_synth.generate.sinks says what a sink is).
     With `part`, only that part's rows (its issues; the small tables with part 1): a cluster load's task.
 
@@ -376,8 +388,9 @@ def write_tables(cfg: GenerateConfig, pack: TemplatePack, sinks: Mapping[str, Ta
     t = time.perf_counter()
     small = part is None or part.first
     projects, label_ids = _small_tables(cfg, pack, sinks if small else None, progress)  # type: ignore[arg-type]
+    written = written_tables(cfg)
     for table in SMALL_TABLES if small else ():
-        if not (table == "user" and cfg.skip_users):
+        if table in written:
             sinks[table].finish()
     phases["small tables"] = time.perf_counter() - t
     t = time.perf_counter()
@@ -387,7 +400,7 @@ def write_tables(cfg: GenerateConfig, pack: TemplatePack, sinks: Mapping[str, Ta
     i0, i1 = part.issue_range(cfg.num_issues) if part is not None else (0, cfg.num_issues)
     _generate_big_tables(cfg, plan, sinks, progress, i0, i1)  # type: ignore[arg-type]
     phases["issues, comments, labels"] = time.perf_counter() - t
-    for table in TABLES:
+    for table in written:
         if table not in SMALL_TABLES:
             sinks[table].finish()
 
@@ -397,9 +410,16 @@ def _generate_big_tables(cfg: GenerateConfig, plan: KernelPlan, writers: dict[st
     """Issues [first, end) with their comments and issue labels."""
     exp_comments, exp_labels = plan.expected_rows()
     share = (end - first) / max(cfg.num_issues, 1)
-    t_issue = progress.task("issue", end - first)
-    t_comment = progress.task("comment", round(exp_comments * share))
-    t_label = progress.task("issueLabel", round(exp_labels * share))
+    tasks = {"issue": progress.task("issue", end - first),
+             "comment": progress.task("comment", round(exp_comments * share)),
+             "issueLabel": progress.task("issueLabel", round(exp_labels * share))}
+    if cfg.all_tables:
+        n = end - first
+        tasks["emoji"] = progress.task("emoji", round(n * (cfg.emoji_per_issue + cfg.comments_per_issue
+                                                                * cfg.emoji_per_comment)))
+        tasks["issueNotifications"] = progress.task("issueNotifications", round(n * (1.5 + cfg.comments_per_issue / 2)))
+        tasks["viewState"] = progress.task("viewState", round(n * (1.5 + cfg.comments_per_issue / 2
+                                                                    + cfg.viewers_per_issue)))
     workers = cfg.resolved_workers()
     # Bounded: memory stays flat whatever NUM_ISSUES is, and more threads than cores would only
     # hold more chunk buffers (each tens of MB) without generating any faster.
@@ -413,7 +433,7 @@ def _generate_big_tables(cfg: GenerateConfig, plan: KernelPlan, writers: dict[st
         return plan.run(i0, i1, free.get())
 
     def write(c: Chunk) -> None:
-        _write_chunk(c, writers, t_issue, t_comment, t_label)
+        _write_chunk(c, writers, tasks)
         free.put(c.buffers)
 
     pending: deque[Future[Chunk]] = deque()
@@ -429,16 +449,19 @@ def _generate_big_tables(cfg: GenerateConfig, plan: KernelPlan, writers: dict[st
             for f in pending:
                 f.cancel()
             raise
-    for task in (t_issue, t_comment, t_label):
+    for task in tasks.values():
         task.done()
 
 
-def _write_chunk(c: Chunk, writers: Mapping[str, TableSink], t_issue, t_comment, t_label) -> None:
+def _write_chunk(c: Chunk, writers: Mapping[str, TableSink], tasks: dict[str, Any]) -> None:
     b = c.buffers
-    writers["issue"].write_rows(b.issue, b.issue_ends, c.i1 - c.i0)
-    writers["comment"].write_rows(b.comment, b.comment_ends, c.n_comments)
-    writers["issueLabel"].write_rows(b.label, b.label_ends, c.n_labels)
-    t_issue.advance(c.i1 - c.i0)
-    t_comment.advance(c.n_comments)
-    t_label.advance(c.n_labels)
+    parts = [("issue", b.issue, b.issue_ends, c.i1 - c.i0), ("comment", b.comment, b.comment_ends, c.n_comments),
+             ("issueLabel", b.label, b.label_ends, c.n_labels)]
+    if "emoji" in tasks:
+        parts += [("emoji", b.emoji, b.emoji_ends, c.n_emoji),
+                  ("issueNotifications", b.notify, b.notify_ends, c.n_notify),
+                  ("viewState", b.view, b.view_ends, c.n_view)]
+    for table, data, ends, n in parts:
+        writers[table].write_rows(data, ends, n)
+        tasks[table].advance(n)
 

@@ -20,7 +20,9 @@ cross-seed argument. `decode` inverts the mapping; the tests check round trips a
 ids zbugs itself uses (the built-in Zero project) lie outside our image.
 
 Rows: issues use their index; a comment of issue i is row (i << 10 | j) with j < 1024; a label
-of project p is row (p << 12 | l). Users are `usr_0000`, ... and do not depend on the seed.
+of project p is row (p << 12 | l); the e-th reaction on issue i or its comments is emoji row
+(i << 10 | e). issueNotifications and viewState have no id: their keys (user, issue) are distinct
+within an issue by construction and issue ids never repeat. Users are `usr_0000`, ... and do not depend on the seed.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ ALPHABET_BYTES = np.frombuffer(ALPHABET.encode(), dtype=np.uint8).copy()
 _INDEX = {c: i for i, c in enumerate(ALPHABET)}
 ID_LEN = 21
 
-T_PROJECT, T_LABEL, T_ISSUE, T_COMMENT = 1, 2, 3, 4
+T_PROJECT, T_LABEL, T_ISSUE, T_COMMENT, T_EMOJI = 1, 2, 3, 4, 5
 MAGIC = 0x2B5  # 10 bits: foreign ids decode to a valid tuple only if they also hit this
 SEED_MAX = (1 << 64) - 1
 ROW_BITS = 48
@@ -44,7 +46,8 @@ LABEL_BITS = 12    # labels per project < 4096
 ISSUE_MAX = (1 << (ROW_BITS - COMMENT_BITS)) - 1
 PROJECT_MAX = (1 << (ROW_BITS - LABEL_BITS)) - 1
 
-ROW_LIMIT = {T_PROJECT: PROJECT_MAX, T_LABEL: ROW_MAX, T_ISSUE: ISSUE_MAX, T_COMMENT: ROW_MAX}
+EMOJI_BITS = 10    # reactions per issue (on it and its comments together) < 1024
+ROW_LIMIT = {T_PROJECT: PROJECT_MAX, T_LABEL: ROW_MAX, T_ISSUE: ISSUE_MAX, T_COMMENT: ROW_MAX, T_EMOJI: ROW_MAX}
 _MASK63 = (1 << 63) - 1
 # Four rounds: with a strong round function that is the Luby-Rackoff bound for a pseudo-random
 # permutation; the bijection itself holds for any number of rounds.

@@ -19,45 +19,83 @@ import math
 import numpy as np
 from numba import njit
 
-from zbugs_synth.generate.ids import MAGIC, T_COMMENT, T_ISSUE, T_LABEL
+from zbugs_synth.generate.ids import MAGIC, T_COMMENT, T_EMOJI, T_ISSUE, T_LABEL
 from zbugs_synth.generate.layout import (
     FP_ASSIGNED,
+    FP_BODY_CODE,
+    FP_BODY_IMAGE,
+    FP_BODY_LINK,
+    FP_BODY_MENTION,
+    FP_BODY_MORE,
+    FP_BODY_SHORT,
     FP_CREW_ASSIGNEE,
-    FP_LABEL_P,
+    FP_DESC_CODE,
+    FP_DESC_EMPTY,
+    FP_DESC_IMAGE,
+    FP_DESC_LINK,
+    FP_DESC_MORE,
     FP_OPEN,
     FP_PUBLIC,
+    FP_REPLY_SCALE,
+    FP_UNREAD,
+    FP_UNSUBSCRIBED,
+    IP_ALL_TABLES,
     IP_BODY_MAX,
     IP_COMMENT_BOUND,
     IP_CREW,
     IP_DESC_MAX,
+    IP_EMOJI_BOUND,
+    IP_EMOJI_MAX,
+    IP_FOLLOWUPS_MAX,
     IP_ISSUE_BOUND,
     IP_LABEL_BOUND,
-    IP_LABEL_HIGH,
-    IP_LABEL_LOW,
+    IP_NOTIFY_BOUND,
     IP_SPAN,
     IP_T0,
     IP_TITLE_MAX,
     IP_USERS,
+    IP_VIEW_BOUND,
+    IP_VIEWERS_MAX,
+    K_CODE,
+    K_COMMENT,
+    K_DESC,
+    K_FOLLOWUP,
+    K_IMAGE,
+    K_LINK,
+    K_MENTION,
+    K_SHORT,
+    K_TITLE,
     padded,
 )
 from zbugs_synth.generate.memcopy import copy16
 from zbugs_synth.generate.rng import (
     S_ASSIGNED,
     S_ASSIGNEE,
+    S_BODY_PART_SLOTS,
+    S_BODY_PARTS,
+    S_BODY_SHAPE,
     S_BODY_SLOTS,
     S_COMMENT,
     S_CREATED,
     S_CREATOR,
     S_DESC,
+    S_DESC_PART_SLOTS,
+    S_DESC_PARTS,
+    S_DESC_SHAPE,
     S_DESC_SLOTS,
+    S_EMOJI,
+    S_EMOJI_TIME,
     S_LABELS,
     S_MODIFIED,
     S_NCOMMENTS,
     S_NLABELS,
+    S_NOTIFY,
     S_OPEN,
     S_PROJECT,
     S_TITLE,
     S_TITLE_SLOTS,
+    S_VIEW,
+    S_VIEW_PICK,
     S_VISIBILITY,
 )
 from zbugs_synth.generate.textpool import TOK_COMPONENT
@@ -193,16 +231,17 @@ def _piece(t, k, ctr, tp, tok_a, tok_b, pool_items, comp_lo, comp_hi, comp_items
         return tok_a[t]
     if n > 0:  # a pool slot, its range resolved when the pack was compiled
         return pool_items[tok_a[t] + below(k, ctr, n)]
-    if n == TOK_COMPONENT:
-        lo = comp_lo[tp]
-        return comp_items[lo + below(k, ctr, comp_hi[tp] - lo)]
+    if n == TOK_COMPONENT:  # tok_a selects the block of seam-free component views
+        lo = comp_lo[tok_a[t] + tp]
+        return comp_items[lo + below(k, ctr, comp_hi[tok_a[t] + tp] - lo)]
     return user_items[below(k, ctr, user_items.shape[0])]
 
 
 @njit(cache=True, inline="always", error_model="numpy")
 def _fill(out, pos, tpl, k, ctr0, limit, tp, blob, piece_off, piece_len, piece_chars, tok_start,
           tok_a, tok_b, pool_items, comp_lo, comp_hi, comp_items, user_items):
-    """Write template `tpl` with its slots filled; at most `limit` characters (truncated with '…')."""
+    """Write template `tpl` with its slots filled; at most `limit` characters (truncated with '…').
+    Returns (end position, characters written)."""
     a = tok_start[tpl]
     b = tok_start[tpl + 1]
     start = pos
@@ -213,7 +252,7 @@ def _fill(out, pos, tpl, k, ctr0, limit, tp, blob, piece_off, piece_len, piece_c
         total += piece_chars[piece]
         pos = _copy(out, pos, blob, piece_off[piece], piece_len[piece])
     if total <= limit:
-        return pos
+        return pos, total
     pos = start  # too long: rewrite it truncated (the buffer bound covers the untruncated text)
     # Rare path (a pack whose longest fills exceed the column): cut on a character boundary,
     # never between the two bytes of an escaped quote, and mark the cut.
@@ -246,7 +285,7 @@ def _fill(out, pos, tpl, k, ctr0, limit, tp, blob, piece_off, piece_len, piece_c
     for e in range(_ELLIPSIS.shape[0]):
         out[pos] = _ELLIPSIS[e]
         pos += 1
-    return pos
+    return pos, limit
 
 
 @njit(cache=True, inline="always", error_model="numpy")
@@ -262,28 +301,94 @@ def _bisect(cdf: np.ndarray, u: float) -> int:
     return lo
 
 
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _reply_gap(q: np.ndarray, u: float, remaining: float) -> float:
+    """A gap from the quantile table q (ms, increasing), conditioned on being <= remaining:
+    Q(u * F(remaining)), F and Q interpolated linearly between the table's points."""
+    n = q.shape[0] - 1
+    if remaining >= q[n]:
+        f = 1.0
+    elif remaining <= q[0]:
+        f = 0.0
+    else:
+        j = _bisect(q, remaining) - 1  # q[j] <= remaining < q[j + 1]
+        f = (j + (remaining - q[j]) / (q[j + 1] - q[j])) / n
+    x = u * f * n
+    j = int(x)
+    if j >= n:
+        return q[n]
+    return q[j] + (q[j + 1] - q[j]) * (x - j)
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _part(out, pos, budget, kind, cat, kp, pick_ctr, ks, tp, blob, piece_off, piece_len, piece_chars, tok_start,
+          tok_a, tok_b, kind_lo, kind_hi, pool_items, comp_lo, comp_hi, comp_items, user_items):
+    """One more paragraph of a composed field: a blank line and a template of `kind`, within the
+    remaining `budget` of characters. Returns (end position, budget left)."""
+    if budget < 3:
+        return pos, budget
+    out[pos] = 10
+    out[pos + 1] = 10
+    lo = kind_lo[kind, cat]
+    tpl = lo + below(kp, pick_ctr, kind_hi[kind, cat] - lo)
+    pos, used = _fill(out, pos + 2, tpl, ks, pick_ctr << np.uint64(8), budget - 2, tp, blob, piece_off, piece_len,
+                      piece_chars, tok_start, tok_a, tok_b, pool_items, comp_lo, comp_hi, comp_items, user_items)
+    return pos, budget - 2 - used
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _touch(users: np.ndarray, first: np.ndarray, last: np.ndarray, n: int, u: int, t: int) -> int:
+    """Record that user u touched the issue at time t; returns the number of distinct users."""
+    for k in range(n):
+        if users[k] == u:
+            if t > last[k]:
+                last[k] = t
+            return n
+    users[n] = u
+    first[n] = t
+    last[n] = t
+    return n + 1
+
+
 @njit(cache=True, nogil=True, error_model="numpy")
 def generate_range(i0, i1, seed, keys, ip, fp, project_cdf, proj_tp, proj_cat, proj_ids, proj_nlabels,
-                   comment_cdf, round_keys, alphabet, label_ids, label_off,
+                   comment_cdf, label_cdf, reply_q, round_keys, alphabet, label_ids, label_off,
                    blob, piece_off, piece_len, piece_chars, tok_start, tok_a, tok_b, kind_lo, kind_hi,
                    pool_items, comp_lo, comp_hi, comp_items, user_items,
-                   ibuf, iend, cbuf, cend, lbuf, lend, label_scratch, id_scratch):
-    """Returns (issue bytes, comments, comment bytes, labels, label bytes), or (-1, ...) on overflow."""
+                   emoji_issue_cdf, emoji_comment_cdf, emoji_value_cdf, emoji_blob, emoji_off, viewer_cdf,
+                   ibuf, iend, cbuf, cend, lbuf, lend, ebuf, eend, nbuf, nend, vbuf, vend,
+                   label_scratch, id_scratch, comment_scratch, touch_scratch, emoji_scratch):
+    """Returns (issue bytes, comments, comment bytes, labels, label bytes, emoji, emoji bytes,
+    notifications, notification bytes, views, view bytes), or (-1, 0, ...) on overflow."""
     n_users = ip[IP_USERS]
     n_crew = ip[IP_CREW]
     t0 = ip[IP_T0]
     span = ip[IP_SPAN]
     t_end = t0 + span
+    all_tables = ip[IP_ALL_TABLES] != 0
+    n_cmax = comment_scratch.shape[0] // 2
+    n_tmax = touch_scratch.shape[0] // 3
     ipos = 0
     cpos = 0
     lpos = 0
+    epos = 0
+    npos = 0
+    vpos = 0
     nc = 0
     nl = 0
+    ne = 0
+    nn = 0
+    nv = 0
     for i in range(i0, i1):
         if (ipos + ip[IP_ISSUE_BOUND] > ibuf.shape[0] or cpos + ip[IP_COMMENT_BOUND] > cbuf.shape[0]
                 or lpos + ip[IP_LABEL_BOUND] > lbuf.shape[0] or nc + 1024 > cend.shape[0]
                 or nl + label_scratch.shape[0] > lend.shape[0]):
-            return -1, 0, 0, 0, 0
+            return -1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0
+        if all_tables and (epos + ip[IP_EMOJI_BOUND] > ebuf.shape[0] or ne + 1024 > eend.shape[0]
+                           or npos + ip[IP_NOTIFY_BOUND] > nbuf.shape[0] or nn + n_tmax > nend.shape[0]
+                           or vpos + ip[IP_VIEW_BOUND] > vbuf.shape[0] or nv + n_tmax > vend.shape[0]):
+            return -1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0
         ctr = np.uint64(i)
         write_id(id_scratch, 0, seed, T_ISSUE, ctr, round_keys, alphabet)  # reused by every row below
         p = _bisect(project_cdf, uniform(keys[S_PROJECT], ctr))
@@ -293,18 +398,29 @@ def generate_range(i0, i1, seed, keys, ip, fp, project_cdf, proj_tp, proj_cat, p
         # -- times: issues arrive faster as the tracker grows (density rising linearly) ------------
         created = t0 + int(span * math.sqrt(uniform(keys[S_CREATED], ctr)))
         n_comments = _bisect(comment_cdf, uniform(keys[S_NCOMMENTS], ctr))
-        # Comments follow their issue: gaps ~ exponential, mean a few days or less when little
-        # time remains; each clamped to the window, so created <= comment <= end always holds.
-        remaining = float(t_end - created)
-        scale = min(3.0 * DAY_MS, remaining / (n_comments + 1.0))
         last = created
 
         # -- comments --------------------------------------------------------------------------------
+        # The first reply comes after a heavy-tailed wait (minutes to months: reply_q); later ones
+        # after the same law scaled down. Each is drawn conditioned on fitting before the window's
+        # end, so created <= comment <= end holds without piling comments up at the end.
         kc = keys[S_COMMENT]
+        kb = keys[S_BODY_SHAPE]
+        kbp = keys[S_BODY_PARTS]
+        kbs = keys[S_BODY_PART_SLOTS]
         for j in range(n_comments):
             cctr = (ctr << np.uint64(10)) | np.uint64(j)
-            gap = -math.log(1.0 - uniform(kc, cctr * np.uint64(4))) * scale
+            remaining = float(t_end - last)
+            u = uniform(kc, cctr * np.uint64(4))
+            if j == 0:
+                gap = _reply_gap(reply_q, u, remaining)
+            else:
+                gap = _reply_gap(reply_q, u, remaining / fp[FP_REPLY_SCALE]) * fp[FP_REPLY_SCALE]
             last = min(last + int(gap), t_end)
+            author = _skewed_user(kc, cctr * np.uint64(4) + np.uint64(2), n_users)
+            if j < n_cmax:
+                comment_scratch[j] = last
+                comment_scratch[n_cmax + j] = author
             cpos = write_id(cbuf, cpos, seed, T_COMMENT, cctr, round_keys, alphabet)
             cbuf[cpos] = 44
             cpos = _copy(cbuf, cpos + 1, id_scratch, 0, 21)
@@ -312,14 +428,47 @@ def generate_range(i0, i1, seed, keys, ip, fp, project_cdf, proj_tp, proj_cat, p
             cpos = _uint(cbuf, cpos + 1, last, 1)
             cbuf[cpos] = 44
             cbuf[cpos + 1] = 34
-            lo = kind_lo[2, cat]
-            tpl = lo + below(kc, cctr * np.uint64(4) + np.uint64(1), kind_hi[2, cat] - lo)
-            cpos = _fill(cbuf, cpos + 2, tpl, keys[S_BODY_SLOTS], cctr << np.uint64(8),
-                         ip[IP_BODY_MAX], tp, blob, piece_off, piece_len, piece_chars, tok_start, tok_a, tok_b,
-                         pool_items, comp_lo, comp_hi, comp_items, user_items)
+            cpos += 2
+            base = cctr * np.uint64(16)
+            budget = ip[IP_BODY_MAX]
+            if uniform(kb, base) < fp[FP_BODY_SHORT]:
+                lo = kind_lo[K_SHORT, cat]
+                tpl = lo + below(kbp, base, kind_hi[K_SHORT, cat] - lo)
+                cpos, used = _fill(cbuf, cpos, tpl, kbs, base << np.uint64(8), budget, tp, blob, piece_off,
+                                   piece_len, piece_chars, tok_start, tok_a, tok_b, pool_items, comp_lo, comp_hi,
+                                   comp_items, user_items)
+            else:
+                lo = kind_lo[K_COMMENT, cat]
+                tpl = lo + below(kc, cctr * np.uint64(4) + np.uint64(1), kind_hi[K_COMMENT, cat] - lo)
+                cpos, used = _fill(cbuf, cpos, tpl, keys[S_BODY_SLOTS], cctr << np.uint64(8), budget, tp, blob,
+                                   piece_off, piece_len, piece_chars, tok_start, tok_a, tok_b, pool_items, comp_lo,
+                                   comp_hi, comp_items, user_items)
+                budget -= used
+                if uniform(kb, base + np.uint64(1)) < fp[FP_BODY_CODE]:
+                    cpos, budget = _part(cbuf, cpos, budget, K_CODE, cat, kbp, base + np.uint64(1), kbs, tp, blob,
+                                         piece_off, piece_len, piece_chars, tok_start, tok_a, tok_b, kind_lo,
+                                         kind_hi, pool_items, comp_lo, comp_hi, comp_items, user_items)
+                m = 0
+                while m < ip[IP_FOLLOWUPS_MAX] and uniform(kb, base + np.uint64(2 + m)) < fp[FP_BODY_MORE]:
+                    cpos, budget = _part(cbuf, cpos, budget, K_FOLLOWUP, cat, kbp, base + np.uint64(2 + m), kbs, tp,
+                                         blob, piece_off, piece_len, piece_chars, tok_start, tok_a, tok_b, kind_lo,
+                                         kind_hi, pool_items, comp_lo, comp_hi, comp_items, user_items)
+                    m += 1
+                if uniform(kb, base + np.uint64(10)) < fp[FP_BODY_LINK]:
+                    cpos, budget = _part(cbuf, cpos, budget, K_LINK, cat, kbp, base + np.uint64(10), kbs, tp, blob,
+                                         piece_off, piece_len, piece_chars, tok_start, tok_a, tok_b, kind_lo,
+                                         kind_hi, pool_items, comp_lo, comp_hi, comp_items, user_items)
+                if uniform(kb, base + np.uint64(11)) < fp[FP_BODY_IMAGE]:
+                    cpos, budget = _part(cbuf, cpos, budget, K_IMAGE, cat, kbp, base + np.uint64(11), kbs, tp, blob,
+                                         piece_off, piece_len, piece_chars, tok_start, tok_a, tok_b, kind_lo,
+                                         kind_hi, pool_items, comp_lo, comp_hi, comp_items, user_items)
+                if uniform(kb, base + np.uint64(12)) < fp[FP_BODY_MENTION]:
+                    cpos, budget = _part(cbuf, cpos, budget, K_MENTION, cat, kbp, base + np.uint64(12), kbs, tp,
+                                         blob, piece_off, piece_len, piece_chars, tok_start, tok_a, tok_b, kind_lo,
+                                         kind_hi, pool_items, comp_lo, comp_hi, comp_items, user_items)
             cbuf[cpos] = 34
             cbuf[cpos + 1] = 44
-            cpos = _user_id(cbuf, cpos + 2, _skewed_user(kc, cctr * np.uint64(4) + np.uint64(2), n_users))
+            cpos = _user_id(cbuf, cpos + 2, author)
             cbuf[cpos] = 10
             cpos += 1
             cend[nc] = cpos
@@ -331,11 +480,11 @@ def generate_range(i0, i1, seed, keys, ip, fp, project_cdf, proj_tp, proj_cat, p
         ipos = _copy(ibuf, ipos, id_scratch, 0, 21)
         ibuf[ipos] = 44
         ibuf[ipos + 1] = 34
-        lo = kind_lo[0, cat]
-        tpl = lo + below(keys[S_TITLE], ctr, kind_hi[0, cat] - lo)
-        ipos = _fill(ibuf, ipos + 2, tpl, keys[S_TITLE_SLOTS], ctr << np.uint64(8),
-                     ip[IP_TITLE_MAX], tp, blob, piece_off, piece_len, piece_chars, tok_start, tok_a, tok_b,
-                     pool_items, comp_lo, comp_hi, comp_items, user_items)
+        lo = kind_lo[K_TITLE, cat]
+        tpl = lo + below(keys[S_TITLE], ctr, kind_hi[K_TITLE, cat] - lo)
+        ipos, used = _fill(ibuf, ipos + 2, tpl, keys[S_TITLE_SLOTS], ctr << np.uint64(8),
+                           ip[IP_TITLE_MAX], tp, blob, piece_off, piece_len, piece_chars, tok_start, tok_a, tok_b,
+                           pool_items, comp_lo, comp_hi, comp_items, user_items)
         ibuf[ipos] = 34
         ibuf[ipos + 1] = 44
         ipos += 2
@@ -348,9 +497,11 @@ def generate_range(i0, i1, seed, keys, ip, fp, project_cdf, proj_tp, proj_cat, p
         ibuf[ipos] = 44
         ipos = _uint(ibuf, ipos + 1, created, 1)
         ibuf[ipos] = 44
-        ipos = _user_id(ibuf, ipos + 1, _skewed_user(keys[S_CREATOR], ctr, n_users))
+        creator = _skewed_user(keys[S_CREATOR], ctr, n_users)
+        ipos = _user_id(ibuf, ipos + 1, creator)
         ibuf[ipos] = 44
         ipos += 1
+        assignee = -1
         if uniform(keys[S_ASSIGNED], ctr) < fp[FP_ASSIGNED]:
             ka = keys[S_ASSIGNEE]
             if uniform(ka, ctr * np.uint64(2)) < fp[FP_CREW_ASSIGNEE]:
@@ -361,11 +512,39 @@ def generate_range(i0, i1, seed, keys, ip, fp, project_cdf, proj_tp, proj_cat, p
         # else: an empty unquoted field, which COPY reads as NULL
         ibuf[ipos] = 44
         ibuf[ipos + 1] = 34
-        lo = kind_lo[1, cat]
-        tpl = lo + below(keys[S_DESC], ctr, kind_hi[1, cat] - lo)
-        ipos = _fill(ibuf, ipos + 2, tpl, keys[S_DESC_SLOTS], ctr << np.uint64(8),
-                     ip[IP_DESC_MAX], tp, blob, piece_off, piece_len, piece_chars, tok_start, tok_a, tok_b,
-                     pool_items, comp_lo, comp_hi, comp_items, user_items)
+        ipos += 2
+        # The description: empty for some issues; else a template, then maybe a code block,
+        # follow-up paragraphs, a link and an image, so lengths get real tails.
+        kd = keys[S_DESC_SHAPE]
+        kdp = keys[S_DESC_PARTS]
+        kds = keys[S_DESC_PART_SLOTS]
+        base = ctr * np.uint64(16)
+        if uniform(kd, base) >= fp[FP_DESC_EMPTY]:
+            budget = ip[IP_DESC_MAX]
+            lo = kind_lo[K_DESC, cat]
+            tpl = lo + below(keys[S_DESC], ctr, kind_hi[K_DESC, cat] - lo)
+            ipos, used = _fill(ibuf, ipos, tpl, keys[S_DESC_SLOTS], ctr << np.uint64(8), budget, tp, blob,
+                               piece_off, piece_len, piece_chars, tok_start, tok_a, tok_b, pool_items, comp_lo,
+                               comp_hi, comp_items, user_items)
+            budget -= used
+            if uniform(kd, base + np.uint64(1)) < fp[FP_DESC_CODE]:
+                ipos, budget = _part(ibuf, ipos, budget, K_CODE, cat, kdp, base + np.uint64(1), kds, tp, blob,
+                                     piece_off, piece_len, piece_chars, tok_start, tok_a, tok_b, kind_lo, kind_hi,
+                                     pool_items, comp_lo, comp_hi, comp_items, user_items)
+            m = 0
+            while m < ip[IP_FOLLOWUPS_MAX] and uniform(kd, base + np.uint64(2 + m)) < fp[FP_DESC_MORE]:
+                ipos, budget = _part(ibuf, ipos, budget, K_FOLLOWUP, cat, kdp, base + np.uint64(2 + m), kds, tp,
+                                     blob, piece_off, piece_len, piece_chars, tok_start, tok_a, tok_b, kind_lo,
+                                     kind_hi, pool_items, comp_lo, comp_hi, comp_items, user_items)
+                m += 1
+            if uniform(kd, base + np.uint64(10)) < fp[FP_DESC_LINK]:
+                ipos, budget = _part(ibuf, ipos, budget, K_LINK, cat, kdp, base + np.uint64(10), kds, tp, blob,
+                                     piece_off, piece_len, piece_chars, tok_start, tok_a, tok_b, kind_lo, kind_hi,
+                                     pool_items, comp_lo, comp_hi, comp_items, user_items)
+            if uniform(kd, base + np.uint64(11)) < fp[FP_DESC_IMAGE]:
+                ipos, budget = _part(ibuf, ipos, budget, K_IMAGE, cat, kdp, base + np.uint64(11), kds, tp, blob,
+                                     piece_off, piece_len, piece_chars, tok_start, tok_a, tok_b, kind_lo, kind_hi,
+                                     pool_items, comp_lo, comp_hi, comp_items, user_items)
         ibuf[ipos] = 34
         ibuf[ipos + 1] = 44
         ipos += 2
@@ -380,9 +559,7 @@ def generate_range(i0, i1, seed, keys, ip, fp, project_cdf, proj_tp, proj_cat, p
         iend[i - i0] = ipos
 
         # -- labels: distinct, from the issue's own project ------------------------------------------
-        n_labels = ip[IP_LABEL_LOW]
-        if uniform(keys[S_NLABELS], ctr) < fp[FP_LABEL_P]:
-            n_labels = ip[IP_LABEL_HIGH]
+        n_labels = _bisect(label_cdf, uniform(keys[S_NLABELS], ctr))
         avail = proj_nlabels[p]
         if n_labels > avail:
             n_labels = avail
@@ -413,4 +590,148 @@ def generate_range(i0, i1, seed, keys, ip, fp, project_cdf, proj_tp, proj_cat, p
             lpos += 1
             lend[nl] = lpos
             nl += 1
-    return ipos, nc, cpos, nl, lpos
+
+        if not all_tables:
+            continue
+        n_kept = min(n_comments, n_cmax)
+
+        # -- emoji: reactions on the issue (subject 0) and its comments (subject j + 1) -------------
+        # One per (value, subject, creator), by rejection; each after its subject and no later than
+        # the issue's modification (zbugs bumps `modified` when a reaction arrives).
+        ke = keys[S_EMOJI]
+        ket = keys[S_EMOJI_TIME]
+        n_values = emoji_value_cdf.shape[0]
+        pairs = n_values * n_users
+        e_total = 0
+        for s in range(n_kept + 1):
+            sbase = ((ctr << np.uint64(10)) | np.uint64(s)) << np.uint64(12)
+            if s == 0:
+                cnt = _bisect(emoji_issue_cdf, uniform(ke, sbase))
+                subj_time = created
+            else:
+                cnt = _bisect(emoji_comment_cdf, uniform(ke, sbase))
+                subj_time = comment_scratch[s - 1]
+            cnt = min(cnt, ip[IP_EMOJI_MAX] - e_total, pairs, emoji_scratch.shape[0])
+            d = np.uint64(1)
+            for r in range(cnt):
+                found = False
+                while d < np.uint64(4000):
+                    value = _bisect(emoji_value_cdf, uniform(ke, sbase + d))
+                    who = _skewed_user(ke, sbase + d + np.uint64(1), n_users)
+                    d += np.uint64(2)
+                    pair = value * n_users + who
+                    found = True
+                    for q in range(r):
+                        if emoji_scratch[q] == pair:
+                            found = False
+                            break
+                    if found:
+                        break
+                if not found:
+                    break  # a subject whose likely pairs are all taken: it gets fewer reactions
+                emoji_scratch[r] = pair
+                u = uniform(ket, sbase + np.uint64(r))
+                when = subj_time + int(float(modified - subj_time) * (u * u * u))
+                epos = write_id(ebuf, epos, seed, T_EMOJI, (ctr << np.uint64(10)) | np.uint64(e_total), round_keys,
+                                alphabet)
+                ebuf[epos] = 44
+                epos = _copy(ebuf, epos + 1, emoji_blob, emoji_off[value], emoji_off[value + 1] - emoji_off[value])
+                ebuf[epos] = 44
+                if s == 0:
+                    epos = _copy(ebuf, epos + 1, id_scratch, 0, 21)
+                else:
+                    epos = write_id(ebuf, epos + 1, seed, T_COMMENT, (ctr << np.uint64(10)) | np.uint64(s - 1),
+                                    round_keys, alphabet)
+                ebuf[epos] = 44
+                epos = _user_id(ebuf, epos + 1, who)
+                ebuf[epos] = 44
+                epos = _uint(ebuf, epos + 1, when, 1)
+                ebuf[epos] = 10
+                epos += 1
+                eend[ne] = epos
+                ne += 1
+                e_total += 1
+
+        # -- who touched the issue, and when: creator, assignee, commenters --------------------------
+        users = touch_scratch[:n_tmax]
+        first = touch_scratch[n_tmax:2 * n_tmax]
+        lastt = touch_scratch[2 * n_tmax:]
+        kn = keys[S_NOTIFY]
+        n_t = _touch(users, first, lastt, 0, creator, created)
+        if assignee >= 0:
+            assigned_at = created + int(float(modified - created) * uniform(kn, ctr << np.uint64(11)))
+            n_t = _touch(users, first, lastt, n_t, assignee, assigned_at)
+        for j in range(n_kept):
+            n_t = _touch(users, first, lastt, n_t, comment_scratch[n_cmax + j], comment_scratch[j])
+
+        # -- issueNotifications: everyone who touched it subscribed when they did; some left ---------
+        for k in range(n_t):
+            npos = _user_id(nbuf, npos, users[k])
+            nbuf[npos] = 44
+            npos = _copy(nbuf, npos + 1, id_scratch, 0, 21)
+            nbuf[npos] = 44
+            if uniform(kn, (ctr << np.uint64(11)) | np.uint64(1 + k)) < fp[FP_UNSUBSCRIBED]:
+                npos = _copy(nbuf, npos + 1, _FALSE, 0, 5)
+            else:
+                npos = _copy(nbuf, npos + 1, _TRUE, 0, 4)
+            nbuf[npos] = 44
+            npos = _uint(nbuf, npos + 1, first[k], 1)
+            nbuf[npos] = 10
+            npos += 1
+            nend[nn] = npos
+            nn += 1
+
+        # -- viewState: participants viewed it at or after their last touch (most saw the latest
+        # change, some did not: "unread"), plus people who only browsed ------------------------------
+        kv = keys[S_VIEW]
+        for k in range(n_t):
+            vctr = ((ctr << np.uint64(12)) | np.uint64(k)) * np.uint64(2)
+            t_last = lastt[k]
+            u = uniform(kv, vctr + np.uint64(1))
+            if uniform(kv, vctr) < fp[FP_UNREAD] and modified > t_last:
+                viewed = t_last + int(float(modified - t_last) * u)
+            else:
+                after = max(t_last, modified)
+                viewed = after + int(float(t_end - after) * (u * u))
+            vpos = _user_id(vbuf, vpos, users[k])
+            vbuf[vpos] = 44
+            vpos = _copy(vbuf, vpos + 1, id_scratch, 0, 21)
+            vbuf[vpos] = 44
+            vpos = _uint(vbuf, vpos + 1, viewed, 1)
+            vbuf[vpos] = 10
+            vpos += 1
+            vend[nv] = vpos
+            nv += 1
+        n_part = n_t
+        browsers = _bisect(viewer_cdf, uniform(kv, ((ctr << np.uint64(12)) | np.uint64(4095)) * np.uint64(2)))
+        browsers = min(browsers, n_users - n_part, ip[IP_VIEWERS_MAX], n_tmax - n_part)
+        kvp = keys[S_VIEW_PICK]
+        d = np.uint64(0)
+        for b in range(browsers):
+            found = False
+            while d < np.uint64(4096):
+                who = _skewed_user(kvp, (ctr << np.uint64(12)) + d, n_users)
+                d += np.uint64(1)
+                found = True
+                for q in range(n_t):
+                    if users[q] == who:
+                        found = False
+                        break
+                if found:
+                    break
+            if not found:
+                break
+            users[n_t] = who
+            n_t += 1
+            u = uniform(kv, ((ctr << np.uint64(12)) | np.uint64(2048 + b)) * np.uint64(2))
+            viewed = created + int(float(t_end - created) * u)
+            vpos = _user_id(vbuf, vpos, who)
+            vbuf[vpos] = 44
+            vpos = _copy(vbuf, vpos + 1, id_scratch, 0, 21)
+            vbuf[vpos] = 44
+            vpos = _uint(vbuf, vpos + 1, viewed, 1)
+            vbuf[vpos] = 10
+            vpos += 1
+            vend[nv] = vpos
+            nv += 1
+    return ipos, nc, cpos, nl, lpos, ne, epos, nn, npos, nv, vpos

@@ -26,11 +26,18 @@ SLACK = 4 * PAD  # spare bytes every buffer keeps past the room checks
 # Indexes into the int64 parameter vector `ip`. (_ckernel.c has the same enums; the backend checks
 # the extension reports the same IP_SIZE and FP_SIZE before using it.)
 IP_USERS, IP_CREW, IP_T0, IP_SPAN, IP_TITLE_MAX, IP_DESC_MAX, IP_BODY_MAX = range(7)
-IP_LABEL_LOW, IP_LABEL_HIGH, IP_ISSUE_BOUND, IP_COMMENT_BOUND, IP_LABEL_BOUND = range(7, 12)
-IP_SIZE = 12
+IP_LABEL_MAX, IP_ISSUE_BOUND, IP_COMMENT_BOUND, IP_LABEL_BOUND = range(7, 11)
+IP_ALL_TABLES, IP_EMOJI_BOUND, IP_NOTIFY_BOUND, IP_VIEW_BOUND, IP_EMOJI_MAX, IP_VIEWERS_MAX = range(11, 17)
+IP_FOLLOWUPS_MAX = 17
+IP_SIZE = 18
 # Indexes into the float64 parameter vector `fp`.
-FP_OPEN, FP_ASSIGNED, FP_PUBLIC, FP_LABEL_P, FP_CREW_ASSIGNEE = range(5)
-FP_SIZE = 5
+FP_OPEN, FP_ASSIGNED, FP_PUBLIC, FP_CREW_ASSIGNEE, FP_REPLY_SCALE = range(5)
+FP_DESC_EMPTY, FP_DESC_CODE, FP_DESC_MORE, FP_DESC_LINK, FP_DESC_IMAGE = range(5, 10)
+FP_BODY_SHORT, FP_BODY_CODE, FP_BODY_MORE, FP_BODY_LINK, FP_BODY_IMAGE, FP_BODY_MENTION = range(10, 16)
+FP_UNSUBSCRIBED, FP_UNREAD = 16, 17
+FP_SIZE = 18
+# Template kinds (textpool.KINDS): where each kind's templates are in kind_lo / kind_hi.
+K_TITLE, K_DESC, K_COMMENT, K_CODE, K_LINK, K_IMAGE, K_SHORT, K_FOLLOWUP, K_MENTION = range(9)
 
 
 def padded(data: bytes | np.ndarray) -> np.ndarray:

@@ -14,11 +14,13 @@ import numpy as np
 
 from zbugs_synth.generate.backend import make_ids
 from zbugs_synth.generate.ids import LABEL_BITS, T_LABEL, T_PROJECT
-from zbugs_synth.generate.rng import S_USER_NAME, py_below, py_key
+from zbugs_synth.generate.rng import S_USER_NAME, S_USER_PREF, py_below, py_draw, py_key
 from zbugs_synth.templates.model import Category, People, ProjectTemplate, TemplatePack
 
 # Users do not depend on SEED: batches made with different seeds share them (`SKIP_USERS`).
 USER_KEY = py_key(0x75736572, S_USER_NAME)
+PREF_KEY = py_key(0x75736572, S_USER_PREF)
+SKIN_TONES = 6  # zbugs' emojiSkinTone: 0 (none) .. 5, stored as the number's text
 CREW = 10  # zbugs gives its first users the `crew` role
 
 
@@ -63,6 +65,22 @@ def make_user(i: int, people: People) -> User:
 def user_rows(n: int, people: People) -> Iterator[str]:
     for i in range(n):
         yield make_user(i, people).row()
+
+
+def user_prefs(i: int, fraction: float) -> list[tuple[str, str]]:
+    """The (key, value) preferences user i stored: emojiSkinTone (the key zbugs reads) for a share
+    of users. Like users, it does not depend on SEED."""
+    if (py_draw(PREF_KEY, 2 * i) >> 11) * (1.0 / (1 << 53)) >= fraction:
+        return []
+    return [("emojiSkinTone", str(py_below(PREF_KEY, 2 * i + 1, SKIN_TONES)))]
+
+
+def user_pref_rows(n: int, fraction: float, batch: int = 10000) -> Iterator[tuple[int, str]]:
+    """(rows, csv text) of userPref, in batches."""
+    for start in range(0, n, batch):
+        rows = [f"{k},{v},{user_id(i)}\n" for i in range(start, min(n, start + batch))
+                for k, v in user_prefs(i, fraction)]
+        yield len(rows), "".join(rows)
 
 
 def mention_logins(n_users: int, people: People, limit: int = 4096) -> list[str]:

@@ -5,6 +5,16 @@ already CSV-escaped (double quotes doubled), with its length in characters. A te
 list of tokens: a piece index (>= 0) for literal text, or -(slot + 1) for a slot. Since the
 kernel always writes text fields between quotes, concatenating escaped pieces gives a correctly
 escaped field; filling is a few table lookups and memcpys per field.
+
+Seams are removed here, once, not in the kernel: each slot of each template gets its own view of
+its pool (`seams.adjust`), so a value that would start a sentence is capitalised, a value whose
+first word repeats the word before the slot loses it ("the the"), and a value ending in a full
+stop loses it before literal punctuation. The views keep the pool's size and order, so the draws
+(and the bytes of every template without seams) are unchanged.
+
+Besides the pack's three kinds (titles, descriptions, comments) the pool holds the markdown kinds
+of `templates/pools/markdown.json` (code blocks, links, images, short replies, follow-up
+paragraphs, mentions), compiled against each category's pools so their slots read naturally.
 """
 
 from __future__ import annotations
@@ -14,13 +24,19 @@ from dataclasses import dataclass
 import numpy as np
 
 from zbugs_synth.generate.layout import padded
+from zbugs_synth.generate.seams import adjust, context_key, doubled_at_edges, edge_words, tidy
+from zbugs_synth.templates.markdown import MARKDOWN_KINDS, Markdown, load_markdown
 from zbugs_synth.templates.model import SLOT_RE, SLOTS, TemplatePack
 
-SLOT_INDEX = {s: i for i, s in enumerate(SLOTS)}
+ALL_SLOTS = (*SLOTS, "issue")  # {{issue}}: a reference to another issue, markdown kinds only
+SLOT_INDEX = {s: i for i, s in enumerate(ALL_SLOTS)}
 SLOT_COMPONENT = SLOT_INDEX["component"]
 SLOT_USER = SLOT_INDEX["user"]
+SLOT_ISSUE = SLOT_INDEX["issue"]
 TOK_COMPONENT, TOK_USER = -1, -2
-KINDS = ("titles", "descriptions", "comments")
+KINDS = ("titles", "descriptions", "comments", *MARKDOWN_KINDS)  # layout.K_* index these
+ISSUE_REF_START = 3000  # zbugs' issue_shortID_seq starts here: references name issues a fresh load has
+ISSUE_REF_LIMIT = 4096
 
 
 @dataclass
@@ -32,18 +48,16 @@ class TextPool:
     tok_start: np.ndarray    # int64[n_templates + 1]
     tok_a: np.ndarray        # int64 tokens, see the module docstring
     tok_b: np.ndarray
-    kind_lo: np.ndarray      # int64[3, n_categories]: template index range per kind and category
+    kind_lo: np.ndarray      # int64[len(KINDS), n_categories]: template index range per kind and category
     kind_hi: np.ndarray
-    pool_lo: np.ndarray      # int64[n_categories, n_slots]: range in pool_items
-    pool_hi: np.ndarray
-    pool_items: np.ndarray   # int64 piece indices
-    comp_lo: np.ndarray      # int64[n_template_projects]: range in comp_items
+    pool_items: np.ndarray   # int64 piece indices (one range per category, slot and seam-free view)
+    comp_lo: np.ndarray      # int64[n_views * n_template_projects]: range in comp_items
     comp_hi: np.ndarray
     comp_items: np.ndarray
     user_items: np.ndarray   # piece indices of user logins that {{user}} mentions
     max_piece_bytes: int
-    max_template_bytes: np.ndarray  # int64[3]: worst-case escaped bytes of a filled template per kind
-    mean_template_bytes: np.ndarray  # float64[3]: rough expectation, to size buffers
+    max_template_bytes: np.ndarray  # int64[len(KINDS)]: worst-case escaped bytes of a filled template
+    mean_template_bytes: np.ndarray  # float64[len(KINDS)]: rough expectation, to size buffers
 
 
 class _Builder:
@@ -84,74 +98,133 @@ def tokenize(template: str) -> list[tuple[bool, str]]:
     return out
 
 
-def compile_pack(pack: TemplatePack, user_logins: list[str]) -> TextPool:
+def seam_free_view(values: tuple[str, ...], left: str | None, right: str | None) -> tuple[str, ...]:
+    """Each value adjusted for its context; a one-word value that would still double the word next
+    to the slot ("tooltip" in "{{component}} tooltip ...") is swapped for the next value that does
+    not (same size and order otherwise, so the draws are unchanged)."""
+    view = [adjust(v, left, right) for v in values]
+    ok = [not doubled_at_edges(v, left, right) for v in view]
+    if all(ok) or not any(ok):
+        return tuple(view)
+    n = len(view)
+    return tuple(v if ok[i] else next(view[(i + k) % n] for k in range(1, n) if ok[(i + k) % n])
+                 for i, v in enumerate(view))
+
+
+def _contexts(toks: list[tuple[bool, str]]) -> list[tuple[str | None, str | None]]:
+    """(left, right) literal context of each token; None where the neighbour is another slot.
+    A template's start is "" (a sentence starts there); its end is "" too."""
+    out = []
+    for i in range(len(toks)):
+        left = "" if i == 0 else (None if toks[i - 1][0] else toks[i - 1][1])
+        right = "" if i == len(toks) - 1 else (None if toks[i + 1][0] else toks[i + 1][1])
+        out.append((left, right))
+    return out
+
+
+def compile_pack(pack: TemplatePack, user_logins: list[str], num_issues: int = ISSUE_REF_LIMIT,
+                 markdown: Markdown | None = None) -> TextPool:
+    markdown = markdown or load_markdown()
     b = _Builder()
     cats = pack.categories
-    n_cat, n_slots = len(cats), len(SLOTS)
-    pool_lo = np.zeros((n_cat, n_slots), dtype=np.int64)
-    pool_hi = np.zeros((n_cat, n_slots), dtype=np.int64)
+    n_cat, n_slots = len(cats), len(ALL_SLOTS)
     pool_items: list[int] = []
     slot_max = np.zeros(n_slots, dtype=np.int64)
     slot_mean = np.zeros(n_slots, dtype=np.float64)
-    for ci, c in enumerate(cats):
-        for s in SLOTS:
+    issue_refs = tuple(f"#{ISSUE_REF_START + k}" for k in range(max(1, min(num_issues, ISSUE_REF_LIMIT))))
+    mentions = tuple(f"@{u}" for u in user_logins) or ("@someone",)
+
+    def values(ci: int, slot: str) -> tuple[str, ...]:
+        if slot == "issue":
+            return issue_refs
+        return pack.pool(cats[ci], slot)
+
+    for ci in range(n_cat):
+        for s in ALL_SLOTS:
             if s in ("component", "user"):
                 continue
             si = SLOT_INDEX[s]
-            pool_lo[ci, si] = len(pool_items)
-            values = pack.pool(c, s)
-            pool_items.extend(b.piece(v) for v in values)
-            pool_hi[ci, si] = len(pool_items)
-            lens = [len(v.replace('"', '""').encode()) for v in values]
+            lens = [len(v.replace('"', '""').encode()) for v in values(ci, s)]
             slot_max[si] = max(slot_max[si], max(lens))
             slot_mean[si] = max(slot_mean[si], sum(lens) / len(lens))
+    # A pool range per (category, slot, context key): each view is built once.
+    ranges: dict[tuple[int, str, tuple[object, ...]], tuple[int, int]] = {}
+
+    def pool_range(ci: int, slot: str, left: str | None, right: str | None) -> tuple[int, int]:
+        key = (ci, slot, context_key(left, right))
+        found = ranges.get(key)
+        if found is None:
+            view = seam_free_view(values(ci, slot), left, right)
+            lo = len(pool_items)
+            pool_items.extend(b.piece(v) for v in view)
+            found = ranges[key] = (lo, len(view))
+        return found
+
+    # Components: one block of ranges per adjusted view (the token's tok_a selects the block).
+    comp_views: dict[tuple[object, ...], int] = {}
+    component_words = edge_words(tuple({x for _c, p in pack.project_templates for x in p.components}))
+    comp_lo: list[int] = []
+    comp_hi: list[int] = []
+    comp_items: list[int] = []
+    for _c, p in pack.project_templates:
+        lens = [len(x.replace('"', '""').encode()) for x in p.components]
+        slot_max[SLOT_COMPONENT] = max(slot_max[SLOT_COMPONENT], max(lens))
+        slot_mean[SLOT_COMPONENT] = max(slot_mean[SLOT_COMPONENT], sum(lens) / len(lens))
+
+    def comp_block(left: str | None, right: str | None) -> int:
+        key = context_key(left, right, component_words)
+        found = comp_views.get(key)
+        if found is None:
+            found = comp_views[key] = len(comp_lo)
+            for _c, p in pack.project_templates:
+                comp_lo.append(len(comp_items))
+                comp_items.extend(b.piece(x) for x in seam_free_view(p.components, left, right))
+                comp_hi.append(len(comp_items))
+        return found
+
+    comp_block(None, None)  # block 0: the components as written
+
+    user_items = [b.piece(u) for u in mentions]
+    ulens = [b.length[i] for i in user_items]
+    slot_max[SLOT_USER], slot_mean[SLOT_USER] = max(ulens), sum(ulens) / len(ulens)
 
     tok_start = [0]
     tok_a: list[int] = []
     tok_b: list[int] = []
-    kind_lo = np.zeros((3, n_cat), dtype=np.int64)
-    kind_hi = np.zeros((3, n_cat), dtype=np.int64)
-    templates_by_kind: list[list[list[tuple[bool, str]]]] = [[], [], []]
+    n_kinds = len(KINDS)
+    kind_lo = np.zeros((n_kinds, n_cat), dtype=np.int64)
+    kind_hi = np.zeros((n_kinds, n_cat), dtype=np.int64)
+    templates_by_kind: list[list[list[tuple[bool, str]]]] = [[] for _ in range(n_kinds)]
     n_tpl = 0
     for ki, kind in enumerate(KINDS):
         for ci, c in enumerate(cats):
             kind_lo[ki, ci] = n_tpl
-            for t in getattr(c, kind):
+            source = getattr(c, kind) if ki < 3 else markdown.kinds[kind]
+            for t in source:
                 toks = tokenize(t)
-                templates_by_kind[ki].append(toks)
-                for is_slot, text in toks:
+                if ci == 0 or ki < 3:
+                    templates_by_kind[ki].append(toks)
+                for (is_slot, text), (left, right) in zip(toks, _contexts(toks), strict=True):
                     if not is_slot:
-                        tok_a.append(b.piece(text))
+                        tok_a.append(b.piece(tidy(text)))
                         tok_b.append(0)
                     elif text == "component":
-                        tok_a.append(0)
+                        tok_a.append(comp_block(left, right))
                         tok_b.append(TOK_COMPONENT)
                     elif text == "user":
                         tok_a.append(0)
                         tok_b.append(TOK_USER)
                     else:
-                        lo, hi = pool_lo[ci, SLOT_INDEX[text]], pool_hi[ci, SLOT_INDEX[text]]
-                        tok_a.append(int(lo))
-                        tok_b.append(int(hi - lo))
+                        lo, n = pool_range(ci, text, left, right)
+                        tok_a.append(lo)
+                        tok_b.append(n)
                 tok_start.append(len(tok_a))
                 n_tpl += 1
             kind_hi[ki, ci] = n_tpl
 
-    comp_lo, comp_hi, comp_items = [], [], []
-    for _c, p in pack.project_templates:
-        comp_lo.append(len(comp_items))
-        comp_items.extend(b.piece(x) for x in p.components)
-        comp_hi.append(len(comp_items))
-        lens = [len(x.replace('"', '""').encode()) for x in p.components]
-        slot_max[SLOT_COMPONENT] = max(slot_max[SLOT_COMPONENT], max(lens))
-        slot_mean[SLOT_COMPONENT] = max(slot_mean[SLOT_COMPONENT], sum(lens) / len(lens))
-    user_items = [b.piece(u) for u in user_logins] or [b.piece("someone")]
-    ulens = [b.length[i] for i in user_items]
-    slot_max[SLOT_USER], slot_mean[SLOT_USER] = max(ulens), sum(ulens) / len(ulens)
-
-    max_tb = np.zeros(3, dtype=np.int64)
-    mean_tb = np.zeros(3, dtype=np.float64)
-    for ki in range(3):
+    max_tb = np.zeros(n_kinds, dtype=np.int64)
+    mean_tb = np.zeros(n_kinds, dtype=np.float64)
+    for ki in range(n_kinds):
         sizes_max, sizes_mean = [], []
         for toks in templates_by_kind[ki]:
             lit = sum(len(text.replace('"', '""').encode()) for is_slot, text in toks if not is_slot)
@@ -162,13 +235,14 @@ def compile_pack(pack: TemplatePack, user_logins: list[str]) -> TextPool:
 
     blob = padded(b"".join(b.parts) or b" ")  # piece copies may read up to 15 bytes past a piece
     i64 = np.int64
+    # comp_lo/comp_hi are indexed by (block start + project template): tok_a holds the block start.
     return TextPool(
         blob=blob,
         piece_off=np.array(b.off, dtype=i64), piece_len=np.array(b.length, dtype=i64),
         piece_chars=np.array(b.chars, dtype=i64),
         tok_start=np.array(tok_start, dtype=i64), tok_a=np.array(tok_a, dtype=i64),
         tok_b=np.array(tok_b, dtype=i64),
-        kind_lo=kind_lo, kind_hi=kind_hi, pool_lo=pool_lo, pool_hi=pool_hi,
+        kind_lo=kind_lo, kind_hi=kind_hi,
         pool_items=np.array(pool_items, dtype=i64),
         comp_lo=np.array(comp_lo, dtype=i64), comp_hi=np.array(comp_hi, dtype=i64),
         comp_items=np.array(comp_items, dtype=i64), user_items=np.array(user_items, dtype=i64),

@@ -23,7 +23,7 @@ from loader_helpers import (
     seed_process,
 )
 
-from zbugs_synth.tables import TABLES
+from zbugs_synth.tables import GUIDE_TABLES
 
 PER_SHARD = {"ZBUGS_SEED_FREEZE_MAX_BYTES": "0"}  # every shard in its own transaction
 KILLED = -signal.SIGKILL
@@ -111,7 +111,7 @@ def test_reset_after_a_kill_restores_the_empty_schema(fresh_db: str, batch1: Pat
     assert differences(fresh_db)  # the load's drops are visible...
     reset = seed_process(fresh_db, None, tmp_path, ZERO_SEED_RESET="true")
     assert reset.code == 0, reset.text
-    assert counts(fresh_db) == {**dict.fromkeys(TABLES, 0), "project": 1}
+    assert counts(fresh_db) == {**dict.fromkeys(GUIDE_TABLES, 0), "project": 1}
     assert differences(fresh_db) == [] and open_runs(fresh_db) == 0 and loads(fresh_db) == []
     # ...and afterwards a plain seed starts from scratch.
     assert seed_process(fresh_db, batch1, tmp_path).code == 0
@@ -146,7 +146,7 @@ def test_interrupted_before_the_load_started_only_says_interrupted(fresh_db: str
     assert stopped.err.strip().splitlines()[-1] == "zbugs-synth db-seed-synthetic: interrupted", stopped.err
     assert "the load is open" not in stopped.text and "Traceback" not in stopped.err
     assert open_runs(fresh_db) == 0 and differences(fresh_db) == []
-    assert counts(fresh_db) == {**dict.fromkeys(TABLES, 0), "project": 1}
+    assert counts(fresh_db) == {**dict.fromkeys(GUIDE_TABLES, 0), "project": 1}
 
 
 # ---- undoing an append: its rows are found by the keys its shards hold ---------------------------------

@@ -76,8 +76,8 @@ def test_clean_load_passes_and_counts_match_manifest(fresh_db: str, dataset: Pat
     # The one row more than the dataset is named: the built-in Zero project the migrations insert.
     count_line = next(ln for ln in out.splitlines() if "row counts match the loaded datasets" in ln)
     loaded = sum(expected.values())
-    assert f"{loaded + 1:,} rows in 6 tables: {loaded:,} as 1 finished load(s) recorded + 1, the built-in " \
-           "Zero project row the migrations insert" in count_line, count_line
+    assert f"{loaded + 1:,} rows in {len(TABLES)} tables: {loaded:,} as 1 finished load(s) recorded + 1, " \
+           "the built-in Zero project row the migrations insert" in count_line, count_line
     assert "expected project rows include the built-in Zero project" in out
     expected["project"] += 1  # the built-in Zero project
     for table in TABLES:
@@ -289,7 +289,7 @@ def test_original_fixture_defects_are_reported(fresh_db: str, capsys: pytest.Cap
                                                original_dataset: OriginalDataset) -> None:
     original = original_dataset.directory
     rows = load_dir(fresh_db, original)
-    assert rows == original_dataset.rows
+    assert {t: n for t, n in rows.items() if n} == {t: n for t, n in original_dataset.rows.items() if n}
     with psycopg.connect(fresh_db) as c:
         assert c.execute(f"SELECT dataset_id FROM {LOADED_DATASETS}").fetchone()[0].startswith("dir:")  # type: ignore[index]
     code, result = run_json(fresh_db, capsys=capsys)

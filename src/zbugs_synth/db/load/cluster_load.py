@@ -47,7 +47,7 @@ from zbugs_synth.db.load.session import APP_WORKER, Sessions
 from zbugs_synth.db.load.stream import GeneratedDataset, GeneratedSource, describe
 from zbugs_synth.db.names import qi, qt
 from zbugs_synth.errors import UserError
-from zbugs_synth.generate.driver import SMALL_TABLES, Prepared, write_tables
+from zbugs_synth.generate.driver import SMALL_TABLES, Prepared, write_tables, written_tables
 from zbugs_synth.generate.partitioned import parts_of
 from zbugs_synth.generate.parts import PartSpec
 from zbugs_synth.generate.sinks import NullSink, TableSink
@@ -77,7 +77,7 @@ def part_record_name(table: str, part: int, parts: int) -> str:
 
 def part_tables(cfg: GenerateConfig, part: int) -> list[str]:
     """The tables part `part` writes (part 1: also the small ones; no users with SKIP_USERS)."""
-    return [t for t in TABLES if (part == 1 or t not in SMALL_TABLES) and not (t == "user" and cfg.skip_users)]
+    return [t for t in written_tables(cfg) if part == 1 or t not in SMALL_TABLES]
 
 
 # ---- on the worker -------------------------------------------------------------------------------

@@ -43,7 +43,7 @@ from zbugs_synth.manifest import (
     parse_manifest_txt,
 )
 from zbugs_synth.progress import NullProgress, Progress
-from zbugs_synth.tables import TABLES, parse_shard_name
+from zbugs_synth.tables import GUIDE_TABLES, TABLES, parse_shard_name
 
 _READ_CHUNK = 8 << 20
 
@@ -250,7 +250,8 @@ def _match_manifest(directory: Path, manifest: Manifest, present: list[str]) -> 
 
 def _check_tables(directory: Path, names: list[str], users_optional: bool) -> None:
     tables = {p.table for n in names if (p := parse_shard_name(n))}
-    missing = [t for t in TABLES if t not in tables and not (t == "user" and users_optional)]
+    # The guide's six are required; ALL_TABLES' four (emoji, notifications, views, prefs) are optional.
+    missing = [t for t in GUIDE_TABLES if t not in tables and not (t == "user" and users_optional)]
     if missing:
         raise UserError(f"dataset directory {directory} has no CSV file for table(s) {', '.join(missing)} "
                         f"(expected files like {missing[0]}_000.csv)")

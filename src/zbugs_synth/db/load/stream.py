@@ -32,7 +32,7 @@ from zbugs_synth.db.load import state
 from zbugs_synth.db.load.dataset import DataFile, Dataset
 from zbugs_synth.db.load.jobs import CopyDataError, Sequence, _is_data_error, _one_line
 from zbugs_synth.db.names import qi, qt
-from zbugs_synth.generate.driver import check_against_pack, dataset_id, pack_digest, write_tables
+from zbugs_synth.generate.driver import check_against_pack, dataset_id, pack_digest, write_tables, written_tables
 from zbugs_synth.generate.sinks import NullSink, TableSink
 from zbugs_synth.progress import Progress
 from zbugs_synth.tables import HEADERS, TABLES
@@ -84,8 +84,9 @@ class GeneratedSource:
 
     def dataset(self) -> GeneratedDataset:
         files = []
+        written = written_tables(self.cfg)
         for i, table in enumerate(TABLES):
-            if table == "user" and self.cfg.skip_users:
+            if table not in written:
                 continue
             name = table + GENERATED_SUFFIX
             files.append(DataFile(name, table, i, Path("<generated>") / table, self._bytes_hint(table), None,

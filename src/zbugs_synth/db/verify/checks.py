@@ -47,10 +47,11 @@ from zbugs_synth.db.load.bookkeeping import (
     loaded_datasets,
 )
 from zbugs_synth.db.schema import replica
+from zbugs_synth.db.verify import extra
+from zbugs_synth.db.verify.result import FAIL, PASS, WARN, Check
 from zbugs_synth.progress import NullProgress, Progress
 from zbugs_synth.tables import TABLES as LOADED_TABLES
 
-PASS, WARN, FAIL = "PASS", "WARN", "FAIL"
 _RANK = {PASS: 0, WARN: 1, FAIL: 2}
 
 # The guide's comments-per-issue buckets, as (label, lowest, highest) comment counts.
@@ -58,23 +59,12 @@ COMMENT_BUCKETS: tuple[tuple[str, int, int | None], ...] = (
     ("0", 0, 0), ("1-2", 1, 2), ("3-5", 3, 5), ("6-10", 6, 10), ("10+", 11, None),
 )
 # Tables whose primary key is a single free-form `id`: an id shared between two of them is suspicious.
-ID_TABLES = ("user", "project", "label", "issue", "comment")
+ID_TABLES = ("user", "project", "label", "issue", "comment", "emoji")
 TOP_PROJECTS = 10
 # comment_check_body_length (migration 0002): the body limit, and the one issue with a lower one.
 COMMENT_MAX_CHARS = 65536
 COMMENT_LIMITED_ISSUE = "duuW9Nyj5cTNLlimp9Qje"
 COMMENT_LIMITED_MAX_CHARS = 1024
-
-
-@dataclass
-class Check:
-    name: str
-    status: str  # PASS | WARN | FAIL
-    summary: str  # one line, with the numbers
-    samples: list[str] = field(default_factory=list)
-    details: list[str] = field(default_factory=list)
-    numbers: dict[str, Any] = field(default_factory=dict)
-    seconds: float = 0.0
 
 
 @dataclass
@@ -267,6 +257,11 @@ def _steps() -> list[_Step]:
         _Step('project "lowerCaseName" is lower(name)', _lower_case_names),
         _Step("comment body lengths", _comment_lengths, checks=2),
         _Step("ids not reused across tables", _shared_ids),
+    ]
+    steps += [
+        _Step(extra.EMOJI_SUBJECT, extra.emoji_subjects),
+        _Step(extra.EMOJI_TIMES, extra.emoji_times),
+        _Step(extra.VIEW_TIMES, extra.view_times),
         _Step("issues per project", _issues_per_project, checks=0),
         _Step("comments per issue", _per_issue("comment", "comments_per_issue"), checks=0),
         _Step("labels per issue", _per_issue("issueLabel", "labels_per_issue"), checks=0),

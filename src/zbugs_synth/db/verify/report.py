@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from html import escape
 from pathlib import Path
 
+from zbugs_synth.db.verify import fidelity
 from zbugs_synth.db.verify.checks import FAIL, PASS, WARN, Report
 from zbugs_synth.manifest import write_atomic
 
@@ -81,6 +82,7 @@ def render_html(report: Report) -> str:
         _histogram_section("Labels per issue", "chart-labels-per-issue", report.labels_per_issue, log=False,
                            x_label="labels on the issue"),
         "</div>",
+        fidelity.section(report.comments_per_issue, report.labels_per_issue),
         '<div class="grid2">',
         _counts(report),
         _top_projects(report),
