@@ -11,6 +11,7 @@ import pytest
 from zbugs_synth.cli import main
 from zbugs_synth.manifest import INCOMPLETE_MARKER, MANIFEST_NAME, MANIFEST_TXT, read_manifest
 from zbugs_synth.tables import GUIDE_TABLES as TABLES
+from zbugs_synth.tables import TABLES as ALL_TABLES
 from zbugs_synth.tables import parse_shard_name
 
 SMALL = {"NUM_ISSUES": "20000", "SHARD_SIZE": "3000", "NUM_PROJECTS": "30", "NUM_USERS": "40", "WORKERS": "2"}
@@ -182,3 +183,72 @@ def test_the_loader_refuses_an_unfinished_parts_directory(monkeypatch, tmp_path)
         inspect_dataset(out)
     assert gen(monkeypatch, out, "--parts", "2", "--part", "1") == 0
     assert len(inspect_dataset(out).files) == len(read_manifest(out).files)  # type: ignore[union-attr]
+
+
+# ---- ALL_TABLES: the four extra tables split the same way --------------------------------------
+
+ALL = {"ALL_TABLES": "true"}
+
+
+@pytest.fixture(scope="module")
+def whole_all(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("whole-all") / "d"
+    with pytest.MonkeyPatch.context() as mp:
+        assert gen(mp, out, **ALL) == 0
+    return out
+
+
+def shard_bytes(directory: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in directory.iterdir() if parse_shard_name(p.name)}
+
+
+@pytest.mark.parametrize("parts", [1, 3])
+def test_all_tables_parts_union_is_the_whole_run(monkeypatch, tmp_path, whole_all, parts) -> None:
+    out = tmp_path / "p"
+    for k in reversed(range(1, parts + 1)):
+        assert gen(monkeypatch, out, "--all-tables", "--parts", str(parts), "--part", str(k)) == 0
+    m, w = read_manifest(out), read_manifest(whole_all)
+    assert m is not None and w is not None
+    assert set(w.rows_by_table()) == set(ALL_TABLES)  # all ten tables, each with rows
+    assert all(n > 0 for n in w.rows_by_table().values())
+    for table in ALL_TABLES:
+        assert data_rows(out, table) == data_rows(whole_all, table), table
+    assert m.dataset_id == w.dataset_id and m.config == w.config
+    assert m.rows_by_table() == w.rows_by_table()
+    on_disk = {p.name: p.stat().st_size for p in out.iterdir() if parse_shard_name(p.name)}
+    assert on_disk == {f.name: f.bytes for f in m.files}
+    # The small tables, userPref with them, only in part 1; the per-issue tables in every part.
+    first_digit = {(f.name.split("_")[0], f.name.split("_")[1][0]) for f in m.files}
+    for table in ("user", "project", "label", "userPref"):
+        assert {d for t, d in first_digit if t == table} == {"0"}, table
+    for table in ("issue", "comment", "issueLabel", "emoji", "issueNotifications", "viewState"):
+        assert {d for t, d in first_digit if t == table} == {str(k) for k in range(parts)}, table
+
+
+def test_all_tables_parts_are_byte_identical_however_they_are_run(monkeypatch, tmp_path, capsys) -> None:
+    # One by one into separate directories (as on separate machines), then gathered; and all in
+    # one process: the same shards, part manifests and manifest.json, byte for byte.
+    gathered = tmp_path / "gathered"
+    for k in (2, 3, 1):
+        alone = tmp_path / f"machine-{k}"
+        assert gen(monkeypatch, alone, "--all-tables", "--parts", "3", "--part", str(k)) == 0
+        assert not (alone / MANIFEST_NAME).exists()
+        for p in alone.rglob("*"):
+            if p.is_file() and not p.name.startswith(".") and p.name != INCOMPLETE_MARKER:
+                (gathered / p.relative_to(alone)).parent.mkdir(parents=True, exist_ok=True)
+                (gathered / p.relative_to(alone)).write_bytes(p.read_bytes())
+    capsys.readouterr()
+    assert main(["combine-parts", str(gathered)]) == 0
+    assert "3 parts combined into manifest.json" in capsys.readouterr().out
+    at_once = tmp_path / "at-once"
+    assert gen(monkeypatch, at_once, "--all-tables", "--parts", "3") == 0
+    assert shard_bytes(gathered) == shard_bytes(at_once)
+    for name in (MANIFEST_NAME, MANIFEST_TXT):
+        assert (gathered / name).read_bytes() == (at_once / name).read_bytes(), name
+    for p in (at_once / "parts").iterdir():
+        assert (gathered / "parts" / p.name).read_bytes() == p.read_bytes(), p.name
+    # Combining again by hand writes the very same manifest.
+    before = (at_once / MANIFEST_NAME).read_bytes()
+    (at_once / MANIFEST_NAME).unlink()
+    assert main(["combine-parts", str(at_once)]) == 0
+    assert (at_once / MANIFEST_NAME).read_bytes() == before

@@ -37,13 +37,19 @@ enum {
     IP_FOLLOWUPS_MAX,
     IP_SIZE
 };
+#define MORE_LEN 25 /* layout.MORE_LEN */
 enum {
     FP_OPEN, FP_ASSIGNED, FP_PUBLIC, FP_CREW_ASSIGNEE, FP_REPLY_SCALE,
-    FP_DESC_EMPTY, FP_DESC_CODE, FP_DESC_MORE, FP_DESC_LINK, FP_DESC_IMAGE,
-    FP_BODY_SHORT, FP_BODY_CODE, FP_BODY_MORE, FP_BODY_LINK, FP_BODY_IMAGE, FP_BODY_MENTION,
+    FP_DESC_EMPTY, FP_DESC_CODE, FP_DESC_LINK, FP_DESC_IMAGE,
+    FP_BODY_SHORT, FP_BODY_CODE, FP_BODY_LINK, FP_BODY_IMAGE, FP_BODY_MENTION,
     FP_UNSUBSCRIBED, FP_UNREAD,
-    FP_SIZE
+    FP_DESC_MORE_CDF, /* MORE_LEN entries each: the follow-up count laws */
+    FP_BODY_MORE_CDF = FP_DESC_MORE_CDF + MORE_LEN,
+    FP_SIZE = FP_BODY_MORE_CDF + MORE_LEN
 };
+/* Counters of a description's (comment's) parts (layout.PARTS_STRIDE, PART_*). */
+enum { PARTS_STRIDE = 64, PART_SHAPE = 0, PART_CODE = 1, PART_MORE = 2, PART_LINK = 10, PART_IMAGE = 11,
+       PART_MENTION = 12, PART_FOLLOWUP = 16 };
 /* Template kinds (layout.K_*). */
 enum { K_TITLE, K_DESC, K_COMMENT, K_CODE, K_LINK, K_IMAGE, K_SHORT, K_FOLLOWUP, K_MENTION, N_KINDS };
 
@@ -410,27 +416,28 @@ static inline int64_t write_comments(const Inputs *in, Outputs *out, Counts *n, 
         cbuf[cpos] = ',';
         cbuf[cpos + 1] = '"';
         cpos += 2;
-        const uint64_t base = cctr * 16;
+        const uint64_t base = cctr * PARTS_STRIDE;
         int64_t budget = in->ip[IP_BODY_MAX];
         int64_t used;
-        if (uniform(kb, base) < fp[FP_BODY_SHORT]) {
+        if (uniform(kb, base + PART_SHAPE) < fp[FP_BODY_SHORT]) {
             int64_t tpl = pick_template(tp, K_SHORT, cat, kbp, base);
             cpos = fill(tp, cbuf, cpos, tpl, kbs, base << 8, budget, proj_tpl, &used);
         } else {
             int64_t tpl = pick_template(tp, K_COMMENT, cat, kc, cctr * 4 + 1);
             cpos = fill(tp, cbuf, cpos, tpl, in->keys[S_BODY_SLOTS], cctr << 8, budget, proj_tpl, &used);
             budget -= used;
-            if (uniform(kb, base + 1) < fp[FP_BODY_CODE])
-                cpos = part(tp, cbuf, cpos, &budget, K_CODE, cat, kbp, base + 1, kbs, proj_tpl);
-            for (int64_t m = 0; m < in->ip[IP_FOLLOWUPS_MAX] && uniform(kb, base + 2 + (uint64_t)m) < fp[FP_BODY_MORE];
-                 m++)
-                cpos = part(tp, cbuf, cpos, &budget, K_FOLLOWUP, cat, kbp, base + 2 + (uint64_t)m, kbs, proj_tpl);
-            if (uniform(kb, base + 10) < fp[FP_BODY_LINK])
-                cpos = part(tp, cbuf, cpos, &budget, K_LINK, cat, kbp, base + 10, kbs, proj_tpl);
-            if (uniform(kb, base + 11) < fp[FP_BODY_IMAGE])
-                cpos = part(tp, cbuf, cpos, &budget, K_IMAGE, cat, kbp, base + 11, kbs, proj_tpl);
-            if (uniform(kb, base + 12) < fp[FP_BODY_MENTION])
-                cpos = part(tp, cbuf, cpos, &budget, K_MENTION, cat, kbp, base + 12, kbs, proj_tpl);
+            if (uniform(kb, base + PART_CODE) < fp[FP_BODY_CODE])
+                cpos = part(tp, cbuf, cpos, &budget, K_CODE, cat, kbp, base + PART_CODE, kbs, proj_tpl);
+            const int64_t n_more = bisect(fp + FP_BODY_MORE_CDF, in->ip[IP_FOLLOWUPS_MAX], uniform(kb, base + PART_MORE));
+            for (int64_t m = 0; m < n_more; m++)
+                cpos = part(tp, cbuf, cpos, &budget, K_FOLLOWUP, cat, kbp, base + PART_FOLLOWUP + (uint64_t)m, kbs,
+                            proj_tpl);
+            if (uniform(kb, base + PART_LINK) < fp[FP_BODY_LINK])
+                cpos = part(tp, cbuf, cpos, &budget, K_LINK, cat, kbp, base + PART_LINK, kbs, proj_tpl);
+            if (uniform(kb, base + PART_IMAGE) < fp[FP_BODY_IMAGE])
+                cpos = part(tp, cbuf, cpos, &budget, K_IMAGE, cat, kbp, base + PART_IMAGE, kbs, proj_tpl);
+            if (uniform(kb, base + PART_MENTION) < fp[FP_BODY_MENTION])
+                cpos = part(tp, cbuf, cpos, &budget, K_MENTION, cat, kbp, base + PART_MENTION, kbs, proj_tpl);
         }
         cbuf[cpos] = '"';
         cbuf[cpos + 1] = ',';
@@ -504,20 +511,21 @@ static inline IssueFacts write_issue(const Inputs *in, Outputs *out, Counts *n, 
     /* The description: empty for some issues; else a template, then maybe a code block, follow-up
      * paragraphs, a link and an image, so lengths get real tails. */
     const uint64_t kd = keys[S_DESC_SHAPE], kdp = keys[S_DESC_PARTS], kds = keys[S_DESC_PART_SLOTS];
-    const uint64_t base = ctr * 16;
-    if (uniform(kd, base) >= fp[FP_DESC_EMPTY]) {
+    const uint64_t base = ctr * PARTS_STRIDE;
+    if (uniform(kd, base + PART_SHAPE) >= fp[FP_DESC_EMPTY]) {
         int64_t budget = ip[IP_DESC_MAX];
         tpl = pick_template(tp, K_DESC, cat, keys[S_DESC], ctr);
         ipos = fill(tp, ibuf, ipos, tpl, keys[S_DESC_SLOTS], ctr << 8, budget, proj_tpl, &used);
         budget -= used;
-        if (uniform(kd, base + 1) < fp[FP_DESC_CODE])
-            ipos = part(tp, ibuf, ipos, &budget, K_CODE, cat, kdp, base + 1, kds, proj_tpl);
-        for (int64_t m = 0; m < ip[IP_FOLLOWUPS_MAX] && uniform(kd, base + 2 + (uint64_t)m) < fp[FP_DESC_MORE]; m++)
-            ipos = part(tp, ibuf, ipos, &budget, K_FOLLOWUP, cat, kdp, base + 2 + (uint64_t)m, kds, proj_tpl);
-        if (uniform(kd, base + 10) < fp[FP_DESC_LINK])
-            ipos = part(tp, ibuf, ipos, &budget, K_LINK, cat, kdp, base + 10, kds, proj_tpl);
-        if (uniform(kd, base + 11) < fp[FP_DESC_IMAGE])
-            ipos = part(tp, ibuf, ipos, &budget, K_IMAGE, cat, kdp, base + 11, kds, proj_tpl);
+        if (uniform(kd, base + PART_CODE) < fp[FP_DESC_CODE])
+            ipos = part(tp, ibuf, ipos, &budget, K_CODE, cat, kdp, base + PART_CODE, kds, proj_tpl);
+        const int64_t n_more = bisect(fp + FP_DESC_MORE_CDF, ip[IP_FOLLOWUPS_MAX], uniform(kd, base + PART_MORE));
+        for (int64_t m = 0; m < n_more; m++)
+            ipos = part(tp, ibuf, ipos, &budget, K_FOLLOWUP, cat, kdp, base + PART_FOLLOWUP + (uint64_t)m, kds, proj_tpl);
+        if (uniform(kd, base + PART_LINK) < fp[FP_DESC_LINK])
+            ipos = part(tp, ibuf, ipos, &budget, K_LINK, cat, kdp, base + PART_LINK, kds, proj_tpl);
+        if (uniform(kd, base + PART_IMAGE) < fp[FP_DESC_IMAGE])
+            ipos = part(tp, ibuf, ipos, &budget, K_IMAGE, cat, kdp, base + PART_IMAGE, kds, proj_tpl);
     }
     ibuf[ipos] = '"';
     ibuf[ipos + 1] = ',';

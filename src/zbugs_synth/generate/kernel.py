@@ -26,14 +26,14 @@ from zbugs_synth.generate.layout import (
     FP_BODY_IMAGE,
     FP_BODY_LINK,
     FP_BODY_MENTION,
-    FP_BODY_MORE,
+    FP_BODY_MORE_CDF,
     FP_BODY_SHORT,
     FP_CREW_ASSIGNEE,
     FP_DESC_CODE,
     FP_DESC_EMPTY,
     FP_DESC_IMAGE,
     FP_DESC_LINK,
-    FP_DESC_MORE,
+    FP_DESC_MORE_CDF,
     FP_OPEN,
     FP_PUBLIC,
     FP_REPLY_SCALE,
@@ -65,6 +65,14 @@ from zbugs_synth.generate.layout import (
     K_MENTION,
     K_SHORT,
     K_TITLE,
+    PART_CODE,
+    PART_FOLLOWUP,
+    PART_IMAGE,
+    PART_LINK,
+    PART_MENTION,
+    PART_MORE,
+    PART_SHAPE,
+    PARTS_STRIDE,
     padded,
 )
 from zbugs_synth.generate.memcopy import copy16
@@ -429,9 +437,9 @@ def generate_range(i0, i1, seed, keys, ip, fp, project_cdf, proj_tp, proj_cat, p
             cbuf[cpos] = 44
             cbuf[cpos + 1] = 34
             cpos += 2
-            base = cctr * np.uint64(16)
+            base = cctr * np.uint64(PARTS_STRIDE)
             budget = ip[IP_BODY_MAX]
-            if uniform(kb, base) < fp[FP_BODY_SHORT]:
+            if uniform(kb, base + np.uint64(PART_SHAPE)) < fp[FP_BODY_SHORT]:
                 lo = kind_lo[K_SHORT, cat]
                 tpl = lo + below(kbp, base, kind_hi[K_SHORT, cat] - lo)
                 cpos, used = _fill(cbuf, cpos, tpl, kbs, base << np.uint64(8), budget, tp, blob, piece_off,
@@ -444,27 +452,27 @@ def generate_range(i0, i1, seed, keys, ip, fp, project_cdf, proj_tp, proj_cat, p
                                    piece_off, piece_len, piece_chars, tok_start, tok_a, tok_b, pool_items, comp_lo,
                                    comp_hi, comp_items, user_items)
                 budget -= used
-                if uniform(kb, base + np.uint64(1)) < fp[FP_BODY_CODE]:
-                    cpos, budget = _part(cbuf, cpos, budget, K_CODE, cat, kbp, base + np.uint64(1), kbs, tp, blob,
-                                         piece_off, piece_len, piece_chars, tok_start, tok_a, tok_b, kind_lo,
-                                         kind_hi, pool_items, comp_lo, comp_hi, comp_items, user_items)
-                m = 0
-                while m < ip[IP_FOLLOWUPS_MAX] and uniform(kb, base + np.uint64(2 + m)) < fp[FP_BODY_MORE]:
-                    cpos, budget = _part(cbuf, cpos, budget, K_FOLLOWUP, cat, kbp, base + np.uint64(2 + m), kbs, tp,
+                if uniform(kb, base + np.uint64(PART_CODE)) < fp[FP_BODY_CODE]:
+                    cpos, budget = _part(cbuf, cpos, budget, K_CODE, cat, kbp, base + np.uint64(PART_CODE), kbs, tp,
                                          blob, piece_off, piece_len, piece_chars, tok_start, tok_a, tok_b, kind_lo,
                                          kind_hi, pool_items, comp_lo, comp_hi, comp_items, user_items)
-                    m += 1
-                if uniform(kb, base + np.uint64(10)) < fp[FP_BODY_LINK]:
-                    cpos, budget = _part(cbuf, cpos, budget, K_LINK, cat, kbp, base + np.uint64(10), kbs, tp, blob,
-                                         piece_off, piece_len, piece_chars, tok_start, tok_a, tok_b, kind_lo,
-                                         kind_hi, pool_items, comp_lo, comp_hi, comp_items, user_items)
-                if uniform(kb, base + np.uint64(11)) < fp[FP_BODY_IMAGE]:
-                    cpos, budget = _part(cbuf, cpos, budget, K_IMAGE, cat, kbp, base + np.uint64(11), kbs, tp, blob,
-                                         piece_off, piece_len, piece_chars, tok_start, tok_a, tok_b, kind_lo,
-                                         kind_hi, pool_items, comp_lo, comp_hi, comp_items, user_items)
-                if uniform(kb, base + np.uint64(12)) < fp[FP_BODY_MENTION]:
-                    cpos, budget = _part(cbuf, cpos, budget, K_MENTION, cat, kbp, base + np.uint64(12), kbs, tp,
+                n_more = _bisect(fp[FP_BODY_MORE_CDF:FP_BODY_MORE_CDF + ip[IP_FOLLOWUPS_MAX]],
+                                 uniform(kb, base + np.uint64(PART_MORE)))
+                for m in range(n_more):
+                    cpos, budget = _part(cbuf, cpos, budget, K_FOLLOWUP, cat, kbp, base + np.uint64(PART_FOLLOWUP + m),
+                                         kbs, tp, blob, piece_off, piece_len, piece_chars, tok_start, tok_a, tok_b,
+                                         kind_lo, kind_hi, pool_items, comp_lo, comp_hi, comp_items, user_items)
+                if uniform(kb, base + np.uint64(PART_LINK)) < fp[FP_BODY_LINK]:
+                    cpos, budget = _part(cbuf, cpos, budget, K_LINK, cat, kbp, base + np.uint64(PART_LINK), kbs, tp,
                                          blob, piece_off, piece_len, piece_chars, tok_start, tok_a, tok_b, kind_lo,
+                                         kind_hi, pool_items, comp_lo, comp_hi, comp_items, user_items)
+                if uniform(kb, base + np.uint64(PART_IMAGE)) < fp[FP_BODY_IMAGE]:
+                    cpos, budget = _part(cbuf, cpos, budget, K_IMAGE, cat, kbp, base + np.uint64(PART_IMAGE), kbs, tp,
+                                         blob, piece_off, piece_len, piece_chars, tok_start, tok_a, tok_b, kind_lo,
+                                         kind_hi, pool_items, comp_lo, comp_hi, comp_items, user_items)
+                if uniform(kb, base + np.uint64(PART_MENTION)) < fp[FP_BODY_MENTION]:
+                    cpos, budget = _part(cbuf, cpos, budget, K_MENTION, cat, kbp, base + np.uint64(PART_MENTION), kbs,
+                                         tp, blob, piece_off, piece_len, piece_chars, tok_start, tok_a, tok_b, kind_lo,
                                          kind_hi, pool_items, comp_lo, comp_hi, comp_items, user_items)
             cbuf[cpos] = 34
             cbuf[cpos + 1] = 44
@@ -518,8 +526,8 @@ def generate_range(i0, i1, seed, keys, ip, fp, project_cdf, proj_tp, proj_cat, p
         kd = keys[S_DESC_SHAPE]
         kdp = keys[S_DESC_PARTS]
         kds = keys[S_DESC_PART_SLOTS]
-        base = ctr * np.uint64(16)
-        if uniform(kd, base) >= fp[FP_DESC_EMPTY]:
+        base = ctr * np.uint64(PARTS_STRIDE)
+        if uniform(kd, base + np.uint64(PART_SHAPE)) >= fp[FP_DESC_EMPTY]:
             budget = ip[IP_DESC_MAX]
             lo = kind_lo[K_DESC, cat]
             tpl = lo + below(keys[S_DESC], ctr, kind_hi[K_DESC, cat] - lo)
@@ -527,23 +535,23 @@ def generate_range(i0, i1, seed, keys, ip, fp, project_cdf, proj_tp, proj_cat, p
                                piece_off, piece_len, piece_chars, tok_start, tok_a, tok_b, pool_items, comp_lo,
                                comp_hi, comp_items, user_items)
             budget -= used
-            if uniform(kd, base + np.uint64(1)) < fp[FP_DESC_CODE]:
-                ipos, budget = _part(ibuf, ipos, budget, K_CODE, cat, kdp, base + np.uint64(1), kds, tp, blob,
+            if uniform(kd, base + np.uint64(PART_CODE)) < fp[FP_DESC_CODE]:
+                ipos, budget = _part(ibuf, ipos, budget, K_CODE, cat, kdp, base + np.uint64(PART_CODE), kds, tp, blob,
                                      piece_off, piece_len, piece_chars, tok_start, tok_a, tok_b, kind_lo, kind_hi,
                                      pool_items, comp_lo, comp_hi, comp_items, user_items)
-            m = 0
-            while m < ip[IP_FOLLOWUPS_MAX] and uniform(kd, base + np.uint64(2 + m)) < fp[FP_DESC_MORE]:
-                ipos, budget = _part(ibuf, ipos, budget, K_FOLLOWUP, cat, kdp, base + np.uint64(2 + m), kds, tp,
-                                     blob, piece_off, piece_len, piece_chars, tok_start, tok_a, tok_b, kind_lo,
+            n_more = _bisect(fp[FP_DESC_MORE_CDF:FP_DESC_MORE_CDF + ip[IP_FOLLOWUPS_MAX]],
+                             uniform(kd, base + np.uint64(PART_MORE)))
+            for m in range(n_more):
+                ipos, budget = _part(ibuf, ipos, budget, K_FOLLOWUP, cat, kdp, base + np.uint64(PART_FOLLOWUP + m), kds,
+                                     tp, blob, piece_off, piece_len, piece_chars, tok_start, tok_a, tok_b, kind_lo,
                                      kind_hi, pool_items, comp_lo, comp_hi, comp_items, user_items)
-                m += 1
-            if uniform(kd, base + np.uint64(10)) < fp[FP_DESC_LINK]:
-                ipos, budget = _part(ibuf, ipos, budget, K_LINK, cat, kdp, base + np.uint64(10), kds, tp, blob,
+            if uniform(kd, base + np.uint64(PART_LINK)) < fp[FP_DESC_LINK]:
+                ipos, budget = _part(ibuf, ipos, budget, K_LINK, cat, kdp, base + np.uint64(PART_LINK), kds, tp, blob,
                                      piece_off, piece_len, piece_chars, tok_start, tok_a, tok_b, kind_lo, kind_hi,
                                      pool_items, comp_lo, comp_hi, comp_items, user_items)
-            if uniform(kd, base + np.uint64(11)) < fp[FP_DESC_IMAGE]:
-                ipos, budget = _part(ibuf, ipos, budget, K_IMAGE, cat, kdp, base + np.uint64(11), kds, tp, blob,
-                                     piece_off, piece_len, piece_chars, tok_start, tok_a, tok_b, kind_lo, kind_hi,
+            if uniform(kd, base + np.uint64(PART_IMAGE)) < fp[FP_DESC_IMAGE]:
+                ipos, budget = _part(ibuf, ipos, budget, K_IMAGE, cat, kdp, base + np.uint64(PART_IMAGE), kds, tp,
+                                     blob, piece_off, piece_len, piece_chars, tok_start, tok_a, tok_b, kind_lo, kind_hi,
                                      pool_items, comp_lo, comp_hi, comp_items, user_items)
         ibuf[ipos] = 34
         ibuf[ipos + 1] = 44

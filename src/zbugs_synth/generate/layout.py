@@ -32,10 +32,19 @@ IP_FOLLOWUPS_MAX = 17
 IP_SIZE = 18
 # Indexes into the float64 parameter vector `fp`.
 FP_OPEN, FP_ASSIGNED, FP_PUBLIC, FP_CREW_ASSIGNEE, FP_REPLY_SCALE = range(5)
-FP_DESC_EMPTY, FP_DESC_CODE, FP_DESC_MORE, FP_DESC_LINK, FP_DESC_IMAGE = range(5, 10)
-FP_BODY_SHORT, FP_BODY_CODE, FP_BODY_MORE, FP_BODY_LINK, FP_BODY_IMAGE, FP_BODY_MENTION = range(10, 16)
-FP_UNSUBSCRIBED, FP_UNREAD = 16, 17
-FP_SIZE = 18
+FP_DESC_EMPTY, FP_DESC_CODE, FP_DESC_LINK, FP_DESC_IMAGE = range(5, 9)
+FP_BODY_SHORT, FP_BODY_CODE, FP_BODY_LINK, FP_BODY_IMAGE, FP_BODY_MENTION = range(9, 14)
+FP_UNSUBSCRIBED, FP_UNREAD = 14, 15
+# The laws of the number of follow-up paragraphs of a description and of a comment: cumulative
+# P(N <= n) for n = 0 .. MORE_LEN - 1 (the last is 1.0); ip[IP_FOLLOWUPS_MAX] holds MORE_LEN.
+MORE_LEN = 25
+FP_DESC_MORE_CDF = 16
+FP_BODY_MORE_CDF = FP_DESC_MORE_CDF + MORE_LEN
+FP_SIZE = FP_BODY_MORE_CDF + MORE_LEN
+# Counters of a description's (comment's) parts: row counter * PARTS_STRIDE + offset; follow-up m
+# at PART_FOLLOWUP + m.
+PARTS_STRIDE = 64
+PART_SHAPE, PART_CODE, PART_MORE, PART_LINK, PART_IMAGE, PART_MENTION, PART_FOLLOWUP = 0, 1, 2, 10, 11, 12, 16
 # Template kinds (textpool.KINDS): where each kind's templates are in kind_lo / kind_hi.
 K_TITLE, K_DESC, K_COMMENT, K_CODE, K_LINK, K_IMAGE, K_SHORT, K_FOLLOWUP, K_MENTION = range(9)
 

@@ -20,12 +20,26 @@ TITLE_MAX, DESCRIPTION_MAX, BODY_MAX = 128, 10240, 65536  # the schema's and tri
 DAY_MS = 86_400_000
 
 # Text shapes, calibrated on zbugs' own data (issue 11): probabilities of each part of a field.
-# A description is empty, or a template, then maybe a code block, then follow-up paragraphs
-# (each with probability MORE, at most FOLLOWUPS_MAX), a link and an image. A comment is a short
-# reply, or a template with the same optional parts and maybe an @mention at the end.
-DESC_EMPTY, DESC_CODE, DESC_MORE, DESC_LINK, DESC_IMAGE = 0.05, 0.13, 0.5, 0.38, 0.28
-BODY_SHORT, BODY_CODE, BODY_MORE, BODY_LINK, BODY_IMAGE, BODY_MENTION = 0.12, 0.08, 0.4, 0.22, 0.14, 0.09
-FOLLOWUPS_MAX = 7
+# A description is empty, or a template, then maybe a code block (some of them long: stack traces,
+# logs), then follow-up paragraphs, a link and an image. A comment is a short reply, or a template
+# with the same optional parts and maybe an @mention at the end.
+DESC_EMPTY, DESC_CODE, DESC_LINK, DESC_IMAGE = 0.05, 0.13, 0.38, 0.28
+BODY_SHORT, BODY_CODE, BODY_LINK, BODY_IMAGE, BODY_MENTION = 0.12, 0.08, 0.22, 0.14, 0.09
+# Follow-up paragraphs per field, heavy-tailed so lengths get zbugs' long tails: none with
+# probability NONE, else n = 1 .. MORE_LEN - 1 with P(n) proportional to n^-ALPHA.
+DESC_MORE_NONE, DESC_MORE_ALPHA = 0.76, 0.75
+BODY_MORE_NONE, BODY_MORE_ALPHA = 0.7, 1.0
+FOLLOWUPS_MAX = layout.MORE_LEN - 1
+
+
+def more_law(none: float, alpha: float) -> tuple[np.ndarray, float]:
+    """The follow-up count law: its CDF over 0 .. MORE_LEN - 1 (for the kernel) and its mean."""
+    n = np.arange(1, layout.MORE_LEN, dtype=np.float64)
+    w = n ** -alpha
+    p = np.concatenate([[none], (1 - none) * w / w.sum()])
+    cdf = np.cumsum(p)
+    cdf[-1] = 1.0
+    return cdf, float((p * np.arange(layout.MORE_LEN)).sum())
 REPLY_SCALE = 0.1  # later replies wait a tenth of the first reply's law
 EMOJI_ALPHA, EMOJI_CAP = 1.5, 64  # tail and cap of reactions per subject
 VIEWERS_ALPHA, VIEWERS_CAP = 1.5, 64  # tail and cap of browsing viewers per issue
@@ -118,10 +132,12 @@ class KernelPlan:
         self.notify_bound = self.touch_max * (user_id_max + 21 + 5 + 20 + 4) + layout.SLACK
         self.view_bound = self.touch_max * (user_id_max + 21 + 20 + 3) + layout.SLACK
         m = text.mean_template_bytes
-        desc_mean = (1 - DESC_EMPTY) * (m[K_DESC] + DESC_CODE * m[K_CODE] + DESC_MORE / (1 - DESC_MORE) * m[K_FOLLOWUP]
+        desc_more, desc_more_mean = more_law(DESC_MORE_NONE, DESC_MORE_ALPHA)
+        body_more, body_more_mean = more_law(BODY_MORE_NONE, BODY_MORE_ALPHA)
+        desc_mean = (1 - DESC_EMPTY) * (m[K_DESC] + DESC_CODE * m[K_CODE] + desc_more_mean * m[K_FOLLOWUP]
                                         + DESC_LINK * m[K_LINK] + DESC_IMAGE * m[K_IMAGE])
         body_mean = (BODY_SHORT * m[K_SHORT] + (1 - BODY_SHORT) * (
-            m[K_COMMENT] + BODY_CODE * m[K_CODE] + BODY_MORE / (1 - BODY_MORE) * m[K_FOLLOWUP]
+            m[K_COMMENT] + BODY_CODE * m[K_CODE] + body_more_mean * m[K_FOLLOWUP]
             + BODY_LINK * m[K_LINK] + BODY_IMAGE * m[K_IMAGE] + BODY_MENTION * m[K_MENTION]))
         self.issue_mean = 21 * 2 + float(m[0] + desc_mean) + 100
         self.comment_mean = 21 * 2 + float(body_mean) + 40
@@ -145,7 +161,7 @@ class KernelPlan:
         self.ip[layout.IP_VIEW_BOUND] = self.view_bound
         self.ip[layout.IP_EMOJI_MAX] = EMOJI_PER_ISSUE_MAX
         self.ip[layout.IP_VIEWERS_MAX] = VIEWERS_CAP
-        self.ip[layout.IP_FOLLOWUPS_MAX] = FOLLOWUPS_MAX
+        self.ip[layout.IP_FOLLOWUPS_MAX] = layout.MORE_LEN  # the length of each count law
         self.fp = np.zeros(layout.FP_SIZE, dtype=np.float64)
         fp = self.fp
         fp[layout.FP_OPEN] = cfg.open_fraction
@@ -153,9 +169,11 @@ class KernelPlan:
         fp[layout.FP_PUBLIC] = cfg.public_fraction
         fp[layout.FP_CREW_ASSIGNEE] = 0.6  # most issues are assigned to the core team
         fp[layout.FP_REPLY_SCALE] = REPLY_SCALE
-        fp[layout.FP_DESC_EMPTY], fp[layout.FP_DESC_CODE], fp[layout.FP_DESC_MORE] = DESC_EMPTY, DESC_CODE, DESC_MORE
+        fp[layout.FP_DESC_EMPTY], fp[layout.FP_DESC_CODE] = DESC_EMPTY, DESC_CODE
         fp[layout.FP_DESC_LINK], fp[layout.FP_DESC_IMAGE] = DESC_LINK, DESC_IMAGE
-        fp[layout.FP_BODY_SHORT], fp[layout.FP_BODY_CODE], fp[layout.FP_BODY_MORE] = BODY_SHORT, BODY_CODE, BODY_MORE
+        fp[layout.FP_BODY_SHORT], fp[layout.FP_BODY_CODE] = BODY_SHORT, BODY_CODE
+        fp[layout.FP_DESC_MORE_CDF:layout.FP_DESC_MORE_CDF + layout.MORE_LEN] = desc_more
+        fp[layout.FP_BODY_MORE_CDF:layout.FP_BODY_MORE_CDF + layout.MORE_LEN] = body_more
         fp[layout.FP_BODY_LINK], fp[layout.FP_BODY_IMAGE] = BODY_LINK, BODY_IMAGE
         fp[layout.FP_BODY_MENTION] = BODY_MENTION
         fp[layout.FP_UNSUBSCRIBED] = cfg.unsubscribed_fraction

@@ -26,6 +26,7 @@ _URL = re.compile(r"https?://\S+")
 _PATH = re.compile(r"\w+::\S+")  # net::ERR_..., std::io: identifiers, not punctuation
 _ABBREV = re.compile(r"\b(?:e\.g|i\.e|etc|vs|approx|cf)\.", re.I)
 _DOUBLED = re.compile(r"\b([A-Za-z]+)[ \t]+\1\b", re.I)
+DOUBLED_EDGE = 30  # characters of context on either side that `doubled_at_edges` looks at
 _SENTENCE_START = re.compile(r"(?:^|[.!?][\"')\]]?[ \t]+|\n[ \t]*)([^\s]+)")
 _ORDINARY = re.compile(r"[a-z]+[,.;:!?]?")
 _PUNCT = re.compile(r"(?<!\.)\.\.(?!\.)|[!?,;:][.,;:]|\.[,;:]|,[!?]|[ \t][,.;:!?](?![A-Za-z0-9./=])|\S[ \t]{2,}\S")
@@ -72,6 +73,22 @@ def _first_word(text: str) -> str:
 def _last_word(text: str) -> str:
     m = re.search(r"([A-Za-z]+)[ \t]*$", text)
     return m.group(1).lower() if m else ""
+
+
+def first_word(text: str) -> str:
+    """The ASCII letters `text` starts with, lowercased ("" when it starts otherwise)."""
+    return _first_word(text)
+
+
+def last_word(text: str) -> str:
+    """The ASCII letters `text` ends with (trailing blanks aside), lowercased."""
+    return _last_word(text)
+
+
+def ordinary_start(text: str) -> bool:
+    """Whether `text`'s first token is an ordinary lowercase word (what `adjust` capitalises)."""
+    word = re.match(r"[^\s]+", text)
+    return bool(word and _ORDINARY.fullmatch(word.group(0)))
 
 
 @functools.lru_cache(maxsize=1 << 18)
@@ -127,7 +144,12 @@ def adjust(value: str, left: str | None, right: str | None) -> str:
 @functools.lru_cache(maxsize=1 << 18)
 def doubled_at_edges(value: str, left: str | None, right: str | None) -> bool:
     """Whether `value` between `left` and `right` still repeats a word across the slot's edges."""
-    return bool(_DOUBLED.search((left or "")[-30:] + value + (right or "")[:30]))
+    return bool(_DOUBLED.search((left or "")[-DOUBLED_EDGE:] + value + (right or "")[:DOUBLED_EDGE]))
+
+
+def has_doubled(text: str) -> bool:
+    """Whether `text` alone repeats a word ("the the")."""
+    return bool(_DOUBLED.search(text))
 
 
 def edge_words(values: tuple[str, ...]) -> tuple[frozenset[str], frozenset[str]]:

@@ -10,7 +10,8 @@ Seams are removed here, once, not in the kernel: each slot of each template gets
 its pool (`seams.adjust`), so a value that would start a sentence is capitalised, a value whose
 first word repeats the word before the slot loses it ("the the"), and a value ending in a full
 stop loses it before literal punctuation. The views keep the pool's size and order, so the draws
-(and the bytes of every template without seams) are unchanged.
+(and the bytes of every template without seams) are unchanged. `seam_views` builds them,
+recomputing in each context only the values that context can change.
 
 Besides the pack's three kinds (titles, descriptions, comments) the pool holds the markdown kinds
 of `templates/pools/markdown.json` (code blocks, links, images, short replies, follow-up
@@ -24,7 +25,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from zbugs_synth.generate.layout import padded
-from zbugs_synth.generate.seams import adjust, context_key, doubled_at_edges, edge_words, tidy
+from zbugs_synth.generate.seam_views import SeamFreeViews
+from zbugs_synth.generate.seams import context_key, edge_words, tidy
 from zbugs_synth.templates.markdown import MARKDOWN_KINDS, Markdown, load_markdown
 from zbugs_synth.templates.model import SLOT_RE, SLOTS, TemplatePack
 
@@ -98,19 +100,6 @@ def tokenize(template: str) -> list[tuple[bool, str]]:
     return out
 
 
-def seam_free_view(values: tuple[str, ...], left: str | None, right: str | None) -> tuple[str, ...]:
-    """Each value adjusted for its context; a one-word value that would still double the word next
-    to the slot ("tooltip" in "{{component}} tooltip ...") is swapped for the next value that does
-    not (same size and order otherwise, so the draws are unchanged)."""
-    view = [adjust(v, left, right) for v in values]
-    ok = [not doubled_at_edges(v, left, right) for v in view]
-    if all(ok) or not any(ok):
-        return tuple(view)
-    n = len(view)
-    return tuple(v if ok[i] else next(view[(i + k) % n] for k in range(1, n) if ok[(i + k) % n])
-                 for i, v in enumerate(view))
-
-
 def _contexts(toks: list[tuple[bool, str]]) -> list[tuple[str | None, str | None]]:
     """(left, right) literal context of each token; None where the neighbour is another slot.
     A template's start is "" (a sentence starts there); its end is "" too."""
@@ -149,15 +138,24 @@ def compile_pack(pack: TemplatePack, user_logins: list[str], num_issues: int = I
             slot_mean[si] = max(slot_mean[si], sum(lens) / len(lens))
     # A pool range per (category, slot, context key): each view is built once.
     ranges: dict[tuple[int, str, tuple[object, ...]], tuple[int, int]] = {}
+    pool_views: dict[tuple[int, str], SeamFreeViews] = {}
+    pool_base: dict[tuple[int, str], list[int]] = {}  # a pool's tidied values as pieces, once made
 
     def pool_range(ci: int, slot: str, left: str | None, right: str | None) -> tuple[int, int]:
         key = (ci, slot, context_key(left, right))
         found = ranges.get(key)
         if found is None:
-            view = seam_free_view(values(ci, slot), left, right)
+            vkey = (-1 if slot == "issue" else ci, slot)  # the issue references are the same everywhere
+            views = pool_views.get(vkey) or pool_views.setdefault(vkey, SeamFreeViews((values(ci, slot),)))
+            view = next(views.views(left, right))
             lo = len(pool_items)
-            pool_items.extend(b.piece(v) for v in view)
-            found = ranges[key] = (lo, len(view))
+            if view is not None:
+                pool_items.extend(b.piece(v) for v in view)
+            else:
+                if vkey not in pool_base:  # made (in order) the first time it is needed
+                    pool_base[vkey] = [b.piece(v) for v in views.base(0)]
+                pool_items.extend(pool_base[vkey])
+            found = ranges[key] = (lo, len(pool_items) - lo)
         return found
 
     # Components: one block of ranges per adjusted view (the token's tok_a selects the block).
@@ -171,14 +169,22 @@ def compile_pack(pack: TemplatePack, user_logins: list[str], num_issues: int = I
         slot_max[SLOT_COMPONENT] = max(slot_max[SLOT_COMPONENT], max(lens))
         slot_mean[SLOT_COMPONENT] = max(slot_mean[SLOT_COMPONENT], sum(lens) / len(lens))
 
+    comp_seams = SeamFreeViews([p.components for _c, p in pack.project_templates])
+    comp_base: dict[int, list[int]] = {}  # a project's tidied components as pieces, once made
+
     def comp_block(left: str | None, right: str | None) -> int:
         key = context_key(left, right, component_words)
         found = comp_views.get(key)
         if found is None:
             found = comp_views[key] = len(comp_lo)
-            for _c, p in pack.project_templates:
+            for gi, view in enumerate(comp_seams.views(left, right)):
                 comp_lo.append(len(comp_items))
-                comp_items.extend(b.piece(x) for x in seam_free_view(p.components, left, right))
+                if view is not None:
+                    comp_items.extend(b.piece(x) for x in view)
+                else:
+                    if gi not in comp_base:  # made (in order) the first time it is needed
+                        comp_base[gi] = [b.piece(x) for x in comp_seams.base(gi)]
+                    comp_items.extend(comp_base[gi])
                 comp_hi.append(len(comp_items))
         return found
 

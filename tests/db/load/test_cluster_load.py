@@ -19,7 +19,10 @@ from embedded_helpers import kill_when, run
 from loader_helpers import BATCH1, BATCH2, counts, differences, digest, expected_rows, loads, open_runs, query
 from test_generate_direct import generate_cli, other_db  # noqa: F401  (fixture)
 
+from zbugs_synth.config import build
+from zbugs_synth.config.generate import GenerateConfig
 from zbugs_synth.db import connect
+from zbugs_synth.generate.driver import generate
 
 distributed = pytest.importorskip("distributed")
 
@@ -84,6 +87,74 @@ def test_cluster_load_equals_the_csvs_and_the_single_process_load(
     # Again: already seeded, nothing loaded (the same dataset id).
     again = generate_cli(other_db, BATCH1, capsys, monkeypatch, "--scheduler", cluster.scheduler_address)
     assert again.code == 0 and "already seeded" in again.text, again.text
+
+
+BATCH1_ALL = {**BATCH1, "ALL_TABLES": "true"}
+
+
+@pytest.fixture(scope="module")
+def batch1_all(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return loader_helpers.make_dataset(tmp_path_factory.mktemp("batch1-all") / "data", BATCH1_ALL)
+
+
+@pytest.fixture(scope="module")
+def batch1_all_in_parts(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The same dataset written by generate-synthetic --all-tables --parts 3 (each part on its own)."""
+    out = tmp_path_factory.mktemp("batch1-all-parts") / "data"
+    for k in (3, 1, 2):
+        generate(build(GenerateConfig, None, {"OUTPUT_DIR": str(out), "WORKERS": "2", **BATCH1_ALL}, parts=3, part=k))
+    assert (out / "manifest.json").exists()  # the last part combined them
+    return out
+
+
+def test_cluster_load_of_all_tables_equals_the_csvs(cluster, fresh_db: str, other_db: str,  # noqa: F811
+                                                     batch1_all: Path, capsys: Cap, monkeypatch: Mp) -> None:
+    via_csv = loader_helpers.seed_cli(fresh_db, batch1_all, capsys, monkeypatch)
+    assert via_csv.code == 0, via_csv.text
+    ran = generate_cli(other_db, BATCH1_ALL, capsys, monkeypatch, "--parts", "3",
+                       DASK_SCHEDULER_ADDRESS=cluster.scheduler_address)
+    assert ran.code == 0, ran.text
+    rows = expected_rows(batch1_all)
+    assert all(rows[t] > 0 for t in ("emoji", "issueNotifications", "viewState", "userPref")), rows
+    assert counts(other_db) == rows
+    assert digest(other_db) == digest(fresh_db)  # every row of all ten tables, and the shortID sequence
+    assert differences(other_db) == []
+    assert open_runs(other_db) == 0
+    assert [r[0] for r in loads(other_db)] == [r[0] for r in loads(fresh_db)]
+
+
+def test_csvs_written_in_parts_load_like_the_direct_load(fresh_db: str, other_db: str,  # noqa: F811
+                                                          batch1_all: Path, batch1_all_in_parts: Path,
+                                                          capsys: Cap, monkeypatch: Mp) -> None:
+    via_parts = loader_helpers.seed_cli(fresh_db, batch1_all_in_parts, capsys, monkeypatch)
+    assert via_parts.code == 0, via_parts.text
+    direct = generate_cli(other_db, BATCH1_ALL, capsys, monkeypatch)  # one process, no parts
+    assert direct.code == 0, direct.text
+    assert counts(fresh_db) == expected_rows(batch1_all)
+    assert digest(fresh_db) == digest(other_db)
+    assert differences(fresh_db) == []
+    assert [r[0] for r in loads(fresh_db)] == [r[0] for r in loads(other_db)]
+
+
+def test_a_killed_all_tables_load_resumes_to_the_exact_rows(cluster, fresh_db: str, other_db: str,  # noqa: F811
+                                                             tmp_path: Path, capsys: Cap, monkeypatch: Mp) -> None:
+    config = {**MEDIUM, "NUM_ISSUES": "20000", "ALL_TABLES": "true"}
+    reference = generate_cli(other_db, config, capsys, monkeypatch)  # one process, no parts
+    assert reference.code == 0, reference.text
+    env = {"ZERO_UPSTREAM_DB": fresh_db, "ZERO_SEED_GENERATE": "true", "DASK_SCHEDULER_ADDRESS":
+           cluster.scheduler_address, **config}
+    args = ["db-seed-synthetic", "--progress", "none", "--parts", "5"]
+    kill_when(tmp_path, Path("/nonexistent"), args,
+              lambda: bool(query(fresh_db, "SELECT count(*) FROM zbugs_synth.seed_shards "
+                                           "WHERE name LIKE 'viewState.part-%%'")[0][0]), env)
+    before = records(fresh_db)
+    assert any(n.startswith("emoji.part-") for n in before) and open_runs(fresh_db) == 1
+    again = run(tmp_path, Path("/nonexistent"), *args, **env)
+    assert again.code == 0, again.text
+    assert "resuming the interrupted seed load" in again.text
+    assert counts(fresh_db) == counts(other_db)
+    assert digest(fresh_db) == digest(other_db)
+    assert differences(fresh_db) == []
 
 
 def test_cluster_batches_append_like_the_csvs(cluster, fresh_db: str, other_db: str, batch1: Path,  # noqa: F811
