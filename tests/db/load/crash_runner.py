@@ -134,5 +134,9 @@ def install() -> None:
 
 
 if __name__ == "__main__":
+    if SIGNAL == signal.SIGINT:
+        # A process started in the background by a non-interactive shell inherits SIGINT ignored, and
+        # Python then installs no KeyboardInterrupt handler: restore what a terminal's Ctrl-C meets.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     install()
     sys.exit(main(["db-seed-synthetic", *sys.argv[1:]]))
