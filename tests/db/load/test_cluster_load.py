@@ -265,3 +265,37 @@ def test_a_resume_with_another_split_is_refused(  # it would load some rows twic
     single = run(tmp_path, Path("/nonexistent"), "db-seed-synthetic", "--progress", "none",
                  **{k: v for k, v in env.items() if k != "DASK_SCHEDULER_ADDRESS"})
     assert single.code != 0 and "which this command would not load" in single.text, single.text
+
+
+def test_a_part_task_that_outlives_its_run_loads_nothing(fresh_db: str, tmp_path: Path) -> None:
+    """A task of a killed client may start (or reach its COPY) after the load was reset or finished by
+    another command: it must not add its rows to a database whose bookkeeping no longer knows them."""
+    from zbugs_synth.db.load import state
+    from zbugs_synth.db.load.cluster_load import Secret, load_part_task
+    from zbugs_synth.generate.driver import prepare
+
+    env = {"ZERO_UPSTREAM_DB": fresh_db, "ZERO_SEED_GENERATE": "true", **MEDIUM}
+    # An open run: a single-process direct load killed once it is recorded (no Dask task of its own).
+    kill_when(tmp_path, Path("/nonexistent"), ["db-seed-synthetic", "--progress", "none"],
+              lambda: bool(query(fresh_db, "SELECT count(*) FROM zbugs_synth.seed_runs")[0][0]), env)
+    (run_id,) = query(fresh_db, "SELECT id FROM zbugs_synth.seed_runs")[0]
+    cfg = build(GenerateConfig, None, dict(MEDIUM))
+    settings = {"application_name": "stale-part-test", "session_replication_role": "replica"}
+    before = counts(fresh_db)
+    result: dict = {}
+
+    def stale_task() -> None:
+        result.update(load_part_task(cfg, prepare(cfg), 4, 6, Secret(fresh_db), settings, int(run_id), None, None))
+
+    with connect.connect(fresh_db, autocommit=True) as ender:
+        state.end_run_lock(ender, int(run_id))  # what a reset or a finishing rerun holds
+        task = threading.Thread(target=stale_task)
+        task.start()
+        time.sleep(1.5)
+        assert task.is_alive() and counts(fresh_db) == before  # it waits for the run's end...
+        ender.execute("DELETE FROM zbugs_synth.seed_runs WHERE id = %s", (run_id,))  # ...which comes
+    task.join(timeout=60)
+    assert not task.is_alive()
+    assert result["skipped"] and result["rows"] == {}
+    assert counts(fresh_db) == before
+    assert query(fresh_db, "SELECT count(*) FROM zbugs_synth.seed_shards WHERE name LIKE '%%part-0004%%'")[0][0] == 0

@@ -20,7 +20,10 @@ here parts run in any order, so each issue gets its shortID explicitly, base + i
 
 Duplicates: Dask may run a part twice (a worker presumed dead, a stale task of an interrupted
 client). Each part's transaction first takes an advisory lock on (run, part) and skips the part if
-it is recorded by then: the second attempt waits for the first to commit or roll back.
+it is recorded by then: the second attempt waits for the first to commit or roll back. A task that
+outlives its run (its client killed, then the load reset, or finished by a rerun) loads nothing: the
+part's transaction holds the run's lock shared and checks the run is still recorded, and finishing or
+undoing a run takes that lock exclusively first (state.part_lock / end_run_lock).
 
 The database URL is a secret: it travels inside the task (the workers have no other way to get
 it) wrapped so that no repr, log line or error shows it; error texts are scrubbed of it.
@@ -173,8 +176,8 @@ def _load_part(cfg: GenerateConfig, prep: Prepared, spec: PartSpec, url: str, se
         for name, value in settings.items():
             conn.execute("SELECT set_config(%s, %s, false)", (name, value))
         with conn.transaction():
-            # Two-key advisory locks live apart from the loader's one-key lock.
-            conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (run_id % 2**31, spec.part))
+            if not state.part_lock(conn, run_id, spec.part):
+                return ({}, {}), True  # the run ended (finished or undone) while this task waited: stale
             done = conn.execute(f"SELECT table_name, rows FROM {state.SHARDS} WHERE run_id = %s AND name = ANY(%s)",
                                 (run_id, list(names.values()))).fetchall()
             if done:  # another attempt committed this part meanwhile

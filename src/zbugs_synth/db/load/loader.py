@@ -543,6 +543,7 @@ class Loader:
                              "fix the data and run the same command again to finish the load, or set "
                              "ZERO_SEED_RESET=true to undo it")
         t = time.perf_counter()
+        state.end_run_lock(ctl, run.id)  # no stale cluster task adds a part from here on
         with ctl.transaction():
             state.reload(ctl, run)
             if self.seq and run.shortid_base is not None and self._numbers_issues(dataset):
@@ -814,6 +815,7 @@ class Loader:
 
     def _undo(self, ctl: Conn, pool: Pool, run: state.Run, dataset: Dataset | None = None) -> None:
         """Remove the rows `run` added, rebuild every saved object, forget the run."""
+        state.end_run_lock(ctl, run.id)  # parts in flight commit first (and are undone); later ones load nothing
         state.reload(ctl, run)  # the shard records with their transaction ids
         with ctl.transaction():
             # Back to the bulk-load state first (a failed rebuild may have left some objects built):

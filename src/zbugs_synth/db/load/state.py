@@ -111,6 +111,34 @@ def loaded_issue_rows(conn: Conn, run_id: int) -> int:
     return int(row[0]) if row else 0
 
 
+# Parts loaded by Dask tasks (cluster_load) may outlive the client that started them. Each part's
+# transaction holds this lock shared and loads only while its run is recorded; whatever ends a run
+# (finish, undo) holds it exclusively first, so it waits for parts in flight and later ones find the
+# run gone. Two-key advisory locks are a space apart from the loader's one-key lock; parts use
+# (run, part >= 0), the run itself (run, -1).
+RUN_LOCK = -1
+
+
+def _run_key(run_id: int) -> int:
+    return run_id % 2**31
+
+
+def end_run_lock(conn: Conn, run_id: int) -> None:
+    """Wait for the run's parts in flight, and keep new ones out until this session ends."""
+    conn.execute("SELECT pg_advisory_lock(%s, %s)", (_run_key(run_id), RUN_LOCK))
+
+
+def part_lock(conn: Conn, run_id: int, part: int) -> bool:
+    """In a part's transaction: true when the run is still open (and, until commit, stays so), with the
+    part's own lock held; false for a task that outlived its run (nothing may be loaded)."""
+    conn.execute("SELECT pg_advisory_xact_lock_shared(%s, %s)", (_run_key(run_id), RUN_LOCK))
+    row = conn.execute(f"SELECT EXISTS (SELECT 1 FROM {RUNS} WHERE id = %s)", (run_id,)).fetchone()
+    if not (row and row[0]):
+        return False
+    conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_run_key(run_id), part))
+    return True
+
+
 def finish_run(conn: Conn, run: Run) -> None:
     """Mark the load finished with the rows it added, and forget its progress (one transaction)."""
     bookkeeping.record_load_finished(conn, run.dataset_row, run.rows_by_table())
