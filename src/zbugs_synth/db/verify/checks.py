@@ -47,7 +47,15 @@ from zbugs_synth.db.load.bookkeeping import (
     loaded_datasets,
 )
 from zbugs_synth.db.schema import replica
-from zbugs_synth.db.verify import extra
+from zbugs_synth.db.verify import extra, passes
+from zbugs_synth.db.verify.passes import (
+    COMMENT_LIMITED_ISSUE,
+    COMMENT_LIMITED_MAX_CHARS,
+    COMMENT_MAX_CHARS,
+    CommentFacts,
+    IssueFacts,
+    PerIssue,
+)
 from zbugs_synth.db.verify.result import FAIL, PASS, WARN, Check
 from zbugs_synth.progress import NullProgress, Progress
 from zbugs_synth.tables import TABLES as LOADED_TABLES
@@ -61,10 +69,6 @@ COMMENT_BUCKETS: tuple[tuple[str, int, int | None], ...] = (
 # Tables whose primary key is a single free-form `id`: an id shared between two of them is suspicious.
 ID_TABLES = ("user", "project", "label", "issue", "comment", "emoji")
 TOP_PROJECTS = 10
-# comment_check_body_length (migration 0002): the body limit, and the one issue with a lower one.
-COMMENT_MAX_CHARS = 65536
-COMMENT_LIMITED_ISSUE = "duuW9Nyj5cTNLlimp9Qje"
-COMMENT_LIMITED_MAX_CHARS = 1024
 
 
 @dataclass
@@ -86,6 +90,9 @@ class Report:
     projects: list[ProjectCount] = field(default_factory=list)  # issues per project, most first
     comments_per_issue: dict[int, int] = field(default_factory=dict)  # n comments -> issues with n
     labels_per_issue: dict[int, int] = field(default_factory=dict)
+    # Wall seconds per step, and per table pass (its own query time; the passes overlap each other
+    # and the steps, so these do not add up to `seconds`).
+    step_seconds: dict[str, float] = field(default_factory=dict)
 
     @property
     def failed(self) -> list[Check]:
@@ -144,8 +151,10 @@ def buckets(histogram: dict[int, int]) -> list[tuple[str, int]]:
 # ---- running -------------------------------------------------------------------------------------
 
 class _Ctx:
-    def __init__(self, conn: psycopg.Connection[Any], report: Report, samples: int, full: bool = False) -> None:
+    def __init__(self, conn: psycopg.Connection[Any], report: Report, samples: int, full: bool = False,
+                 table_passes: passes.Passes | None = None) -> None:
         self.conn, self.report, self.samples, self.full = conn, report, samples, full
+        self.passes = table_passes
         self._enforced: dict[tuple[str, tuple[str, ...], str, tuple[str, ...]], str | None] = {}
 
     def enforced_by(self, fk: schema.ForeignKey) -> str | None:
@@ -177,6 +186,36 @@ class _Ctx:
 
     def rows_of(self, table: str) -> int | None:
         return self.report.counts.get(table)
+
+    def issue_facts(self) -> IssueFacts:
+        return self._pass("issue", passes.issue_pass)
+
+    def comment_facts(self) -> CommentFacts:
+        return self._pass("comment", passes.comment_pass)
+
+    def per_issue(self, child: str) -> PerIssue:
+        only_known = not self.child_fk_enforced(child)
+        return self._pass(f"{child} per issue", passes.per_issue_pass(child, only_known=only_known))
+
+    def child_fk_enforced(self, child: str) -> bool:
+        """Whether `child`'s rows all name an existing issue (an enforced FK): then none is left out."""
+        fk = next((f for f in schema.FOREIGN_KEYS.values() if f.table == child and f.ref_table == "issue"), None)
+        return fk is not None and self.enforced_by(fk) is not None
+
+    def start_passes(self) -> None:
+        """Start the table passes on their connections (the heaviest first) so they overlap the rest."""
+        if self.passes is None:
+            return
+        self.passes.start("comment", passes.comment_pass)
+        self.passes.start("issue", passes.issue_pass)
+        for child in ("issueLabel", "comment"):
+            self.passes.start(f"{child} per issue", passes.per_issue_pass(
+                child, only_known=not self.child_fk_enforced(child)))
+
+    def _pass(self, name: str, run: Callable[[psycopg.Connection[Any]], Any]) -> Any:
+        if self.passes is None:  # no pass connections: run it here
+            return run(self.conn)
+        return self.passes.get(name)
 
 
 # Validated foreign keys of a table whose RI triggers are all enabled: name, columns, referenced table and columns.
@@ -210,35 +249,47 @@ def verify(url: str, *, statement_timeout: float = 0.0, samples: int = 5,
     progress = progress or NullProgress()
     report = Report(target=mask_url(url), started_at=datetime.now(UTC).isoformat(timespec="seconds"))
     t0 = time.monotonic()
+    table_passes = passes.Passes(url, int(statement_timeout * 1000))
     with connect(url, autocommit=True) as conn:
         conn.execute("SET default_transaction_read_only = on")
         conn.execute("SET application_name = 'zbugs-synth verify'")
         conn.execute(sql.SQL("SET statement_timeout = {}").format(sql.Literal(int(statement_timeout * 1000))))
-        ctx = _Ctx(conn, report, samples, full)
-        steps = _steps()
-        total = sum(step.checks for step in steps)
-        task = progress.task("verify", total, unit="checks")
-        for step in steps:
-            task.note(step.title)  # beside the bar; the results are printed once, by the caller
-            s0 = time.monotonic()
-            try:
-                found = step.run(ctx)
-            except psycopg.errors.QueryCanceled:
-                found = [Check(step.title, FAIL, f"timed out after {statement_timeout:g}s "
-                                                 "(raise --statement-timeout, 0 for no limit)")]
-            except psycopg.Error as e:
-                found = [Check(step.title, FAIL, f"query failed: {scrub(str(e), url)}")]
-            secs = time.monotonic() - s0
-            if len(found) != step.checks:  # a step that failed as a whole reports one check for all of it
-                total += len(found) - step.checks
-                task.set_total(total)
-            for c in found:
-                c.seconds = secs / max(len(found), 1)
-            report.checks += found
-            task.advance(len(found))
-        task.done()
+        ctx = _Ctx(conn, report, samples, full, table_passes)
+        try:
+            ctx.start_passes()
+            _run_steps(ctx, progress, statement_timeout, url)
+        finally:
+            table_passes.close()
+    report.step_seconds.update({f"pass: {k}": v for k, v in table_passes.seconds.items()})
     report.seconds = time.monotonic() - t0
     return report
+
+
+def _run_steps(ctx: _Ctx, progress: Progress, statement_timeout: float, url: str) -> None:
+    report = ctx.report
+    steps = _steps()
+    total = sum(step.checks for step in steps)
+    task = progress.task("verify", total, unit="checks")
+    for step in steps:
+        task.note(step.title)  # beside the bar; the results are printed once, by the caller
+        s0 = time.monotonic()
+        try:
+            found = step.run(ctx)
+        except psycopg.errors.QueryCanceled:
+            found = [Check(step.title, FAIL, f"timed out after {statement_timeout:g}s "
+                                             "(raise --statement-timeout, 0 for no limit)")]
+        except psycopg.Error as e:
+            found = [Check(step.title, FAIL, f"query failed: {scrub(str(e), url)}")]
+        secs = time.monotonic() - s0
+        if len(found) != step.checks:  # a step that failed as a whole reports one check for all of it
+            total += len(found) - step.checks
+            task.set_total(total)
+        for c in found:
+            c.seconds = secs / max(len(found), 1)
+        report.checks += found
+        report.step_seconds[step.title] = secs
+        task.advance(len(found))
+    task.done()
 
 
 def _steps() -> list[_Step]:
@@ -373,8 +424,7 @@ def _row_counts(ctx: _Ctx) -> list[Check]:
         if not present:  # the schema check reports it; count the rest
             report.counts[table] = None
             continue
-        (n,) = ctx.one(sql.SQL("SELECT count(*) FROM {}").format(_q(table)))
-        report.counts[table] = int(n)
+        report.counts[table] = _count(ctx, table)
     report.loads = loaded_datasets(ctx.conn)
     finished = [d for d in report.loads if d.finished]
     unfinished = [d for d in report.loads if not d.finished]
@@ -423,6 +473,18 @@ def _row_counts(ctx: _Ctx) -> list[Check]:
     else:  # always reported: the number of checks is known before they run (progress shows it)
         out.append(Check("each dataset loaded once", PASS, f"{len(ids):,} finished load(s), each a different dataset"))
     return out
+
+
+def _count(ctx: _Ctx, table: str) -> int:
+    """Rows of `table`: the big three from their table pass (which reads them anyway), the rest counted."""
+    if table == "issue":
+        return ctx.issue_facts().rows
+    if table == "comment":
+        return ctx.comment_facts().rows
+    if table == "issueLabel":
+        return ctx.per_issue("issueLabel").rows
+    (n,) = ctx.one(sql.SQL("SELECT count(*) FROM {}").format(_q(table)))
+    return int(n)
 
 
 # ---- orphans -------------------------------------------------------------------------------------
@@ -497,11 +559,8 @@ def _label_project(parent: str, column: str) -> Callable[[_Ctx], list[Check]]:
 
 def _comment_times(ctx: _Ctx) -> list[Check]:
     title = "no comment older than its issue"
-    older, unknown, joined = ctx.one(
-        """SELECT count(*) FILTER (WHERE c.created < i.created),
-                  count(*) FILTER (WHERE c.created IS NULL OR i.created IS NULL),
-                  count(*)
-             FROM comment c JOIN issue i ON i.id = c."issueID" """)
+    facts = ctx.comment_facts()
+    older, unknown, joined = facts.older, facts.unknown, facts.joined
     numbers = {"older": int(older), "unknown": int(unknown), "compared": int(joined)}
     note = f"; {unknown:,} without a created time" if unknown else ""
     if older:
@@ -519,10 +578,8 @@ def _comment_times(ctx: _Ctx) -> list[Check]:
 
 def _issue_times(ctx: _Ctx) -> list[Check]:
     title = "issue modified >= created"
-    bad, unknown, total = ctx.one(
-        """SELECT count(*) FILTER (WHERE modified < created),
-                  count(*) FILTER (WHERE modified IS NULL OR created IS NULL),
-                  count(*) FROM issue""")
+    facts = ctx.issue_facts()
+    bad, unknown, total = facts.modified_before_created, facts.unknown_times, facts.rows
     numbers = {"modifiedBeforeCreated": int(bad), "unknown": int(unknown), "issues": int(total)}
     note = f"; {unknown:,} without created/modified" if unknown else ""
     if bad:
@@ -553,26 +610,19 @@ def _lower_case_names(ctx: _Ctx) -> list[Check]:
 
 
 def _comment_lengths(ctx: _Ctx) -> list[Check]:
-    """Both limits of comment_check_body_length in one pass over comment.
-
-    octet_length() of a TOASTed value is read from its header (no decompression), and a body has
-    at least as many bytes as characters: only bodies over the limit in bytes get their characters
-    counted, so this costs about a scan of the comment table, not a read of every body.
-    """
-    long_body = sql.SQL("octet_length(body) > {m} AND length(body) > {m}").format(m=sql.Literal(COMMENT_MAX_CHARS))
-    limited = sql.SQL('"issueID" = {i} AND octet_length(body) > {m} AND length(body) > {m}').format(
-        i=sql.Literal(COMMENT_LIMITED_ISSUE), m=sql.Literal(COMMENT_LIMITED_MAX_CHARS))
-    too_long, too_long_limited, on_limited = ctx.one(sql.SQL(
-        'SELECT count(*) FILTER (WHERE {}), count(*) FILTER (WHERE {}), count(*) FILTER (WHERE "issueID" = {}) '
-        "FROM comment").format(long_body, limited, sql.Literal(COMMENT_LIMITED_ISSUE)))
-    comments = ctx.rows_of("comment")
+    """Both limits of comment_check_body_length, from the comment pass (passes.long_body says how it
+    avoids reading every body); the samples are fetched only when a limit is broken."""
+    long_body, limited = passes.long_body(COMMENT_MAX_CHARS), passes.limited_body()
+    facts = ctx.comment_facts()
+    too_long, too_long_limited, on_limited = facts.too_long, facts.too_long_limited, facts.on_limited
+    comments = facts.rows
 
     def check(title: str, n: int, where: sql.Composable, limit: int, scope: str, of: int | None) -> Check:
         numbers = {"tooLong": int(n), "limit": limit}
         if not n:
             return Check(title, PASS, f"none of {of or 0:,} {scope} longer than {limit:,} characters", numbers=numbers)
-        rows = ctx.all(sql.SQL('SELECT id, "issueID", length(body) FROM comment WHERE {} ORDER BY id LIMIT %s')
-                       .format(where), (ctx.samples,))
+        rows = ctx.all(sql.SQL('SELECT c.id, c."issueID", length(c.body) FROM comment c WHERE {} '
+                               "ORDER BY c.id LIMIT %s").format(where), (ctx.samples,))
         samples = [f"comment {_show(c)} on issue {_show(i)}: {int(k):,} characters" for c, i, k in rows]
         return Check(title, FAIL, f"{n:,} {scope}{_pct(n, of)} longer than {limit:,} characters (the trigger "
                                   "that refuses them was off while they were written)",
@@ -625,33 +675,25 @@ def _shared_ids(ctx: _Ctx) -> list[Check]:
 # ---- distributions -------------------------------------------------------------------------------
 
 def _issues_per_project(ctx: _Ctx) -> list[Check]:
-    # One hash aggregate over issue, then a join with the (small) project table; FULL JOIN keeps
-    # projects with no issue and issues whose project is missing.
-    rows = ctx.all("""SELECT coalesce(p.id, g.pid), p.name, coalesce(g.n, 0)
-                        FROM project p
-                        FULL JOIN (SELECT "projectID" AS pid, count(*) AS n FROM issue GROUP BY 1) g
-                          ON g.pid = p.id
-                       ORDER BY 3 DESC, 1""")
-    ctx.report.projects = [ProjectCount(str(i), None if n is None else str(n), int(c)) for i, n, c in rows]
+    # From the issue pass's count per projectID, joined here with the (small) project table: projects
+    # with no issue, and issues whose project is missing (name None), are both kept.
+    names = dict(ctx.all("SELECT id, name FROM project"))
+    per_project = ctx.issue_facts().per_project
+    counts = {str(i): (None if n is None else str(n), 0) for i, n in names.items()}
+    for pid, n in per_project.items():
+        counts[pid] = (counts[pid][0] if pid in counts else None, n)
+    ctx.report.projects = sorted((ProjectCount(i, name, n) for i, (name, n) in counts.items()),
+                                 key=lambda p: (-p.issues, p.id))
     return []
 
 
 def _per_issue(child: str, attr: str) -> Callable[[_Ctx], list[Check]]:
-    """Histogram {k: issues with exactly k child rows}: aggregate the child table by issueID, count issues."""
+    """Histogram {k: issues with exactly k child rows}, from the child's per-issue pass."""
     def run(ctx: _Ctx) -> list[Check]:
-        # Orphan rows count for no issue; with an enforced foreign key there are none to leave out.
-        fk = next((f for f in schema.FOREIGN_KEYS.values() if f.table == child and f.ref_table == "issue"), None)
-        known = sql.SQL("") if fk is not None and ctx.enforced_by(fk) else \
-            sql.SQL('WHERE EXISTS (SELECT 1 FROM issue i WHERE i.id = g."issueID")')
-        rows = ctx.all(sql.SQL(
-            """SELECT g.n, count(*) FROM (SELECT "issueID", count(*) AS n FROM {} WHERE "issueID" IS NOT NULL
-                                          GROUP BY 1) g
-                {}
-                GROUP BY 1 ORDER BY 1""").format(_q(child), known))
-        hist = {int(n): int(c) for n, c in rows}
+        hist = dict(ctx.per_issue(child).histogram)
         issues = ctx.rows_of("issue")
         if issues is None:
-            (issues,) = ctx.one("SELECT count(*) FROM issue")
+            issues = ctx.issue_facts().rows
         without = int(issues) - sum(hist.values())
         if without:
             hist[0] = without

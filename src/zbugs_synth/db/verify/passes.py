@@ -1,0 +1,180 @@
+"""verify's table passes: every fact verify needs about a big table, from one read of it.
+
+At 10 M issues the tables are 10 M issues, 30 M comments and 15 M issueLabel rows; reading one
+of them costs seconds, so each is read once and every check that needs it gets its numbers from
+that one read:
+
+- issue (heap, one sequential pass): its row count, issues per project, and modified >= created;
+- comment (heap, one sequential pass, joined to issue's (id, created)): its row count, the comment
+  time order, both body-length limits and the number of comments on the one limited issue;
+- comments per issue and labels per issue: from the (issueID) index of comment and issueLabel alone
+  (an index-only scan in issueID order, counted group by group as it streams: no hash table of
+  10 M issues), when the table is all-visible, as a load leaves it (COPY FREEZE, ANALYZE); else
+  the planner reads the heap, same result.
+
+The passes run on their own connections, two at a time (the comment pass, the heaviest, starts
+first), while verify's catalog checks run on its main connection; a check waits for the pass it
+reads. A pass that fails (timeout, missing table) fails the checks that read it, with its error.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from zbugs_synth.db.connect import connect
+
+# comment_check_body_length (migration 0002): the body limit, and the one issue with a lower one.
+COMMENT_MAX_CHARS = 65536
+COMMENT_LIMITED_ISSUE = "duuW9Nyj5cTNLlimp9Qje"
+COMMENT_LIMITED_MAX_CHARS = 1024
+
+# The session of every pass connection: read-only like verify's own; work_mem so the comment
+# pass's hash of issue (id, created) fits in a few batches instead of hundreds.
+PASS_WORK_MEM = "256MB"
+CONNECTIONS = 2
+
+
+@dataclass
+class IssueFacts:
+    rows: int
+    modified_before_created: int
+    unknown_times: int  # created or modified NULL
+    per_project: dict[str, int]  # projectID -> issues (projectID is NOT NULL in the contract)
+
+
+@dataclass
+class CommentFacts:
+    rows: int
+    joined: int  # comments whose issue exists
+    older: int  # ... created before it
+    unknown: int  # ... with a NULL created on either side
+    too_long: int  # bodies over COMMENT_MAX_CHARS characters
+    too_long_limited: int  # bodies over COMMENT_LIMITED_MAX_CHARS on COMMENT_LIMITED_ISSUE
+    on_limited: int  # comments on COMMENT_LIMITED_ISSUE
+
+
+@dataclass
+class PerIssue:
+    rows: int  # every row of the child table (NULL issueID and orphans included): its row count
+    histogram: dict[int, int]  # k -> issues with exactly k child rows (k >= 1; 0 is added by the caller)
+
+
+# Comment bodies: octet_length() of a TOASTed value is read from its header (no decompression),
+# and a body has at least as many bytes as characters, so only bodies over the limit in bytes get
+# their characters counted.
+def long_body(limit: int) -> sql.Composable:
+    return sql.SQL("octet_length(c.body) > {m} AND length(c.body) > {m}").format(m=sql.Literal(limit))
+
+
+def limited_body() -> sql.Composable:
+    return sql.SQL('c."issueID" = {i} AND ').format(i=sql.Literal(COMMENT_LIMITED_ISSUE)) + \
+        long_body(COMMENT_LIMITED_MAX_CHARS)
+
+
+_ISSUE_PASS = """SELECT "projectID", count(*), count(*) FILTER (WHERE modified < created),
+                        count(*) FILTER (WHERE modified IS NULL OR created IS NULL)
+                   FROM issue GROUP BY 1"""
+
+
+def issue_pass(conn: psycopg.Connection[Any]) -> IssueFacts:
+    rows = conn.execute(_ISSUE_PASS).fetchall()
+    return IssueFacts(rows=sum(int(r[1]) for r in rows), modified_before_created=sum(int(r[2]) for r in rows),
+                      unknown_times=sum(int(r[3]) for r in rows),
+                      per_project={str(r[0]): int(r[1]) for r in rows})
+
+
+def comment_pass(conn: psycopg.Connection[Any]) -> CommentFacts:
+    # LEFT JOIN: every comment is counted and its body checked; the time order only where the issue
+    # exists (orphans are the orphan check's). issue's side is (id, created): the hash is built
+    # from those two columns alone.
+    row = conn.execute(sql.SQL(
+        """SELECT count(*), count(i.id), count(*) FILTER (WHERE c.created < i.created),
+                  count(*) FILTER (WHERE i.id IS NOT NULL AND (c.created IS NULL OR i.created IS NULL)),
+                  count(*) FILTER (WHERE {}), count(*) FILTER (WHERE {}),
+                  count(*) FILTER (WHERE c."issueID" = {})
+             FROM comment c LEFT JOIN issue i ON i.id = c."issueID" """).format(
+        long_body(COMMENT_MAX_CHARS), limited_body(), sql.Literal(COMMENT_LIMITED_ISSUE))).fetchone()
+    assert row is not None
+    return CommentFacts(*(int(v) for v in row))
+
+
+def per_issue_pass(child: str, *, only_known: bool) -> Callable[[psycopg.Connection[Any]], PerIssue]:
+    """Histogram {k: issues with k rows of `child`} and the child's row count, in one read of it.
+
+    The inner aggregate reads only "issueID", which the (issueID) index holds: an index-only scan in
+    key order feeds a streaming group aggregate (NULLs are a group too: the count includes them).
+    `only_known`: a group whose issue does not exist is counted as rows but is no issue (without an
+    enforced foreign key orphans may exist; with one there are none and the probe is left out)."""
+    def run(conn: psycopg.Connection[Any]) -> PerIssue:
+        known = sql.SQL('g."issueID" IS NOT NULL')
+        if only_known:
+            known += sql.SQL(' AND EXISTS (SELECT 1 FROM issue i WHERE i.id = g."issueID")')
+        rows = conn.execute(sql.SQL(
+            """SELECT g.n, count(*) FILTER (WHERE {}), sum(g.n)
+                 FROM (SELECT "issueID", count(*) AS n FROM {} GROUP BY 1) g
+                GROUP BY 1""").format(known, sql.Identifier(child))).fetchall()
+        return PerIssue(rows=sum(int(r) for _, _, r in rows),
+                        histogram={int(n): int(c) for n, c, _ in sorted(rows) if c})
+    return run
+
+
+@dataclass
+class Passes:
+    """The table passes, run on up to CONNECTIONS connections of their own (see the module docstring)."""
+
+    url: str
+    statement_timeout_ms: int
+    seconds: dict[str, float] = field(default_factory=dict)  # pass -> its own query time
+    _futures: dict[str, Future[Any]] = field(default_factory=dict)
+    _conns: list[psycopg.Connection[Any]] = field(default_factory=list)
+    _local: threading.local = field(default_factory=threading.local)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _pool: ThreadPoolExecutor | None = None
+
+    def _conn(self) -> psycopg.Connection[Any]:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = connect(self.url, autocommit=True)
+            conn.execute("SET default_transaction_read_only = on")
+            conn.execute("SET application_name = 'zbugs-synth verify'")
+            conn.execute(sql.SQL("SET statement_timeout = {}").format(sql.Literal(self.statement_timeout_ms)))
+            conn.execute(sql.SQL("SET work_mem = {}").format(sql.Literal(PASS_WORK_MEM)))
+            # The passes already keep both cores busy; parallel workers would only contend.
+            conn.execute("SET max_parallel_workers_per_gather = 0")
+            self._local.conn = conn
+            with self._lock:
+                self._conns.append(conn)
+        return conn
+
+    def start(self, name: str, run: Callable[[psycopg.Connection[Any]], Any]) -> None:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(CONNECTIONS, thread_name_prefix="verify-pass")
+
+        def task() -> Any:
+            t0 = time.monotonic()
+            try:
+                return run(self._conn())
+            finally:
+                self.seconds[name] = time.monotonic() - t0
+
+        self._futures[name] = self._pool.submit(task)
+
+    def get(self, name: str) -> Any:
+        """The pass's result; its exception (a psycopg error, or a UserError on connecting) if it failed."""
+        return self._futures[name].result()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            for f in self._futures.values():
+                f.cancel()
+            self._pool.shutdown(wait=True)
+        for conn in self._conns:
+            conn.close()
