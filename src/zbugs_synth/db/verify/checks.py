@@ -126,6 +126,7 @@ class Report:
             "target": self.target,
             "startedAt": self.started_at,
             "seconds": round(self.seconds, 3),
+            "stepSeconds": {k: round(v, 3) for k, v in self.step_seconds.items()},
             "ok": self.ok,
             "verdict": self.verdict,
             "checks": [asdict(c) | {"seconds": round(c.seconds, 3)} for c in self.checks],
@@ -155,6 +156,8 @@ class _Ctx:
                  table_passes: passes.Passes | None = None) -> None:
         self.conn, self.report, self.samples, self.full = conn, report, samples, full
         self.passes = table_passes
+        self._chunks: list[passes.Chunk] | None = None
+        self._comment_facts: CommentFacts | None = None
         self._enforced: dict[tuple[str, tuple[str, ...], str, tuple[str, ...]], str | None] = {}
 
     def enforced_by(self, fk: schema.ForeignKey) -> str | None:
@@ -191,7 +194,15 @@ class _Ctx:
         return self._pass("issue", passes.issue_pass)
 
     def comment_facts(self) -> CommentFacts:
-        return self._pass("comment", passes.comment_pass)
+        if self._comment_facts is None:
+            if self.passes is None or self._chunks is None:  # not started: the whole table, here
+                chunks = [passes.Chunk((0, None), None)]
+                results = [passes.comment_chunk(chunks[0])(self.conn)]
+            else:
+                chunks = self._chunks
+                results = [self.passes.get(f"comment {j}") for j in range(len(chunks))]
+            self._comment_facts = passes.combine_chunks(self.conn, chunks, results)
+        return self._comment_facts
 
     def per_issue(self, child: str) -> PerIssue:
         only_known = not self.child_fk_enforced(child)
@@ -210,17 +221,19 @@ class _Ctx:
         """Start the table passes on their connections (the heaviest first) so they overlap the rest."""
         if self.passes is None:
             return
-        self.passes.start("comment", passes.comment_pass)
-        self.passes.start("issue", passes.issue_pass)
-        for child in ("issueLabel", "comment"):
-            self.passes.start(f"{child} per issue", passes.per_issue_pass(
-                child, only_known=not self.child_fk_enforced(child)))
-        # Sizes from the planner's estimates: the pass starts before anything is counted.
-        sizes = {str(t): int(n) for t, n in self.all(
+        # The single long statements first, then the comment chunks fill in around them.
+        sizes = {str(t): int(n) for t, n in self.all(  # the planner's estimates: nothing is counted yet
             "SELECT c.relname, greatest(c.reltuples, 0) FROM pg_class c "
             "JOIN pg_namespace ns ON ns.oid = c.relnamespace "
             "WHERE ns.nspname = 'public' AND c.relname = ANY(%s)", (list(ID_TABLES),))}
         self.passes.start("shared ids", lambda conn: _shared_id_pairs(conn, sizes, self.samples))
+        for child in ("comment", "issueLabel"):
+            self.passes.start(f"{child} per issue", passes.per_issue_pass(
+                child, only_known=not self.child_fk_enforced(child)))
+        self.passes.start("issue", passes.issue_pass)
+        self._chunks = passes.comment_chunks(self.conn)
+        for j, chunk in enumerate(self._chunks):
+            self.passes.start(f"comment {j}", passes.comment_chunk(chunk))
 
     def _pass(self, name: str, run: Callable[[psycopg.Connection[Any]], Any]) -> Any:
         if self.passes is None:  # no pass connections: run it here
@@ -270,7 +283,10 @@ def verify(url: str, *, statement_timeout: float = 0.0, samples: int = 5,
             _run_steps(ctx, progress, statement_timeout, url)
         finally:
             table_passes.close()
-    report.step_seconds.update({f"pass: {k}": v for k, v in table_passes.seconds.items()})
+    chunks = {k: v for k, v in table_passes.seconds.items() if k.startswith("comment ") and k[8:].isdigit()}
+    report.step_seconds.update({f"pass: {k}": v for k, v in table_passes.seconds.items() if k not in chunks})
+    if chunks:
+        report.step_seconds[f"pass: comment ({len(chunks)} chunk(s), summed)"] = sum(chunks.values())
     report.seconds = time.monotonic() - t0
     return report
 
@@ -660,20 +676,26 @@ def _ms(value: Any) -> str:
 
 # ---- ids shared between tables -------------------------------------------------------------------
 
+def _shared_cond(sizes: dict[str, int], a: str, b: str) -> sql.Composable:
+    # Probe the bigger table's primary key from the smaller one: cost ~ the smaller table.
+    small, big = sorted((a, b), key=lambda t: sizes.get(t, 0))
+    return sql.SQL("FROM {} s WHERE EXISTS (SELECT 1 FROM {} b WHERE b.id = s.id)").format(_q(small), _q(big))
+
+
+def _shared_samples(conn: psycopg.Connection[Any], cond: sql.Composable, samples: int) -> list[Any]:
+    return [r[0] for r in conn.execute(sql.SQL("SELECT s.id ") + cond + sql.SQL(" LIMIT %s"), (samples,)).fetchall()]
+
+
 def _shared_id_pairs(conn: psycopg.Connection[Any], sizes: dict[str, int],
                      samples: int) -> list[tuple[str, str, int, list[Any]]]:
     """(table, table, ids shared, sample ids) for every pair of ID_TABLES sharing an id."""
     pairs: list[tuple[str, str, int, list[Any]]] = []
     for a, b in combinations(ID_TABLES, 2):
-        # Probe the bigger table's primary key from the smaller one: cost ~ the smaller table.
-        small, big = sorted((a, b), key=lambda t: sizes.get(t, 0))
-        cond = sql.SQL("FROM {} s WHERE EXISTS (SELECT 1 FROM {} b WHERE b.id = s.id)").format(_q(small), _q(big))
+        cond = _shared_cond(sizes, a, b)
         row = conn.execute(sql.SQL("SELECT count(*) ") + cond).fetchone()
         n = int(row[0]) if row else 0
         if n:
-            ids = [r[0] for r in conn.execute(sql.SQL("SELECT s.id ") + cond + sql.SQL(" LIMIT %s"),
-                                              (samples,)).fetchall()]
-            pairs.append((a, b, n, ids))
+            pairs.append((a, b, n, _shared_samples(conn, cond, samples)))
     return pairs
 
 
