@@ -1,10 +1,12 @@
 """`verify`: is the loaded database complete, consistent and shaped like zbugs' own?
 
 Every check is one aggregate SQL statement (or a handful: one per table or per FK path) that the
-server runs in a single pass; Python only ever sees counts, histograms with one row per distinct
-value, and at most `samples` example rows per failing check (fetched by a second, LIMITed query
-only when the count is not zero). That keeps it usable on 100 M issues. Each statement runs under
-`statement_timeout`: a check that times out is a FAIL that says so, and the others still run.
+server runs in a single pass, and the big tables are read once for all the checks that need them
+(passes.py: the table passes, on connections of their own, overlapping the catalog checks).
+Python only ever sees counts, histograms with one row per distinct value, and at most `samples`
+example rows per failing check (fetched by a second, LIMITed query only when the count is not
+zero). That keeps it usable on 100 M issues. Each statement runs under `statement_timeout`: a check
+that times out is a FAIL that says so, and the others still run.
 
 The connection is read-only (`default_transaction_read_only`): verify never changes the database.
 

@@ -5,16 +5,19 @@ of them costs seconds, so each is read once and every check that needs it gets i
 that one read:
 
 - issue (heap, one sequential pass): its row count, issues per project, and modified >= created;
-- comment (heap, one sequential pass, joined to issue's (id, created)): its row count, the comment
-  time order, both body-length limits and the number of comments on the one limited issue;
+- comment (heap, in chunks of pages, each hash-joined to the stretch of issue's heap that holds
+  its issues' (id, created); see comment_chunks): its row count, the comment time order, both
+  body-length limits and the number of comments on the one limited issue;
 - comments per issue and labels per issue: from the (issueID) index of comment and issueLabel alone
   (an index-only scan in issueID order, counted group by group as it streams: no hash table of
-  10 M issues), when the table is all-visible, as a load leaves it (COPY FREEZE, ANALYZE); else
-  the planner reads the heap, same result.
+  10 M issues) when the table is all-visible; else the planner reads the heap, same result. A load
+  leaves issueLabel all-visible (COPY FREEZE); comment and issue become so when autovacuum (or a
+  VACUUM) has been over them: their COPY writes row by row (they have row triggers, disabled or
+  not), which does not set the visibility map.
 
-The passes run on their own connections, two at a time (the comment pass, the heaviest, starts
-first), while verify's catalog checks run on its main connection; a check waits for the pass it
-reads. A pass that fails (timeout, missing table) fails the checks that read it, with its error.
+The passes run on their own connections, two at a time, while verify's catalog checks run on its
+main connection; a check waits for the pass it reads. A pass that fails (timeout, missing table)
+fails the checks that read it, with its error.
 """
 
 from __future__ import annotations
@@ -111,7 +114,7 @@ class Chunk:
 
 def comment_chunks(conn: psycopg.Connection[Any]) -> list[Chunk]:
     """The comment pass's chunks: comment's heap cut in equal page ranges, each with the proportional
-    page range of issue's heap widened by a quarter on either side.
+    page range of issue's heap widened by a sixteenth of it on either side.
 
     The generator writes an issue's comments as it writes the issue, and a load appends both tables
     in that order, so a comment's issue sits at about the same fraction of issue's heap as the
@@ -127,7 +130,7 @@ def comment_chunks(conn: psycopg.Connection[Any]) -> list[Chunk]:
     k = comment_pages // CHUNK_PAGES
     if k < 2 or issue_pages < k:
         return [Chunk((0, None), None)]
-    margin = max(64, issue_pages // k // 4)
+    margin = max(64, issue_pages // k // 16)
     chunks = []
     for j in range(k):
         last = j == k - 1  # open-ended: rows written since the sizes were read are in it too
