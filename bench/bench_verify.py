@@ -73,7 +73,8 @@ def main() -> int:
         for c in sorted(report.checks, key=lambda c: -c.seconds):
             if c.seconds >= 0.05:
                 print(f"  {c.seconds:7.2f} s  {c.status:4}  {c.name}")
-        for name, secs in sorted(report.step_seconds.items(), key=lambda kv: -kv[1]):
+        steps = getattr(report, "step_seconds", {})  # an older verify (PYTHONPATH) has none
+        for name, secs in sorted(steps.items(), key=lambda kv: -kv[1]):
             if secs >= 0.05:
                 print(f"  {secs:7.2f} s  step  {name}")
     return 0
