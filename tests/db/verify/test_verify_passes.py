@@ -3,6 +3,7 @@ check takes from them are still the exact ones, and damage is still found, in th
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -164,3 +165,15 @@ def test_chunked_comment_pass_finds_what_the_whole_join_finds(
     assert report.counts["comment"] == rows["comment"]
     assert checks["comment body at most 65,536 characters"].status == PASS
     assert any(k == f"pass: comment ({len(chunks)} chunk(s), summed)" for k in report.step_seconds)
+
+
+def test_closing_the_passes_cancels_a_running_one(fresh_db: str) -> None:
+    """verify interrupted (or done early): a pass still running on the server is cancelled, not waited for."""
+    table_passes = passes.Passes(fresh_db, 0)
+    table_passes.start("slow", lambda conn: conn.execute("SELECT pg_sleep(60)").fetchone())
+    time.sleep(1.0)  # let it reach the server
+    t0 = time.monotonic()
+    table_passes.close()
+    assert time.monotonic() - t0 < 15
+    with pytest.raises(psycopg.errors.QueryCanceled):
+        table_passes.get("slow")

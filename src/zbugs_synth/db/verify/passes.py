@@ -22,6 +22,7 @@ fails the checks that read it, with its error.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable
@@ -295,9 +296,17 @@ class Passes:
         return self._futures[name].result()
 
     def close(self) -> None:
+        """Stop: passes not started are dropped; running ones (verify was interrupted, or a check
+        failed before reading them) are cancelled on the server rather than waited for."""
         if self._pool is not None:
             for f in self._futures.values():
                 f.cancel()
+            if not all(f.done() for f in self._futures.values()):
+                with self._lock:
+                    conns = list(self._conns)
+                for conn in conns:
+                    with contextlib.suppress(psycopg.Error):
+                        conn.cancel_safe(timeout=5)
             self._pool.shutdown(wait=True)
         for conn in self._conns:
             conn.close()
