@@ -220,7 +220,8 @@ class _Ctx:
         return self._pass("shared ids", lambda conn: _shared_id_pairs(conn, counts, self.samples))
 
     def start_passes(self) -> None:
-        """Start the table passes on their connections (the heaviest first) so they overlap the rest."""
+        """Start the table passes on their connections so they overlap the catalog checks. (A pass
+        that cannot connect fails verify as the main connection would: one line, exit 2.)"""
         if self.passes is None:
             return
         # The single long statements first, then the comment chunks fill in around them.
