@@ -1,10 +1,12 @@
 """`verify`: is the loaded database complete, consistent and shaped like zbugs' own?
 
 Every check is one aggregate SQL statement (or a handful: one per table or per FK path) that the
-server runs in a single pass; Python only ever sees counts, histograms with one row per distinct
-value, and at most `samples` example rows per failing check (fetched by a second, LIMITed query
-only when the count is not zero). That keeps it usable on 100 M issues. Each statement runs under
-`statement_timeout`: a check that times out is a FAIL that says so, and the others still run.
+server runs in a single pass, and the big tables are read once for all the checks that need them
+(passes.py: the table passes, on connections of their own, overlapping the catalog checks).
+Python only ever sees counts, histograms with one row per distinct value, and at most `samples`
+example rows per failing check (fetched by a second, LIMITed query only when the count is not
+zero). That keeps it usable on 100 M issues. Each statement runs under `statement_timeout`: a check
+that times out is a FAIL that says so, and the others still run.
 
 The connection is read-only (`default_transaction_read_only`): verify never changes the database.
 
@@ -47,7 +49,15 @@ from zbugs_synth.db.load.bookkeeping import (
     loaded_datasets,
 )
 from zbugs_synth.db.schema import replica
-from zbugs_synth.db.verify import extra
+from zbugs_synth.db.verify import extra, passes
+from zbugs_synth.db.verify.passes import (
+    COMMENT_LIMITED_ISSUE,
+    COMMENT_LIMITED_MAX_CHARS,
+    COMMENT_MAX_CHARS,
+    CommentFacts,
+    IssueFacts,
+    PerIssue,
+)
 from zbugs_synth.db.verify.result import FAIL, PASS, WARN, Check
 from zbugs_synth.progress import NullProgress, Progress
 from zbugs_synth.tables import TABLES as LOADED_TABLES
@@ -61,10 +71,6 @@ COMMENT_BUCKETS: tuple[tuple[str, int, int | None], ...] = (
 # Tables whose primary key is a single free-form `id`: an id shared between two of them is suspicious.
 ID_TABLES = ("user", "project", "label", "issue", "comment", "emoji")
 TOP_PROJECTS = 10
-# comment_check_body_length (migration 0002): the body limit, and the one issue with a lower one.
-COMMENT_MAX_CHARS = 65536
-COMMENT_LIMITED_ISSUE = "duuW9Nyj5cTNLlimp9Qje"
-COMMENT_LIMITED_MAX_CHARS = 1024
 
 
 @dataclass
@@ -86,6 +92,9 @@ class Report:
     projects: list[ProjectCount] = field(default_factory=list)  # issues per project, most first
     comments_per_issue: dict[int, int] = field(default_factory=dict)  # n comments -> issues with n
     labels_per_issue: dict[int, int] = field(default_factory=dict)
+    # Wall seconds per step, and per table pass (its own query time; the passes overlap each other
+    # and the steps, so these do not add up to `seconds`).
+    step_seconds: dict[str, float] = field(default_factory=dict)
 
     @property
     def failed(self) -> list[Check]:
@@ -119,6 +128,7 @@ class Report:
             "target": self.target,
             "startedAt": self.started_at,
             "seconds": round(self.seconds, 3),
+            "stepSeconds": {k: round(v, 3) for k, v in self.step_seconds.items()},
             "ok": self.ok,
             "verdict": self.verdict,
             "checks": [asdict(c) | {"seconds": round(c.seconds, 3)} for c in self.checks],
@@ -144,8 +154,12 @@ def buckets(histogram: dict[int, int]) -> list[tuple[str, int]]:
 # ---- running -------------------------------------------------------------------------------------
 
 class _Ctx:
-    def __init__(self, conn: psycopg.Connection[Any], report: Report, samples: int, full: bool = False) -> None:
+    def __init__(self, conn: psycopg.Connection[Any], report: Report, samples: int, full: bool = False,
+                 table_passes: passes.Passes | None = None) -> None:
         self.conn, self.report, self.samples, self.full = conn, report, samples, full
+        self.passes = table_passes
+        self._chunks: list[passes.Chunk] | None = None
+        self._comment_facts: CommentFacts | None = None
         self._enforced: dict[tuple[str, tuple[str, ...], str, tuple[str, ...]], str | None] = {}
 
     def enforced_by(self, fk: schema.ForeignKey) -> str | None:
@@ -177,6 +191,57 @@ class _Ctx:
 
     def rows_of(self, table: str) -> int | None:
         return self.report.counts.get(table)
+
+    def issue_facts(self) -> IssueFacts:
+        return self._pass("issue", passes.issue_pass)
+
+    def comment_facts(self) -> CommentFacts:
+        if self._comment_facts is None:
+            if self.passes is None or self._chunks is None:  # not started: the whole table, here
+                chunks = [passes.Chunk((0, None), None)]
+                results = [passes.comment_chunk(chunks[0])(self.conn)]
+            else:
+                chunks = self._chunks
+                results = [self.passes.get(f"comment {j}") for j in range(len(chunks))]
+            self._comment_facts = passes.combine_chunks(self.conn, chunks, results)
+        return self._comment_facts
+
+    def per_issue(self, child: str) -> PerIssue:
+        only_known = not self.child_fk_enforced(child)
+        return self._pass(f"{child} per issue", passes.per_issue_pass(child, only_known=only_known))
+
+    def child_fk_enforced(self, child: str) -> bool:
+        """Whether `child`'s rows all name an existing issue (an enforced FK): then none is left out."""
+        fk = next((f for f in schema.FOREIGN_KEYS.values() if f.table == child and f.ref_table == "issue"), None)
+        return fk is not None and self.enforced_by(fk) is not None
+
+    def shared_ids(self) -> list[tuple[str, str, int, list[Any]]]:
+        counts = {t: self.rows_of(t) or 0 for t in ID_TABLES}
+        return self._pass("shared ids", lambda conn: _shared_id_pairs(conn, counts, self.samples))
+
+    def start_passes(self) -> None:
+        """Start the table passes on their connections so they overlap the catalog checks. (A pass
+        that cannot connect fails verify as the main connection would: one line, exit 2.)"""
+        if self.passes is None:
+            return
+        # The single long statements first, then the comment chunks fill in around them.
+        sizes = {str(t): int(n) for t, n in self.all(  # the planner's estimates: nothing is counted yet
+            "SELECT c.relname, greatest(c.reltuples, 0) FROM pg_class c "
+            "JOIN pg_namespace ns ON ns.oid = c.relnamespace "
+            "WHERE ns.nspname = 'public' AND c.relname = ANY(%s)", (list(ID_TABLES),))}
+        self.passes.start("shared ids", lambda conn: _shared_id_pairs(conn, sizes, self.samples))
+        for child in ("comment", "issueLabel"):
+            self.passes.start(f"{child} per issue", passes.per_issue_pass(
+                child, only_known=not self.child_fk_enforced(child)))
+        self.passes.start("issue", passes.issue_pass)
+        self._chunks = passes.comment_chunks(self.conn)
+        for j, chunk in enumerate(self._chunks):
+            self.passes.start(f"comment {j}", passes.comment_chunk(chunk))
+
+    def _pass(self, name: str, run: Callable[[psycopg.Connection[Any]], Any]) -> Any:
+        if self.passes is None:  # no pass connections: run it here
+            return run(self.conn)
+        return self.passes.get(name)
 
 
 # Validated foreign keys of a table whose RI triggers are all enabled: name, columns, referenced table and columns.
@@ -210,35 +275,50 @@ def verify(url: str, *, statement_timeout: float = 0.0, samples: int = 5,
     progress = progress or NullProgress()
     report = Report(target=mask_url(url), started_at=datetime.now(UTC).isoformat(timespec="seconds"))
     t0 = time.monotonic()
+    table_passes = passes.Passes(url, int(statement_timeout * 1000))
     with connect(url, autocommit=True) as conn:
         conn.execute("SET default_transaction_read_only = on")
         conn.execute("SET application_name = 'zbugs-synth verify'")
         conn.execute(sql.SQL("SET statement_timeout = {}").format(sql.Literal(int(statement_timeout * 1000))))
-        ctx = _Ctx(conn, report, samples, full)
-        steps = _steps()
-        total = sum(step.checks for step in steps)
-        task = progress.task("verify", total, unit="checks")
-        for step in steps:
-            task.note(step.title)  # beside the bar; the results are printed once, by the caller
-            s0 = time.monotonic()
-            try:
-                found = step.run(ctx)
-            except psycopg.errors.QueryCanceled:
-                found = [Check(step.title, FAIL, f"timed out after {statement_timeout:g}s "
-                                                 "(raise --statement-timeout, 0 for no limit)")]
-            except psycopg.Error as e:
-                found = [Check(step.title, FAIL, f"query failed: {scrub(str(e), url)}")]
-            secs = time.monotonic() - s0
-            if len(found) != step.checks:  # a step that failed as a whole reports one check for all of it
-                total += len(found) - step.checks
-                task.set_total(total)
-            for c in found:
-                c.seconds = secs / max(len(found), 1)
-            report.checks += found
-            task.advance(len(found))
-        task.done()
+        ctx = _Ctx(conn, report, samples, full, table_passes)
+        try:
+            ctx.start_passes()
+            _run_steps(ctx, progress, statement_timeout, url)
+        finally:
+            table_passes.close()
+    chunks = {k: v for k, v in table_passes.seconds.items() if k.startswith("comment ") and k[8:].isdigit()}
+    report.step_seconds.update({f"pass: {k}": v for k, v in table_passes.seconds.items() if k not in chunks})
+    if chunks:
+        report.step_seconds[f"pass: comment ({len(chunks)} chunk(s), summed)"] = sum(chunks.values())
     report.seconds = time.monotonic() - t0
     return report
+
+
+def _run_steps(ctx: _Ctx, progress: Progress, statement_timeout: float, url: str) -> None:
+    report = ctx.report
+    steps = _steps()
+    total = sum(step.checks for step in steps)
+    task = progress.task("verify", total, unit="checks")
+    for step in steps:
+        task.note(step.title)  # beside the bar; the results are printed once, by the caller
+        s0 = time.monotonic()
+        try:
+            found = step.run(ctx)
+        except psycopg.errors.QueryCanceled:
+            found = [Check(step.title, FAIL, f"timed out after {statement_timeout:g}s "
+                                             "(raise --statement-timeout, 0 for no limit)")]
+        except psycopg.Error as e:
+            found = [Check(step.title, FAIL, f"query failed: {scrub(str(e), url)}")]
+        secs = time.monotonic() - s0
+        if len(found) != step.checks:  # a step that failed as a whole reports one check for all of it
+            total += len(found) - step.checks
+            task.set_total(total)
+        for c in found:
+            c.seconds = secs / max(len(found), 1)
+        report.checks += found
+        report.step_seconds[step.title] = secs
+        task.advance(len(found))
+    task.done()
 
 
 def _steps() -> list[_Step]:
@@ -373,8 +453,7 @@ def _row_counts(ctx: _Ctx) -> list[Check]:
         if not present:  # the schema check reports it; count the rest
             report.counts[table] = None
             continue
-        (n,) = ctx.one(sql.SQL("SELECT count(*) FROM {}").format(_q(table)))
-        report.counts[table] = int(n)
+        report.counts[table] = _count(ctx, table)
     report.loads = loaded_datasets(ctx.conn)
     finished = [d for d in report.loads if d.finished]
     unfinished = [d for d in report.loads if not d.finished]
@@ -423,6 +502,18 @@ def _row_counts(ctx: _Ctx) -> list[Check]:
     else:  # always reported: the number of checks is known before they run (progress shows it)
         out.append(Check("each dataset loaded once", PASS, f"{len(ids):,} finished load(s), each a different dataset"))
     return out
+
+
+def _count(ctx: _Ctx, table: str) -> int:
+    """Rows of `table`: the big three from their table pass (which reads them anyway), the rest counted."""
+    if table == "issue":
+        return ctx.issue_facts().rows
+    if table == "comment":
+        return ctx.comment_facts().rows
+    if table == "issueLabel":
+        return ctx.per_issue("issueLabel").rows
+    (n,) = ctx.one(sql.SQL("SELECT count(*) FROM {}").format(_q(table)))
+    return int(n)
 
 
 # ---- orphans -------------------------------------------------------------------------------------
@@ -497,11 +588,8 @@ def _label_project(parent: str, column: str) -> Callable[[_Ctx], list[Check]]:
 
 def _comment_times(ctx: _Ctx) -> list[Check]:
     title = "no comment older than its issue"
-    older, unknown, joined = ctx.one(
-        """SELECT count(*) FILTER (WHERE c.created < i.created),
-                  count(*) FILTER (WHERE c.created IS NULL OR i.created IS NULL),
-                  count(*)
-             FROM comment c JOIN issue i ON i.id = c."issueID" """)
+    facts = ctx.comment_facts()
+    older, unknown, joined = facts.older, facts.unknown, facts.joined
     numbers = {"older": int(older), "unknown": int(unknown), "compared": int(joined)}
     note = f"; {unknown:,} without a created time" if unknown else ""
     if older:
@@ -519,10 +607,8 @@ def _comment_times(ctx: _Ctx) -> list[Check]:
 
 def _issue_times(ctx: _Ctx) -> list[Check]:
     title = "issue modified >= created"
-    bad, unknown, total = ctx.one(
-        """SELECT count(*) FILTER (WHERE modified < created),
-                  count(*) FILTER (WHERE modified IS NULL OR created IS NULL),
-                  count(*) FROM issue""")
+    facts = ctx.issue_facts()
+    bad, unknown, total = facts.modified_before_created, facts.unknown_times, facts.rows
     numbers = {"modifiedBeforeCreated": int(bad), "unknown": int(unknown), "issues": int(total)}
     note = f"; {unknown:,} without created/modified" if unknown else ""
     if bad:
@@ -553,26 +639,19 @@ def _lower_case_names(ctx: _Ctx) -> list[Check]:
 
 
 def _comment_lengths(ctx: _Ctx) -> list[Check]:
-    """Both limits of comment_check_body_length in one pass over comment.
-
-    octet_length() of a TOASTed value is read from its header (no decompression), and a body has
-    at least as many bytes as characters: only bodies over the limit in bytes get their characters
-    counted, so this costs about a scan of the comment table, not a read of every body.
-    """
-    long_body = sql.SQL("octet_length(body) > {m} AND length(body) > {m}").format(m=sql.Literal(COMMENT_MAX_CHARS))
-    limited = sql.SQL('"issueID" = {i} AND octet_length(body) > {m} AND length(body) > {m}').format(
-        i=sql.Literal(COMMENT_LIMITED_ISSUE), m=sql.Literal(COMMENT_LIMITED_MAX_CHARS))
-    too_long, too_long_limited, on_limited = ctx.one(sql.SQL(
-        'SELECT count(*) FILTER (WHERE {}), count(*) FILTER (WHERE {}), count(*) FILTER (WHERE "issueID" = {}) '
-        "FROM comment").format(long_body, limited, sql.Literal(COMMENT_LIMITED_ISSUE)))
-    comments = ctx.rows_of("comment")
+    """Both limits of comment_check_body_length, from the comment pass (passes.long_body says how it
+    avoids reading every body); the samples are fetched only when a limit is broken."""
+    long_body, limited = passes.long_body(COMMENT_MAX_CHARS), passes.limited_body()
+    facts = ctx.comment_facts()
+    too_long, too_long_limited, on_limited = facts.too_long, facts.too_long_limited, facts.on_limited
+    comments = facts.rows
 
     def check(title: str, n: int, where: sql.Composable, limit: int, scope: str, of: int | None) -> Check:
         numbers = {"tooLong": int(n), "limit": limit}
         if not n:
             return Check(title, PASS, f"none of {of or 0:,} {scope} longer than {limit:,} characters", numbers=numbers)
-        rows = ctx.all(sql.SQL('SELECT id, "issueID", length(body) FROM comment WHERE {} ORDER BY id LIMIT %s')
-                       .format(where), (ctx.samples,))
+        rows = ctx.all(sql.SQL('SELECT c.id, c."issueID", length(c.body) FROM comment c WHERE {} '
+                               "ORDER BY c.id LIMIT %s").format(where), (ctx.samples,))
         samples = [f"comment {_show(c)} on issue {_show(i)}: {int(k):,} characters" for c, i, k in rows]
         return Check(title, FAIL, f"{n:,} {scope}{_pct(n, of)} longer than {limit:,} characters (the trigger "
                                   "that refuses them was off while they were written)",
@@ -600,17 +679,32 @@ def _ms(value: Any) -> str:
 
 # ---- ids shared between tables -------------------------------------------------------------------
 
-def _shared_ids(ctx: _Ctx) -> list[Check]:
-    title = "ids not reused across tables"
+def _shared_cond(sizes: dict[str, int], a: str, b: str) -> sql.Composable:
+    # Probe the bigger table's primary key from the smaller one: cost ~ the smaller table.
+    small, big = sorted((a, b), key=lambda t: sizes.get(t, 0))
+    return sql.SQL("FROM {} s WHERE EXISTS (SELECT 1 FROM {} b WHERE b.id = s.id)").format(_q(small), _q(big))
+
+
+def _shared_samples(conn: psycopg.Connection[Any], cond: sql.Composable, samples: int) -> list[Any]:
+    return [r[0] for r in conn.execute(sql.SQL("SELECT s.id ") + cond + sql.SQL(" LIMIT %s"), (samples,)).fetchall()]
+
+
+def _shared_id_pairs(conn: psycopg.Connection[Any], sizes: dict[str, int],
+                     samples: int) -> list[tuple[str, str, int, list[Any]]]:
+    """(table, table, ids shared, sample ids) for every pair of ID_TABLES sharing an id."""
     pairs: list[tuple[str, str, int, list[Any]]] = []
     for a, b in combinations(ID_TABLES, 2):
-        # Probe the bigger table's primary key from the smaller one: cost ~ the smaller table.
-        small, big = sorted((a, b), key=lambda t: ctx.rows_of(t) or 0)
-        cond = sql.SQL("FROM {} s WHERE EXISTS (SELECT 1 FROM {} b WHERE b.id = s.id)").format(_q(small), _q(big))
-        (n,) = ctx.one(sql.SQL("SELECT count(*) ") + cond)
+        cond = _shared_cond(sizes, a, b)
+        row = conn.execute(sql.SQL("SELECT count(*) ") + cond).fetchone()
+        n = int(row[0]) if row else 0
         if n:
-            ids = [r[0] for r in ctx.all(sql.SQL("SELECT s.id ") + cond + sql.SQL(" LIMIT %s"), (ctx.samples,))]
-            pairs.append((a, b, int(n), ids))
+            pairs.append((a, b, n, _shared_samples(conn, cond, samples)))
+    return pairs
+
+
+def _shared_ids(ctx: _Ctx) -> list[Check]:
+    title = "ids not reused across tables"
+    pairs = ctx.shared_ids()
     if not pairs:
         return [Check(title, PASS, f"no id appears in two of {', '.join(ID_TABLES)}", numbers={"shared": 0})]
     total = sum(n for *_, n, _ in pairs)
@@ -625,33 +719,25 @@ def _shared_ids(ctx: _Ctx) -> list[Check]:
 # ---- distributions -------------------------------------------------------------------------------
 
 def _issues_per_project(ctx: _Ctx) -> list[Check]:
-    # One hash aggregate over issue, then a join with the (small) project table; FULL JOIN keeps
-    # projects with no issue and issues whose project is missing.
-    rows = ctx.all("""SELECT coalesce(p.id, g.pid), p.name, coalesce(g.n, 0)
-                        FROM project p
-                        FULL JOIN (SELECT "projectID" AS pid, count(*) AS n FROM issue GROUP BY 1) g
-                          ON g.pid = p.id
-                       ORDER BY 3 DESC, 1""")
-    ctx.report.projects = [ProjectCount(str(i), None if n is None else str(n), int(c)) for i, n, c in rows]
+    # From the issue pass's count per projectID, joined here with the (small) project table: projects
+    # with no issue, and issues whose project is missing (name None), are both kept.
+    names = dict(ctx.all("SELECT id, name FROM project"))
+    per_project = ctx.issue_facts().per_project
+    counts = {str(i): (None if n is None else str(n), 0) for i, n in names.items()}
+    for pid, n in per_project.items():
+        counts[pid] = (counts[pid][0] if pid in counts else None, n)
+    ctx.report.projects = sorted((ProjectCount(i, name, n) for i, (name, n) in counts.items()),
+                                 key=lambda p: (-p.issues, p.id))
     return []
 
 
 def _per_issue(child: str, attr: str) -> Callable[[_Ctx], list[Check]]:
-    """Histogram {k: issues with exactly k child rows}: aggregate the child table by issueID, count issues."""
+    """Histogram {k: issues with exactly k child rows}, from the child's per-issue pass."""
     def run(ctx: _Ctx) -> list[Check]:
-        # Orphan rows count for no issue; with an enforced foreign key there are none to leave out.
-        fk = next((f for f in schema.FOREIGN_KEYS.values() if f.table == child and f.ref_table == "issue"), None)
-        known = sql.SQL("") if fk is not None and ctx.enforced_by(fk) else \
-            sql.SQL('WHERE EXISTS (SELECT 1 FROM issue i WHERE i.id = g."issueID")')
-        rows = ctx.all(sql.SQL(
-            """SELECT g.n, count(*) FROM (SELECT "issueID", count(*) AS n FROM {} WHERE "issueID" IS NOT NULL
-                                          GROUP BY 1) g
-                {}
-                GROUP BY 1 ORDER BY 1""").format(_q(child), known))
-        hist = {int(n): int(c) for n, c in rows}
+        hist = dict(ctx.per_issue(child).histogram)
         issues = ctx.rows_of("issue")
         if issues is None:
-            (issues,) = ctx.one("SELECT count(*) FROM issue")
+            issues = ctx.issue_facts().rows
         without = int(issues) - sum(hist.values())
         if without:
             hist[0] = without
