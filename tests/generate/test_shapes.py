@@ -76,6 +76,7 @@ def test_text_shapes_near_zbugs(ds: Path) -> None:
 
 # zbugs' own lengths in characters (p5, p50, p95) and how near ours must be: within 15 % (p5 of
 # comments within 4 characters; p5 of descriptions is 0, the empty ones).
+ZBUGS_TITLE_LENGTHS = (17, 44, 85)
 ZBUGS_DESCRIPTION_LENGTHS = (0, 290, 1_700)
 ZBUGS_COMMENT_LENGTHS = (18, 171, 1_324)
 
@@ -97,6 +98,17 @@ def test_length_percentiles_near_zbugs(ds: Path) -> None:
     assert max(len(r[1]) for r in issues) <= 128
     assert desc.max() <= 10_240 and body.max() <= 65_536
     assert not any(d.endswith("…") for d in (r[7] for r in issues))
+
+
+def test_title_length_percentiles_near_zbugs(ds: Path) -> None:
+    titles = np.array([len(r[1]) for r in rows(ds, "issue")])
+    assert len(titles) >= 20_000
+    for p, want in zip((5, 50, 95), ZBUGS_TITLE_LENGTHS, strict=True):
+        got = np.percentile(titles, p)
+        assert abs(got / want - 1) < 0.15, (p, got, want)
+    # Both tails are real: two-word titles and whole-sentence ones, never cut at the column's limit.
+    assert np.mean(titles <= 15) > 0.02 and np.mean(titles >= 90) > 0.02
+    assert titles.max() <= 128
 
 
 def test_labels_per_issue_law(ds: Path) -> None:

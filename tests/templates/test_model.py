@@ -10,6 +10,7 @@ import pytest
 from original_format import OriginalTemplates
 from zbugs_synth.errors import UserError
 from zbugs_synth.templates import load_pack
+from zbugs_synth.templates.answers import TITLE_RULE, SlotLengths, template_problem
 from zbugs_synth.templates.model import POOL_SLOTS, LintRules, lint_category, slots_in
 
 CATEGORIES = {"web-frontend", "mobile-app", "api-service", "infrastructure", "data-platform",
@@ -24,6 +25,17 @@ def test_bundled_pack_meets_the_bar() -> None:
         assert set(c.pools) == set(POOL_SLOTS), c.name  # domain-specific pools for every slot
         used = {s for t in (*c.titles, *c.descriptions, *c.comments) for s in slots_in(t)}
         assert {"component", "user", "error", "steps"} <= used
+
+
+def test_bundled_titles_pass_the_generate_templates_rule() -> None:
+    """The bundled pack is what generate-templates should produce: its short and long titles must
+    pass the rule Claude's answers are checked against, or that rule would reject real titles."""
+    pack = load_pack()
+    for c in pack.categories:
+        lengths = SlotLengths.of([x for p in c.projects for x in p.components],
+                                 {s: pack.pool(c, s) for s in POOL_SLOTS})
+        assert [t for t in c.titles if template_problem(t, TITLE_RULE, lengths)] == [], c.name
+        assert min(map(len, c.titles)) <= 15 and max(map(len, c.titles)) >= 90, c.name
 
 
 def test_original_format_directory_loads(original_templates: OriginalTemplates) -> None:

@@ -601,15 +601,37 @@ static inline int64_t touch(int64_t *users, int64_t *first, int64_t *last, int64
     return n + 1;
 }
 
-static inline int64_t write_view(uint8_t *vbuf, int64_t vpos, int64_t user, const uint8_t *issue_id, int64_t viewed)
+/* The emoji, issueNotifications and viewState loops share these three steps (kernel._contains,
+ * _user_issue, _row_end): draw distinct subjects by rejection, start a row with its (user, issue)
+ * key, end a row with a timestamp. */
+
+/* Whether x is among items[0..n) (the rejection test of the distinct draws). */
+static inline int contains(const int64_t *items, int64_t n, int64_t x)
 {
-    vpos = write_user_id(vbuf, vpos, user);
-    vbuf[vpos] = ',';
-    vpos = copy_piece(vbuf, vpos + 1, issue_id, ID_LEN);
-    vbuf[vpos] = ',';
-    vpos = write_uint(vbuf, vpos + 1, viewed, 1);
-    vbuf[vpos] = '\n';
-    return vpos + 1;
+    for (int64_t q = 0; q < n; q++) {
+        if (items[q] == x)
+            return 1;
+    }
+    return 0;
+}
+
+/* `<user id>,<issue id>,`: the key that notification and view rows start with. */
+static inline int64_t user_issue(uint8_t *buf, int64_t pos, int64_t user, const uint8_t *issue_id)
+{
+    pos = write_user_id(buf, pos, user);
+    buf[pos] = ',';
+    pos = copy_piece(buf, pos + 1, issue_id, ID_LEN);
+    buf[pos] = ',';
+    return pos + 1;
+}
+
+/* A row's last field, timestamp t, and its newline; records the row's end as row n. */
+static inline int64_t row_end(uint8_t *buf, int64_t pos, int64_t t, int64_t *ends, int64_t n)
+{
+    pos = write_uint(buf, pos, t, 1);
+    buf[pos] = '\n';
+    ends[n] = pos + 1;
+    return pos + 1;
 }
 
 /* emoji, issueNotifications and viewState rows of issue `ctr` (kernel.generate_range's end). */
@@ -653,13 +675,7 @@ static inline void write_extras(const Inputs *in, Outputs *out, Counts *n, uint6
                 who = skewed_user(ke, sbase + d + 1, n_users);
                 d += 2;
                 pair = value * n_users + who;
-                found = 1;
-                for (int64_t q = 0; q < r; q++) {
-                    if (chosen[q] == pair) {
-                        found = 0;
-                        break;
-                    }
-                }
+                found = !contains(chosen, r, pair);
                 if (found)
                     break;
             }
@@ -682,10 +698,7 @@ static inline void write_extras(const Inputs *in, Outputs *out, Counts *n, uint6
             ebuf[epos] = ',';
             epos = write_user_id(ebuf, epos + 1, who);
             ebuf[epos] = ',';
-            epos = write_uint(ebuf, epos + 1, when, 1);
-            ebuf[epos] = '\n';
-            epos++;
-            out->eend[n->ne++] = epos;
+            epos = row_end(ebuf, epos + 1, when, out->eend, n->ne++);
             e_total++;
         }
     }
@@ -706,19 +719,13 @@ static inline void write_extras(const Inputs *in, Outputs *out, Counts *n, uint6
     uint8_t *nbuf = out->nbuf;
     int64_t npos = n->npos;
     for (int64_t k = 0; k < n_t; k++) {
-        npos = write_user_id(nbuf, npos, users[k]);
-        nbuf[npos] = ',';
-        npos = copy_piece(nbuf, npos + 1, out->id_scratch, ID_LEN);
-        nbuf[npos] = ',';
+        npos = user_issue(nbuf, npos, users[k], out->id_scratch);
         if (uniform(kn, (ctr << 11) | (uint64_t)(1 + k)) < fp[FP_UNSUBSCRIBED])
-            npos = put(nbuf, npos + 1, "false", 5);
+            npos = put(nbuf, npos, "false", 5);
         else
-            npos = put(nbuf, npos + 1, "true", 4);
+            npos = put(nbuf, npos, "true", 4);
         nbuf[npos] = ',';
-        npos = write_uint(nbuf, npos + 1, first[k], 1);
-        nbuf[npos] = '\n';
-        npos++;
-        out->nend[n->nn++] = npos;
+        npos = row_end(nbuf, npos + 1, first[k], out->nend, n->nn++);
     }
     n->npos = npos;
 
@@ -738,8 +745,7 @@ static inline void write_extras(const Inputs *in, Outputs *out, Counts *n, uint6
             int64_t after = t_last > modified ? t_last : modified;
             viewed = after + (int64_t)((double)(t_end - after) * (u * u));
         }
-        vpos = write_view(vbuf, vpos, users[k], out->id_scratch, viewed);
-        out->vend[n->nv++] = vpos;
+        vpos = row_end(vbuf, user_issue(vbuf, vpos, users[k], out->id_scratch), viewed, out->vend, n->nv++);
     }
     const int64_t n_part = n_t;
     int64_t browsers = bisect(in->viewer_cdf, in->viewer_cdf_len, uniform(kv, ((ctr << 12) | 4095) * 2));
@@ -752,13 +758,7 @@ static inline void write_extras(const Inputs *in, Outputs *out, Counts *n, uint6
         while (d < 4096) {
             who = skewed_user(kvp, (ctr << 12) + d, n_users);
             d++;
-            found = 1;
-            for (int64_t q = 0; q < n_t; q++) {
-                if (users[q] == who) {
-                    found = 0;
-                    break;
-                }
-            }
+            found = !contains(users, n_t, who);
             if (found)
                 break;
         }
@@ -767,8 +767,7 @@ static inline void write_extras(const Inputs *in, Outputs *out, Counts *n, uint6
         users[n_t++] = who;
         double u = uniform(kv, ((ctr << 12) | (uint64_t)(2048 + b)) * 2);
         int64_t viewed = created + (int64_t)((double)(t_end - created) * u);
-        vpos = write_view(vbuf, vpos, who, out->id_scratch, viewed);
-        out->vend[n->nv++] = vpos;
+        vpos = row_end(vbuf, user_issue(vbuf, vpos, who, out->id_scratch), viewed, out->vend, n->nv++);
     }
     n->vpos = vpos;
 }

@@ -359,6 +359,36 @@ def _touch(users: np.ndarray, first: np.ndarray, last: np.ndarray, n: int, u: in
     return n + 1
 
 
+# The emoji, issueNotifications and viewState loops share these three steps: draw distinct
+# subjects by rejection, start a row with its (user, issue) key, end a row with a timestamp.
+@njit(cache=True, inline="always", error_model="numpy")
+def _contains(items: np.ndarray, n: int, x: int) -> bool:
+    """Whether x is among items[:n] (the rejection test of the distinct draws)."""
+    for q in range(n):  # noqa: SIM110 - a plain loop: numba compiles any() over a generator slower
+        if items[q] == x:
+            return True
+    return False
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _user_issue(out: np.ndarray, pos: int, u: int, issue_id: np.ndarray) -> int:
+    """`<user id>,<issue id>,`: the key that notification and view rows start with."""
+    pos = _user_id(out, pos, u)
+    out[pos] = 44
+    pos = _copy(out, pos + 1, issue_id, 0, 21)
+    out[pos] = 44
+    return pos + 1
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _row_end(out: np.ndarray, pos: int, t: int, ends: np.ndarray, n: int) -> int:
+    """A row's last field, timestamp t, and its newline; records the row's end as row n."""
+    pos = _uint(out, pos, t, 1)
+    out[pos] = 10
+    ends[n] = pos + 1
+    return pos + 1
+
+
 @njit(cache=True, nogil=True, error_model="numpy")
 def generate_range(i0, i1, seed, keys, ip, fp, project_cdf, proj_tp, proj_cat, proj_ids, proj_nlabels,
                    comment_cdf, label_cdf, reply_q, round_keys, alphabet, label_ids, label_off,
@@ -628,11 +658,7 @@ def generate_range(i0, i1, seed, keys, ip, fp, project_cdf, proj_tp, proj_cat, p
                     who = _skewed_user(ke, sbase + d + np.uint64(1), n_users)
                     d += np.uint64(2)
                     pair = value * n_users + who
-                    found = True
-                    for q in range(r):
-                        if emoji_scratch[q] == pair:
-                            found = False
-                            break
+                    found = not _contains(emoji_scratch, r, pair)
                     if found:
                         break
                 if not found:
@@ -653,10 +679,7 @@ def generate_range(i0, i1, seed, keys, ip, fp, project_cdf, proj_tp, proj_cat, p
                 ebuf[epos] = 44
                 epos = _user_id(ebuf, epos + 1, who)
                 ebuf[epos] = 44
-                epos = _uint(ebuf, epos + 1, when, 1)
-                ebuf[epos] = 10
-                epos += 1
-                eend[ne] = epos
+                epos = _row_end(ebuf, epos + 1, when, eend, ne)
                 ne += 1
                 e_total += 1
 
@@ -674,19 +697,13 @@ def generate_range(i0, i1, seed, keys, ip, fp, project_cdf, proj_tp, proj_cat, p
 
         # -- issueNotifications: everyone who touched it subscribed when they did; some left ---------
         for k in range(n_t):
-            npos = _user_id(nbuf, npos, users[k])
-            nbuf[npos] = 44
-            npos = _copy(nbuf, npos + 1, id_scratch, 0, 21)
-            nbuf[npos] = 44
+            npos = _user_issue(nbuf, npos, users[k], id_scratch)
             if uniform(kn, (ctr << np.uint64(11)) | np.uint64(1 + k)) < fp[FP_UNSUBSCRIBED]:
-                npos = _copy(nbuf, npos + 1, _FALSE, 0, 5)
+                npos = _copy(nbuf, npos, _FALSE, 0, 5)
             else:
-                npos = _copy(nbuf, npos + 1, _TRUE, 0, 4)
+                npos = _copy(nbuf, npos, _TRUE, 0, 4)
             nbuf[npos] = 44
-            npos = _uint(nbuf, npos + 1, first[k], 1)
-            nbuf[npos] = 10
-            npos += 1
-            nend[nn] = npos
+            npos = _row_end(nbuf, npos + 1, first[k], nend, nn)
             nn += 1
 
         # -- viewState: participants viewed it at or after their last touch (most saw the latest
@@ -701,14 +718,7 @@ def generate_range(i0, i1, seed, keys, ip, fp, project_cdf, proj_tp, proj_cat, p
             else:
                 after = max(t_last, modified)
                 viewed = after + int(float(t_end - after) * (u * u))
-            vpos = _user_id(vbuf, vpos, users[k])
-            vbuf[vpos] = 44
-            vpos = _copy(vbuf, vpos + 1, id_scratch, 0, 21)
-            vbuf[vpos] = 44
-            vpos = _uint(vbuf, vpos + 1, viewed, 1)
-            vbuf[vpos] = 10
-            vpos += 1
-            vend[nv] = vpos
+            vpos = _row_end(vbuf, _user_issue(vbuf, vpos, users[k], id_scratch), viewed, vend, nv)
             nv += 1
         n_part = n_t
         browsers = _bisect(viewer_cdf, uniform(kv, ((ctr << np.uint64(12)) | np.uint64(4095)) * np.uint64(2)))
@@ -720,11 +730,7 @@ def generate_range(i0, i1, seed, keys, ip, fp, project_cdf, proj_tp, proj_cat, p
             while d < np.uint64(4096):
                 who = _skewed_user(kvp, (ctr << np.uint64(12)) + d, n_users)
                 d += np.uint64(1)
-                found = True
-                for q in range(n_t):
-                    if users[q] == who:
-                        found = False
-                        break
+                found = not _contains(users, n_t, who)
                 if found:
                     break
             if not found:
@@ -733,13 +739,6 @@ def generate_range(i0, i1, seed, keys, ip, fp, project_cdf, proj_tp, proj_cat, p
             n_t += 1
             u = uniform(kv, ((ctr << np.uint64(12)) | np.uint64(2048 + b)) * np.uint64(2))
             viewed = created + int(float(t_end - created) * u)
-            vpos = _user_id(vbuf, vpos, who)
-            vbuf[vpos] = 44
-            vpos = _copy(vbuf, vpos + 1, id_scratch, 0, 21)
-            vbuf[vpos] = 44
-            vpos = _uint(vbuf, vpos + 1, viewed, 1)
-            vbuf[vpos] = 10
-            vpos += 1
-            vend[nv] = vpos
+            vpos = _row_end(vbuf, _user_issue(vbuf, vpos, who, id_scratch), viewed, vend, nv)
             nv += 1
     return ipos, nc, cpos, nl, lpos, ne, epos, nn, npos, nv, vpos

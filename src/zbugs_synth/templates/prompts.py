@@ -291,7 +291,9 @@ def _rule_lines(kind: str) -> list[str]:
         return [
             f"One line of {lo}-{hi} characters as written, and at most {rule.max_filled} characters once "
             "every placeholder holds its longest value (lengths above).",
-            "Use one to three placeholders; most titles name the {{component}}.",
+            "Use up to three placeholders; most titles name the {{component}}.",
+            "Vary the length the way real issue titles do: some are just a few words with no placeholder "
+            "(\"Crash on save\"), most are a short sentence, a few spell out a whole situation.",
         ]
     lines = [f"{lo}-{hi} characters as written, and also with typical values filled in.",
              f"At least {rule.min_slots} different placeholders."]
