@@ -21,9 +21,11 @@ from zbugs_synth.db.verify.extra_charts import (
     Reactions,
     SkinTones,
     Views,
+    collect,
 )
 from zbugs_synth.db.verify.report import render_html
 from zbugs_synth.generate.driver import generate
+from zbugs_synth.tables import EXTRA_TABLES
 
 EXTRA_CHARTS = {"chart-reactions-per-issue", "chart-reactions-per-comment", "chart-emoji-values",
                 "chart-subscribed-per-issue", "chart-unsubscribed-per-issue", "chart-views-per-issue",
@@ -103,6 +105,18 @@ def test_extra_tables_are_charted_with_the_databases_numbers(fresh_db: str, all_
     expected = [(NOT_SET, unset)] + [(f"{k} {SKIN_TONES[k]}", tones[k]) for k in SKIN_TONES if k in tones]
     assert bars("chart-skin-tones") == expected
     assert len(tones) == len(SKIN_TONES) and unset > 0
+
+    # A table that cannot be read is said on the page; the other tables are still charted.
+    counts = {t: rows(fresh_db, f'SELECT count(*) FROM "{t}"')[0][0] for t in ("issue", "comment", "user",
+                                                                                *EXTRA_TABLES)}
+    with psycopg.connect(fresh_db) as c:
+        c.execute('ALTER TABLE "viewState" RENAME TO "viewStateGone"')
+    extra = collect(fresh_db, counts)
+    assert extra.views is None and 'relation "viewState" does not exist' in extra.errors["viewState"]
+    assert extra.reactions is not None and extra.skin_tones is not None and extra.subscriptions is not None
+    assert extra.reactions.per_issue == per_subject(fresh_db, "issue")
+    page = parse(render_html(Report(target="t", started_at="s"), extra))
+    assert set(page.charts) & EXTRA_CHARTS == EXTRA_CHARTS - {"chart-views-per-issue", "chart-unread-views"}
 
 
 def test_a_database_without_the_extra_tables_shows_no_empty_charts(fresh_db: str, tmp_path: Path,

@@ -28,6 +28,7 @@ SKIN_TONE_KEY = "emojiSkinTone"  # the userPref key zbugs stores the picker's sk
 # zbugs' skin tones, as the number it stores: 0 is the default (no modifier), 1..5 the Fitzpatrick modifiers.
 SKIN_TONES = {"0": "default", "1": "light", "2": "medium-light", "3": "medium", "4": "medium-dark", "5": "dark"}
 NOT_SET = "not set"
+WORK_MEM = "256MB"  # per sort or hash of the aggregates (the loader's ZERO_SEED_WORK_MEM default too)
 
 
 @dataclass(frozen=True)
@@ -104,21 +105,18 @@ _PREFS = sql.SQL("""SELECT key, CASE WHEN key = {} THEN value END, count(*) FROM
 def collect(url: str, counts: dict[str, int | None], *, statement_timeout: float = 0.0) -> ExtraTables:
     """The figures of every extra table that holds rows (`counts`: verify's row counts, None: missing)."""
     out = ExtraTables()
-    todo: list[tuple[str, Callable[[psycopg.Connection[Any], dict[str, int | None]], None]]] = [
-        ("emoji", lambda conn, n: setattr(out, "reactions", _reactions(conn, n))),
-        ("issueNotifications", lambda conn, n: setattr(out, "subscriptions", _subscriptions(conn, n))),
-        ("viewState", lambda conn, n: setattr(out, "views", _views(conn, n))),
-        ("userPref", lambda conn, n: setattr(out, "skin_tones", _skin_tones(conn, n))),
-    ]
-    todo = [(table, run) for table, run in todo if counts.get(table)]
+    todo = [(table, attr, read) for table, attr, read in _READERS if counts.get(table)]
     if not todo:
         return out
     with connect(url, autocommit=True) as conn:
         conn.execute("SET default_transaction_read_only = on")
         conn.execute(sql.SQL("SET statement_timeout = {}").format(sql.Literal(int(statement_timeout * 1000))))
-        for table, run in todo:
+        # A group per issue (or per reacted subject): at the server's default 4MB the hash
+        # aggregates spill to disk from ~100K issues on. This session's own setting only.
+        conn.execute(sql.SQL("SET work_mem = {}").format(sql.Literal(WORK_MEM)))
+        for table, attr, read in todo:
             try:
-                run(conn, counts)
+                setattr(out, attr, read(conn, counts))
             except psycopg.Error as e:  # one table's failure (a timeout) leaves the rest of the report
                 out.errors[table] = scrub(str(e), url).strip().splitlines()[0]
     return out
@@ -179,6 +177,13 @@ def _skin_tones(conn: psycopg.Connection[Any], counts: dict[str, int | None]) ->
     # (key, userID) is the primary key: each user holds the key at most once.
     unset = (counts.get("user") or 0) - sum(users.values())
     return SkinTones(users={NOT_SET: max(unset, 0), **users}, other_keys=dict(sorted(other.items())))
+
+
+# table, ExtraTables field, reader
+_READERS: tuple[tuple[str, str, Callable[[psycopg.Connection[Any], dict[str, int | None]], Any]], ...] = (
+    ("emoji", "reactions", _reactions), ("issueNotifications", "subscriptions", _subscriptions),
+    ("viewState", "views", _views), ("userPref", "skin_tones", _skin_tones),
+)
 
 
 # ---- sections ------------------------------------------------------------------------------------
