@@ -56,6 +56,12 @@ def test_get_data_subprocess_with_plain_progress_and_dotenv(
         (["get-data", "--jobs", "0"], "--jobs '0': expected"),
         (["get-data", "--from", "ftp://h/x/"], "--from: expected s3://bucket/prefix/ or https://host/prefix/"),
         (["get-data", "--from", "s3://bucket/x/", "--endpoint-url", "localhost:9000"], "--endpoint-url"),
+        (["get-data", "--from", "s3://bucket/x/", "--endpoint-url", "http://[::1"], "--endpoint-url"),
+        # db-seed-synthetic reads the same URLs with the same parsers (config/remote.py).
+        (["db-seed-synthetic", "--seed-data-dir", "ftp://h/x/"],
+         "--seed-data-dir: expected a directory, s3://bucket/prefix/ or https://host/prefix/"),
+        (["db-seed-synthetic", "--seed-data-dir", "s3:///x/"], "--seed-data-dir: expected a directory"),
+        (["db-seed-synthetic", "--endpoint-url", "localhost:9000"], "--endpoint-url"),
     ],
 )
 def test_bad_arguments_are_one_line_errors(

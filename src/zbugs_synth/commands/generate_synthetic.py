@@ -9,7 +9,8 @@ import argparse
 
 from zbugs_synth.commands import add_progress_flag
 from zbugs_synth.config import add_arguments, build
-from zbugs_synth.config.generate import GenerateConfig, endpoint, output_location
+from zbugs_synth.config.generate import GenerateConfig, output_location
+from zbugs_synth.config.remote import endpoint
 from zbugs_synth.errors import UserError
 from zbugs_synth.generate.sink import is_remote
 from zbugs_synth.progress import human_bytes, make_progress

@@ -62,9 +62,11 @@ def verify_database(cfg: VerifyConfig, progress_mode: str, *, as_json: bool = Fa
     finally:
         progress.close()
     if cfg.report is not None:
+        from zbugs_synth.db.verify.extra_charts import collect
         from zbugs_synth.db.verify.report import write_report
 
-        write_report(report, cfg.report)
+        # Only the page charts the extra tables: their queries run for --report alone.
+        write_report(report, cfg.report, collect(url, report.counts, statement_timeout=cfg.statement_timeout))
     if as_json:
         print(dump_json(report))
     else:

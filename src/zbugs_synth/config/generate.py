@@ -17,6 +17,7 @@ from zbugs_synth.config import (
     path_value,
     setting,
 )
+from zbugs_synth.config.remote import endpoint
 from zbugs_synth.cpus import usable_cpus
 from zbugs_synth.generate.ids import ISSUE_MAX, PROJECT_MAX, SEED_MAX
 from zbugs_synth.tables import IDENTITY, MAX_ISSUES
@@ -61,15 +62,6 @@ def scheduler_address(text: str) -> str | None:
         return None
     if any(c.isspace() for c in s):
         raise ParseError("expected a Dask scheduler address such as tcp://10.0.0.5:8786")
-    return s
-
-
-def endpoint(text: str) -> str | None:
-    s = text.strip()
-    if not s:
-        return None
-    if not s.lower().startswith(("http://", "https://")):
-        raise ParseError("expected http(s)://host[:port]")
     return s
 
 

@@ -12,24 +12,32 @@ DEFAULT_DATA_URL = "s3://rocinante-dev/synthetic_v1/"
 DEFAULT_OUT = Path("db/seed-data/synthetic/")
 
 
+DATA_URL_FORMS = "s3://bucket/prefix/ or https://host/prefix/"
+
+
 def data_url(text: str) -> str:
     """s3://bucket/prefix/ or http(s)://host/prefix/ (the value is never echoed: it may hold a token)."""
     s = text.strip()
     try:
         parts = urlsplit(s)
     except ValueError:
-        raise ParseError("expected s3://bucket/prefix/ or https://host/prefix/") from None
+        raise ParseError(f"expected {DATA_URL_FORMS}") from None
     if parts.scheme.lower() not in ("s3", "http", "https") or not parts.netloc:
-        raise ParseError("expected s3://bucket/prefix/ or https://host/prefix/")
+        raise ParseError(f"expected {DATA_URL_FORMS}")
     return s
 
 
 def endpoint(text: str) -> str | None:
+    """An S3-compatible store's API endpoint, http(s)://host[:port] (empty: none, i.e. AWS)."""
     s = text.strip()
     if not s:
         return None
-    parts = urlsplit(s)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(s)
+        ok = parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:  # e.g. an unclosed [IPv6 bracket
+        ok = False
+    if not ok:
         raise ParseError("expected http(s)://host[:port]")
     return s
 

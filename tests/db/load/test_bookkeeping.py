@@ -6,20 +6,13 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
-import loader_helpers
 import psycopg
 import pytest
-from loader_helpers import counts, differences, expected_rows, loads, open_runs, query, seed_cli, seed_process
+from loader_helpers import Cap, Mp, counts, differences, expected_rows, loads, open_runs, query, seed_cli, seed_process
 
 from zbugs_synth.db import connect
 from zbugs_synth.db.load.objects import SavedForeignKey, SavedIndex, UnsafeSavedObject, validated
 from zbugs_synth.db.schema import migrate
-
-Cap = pytest.CaptureFixture[str]
-Mp = pytest.MonkeyPatch
-
-batch1 = loader_helpers.batch1
-batch2 = loader_helpers.batch2
 
 # What loaders before migration 0004 created on their own (CREATE TABLE IF NOT EXISTS at each run).
 OLD_LOADER_DDL = """

@@ -16,7 +16,7 @@ from pathlib import Path
 import loader_helpers
 import pytest
 from embedded_helpers import kill_when, run
-from loader_helpers import BATCH1, BATCH2, counts, differences, digest, expected_rows, loads, open_runs, query
+from loader_helpers import BATCH1, BATCH2, Cap, Mp, counts, differences, digest, expected_rows, loads, open_runs, query
 from test_generate_direct import generate_cli, other_db  # noqa: F401  (fixture)
 
 from zbugs_synth.config import build
@@ -26,10 +26,6 @@ from zbugs_synth.generate.driver import generate
 
 distributed = pytest.importorskip("distributed")
 
-Cap = pytest.CaptureFixture[str]
-Mp = pytest.MonkeyPatch
-batch1 = loader_helpers.batch1
-batch2 = loader_helpers.batch2
 
 # Big enough that a part lasts a moment (to kill something mid-part), small enough for the default suite.
 MEDIUM = {"NUM_ISSUES": "40000", "NUM_PROJECTS": "40", "NUM_USERS": "60", "SEED": "9", "WORKERS": "1",

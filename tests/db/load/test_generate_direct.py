@@ -16,16 +16,23 @@ import loader_helpers
 import psycopg
 import pytest
 from embedded_helpers import kill_when, run
-from loader_helpers import BATCH1, BATCH2, counts, differences, digest, expected_rows, loads, open_runs, seed_cli
+from loader_helpers import (
+    BATCH1,
+    BATCH2,
+    Cap,
+    Mp,
+    counts,
+    differences,
+    digest,
+    expected_rows,
+    loads,
+    open_runs,
+    seed_cli,
+)
 
 from zbugs_synth.cli import main
 from zbugs_synth.db import connect
 
-Cap = pytest.CaptureFixture[str]
-Mp = pytest.MonkeyPatch
-
-batch1 = loader_helpers.batch1  # session fixtures: generated datasets
-batch2 = loader_helpers.batch2
 GENERATOR_VARS = ("NUM_ISSUES", "NUM_PROJECTS", "NUM_USERS", "SEED", "SKIP_USERS", "SHARD_SIZE", "TEMPLATES_DIR",
                   "COMMENTS_PER_ISSUE", "LABELS_PER_ISSUE", "OUTPUT_DIR", "WORKERS")
 

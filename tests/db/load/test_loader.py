@@ -16,6 +16,8 @@ import psycopg
 import pytest
 from loader_helpers import (
     ZERO,
+    Cap,
+    Mp,
     copy_without_manifest,
     counts,
     differences,
@@ -37,12 +39,6 @@ from zbugs_synth.db.load.bookkeeping import dir_dataset_id
 from zbugs_synth.db.load.session import APP_CONTROL, APP_WORKER, cpu_count
 from zbugs_synth.manifest import INCOMPLETE_MARKER, MANIFEST_NAME, MANIFEST_TXT, read_manifest
 from zbugs_synth.tables import GUIDE_TABLES
-
-Cap = pytest.CaptureFixture[str]
-Mp = pytest.MonkeyPatch
-
-batch1 = loader_helpers.batch1  # session fixtures: generated datasets
-batch2 = loader_helpers.batch2
 
 
 @pytest.fixture

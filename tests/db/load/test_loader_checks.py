@@ -10,11 +10,14 @@ import loader_helpers
 import pytest
 from loader_helpers import (
     ZERO,
+    Cap,
+    Mp,
     copy_without_manifest,
     counts,
     differences,
     digest,
     expected_rows,
+    last_line,
     loads,
     make_dataset,
     open_runs,
@@ -27,16 +30,6 @@ from zbugs_synth.db import schema
 from zbugs_synth.db.verify.checks import PASS, verify
 from zbugs_synth.manifest import MANIFEST_NAME, MANIFEST_TXT, read_manifest
 from zbugs_synth.tables import GUIDE_TABLES
-
-Cap = pytest.CaptureFixture[str]
-Mp = pytest.MonkeyPatch
-
-batch1 = loader_helpers.batch1  # session fixtures: generated datasets
-batch2 = loader_helpers.batch2
-
-
-def _last_line(text: str) -> str:
-    return text.strip().splitlines()[-1]
 
 
 def _row_counts_check(url: str) -> str:
@@ -83,7 +76,7 @@ def test_already_seeded_is_said_before_reading_every_file(fresh_db: str, batch1:
 
     # When it would load, every file is still checked first.
     forced = seed_cli(fresh_db, d, capsys, monkeypatch, ZERO_SEED_FORCE="true")
-    assert forced.code == 2 and "comment_003.csv" in _last_line(forced.err) and "checksum" in _last_line(forced.err)
+    assert forced.code == 2 and "comment_003.csv" in last_line(forced.err) and "checksum" in last_line(forced.err)
     assert digest(fresh_db) == before and open_runs(fresh_db) == 0
 
 
@@ -99,7 +92,7 @@ def _recorded(url: str) -> list[object] | None:
 def _refused_untouched(url: str, ran: loader_helpers.Ran, before: dict[str, object], before_loads: list[object] | None,
                        *words: str) -> None:
     assert ran.code == 2, ran.text
-    line = _last_line(ran.err)
+    line = last_line(ran.err)
     assert "Traceback" not in ran.err and all(w in line for w in words), line
     assert digest(url) == before and _recorded(url) == before_loads
     assert differences(url) == []  # nothing was dropped
@@ -143,7 +136,7 @@ def test_manifest_txt_names_the_files_to_load(fresh_db: str, tmp_path: Path, cap
     def refused(d: Path, *words: str) -> None:
         ran = seed_cli(fresh_db, d, capsys, monkeypatch)
         assert ran.code == 2, ran.text
-        line = _last_line(ran.err)
+        line = last_line(ran.err)
         assert "Traceback" not in ran.err and all(w in line for w in words), line
         assert counts(fresh_db) == {**dict.fromkeys(GUIDE_TABLES, 0), "project": 1} and not _recorded(fresh_db)
 
@@ -184,7 +177,7 @@ def test_a_batch_the_shortid_sequence_cannot_number_is_refused_up_front(
     data = batch2 if mode == "append" else batch1
     ran = seed_cli(fresh_db, data, capsys, monkeypatch, **({"ZERO_SEED_APPEND": "true"} if mode == "append" else {}))
     assert ran.code == 2, ran.text
-    line = _last_line(ran.err)
+    line = last_line(ran.err)
     assert "issue.shortID (a 4-byte integer, at most 2,147,483,647) has room for 1,647 more" in line, line
     assert len(ran.err.strip().splitlines()) == 1 and "Traceback" not in ran.err
     assert {k: v for k, v in digest(fresh_db).items() if k != "sequence"} == \

@@ -28,9 +28,6 @@ from zbugs_synth.tables import GUIDE_TABLES
 PER_SHARD = {"ZBUGS_SEED_FREEZE_MAX_BYTES": "0"}  # every shard in its own transaction
 KILLED = -signal.SIGKILL
 
-batch1 = loader_helpers.batch1  # session fixtures: generated datasets
-batch2 = loader_helpers.batch2
-
 
 def _shards_recorded(url: str) -> int:
     return int(query(url, "SELECT count(*) FROM zbugs_synth.seed_shards")[0][0])

@@ -6,14 +6,16 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-import loader_helpers
 import pytest
 from loader_helpers import (
+    Cap,
+    Mp,
     copy_without_manifest,
     counts,
     differences,
     digest,
     expected_rows,
+    last_line,
     loads,
     open_runs,
     query,
@@ -22,12 +24,6 @@ from loader_helpers import (
 
 from zbugs_synth.db.load.csv_check import HeaderError, check_header, copy_error_location, record_lines
 from zbugs_synth.tables import GUIDE_TABLES
-
-Cap = pytest.CaptureFixture[str]
-Mp = pytest.MonkeyPatch
-
-batch1 = loader_helpers.batch1  # session fixtures: generated datasets
-batch2 = loader_helpers.batch2
 
 
 def _rows(path: Path) -> list[dict[str, str]]:
@@ -58,10 +54,6 @@ def _empty(url: str) -> None:
     assert open_runs(url) == 0 and loads(url) == []
 
 
-def _last_line(text: str) -> str:
-    return text.strip().splitlines()[-1]
-
-
 def test_wrong_header_is_refused_before_anything_is_dropped(fresh_db: str, batch1: Path, tmp_path: Path,
                                                             capsys: Cap, monkeypatch: Mp) -> None:
     d = copy_without_manifest(batch1, tmp_path / "d")
@@ -69,7 +61,7 @@ def test_wrong_header_is_refused_before_anything_is_dropped(fresh_db: str, batch
     (d / "issue_001.csv").write_text(text.replace("id,title,", "id,titel,", 1))
     ran = seed_cli(fresh_db, d, capsys, monkeypatch)
     assert ran.code == 2
-    line = _last_line(ran.err)
+    line = last_line(ran.err)
     assert f"{d / 'issue_001.csv'}: line 1:" in line and "'titel'" in line and "Traceback" not in ran.err
     assert counts(fresh_db) == {**dict.fromkeys(GUIDE_TABLES, 0), "project": 1} and differences(fresh_db) == []
     assert open_runs(fresh_db) == 0 and loads(fresh_db) == []
@@ -83,7 +75,7 @@ def test_malformed_row_names_file_and_line_and_undoes_the_load(fresh_db: str, ba
     (d / "comment_003.csv").write_text("".join(lines))
     ran = seed_cli(fresh_db, d, capsys, monkeypatch)
     assert ran.code == 2, ran.text
-    line = _last_line(ran.err)
+    line = last_line(ran.err)
     assert f"{d / 'comment_003.csv'}: line 5: extra data after last expected column" in line, line
     _empty(fresh_db)  # other shards were loaded in parallel: all undone, every index/FK/trigger back
 
@@ -101,7 +93,7 @@ def test_value_too_long_names_the_physical_line(fresh_db: str, batch1: Path, tmp
     # off the file, the way the loader must count it.
     ran = seed_cli(fresh_db, d, capsys, monkeypatch)
     assert ran.code == 2, ran.text
-    line = _last_line(ran.err)
+    line = last_line(ran.err)
     assert f"{d / 'issue_002.csv'}: {_lines_of(d / 'issue_002.csv', 't' * 129, rows[5])}: value too long for type " \
         "character varying(128) (column title)" in line
     _empty(fresh_db)
@@ -110,7 +102,7 @@ def test_value_too_long_names_the_physical_line(fresh_db: str, batch1: Path, tmp
     ran = seed_cli(fresh_db, d, capsys, monkeypatch)
     where = _lines_of(d / "issue_002.csv", "u" * 200, rows[7])
     assert where.startswith("lines ")  # its "a\nb" description spans two physical lines at least
-    assert f"{d / 'issue_002.csv'}: {where}: value too long" in _last_line(ran.err)
+    assert f"{d / 'issue_002.csv'}: {where}: value too long" in last_line(ran.err)
     _empty(fresh_db)
 
 
@@ -123,7 +115,7 @@ def test_bad_row_in_an_appended_batch_removes_only_that_batch(fresh_db: str, bat
     with open(last, "a", encoding="utf-8") as f:
         f.write("broken,row\n")
     ran = seed_cli(fresh_db, d, capsys, monkeypatch, ZERO_SEED_APPEND="true")
-    assert ran.code == 2 and last.name in _last_line(ran.err) and "missing data for column" in ran.err
+    assert ran.code == 2 and last.name in last_line(ran.err) and "missing data for column" in ran.err
     assert digest(fresh_db) == before  # the shards of batch 2 that did load are gone again
     assert differences(fresh_db) == [] and open_runs(fresh_db) == 0
     assert [(m, f) for _d, _s, m, _r, f in loads(fresh_db)] == [("seed", True)]
@@ -148,7 +140,7 @@ def test_duplicate_in_an_append_stops_it_and_removes_the_batch(
     d, first, _dup_id = _duplicate_project(batch1, batch2, tmp_path / "d")
     ran = seed_cli(fresh_db, d, capsys, monkeypatch, ZERO_SEED_APPEND="true")
     assert ran.code == 2, ran.text
-    line = _last_line(ran.err)
+    line = last_line(ran.err)
     assert "project_lower_case_name_idx" in line and first["lowerCaseName"] in line, line
     assert "nothing from this load was kept" in line
     assert digest(fresh_db) == before
@@ -177,7 +169,7 @@ def test_appended_rows_pointing_nowhere_are_refused(fresh_db: str, batch1: Path,
     _write(d / "comment_001.csv", rows)
     ran = seed_cli(fresh_db, d, capsys, monkeypatch, ZERO_SEED_APPEND="true")
     assert ran.code == 2, ran.text
-    line = _last_line(ran.err)
+    line = last_line(ran.err)
     assert "comment_001.csv: 1 row(s) point to no row of issue" in line and "no-such-issue-0000000" in line, line
     assert digest(fresh_db) == before and open_runs(fresh_db) == 0
 
@@ -190,7 +182,7 @@ def test_orphan_rows_fail_the_foreign_key_with_a_sample(fresh_db: str, batch1: P
     _write(d / "comment_001.csv", rows)
     ran = seed_cli(fresh_db, d, capsys, monkeypatch)
     assert ran.code == 3
-    line = _last_line(ran.err)
+    line = last_line(ran.err)
     assert "comment_issueID_fkey" in line and "no-such-issue-0000000" in line and rows[3]["id"] in line
     assert differences(fresh_db) == ["foreign key 'comment_issueID_fkey' is missing"]
     query(fresh_db, "DELETE FROM comment WHERE id = %s", (rows[3]["id"],))
@@ -233,7 +225,7 @@ def test_a_copy_of_a_loaded_dataset_fails_at_once_and_keeps_nothing(
         p.unlink()
     ran = seed_cli(fresh_db, d, capsys, monkeypatch, ZERO_SEED_APPEND="true")
     assert ran.code == 2, ran.text
-    assert "duplicate key value violates unique constraint" in _last_line(ran.err)
-    assert "nothing from this load was kept" in _last_line(ran.err)
+    assert "duplicate key value violates unique constraint" in last_line(ran.err)
+    assert "nothing from this load was kept" in last_line(ran.err)
     assert digest(fresh_db) == before
     assert differences(fresh_db) == [] and open_runs(fresh_db) == 0

@@ -9,18 +9,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import loader_helpers
 import psycopg
 import pytest
-from loader_helpers import differences, query, seed_cli
+from loader_helpers import Cap, Mp, differences, query, seed_cli
 
 from zbugs_synth.cli import main
-
-Cap = pytest.CaptureFixture[str]
-Mp = pytest.MonkeyPatch
-
-batch1 = loader_helpers.batch1
-batch2 = loader_helpers.batch2
 
 
 def identity(url: str, table: str) -> tuple[str, str | None]:

@@ -8,12 +8,12 @@ import os
 import shutil
 import subprocess
 import tempfile
-from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
 import psycopg
 import pytest
+from report_helpers import expected_bars, histogram, parse, write_report
 from verify_helpers import load_dir, read_png
 
 from zbugs_synth.cli import main
@@ -32,53 +32,6 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("report-ds") / "ds"
     generate(build(GenerateConfig, None, {"NUM_ISSUES": "2000", "NUM_PROJECTS": "20", "OUTPUT_DIR": str(out)}))
     return out
-
-
-class Page(HTMLParser):
-    """Collects the bars of each SVG chart and every tag name/attribute seen."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.charts: dict[str, list[tuple[str, int, float]]] = {}
-        self.current: str | None = None
-        self.tags: set[str] = set()
-        self.attrs: set[str] = set()
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        a = dict(attrs)
-        self.tags.add(tag)
-        self.attrs |= set(a)
-        if tag == "svg":
-            self.current = a["id"]
-            self.charts[self.current or ""] = []
-        elif tag == "rect" and a.get("class") == "bar" and self.current:
-            self.charts[self.current].append((a["data-label"] or "", int(a["data-value"] or 0),
-                                              float(a["height"] or 0)))
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "svg":
-            self.current = None
-
-
-def parse(html: str) -> Page:
-    page = Page()
-    page.feed(html)
-    return page
-
-
-def histogram(url: str, child: str) -> dict[int, int]:
-    with psycopg.connect(url) as c:
-        rows = c.execute(f'SELECT n, count(*) FROM (SELECT i.id, count(x."issueID") n FROM issue i '
-                         f'LEFT JOIN "{child}" x ON x."issueID" = i.id GROUP BY i.id) s GROUP BY n').fetchall()
-    return {int(n): int(k) for n, k in rows}
-
-
-def write_report(url: str, path: Path, capsys: pytest.CaptureFixture[str]) -> str:
-    code = main(["verify", "--db-url", url, "--progress", "none", "--report", str(path)])
-    out = capsys.readouterr().out
-    assert code == 0, out
-    assert f"report written to {path}" in out
-    return path.read_text(encoding="utf-8")
 
 
 def test_report_charts_hold_the_databases_numbers(fresh_db: str, dataset: Path, tmp_path: Path,
@@ -106,15 +59,8 @@ def test_report_charts_hold_the_databases_numbers(fresh_db: str, dataset: Path, 
     assert (h0 - h1) / (h1 - h2) == pytest.approx(math.log(v0 / v1) / math.log(v1 / v2), rel=0.02)
 
     for chart, child in (("chart-comments-per-issue", "comment"), ("chart-labels-per-issue", "issueLabel")):
-        truth = histogram(fresh_db, child)
         bars = page.charts[chart]
-        top = max(truth)
-        if top < HIST_CAP:
-            expected = [(str(k), truth.get(k, 0)) for k in range(top + 1)]
-        else:  # one bar per count below the cap, then the tail summed
-            expected = [(str(k), truth.get(k, 0)) for k in range(HIST_CAP)]
-            expected.append((f"{HIST_CAP}+", sum(v for k, v in truth.items() if k >= HIST_CAP)))
-        assert [(label, v) for label, v, _ in bars] == expected
+        assert [(label, v) for label, v, _ in bars] == expected_bars(histogram(fresh_db, child))
         assert sum(v for _, v, _ in bars) == 2000
 
     # Self-contained: no script, no external resource of any kind.

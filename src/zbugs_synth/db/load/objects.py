@@ -21,6 +21,7 @@ from typing import Any
 import psycopg
 
 from zbugs_synth.db.names import qi, qt
+from zbugs_synth.db.schema import catalog
 from zbugs_synth.db.schema.replica import Identity, identities
 from zbugs_synth.errors import UserError
 from zbugs_synth.tables import COLUMNS, FOREIGN_KEYS, INDEXES, TABLES
@@ -256,53 +257,21 @@ def capture(conn: Conn, tables: tuple[str, ...], *, include_primary_keys: bool,
             autovacuum_off: bool = False) -> list[Saved]:
     """Every object a bulk load of `tables` drops, in drop order (foreign keys first)."""
     out: list[Saved] = []
-    for name, table, ref, definition, validated, cols, rcols in conn.execute(
-        """SELECT c.conname, t.relname, r.relname, pg_get_constraintdef(c.oid), c.convalidated,
-                  array(SELECT a.attname FROM unnest(c.conkey) WITH ORDINALITY k(n, i)
-                          JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.n ORDER BY k.i),
-                  array(SELECT a.attname FROM unnest(c.confkey) WITH ORDINALITY k(n, i)
-                          JOIN pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.n ORDER BY k.i)
-             FROM pg_constraint c
-             JOIN pg_class t ON t.oid = c.conrelid
-             JOIN pg_class r ON r.oid = c.confrelid
-             JOIN pg_namespace n ON n.oid = t.relnamespace
-             JOIN pg_namespace rn ON rn.oid = r.relnamespace
-            WHERE c.contype = 'f' AND n.nspname = 'public' AND rn.nspname = 'public'
-              AND (t.relname = ANY(%s) OR r.relname = ANY(%s))
-            ORDER BY t.relname, c.conname""", (list(tables), list(tables))).fetchall():
-        fk = SavedForeignKey(table, name, ref, definition, tuple(cols), tuple(rcols), bool(validated))
+    wanted = set(tables)
+    for f in catalog.foreign_keys(conn, definitions=True):
+        if f.ref_schema != "public" or not {f.table, f.ref_table} & wanted:
+            continue
+        fk = SavedForeignKey(f.table, f.name, f.ref_table, f.definition or "", f.columns, f.ref_columns, f.validated)
         if _problem(fk) is None:  # one that could not be replayed is not dropped either
             out.append(fk)
-    for (table, name, definition, unique, primary, cols, complex_, con, contype, condef, deferrable,
-         deferred) in conn.execute(
-        """SELECT t.relname, i.relname, pg_get_indexdef(i.oid), x.indisunique, x.indisprimary,
-                  array(SELECT a.attname FROM unnest(x.indkey) WITH ORDINALITY k(n, o)
-                          JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.n
-                         WHERE k.o <= x.indnkeyatts ORDER BY k.o),
-                  x.indexprs IS NOT NULL,
-                  con.conname, con.contype, pg_get_constraintdef(con.oid), con.condeferrable, con.condeferred
-             FROM pg_index x
-             JOIN pg_class i ON i.oid = x.indexrelid
-             JOIN pg_class t ON t.oid = x.indrelid
-             JOIN pg_namespace n ON n.oid = t.relnamespace
-             LEFT JOIN pg_constraint con ON con.conindid = x.indexrelid AND con.conrelid = t.oid
-                                        AND con.contype IN ('p', 'u', 'x')
-            WHERE n.nspname = 'public' AND t.relname = ANY(%s)
-            ORDER BY t.relname, i.relname""", (list(tables),)).fetchall():
-        if primary and not include_primary_keys:
+    for x in catalog.indexes(conn, definitions=True):
+        if x.table not in wanted or (x.primary and not include_primary_keys):
             continue
-        ix = SavedIndex(table, name, definition, () if complex_ else tuple(cols), bool(unique),
-                        con, contype, condef, bool(deferrable), bool(deferred))
+        ix = SavedIndex(x.table, x.name, x.definition or "", () if x.expressions else x.key_columns, x.unique,
+                        x.constraint, x.constraint_type, x.constraint_def, x.deferrable, x.deferred)
         if _problem(ix) is None:  # an expression or partial index, say: left in place, not replayed
             out.append(ix)
-    for table, name, state in conn.execute(
-        """SELECT t.relname, tg.tgname, tg.tgenabled
-             FROM pg_trigger tg
-             JOIN pg_class t ON t.oid = tg.tgrelid
-             JOIN pg_namespace n ON n.oid = t.relnamespace
-            WHERE NOT tg.tgisinternal AND n.nspname = 'public' AND t.relname = ANY(%s)
-            ORDER BY t.relname, tg.tgname""", (list(tables),)).fetchall():
-        out.append(SavedTrigger(table, name, str(state)))
+    out += [SavedTrigger(t.table, t.name, t.enabled) for t in catalog.triggers(conn) if t.table in wanted]
     out += [SavedIdentity(t, i.mode, i.index if i.mode == "i" else None)
             for t, i in sorted(identities(conn, list(tables)).items())]
     if autovacuum_off:
@@ -353,10 +322,7 @@ def present(conn: Conn) -> Present:
         "SELECT t.relname, c.conname, c.convalidated FROM pg_constraint c JOIN pg_class t ON t.oid = c.conrelid "
         "JOIN pg_namespace n ON n.oid = t.relnamespace WHERE n.nspname = 'public' "
         "AND c.contype IN ('p', 'u', 'x', 'f')").fetchall()}
-    triggers = {(t, n): str(s) for t, n, s in conn.execute(
-        "SELECT t.relname, tg.tgname, tg.tgenabled FROM pg_trigger tg JOIN pg_class t ON t.oid = tg.tgrelid "
-        "JOIN pg_namespace n ON n.oid = t.relnamespace WHERE NOT tg.tgisinternal AND n.nspname = 'public'"
-    ).fetchall()}
+    triggers = {(t.table, t.name): t.enabled for t in catalog.triggers(conn)}
     return Present(indexes, constraints, triggers, _autovacuum(conn), identities(conn))
 
 

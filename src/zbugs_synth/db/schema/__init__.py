@@ -13,6 +13,7 @@ from typing import Any
 
 import psycopg
 
+from zbugs_synth.db.schema import catalog
 from zbugs_synth.tables import (
     COLUMNS,
     FOREIGN_KEYS,
@@ -60,51 +61,26 @@ def columns(conn: psycopg.Connection[Any], table: str) -> list[Column]:
 
 
 def indexes(conn: psycopg.Connection[Any]) -> dict[str, Index]:
-    rows = conn.execute(
-        """SELECT i.relname, t.relname, ix.indisunique,
-                  array(SELECT a.attname FROM unnest(ix.indkey) WITH ORDINALITY k(attnum, n)
-                          JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.attnum ORDER BY k.n)
-             FROM pg_index ix
-             JOIN pg_class i ON i.oid = ix.indexrelid
-             JOIN pg_class t ON t.oid = ix.indrelid
-             JOIN pg_namespace ns ON ns.oid = t.relnamespace
-            WHERE ns.nspname = 'public' AND t.relkind = 'r'""").fetchall()
-    return {name: Index(table, tuple(cols), unique) for name, table, unique, cols in rows}
+    return {r.name: Index(r.table, r.key_columns + r.include_columns, r.unique)
+            for r in catalog.indexes(conn) if r.table_kind == "r"}
 
 
 def foreign_keys(conn: psycopg.Connection[Any]) -> dict[str, ForeignKey]:
     actions = {"a": "NO ACTION", "r": "RESTRICT", "c": "CASCADE", "n": "SET NULL", "d": "SET DEFAULT"}
-    rows = conn.execute(
-        """SELECT c.conname, t.relname, r.relname, c.confdeltype,
-                  array(SELECT a.attname FROM unnest(c.conkey) WITH ORDINALITY k(n, i)
-                          JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.n ORDER BY k.i),
-                  array(SELECT a.attname FROM unnest(c.confkey) WITH ORDINALITY k(n, i)
-                          JOIN pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.n ORDER BY k.i)
-             FROM pg_constraint c
-             JOIN pg_class t ON t.oid = c.conrelid
-             JOIN pg_class r ON r.oid = c.confrelid
-             JOIN pg_namespace ns ON ns.oid = t.relnamespace
-            WHERE c.contype = 'f' AND ns.nspname = 'public'""").fetchall()
-    return {name: ForeignKey(t, tuple(cols), r, tuple(rcols), actions[str(d)])
-            for name, t, r, d, cols, rcols in rows}
+    return {r.name: ForeignKey(r.table, r.columns, r.ref_table, r.ref_columns, actions[r.on_delete])
+            for r in catalog.foreign_keys(conn)}
 
 
 def triggers(conn: psycopg.Connection[Any]) -> dict[tuple[str, str, str], bool]:
     """(table, timing, events) -> enabled, for the user row-level triggers on public tables."""
-    rows = conn.execute(
-        """SELECT c.relname, tg.tgtype, tg.tgenabled <> 'D'
-             FROM pg_trigger tg
-             JOIN pg_class c ON c.oid = tg.tgrelid
-             JOIN pg_namespace ns ON ns.oid = c.relnamespace
-            WHERE NOT tg.tgisinternal AND ns.nspname = 'public'""").fetchall()
     found: dict[tuple[str, str, str], bool] = {}
-    for table, tgtype, enabled in rows:
-        if not tgtype & 1:  # statement-level: not part of the contract
+    for r in catalog.triggers(conn):
+        if not r.type & 1:  # statement-level: not part of the contract
             continue
-        timing = "BEFORE" if tgtype & 2 else "AFTER"
-        events = " OR ".join(e for bit, e in ((4, "INSERT"), (8, "DELETE"), (16, "UPDATE")) if tgtype & bit)
-        key = (table, timing, events)
-        found[key] = found.get(key, True) and bool(enabled)
+        timing = "BEFORE" if r.type & 2 else "AFTER"
+        events = " OR ".join(e for bit, e in ((4, "INSERT"), (8, "DELETE"), (16, "UPDATE")) if r.type & bit)
+        key = (r.table, timing, events)
+        found[key] = found.get(key, True) and r.enabled != "D"
     return found
 
 
