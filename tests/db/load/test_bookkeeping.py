@@ -4,6 +4,7 @@ saves is validated before it is replayed as DDL."""
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from pathlib import Path
 
 import psycopg
@@ -11,7 +12,7 @@ import pytest
 from loader_helpers import Cap, Mp, counts, differences, expected_rows, loads, open_runs, query, seed_cli, seed_process
 
 from zbugs_synth.db import connect
-from zbugs_synth.db.load.objects import SavedForeignKey, SavedIndex, UnsafeSavedObject, validated
+from zbugs_synth.db.load.objects import SavedForeignKey, SavedIndex, SavedTrigger, UnsafeSavedObject, validated
 from zbugs_synth.db.schema import migrate
 
 # What loaders before migration 0004 created on their own (CREATE TABLE IF NOT EXISTS at each run).
@@ -79,6 +80,8 @@ def test_other_roles_cannot_write_the_bookkeeping(fresh_db: str, pg_admin_url: s
 
 GOOD_INDEX = SavedIndex("issue", "issue_created_idx", 'CREATE INDEX issue_created_idx ON public.issue USING btree '
                         "(created)", ("created",), False)
+GOOD_TRIGGER = SavedTrigger("issue", "issue_set_created", "O", definition="CREATE TRIGGER issue_set_created BEFORE "
+                            "INSERT ON public.issue FOR EACH ROW EXECUTE FUNCTION set_created_now()")
 GOOD_FK = SavedForeignKey("comment", "comment_issueID_fkey", "issue",
                           'FOREIGN KEY ("issueID") REFERENCES issue(id) ON DELETE CASCADE', ("issueID",), ("id",), True)
 
@@ -98,9 +101,17 @@ GOOD_FK = SavedForeignKey("comment", "comment_issueID_fkey", "issue",
     GOOD_FK.__class__(**{**GOOD_FK.__dict__, "definition": GOOD_FK.definition + "; DROP TABLE issue"}),
     GOOD_FK.__class__(**{**GOOD_FK.__dict__, "ref_table": "comment",
                          "definition": 'FOREIGN KEY ("issueID") REFERENCES comment(id)'}),  # not the contract's
+    replace(GOOD_TRIGGER, definition=GOOD_TRIGGER.definition + "; DROP TABLE issue"),
+    replace(GOOD_TRIGGER, definition=(GOOD_TRIGGER.definition or "").replace("FOR EACH ROW", "FOR EACH ROW WHEN "
+                                                                            "(pg_terminate_backend(1))")),
+    replace(GOOD_TRIGGER, definition=(GOOD_TRIGGER.definition or "").replace("now()", "now('x')")),
+    replace(GOOD_TRIGGER, definition=(GOOD_TRIGGER.definition or "").replace("BEFORE", "AFTER")),
+    replace(GOOD_TRIGGER, name="another"),  # not the trigger its definition creates
+    replace(GOOD_TRIGGER, table="pg_authid"),
 ])
-def test_definitions_the_loader_would_not_write_are_refused(bad: SavedIndex | SavedForeignKey) -> None:
+def test_definitions_the_loader_would_not_write_are_refused(bad: SavedIndex | SavedForeignKey | SavedTrigger) -> None:
     assert validated(GOOD_INDEX) is GOOD_INDEX and validated(GOOD_FK) is GOOD_FK
+    assert validated(GOOD_TRIGGER) is GOOD_TRIGGER
     with pytest.raises(UnsafeSavedObject, match="refusing to replay"):
         validated(bad)
 
@@ -114,3 +125,18 @@ def test_a_tampered_saved_definition_is_never_run(fresh_db: str, batch1: Path, t
     again = seed_process(fresh_db, batch1, tmp_path)
     assert again.code != 0 and "refusing to replay index 'issue_created_idx'" in again.err, again.text
     assert query(fresh_db, "SELECT to_regclass('public.pwned')") == [(None,)]
+
+
+def test_a_tampered_saved_trigger_is_never_created(fresh_db: str, batch1: Path, tmp_path: Path) -> None:
+    killed = seed_process(fresh_db, batch1, tmp_path, ZBUGS_TEST_CRASH_AT="after-drop")
+    assert killed.code != 0 and open_runs(fresh_db) == 1
+    # Mid-load, BEFORE INSERT row triggers are dropped (COPY buffers rows only without them), the others
+    # disabled.
+    left = dict(query(fresh_db, "SELECT tgname, tgenabled FROM pg_trigger WHERE tgrelid = 'public.issue'::regclass "
+                                "AND NOT tgisinternal"))
+    assert left == {"issue_delete_emoji": "D"}, left
+    query(fresh_db, "UPDATE zbugs_synth.seed_objects SET spec = jsonb_set(spec, '{definition}', "
+                    "to_jsonb(replace(spec->>'definition', 'FOR EACH ROW', 'FOR EACH ROW WHEN (false)'))) "
+                    "WHERE spec->>'kind' = 'trigger' AND spec->>'name' = 'issue_set_created'")
+    again = seed_process(fresh_db, batch1, tmp_path)
+    assert again.code != 0 and "refusing to replay trigger 'issue_set_created'" in again.err, again.text

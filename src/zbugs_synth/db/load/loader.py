@@ -458,7 +458,7 @@ class Loader:
                      f"does ({plan.reason}); UPDATE/DELETE on them wait for the end of the load")
             # Primary keys stay when a zero-cache slot exists (see _start).
             return capture(ctl, TABLES, include_primary_keys=not self.zc.slots,
-                           autovacuum_off=self.tuning.autovacuum_off)
+                           autovacuum_off=self.tuning.autovacuum_off, drop_before_triggers=True)
         everything = capture(ctl, TABLES, include_primary_keys=False)
         out: list[Saved] = []
         if plan.mode == "rebuild":
@@ -502,7 +502,7 @@ class Loader:
                     self.say("note: keeping the primary keys during the load (a logical replication slot "
                              "exists: zero-cache must never see a published table without one)")
                 objects = capture(ctl, TABLES, include_primary_keys=self.tuning.drop_primary_keys and not keep_pk,
-                                  autovacuum_off=self.tuning.autovacuum_off)
+                                  autovacuum_off=self.tuning.autovacuum_off, drop_before_triggers=True)
             run = state.create_run(ctl, dataset_id=dataset.dataset_id, source=dataset.source,
                                         manifest=dataset.manifest, mode=self.cfg.mode, shortid_base=base,
                                         objects=objects,

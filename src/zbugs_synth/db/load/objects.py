@@ -15,7 +15,7 @@ locks, so foreign keys of different tables are checked at the same time.
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import psycopg
@@ -99,14 +99,25 @@ class SavedForeignKey:
 
 @dataclass(frozen=True)
 class SavedTrigger:
+    """A trigger the load turns off: disabled, or, with a definition, dropped and created again.
+
+    A BEFORE ROW INSERT trigger, even disabled, makes COPY insert row by row (PostgreSQL buffers rows
+    only for tables without one): slower, and a COPY FREEZE then leaves no page all-visible, so every
+    later reader (verify, VACUUM, index-only scans) pays for it. Where the load drops indexes it drops
+    those triggers too (pg_get_triggerdef saved beside the state)."""
+
     table: str
     name: str
     state: str  # pg_trigger.tgenabled: O (on), D (disabled), R (replica), A (always)
     kind: str = "trigger"
+    definition: str | None = None  # set: dropped for the load, created again from this
 
     def restore_sql(self) -> str:
         verb = {"O": "ENABLE", "D": "DISABLE", "R": "ENABLE REPLICA", "A": "ENABLE ALWAYS"}[self.state]
         return f"ALTER TABLE {qt(self.table)} {verb} TRIGGER {qi(self.name)}"
+
+    def drop_sql(self) -> str:
+        return f"DROP TRIGGER {qi(self.name)} ON {qt(self.table)}"
 
 
 @dataclass(frozen=True)
@@ -174,6 +185,10 @@ _FK_DEF = re.compile(
     rf"^FOREIGN KEY \(({_IDENTS})\) REFERENCES (?:public\.)?({_IDENT})\(({_IDENTS})\)"
     r"(?: ON (?:UPDATE|DELETE) (?:CASCADE|RESTRICT|SET NULL|SET DEFAULT|NO ACTION))*"
     r"(?: DEFERRABLE(?: INITIALLY (?:DEFERRED|IMMEDIATE))?)?(?: NOT VALID)?$")
+# What pg_get_triggerdef prints for the row triggers worth dropping: no WHEN clause, no arguments.
+_BEFORE_INSERT_DEF = re.compile(
+    rf"^CREATE TRIGGER ({_IDENT}) BEFORE INSERT(?: OR (?:UPDATE|DELETE))* ON public\.({_IDENT}) "
+    rf"FOR EACH ROW EXECUTE FUNCTION (?:public\.)?{_IDENT}\(\)$")
 _AUTOVACUUM = {None, "true", "false", "on", "off", "yes", "no", "1", "0"}
 
 
@@ -217,7 +232,16 @@ def _problem(obj: Saved) -> str | None:
             return "it differs from zbugs' contract for that foreign key"
         return None
     if isinstance(obj, SavedTrigger):
-        return None if obj.table in COLUMNS and obj.state in ("O", "D", "R", "A") else "not a zbugs trigger state"
+        if obj.table not in COLUMNS or obj.state not in ("O", "D", "R", "A"):
+            return "not a zbugs trigger state"
+        if obj.definition is None:
+            return None
+        m = _BEFORE_INSERT_DEF.match(obj.definition)
+        if m is None:
+            return "not a plain BEFORE INSERT row trigger on a zbugs table"
+        if (_unquote(m.group(1)), _unquote(m.group(2))) != (obj.name, obj.table):
+            return "its definition does not match its name or table"
+        return None
     if isinstance(obj, SavedOptions):
         return None if obj.table in COLUMNS and obj.autovacuum in _AUTOVACUUM else "not an autovacuum setting"
     if isinstance(obj, SavedIdentity):
@@ -253,9 +277,14 @@ def from_json(data: dict[str, Any]) -> Saved:
 
 # ---- reading the catalog -------------------------------------------------------------------------
 
+_ROW_BEFORE_INSERT = 1 | 2 | 4  # pg_trigger.tgtype bits: ROW, BEFORE, INSERT
+
+
 def capture(conn: Conn, tables: tuple[str, ...], *, include_primary_keys: bool,
-            autovacuum_off: bool = False) -> list[Saved]:
-    """Every object a bulk load of `tables` drops, in drop order (foreign keys first)."""
+            autovacuum_off: bool = False, drop_before_triggers: bool = False) -> list[Saved]:
+    """Every object a bulk load of `tables` drops, in drop order (foreign keys first); with
+    `drop_before_triggers` (loads that rebuild everything) BEFORE INSERT row triggers are dropped
+    rather than disabled (see SavedTrigger)."""
     out: list[Saved] = []
     wanted = set(tables)
     for f in catalog.foreign_keys(conn, definitions=True):
@@ -271,7 +300,15 @@ def capture(conn: Conn, tables: tuple[str, ...], *, include_primary_keys: bool,
                         x.constraint, x.constraint_type, x.constraint_def, x.deferrable, x.deferred)
         if _problem(ix) is None:  # an expression or partial index, say: left in place, not replayed
             out.append(ix)
-    out += [SavedTrigger(t.table, t.name, t.enabled) for t in catalog.triggers(conn) if t.table in wanted]
+    for t in catalog.triggers(conn):
+        if t.table not in wanted:
+            continue
+        trigger = SavedTrigger(t.table, t.name, t.enabled)
+        if drop_before_triggers and t.type & _ROW_BEFORE_INSERT == _ROW_BEFORE_INSERT:
+            dropped = replace(trigger, definition=catalog.trigger_definition(conn, t.table, t.name))
+            if _problem(dropped) is None:  # anything else (a WHEN clause, arguments) is only disabled
+                trigger = dropped
+        out.append(trigger)
     out += [SavedIdentity(t, i.mode, i.index if i.mode == "i" else None)
             for t, i in sorted(identities(conn, list(tables)).items())]
     if autovacuum_off:
@@ -343,7 +380,9 @@ def drop_statements(saved: list[Saved], now: Present) -> list[str]:
                 out.append(f"DROP INDEX public.{qi(obj.name)}")  # built but not attached yet
             else:
                 out.append(obj.drop_sql())
-    tables = sorted({o.table for o in saved if isinstance(o, SavedTrigger)
+    out += [o.drop_sql() for o in saved
+            if isinstance(o, SavedTrigger) and o.definition is not None and (o.table, o.name) in now.triggers]
+    tables = sorted({o.table for o in saved if isinstance(o, SavedTrigger) and o.definition is None
                      and now.triggers.get((o.table, o.name), "D") != "D"})
     out += [f"ALTER TABLE {qt(t)} DISABLE TRIGGER USER" for t in tables]
     out += [o.off_sql() for o in saved if isinstance(o, SavedOptions) and now.autovacuum.get(o.table) != "false"]
@@ -355,8 +394,16 @@ def restore_statements(saved: list[Saved], now: Present) -> list[str]:
 
     An identity index that could not be rebuilt (a failed load) is not named: the table keeps
     DEFAULT until a resumed load builds the index and sets it back."""
-    out = [o.restore_sql() for o in saved
-           if isinstance(o, SavedTrigger) and now.triggers.get((o.table, o.name)) not in (None, o.state)]
+    out: list[str] = []
+    for o in saved:
+        if not isinstance(o, SavedTrigger):
+            continue
+        state = now.triggers.get((o.table, o.name))
+        if state is None and o.definition is not None:
+            out.append(validated(o).definition or "")  # created enabled (O)
+            state = "O"
+        if state not in (None, o.state):
+            out.append(o.restore_sql())
     for o in saved:
         if not isinstance(o, SavedIdentity) or o.table not in now.identity:
             continue

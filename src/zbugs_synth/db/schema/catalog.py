@@ -116,3 +116,15 @@ def triggers(conn: psycopg.Connection[Any]) -> list[TriggerRow]:
             WHERE NOT tg.tgisinternal AND n.nspname = 'public'
             ORDER BY t.relname, tg.tgname""").fetchall()
     return [TriggerRow(table, name, int(tgtype), str(enabled)) for table, name, tgtype, enabled in rows]
+
+
+def trigger_definition(conn: psycopg.Connection[Any], table: str, name: str) -> str:
+    """pg_get_triggerdef of a trigger on a table of schema public (it waits for locks on the table, as
+    the other definitions do: only the loader asks)."""
+    row = conn.execute(
+        """SELECT pg_get_triggerdef(tg.oid)
+             FROM pg_trigger tg
+             JOIN pg_class t ON t.oid = tg.tgrelid
+             JOIN pg_namespace n ON n.oid = t.relnamespace
+            WHERE n.nspname = 'public' AND t.relname = %s AND tg.tgname = %s""", (table, name)).fetchone()
+    return str(row[0]) if row else ""
