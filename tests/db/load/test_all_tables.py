@@ -62,3 +62,15 @@ def test_all_tables_load_and_verify(fresh_db: str, all_tables_ds: Path, capsys: 
     code, checks = verify_json(fresh_db, capsys)
     assert code == 1
     assert checks[EMOJI_SUBJECT]["status"] == "FAIL" and checks[EMOJI_SUBJECT]["numbers"]["orphans"] == 1
+    # ...and the time order, read in the same pass: a reaction older than the issue it is on.
+    with psycopg.connect(fresh_db) as c:
+        c.execute('ALTER TABLE emoji DISABLE TRIGGER USER')
+        c.execute("""UPDATE emoji e SET created = i.created - 1 FROM issue i
+                      WHERE e.id = (SELECT e2.id FROM emoji e2 JOIN issue i2 ON i2.id = e2."subjectID" LIMIT 1)
+                        AND i.id = e."subjectID\"""")
+        c.execute('ALTER TABLE emoji ENABLE TRIGGER USER')
+    code, checks = verify_json(fresh_db, capsys)
+    assert code == 1
+    assert checks[EMOJI_TIMES]["status"] == "FAIL" and checks[EMOJI_TIMES]["numbers"]["beforeSubject"] == 1
+    assert checks[EMOJI_SUBJECT]["numbers"]["orphans"] == 1  # still counted apart: not in the time check
+    assert checks[EMOJI_TIMES]["numbers"]["emoji"] == query(fresh_db, "SELECT count(*) FROM emoji")[0][0] - 1

@@ -339,8 +339,7 @@ def _steps() -> list[_Step]:
         _Step("ids not reused across tables", _shared_ids),
     ]
     steps += [
-        _Step(extra.EMOJI_SUBJECT, extra.emoji_subjects),
-        _Step(extra.EMOJI_TIMES, extra.emoji_times),
+        _Step(extra.EMOJI_STEP, extra.emoji, checks=2),
         _Step(extra.VIEW_TIMES, extra.view_times),
         _Step("issues per project", _issues_per_project, checks=0),
         _Step("comments per issue", _per_issue("comment", "comments_per_issue"), checks=0),
