@@ -153,3 +153,33 @@ def test_many_emoji_values_end_in_one_other_bar() -> None:
     bars = parse(html).charts["chart-emoji-values"]
     assert len(bars) == 41 and bars[-1][:2] == ("other (10 values)", sum(range(51, 61)))
     assert "chart-reactions-per-comment" not in html  # no comments: nothing to chart
+
+
+def test_fidelity_table_has_the_text_shapes_of_the_data(fresh_db: str, all_tables: Path) -> None:
+    """Lengths and markdown shares beside zbugs' figures; at this size the sample is the whole table, so
+    they equal the exact figures computed here from every row."""
+    import numpy as np
+
+    from zbugs_synth.db.verify import fidelity
+
+    load_dir(fresh_db, all_tables)
+    with psycopg.connect(fresh_db) as c:
+        text = fidelity.sample_text(c)
+    assert text is not None and text.issues == ISSUES
+    titles, descs = zip(*rows(fresh_db, "SELECT title, description FROM issue"), strict=True)
+    bodies = [b for (b,) in rows(fresh_db, "SELECT body FROM comment")]
+    assert text.comments == len(bodies)
+
+    def disc(xs: list[int]) -> tuple[int, ...]:  # percentile_disc: the first value whose rank reaches p
+        s = sorted(xs)
+        return tuple(s[max(0, int(np.ceil(p * len(s))) - 1)] for p in (0.05, 0.5, 0.95))
+
+    assert text.title == disc([len(t) for t in titles])
+    assert text.description == disc([len(d) for d in descs])
+    assert text.body == disc([len(b) for b in bodies])
+    assert text.code[1] == pytest.approx(100 * np.mean(["```" in b for b in bodies]))
+    assert text.link[0] == pytest.approx(100 * np.mean(["http" in d for d in descs]))
+    assert text.empty_description == pytest.approx(100 * np.mean([d == "" for d in descs]))
+    html = fidelity.section({}, {}, text)
+    for measure, _, ours, ref in fidelity.text_rows(text):
+        assert measure in html and ours in html and ref in html

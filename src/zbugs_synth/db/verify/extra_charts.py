@@ -4,7 +4,8 @@ zbugs stores), subscriptions per issue, views per issue and how many of them are
 emoji skin tones users chose.
 
 `collect` runs one aggregate statement per table, and only for tables that hold rows (a database
-loaded without ALL_TABLES gets no query and no chart). Each statement scans its table once and
+loaded without ALL_TABLES gets no query and no chart); it also reads the fidelity table's text
+shapes from a sample of issue and comment (fidelity.sample_text). Each statement scans its table once and
 returns one row per distinct count (or per emoji value / skin tone), never a row per issue: the
 report stays fast at 10M issues. Subjects, issues and users with no row at all are the table's
 count minus those seen, from the counts verify already took.
@@ -22,6 +23,7 @@ from psycopg import sql
 
 from zbugs_synth.db.connect import connect, scrub
 from zbugs_synth.db.verify.charts import Bar, bar_chart, histogram_section
+from zbugs_synth.db.verify.fidelity import TextShapes, sample_text
 
 MAX_EMOJI_BARS = 40  # more distinct values than this: the rest is one "other" bar
 SKIN_TONE_KEY = "emojiSkinTone"  # the userPref key zbugs stores the picker's skin tone under
@@ -65,6 +67,7 @@ class ExtraTables:
     subscriptions: Subscriptions | None = None
     views: Views | None = None
     skin_tones: SkinTones | None = None
+    text: TextShapes | None = None  # the fidelity table's text figures (a sample of issue and comment)
     errors: dict[str, str] = field(default_factory=dict)  # table -> why it could not be charted
 
 
@@ -106,6 +109,8 @@ def collect(url: str, counts: dict[str, int | None], *, statement_timeout: float
     """The figures of every extra table that holds rows (`counts`: verify's row counts, None: missing)."""
     out = ExtraTables()
     todo = [(table, attr, read) for table, attr, read in _READERS if counts.get(table)]
+    if counts.get("issue"):
+        todo.append(("issue", "text", lambda conn, _counts: sample_text(conn)))
     if not todo:
         return out
     with connect(url, autocommit=True) as conn:

@@ -78,7 +78,7 @@ def render_html(report: Report, extra: ExtraTables | None = None) -> str:
                           x_label="labels on the issue"),
         "</div>",
         grid(extra_sections(extra)) if extra is not None else "",
-        fidelity.section(report.comments_per_issue, report.labels_per_issue),
+        fidelity.section(report.comments_per_issue, report.labels_per_issue, extra.text if extra else None),
         '<div class="grid2">',
         _counts(report),
         _top_projects(report),
