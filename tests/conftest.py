@@ -113,6 +113,12 @@ def fresh_db(pg_admin_url: str, zbugs_template: str) -> Iterator[str]:
 
 
 @pytest.fixture
+def other_db(pg_admin_url: str, zbugs_template: str) -> Iterator[str]:
+    """A second freshly migrated database, to compare two loads."""
+    yield from _scratch_db(pg_admin_url, zbugs_template)
+
+
+@pytest.fixture
 def empty_db(pg_admin_url: str) -> Iterator[str]:
     yield from _scratch_db(pg_admin_url, None)
 

@@ -17,7 +17,7 @@ import loader_helpers
 import pytest
 from embedded_helpers import kill_when, run
 from loader_helpers import BATCH1, BATCH2, Cap, Mp, counts, differences, digest, expected_rows, loads, open_runs, query
-from test_generate_direct import generate_cli, other_db  # noqa: F401  (fixture)
+from test_generate_direct import generate_cli
 
 from zbugs_synth.config import build
 from zbugs_synth.config.generate import GenerateConfig
@@ -66,7 +66,7 @@ def expected_names(parts: int, skip_users: bool = False) -> set[str]:
 
 
 def test_cluster_load_equals_the_csvs_and_the_single_process_load(
-        cluster, fresh_db: str, other_db: str, batch1: Path, capsys: Cap, monkeypatch: Mp) -> None:  # noqa: F811
+        cluster, fresh_db: str, other_db: str, batch1: Path, capsys: Cap, monkeypatch: Mp) -> None:
     via_csv = loader_helpers.seed_cli(fresh_db, batch1, capsys, monkeypatch)
     assert via_csv.code == 0, via_csv.text
     # Bookkeeping read during the load: each part's tables recorded together with it.
@@ -103,7 +103,7 @@ def batch1_all_in_parts(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-def test_cluster_load_of_all_tables_equals_the_csvs(cluster, fresh_db: str, other_db: str,  # noqa: F811
+def test_cluster_load_of_all_tables_equals_the_csvs(cluster, fresh_db: str, other_db: str,
                                                      batch1_all: Path, capsys: Cap, monkeypatch: Mp) -> None:
     via_csv = loader_helpers.seed_cli(fresh_db, batch1_all, capsys, monkeypatch)
     assert via_csv.code == 0, via_csv.text
@@ -119,7 +119,7 @@ def test_cluster_load_of_all_tables_equals_the_csvs(cluster, fresh_db: str, othe
     assert [r[0] for r in loads(other_db)] == [r[0] for r in loads(fresh_db)]
 
 
-def test_csvs_written_in_parts_load_like_the_direct_load(fresh_db: str, other_db: str,  # noqa: F811
+def test_csvs_written_in_parts_load_like_the_direct_load(fresh_db: str, other_db: str,
                                                           batch1_all: Path, batch1_all_in_parts: Path,
                                                           capsys: Cap, monkeypatch: Mp) -> None:
     via_parts = loader_helpers.seed_cli(fresh_db, batch1_all_in_parts, capsys, monkeypatch)
@@ -132,7 +132,7 @@ def test_csvs_written_in_parts_load_like_the_direct_load(fresh_db: str, other_db
     assert [r[0] for r in loads(fresh_db)] == [r[0] for r in loads(other_db)]
 
 
-def test_a_killed_all_tables_load_resumes_to_the_exact_rows(cluster, fresh_db: str, other_db: str,  # noqa: F811
+def test_a_killed_all_tables_load_resumes_to_the_exact_rows(cluster, fresh_db: str, other_db: str,
                                                              tmp_path: Path, capsys: Cap, monkeypatch: Mp) -> None:
     config = {**MEDIUM, "NUM_ISSUES": "20000", "ALL_TABLES": "true"}
     reference = generate_cli(other_db, config, capsys, monkeypatch)  # one process, no parts
@@ -153,7 +153,7 @@ def test_a_killed_all_tables_load_resumes_to_the_exact_rows(cluster, fresh_db: s
     assert differences(fresh_db) == []
 
 
-def test_cluster_batches_append_like_the_csvs(cluster, fresh_db: str, other_db: str, batch1: Path,  # noqa: F811
+def test_cluster_batches_append_like_the_csvs(cluster, fresh_db: str, other_db: str, batch1: Path,
                                               batch2: Path, capsys: Cap, monkeypatch: Mp) -> None:
     assert loader_helpers.seed_cli(fresh_db, batch1, capsys, monkeypatch).code == 0
     assert loader_helpers.seed_cli(fresh_db, batch2, capsys, monkeypatch, ZERO_SEED_APPEND="true").code == 0

@@ -8,7 +8,7 @@ row as text, in key order, plus the shortID sequence).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -36,15 +36,6 @@ from zbugs_synth.db import connect
 GENERATOR_VARS = ("NUM_ISSUES", "NUM_PROJECTS", "NUM_USERS", "SEED", "SKIP_USERS", "SHARD_SIZE", "TEMPLATES_DIR",
                   "COMMENTS_PER_ISSUE", "LABELS_PER_ISSUE", "OUTPUT_DIR", "WORKERS")
 
-
-@pytest.fixture
-def other_db(pg_admin_url: str, zbugs_template: str) -> Iterator[str]:
-    name = f"test_{uuid.uuid4().hex[:12]}"
-    connect.create_database(pg_admin_url, name, template=zbugs_template, if_missing=False)
-    try:
-        yield connect.with_database(pg_admin_url, name)
-    finally:
-        connect.drop_database(pg_admin_url, name)
 
 
 def generate_cli(url: str, config: dict[str, str], capsys: Cap, monkeypatch: Mp, *args: str,

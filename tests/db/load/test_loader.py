@@ -6,8 +6,6 @@ Every test loads into a real, freshly migrated database (`fresh_db`) and reads t
 from __future__ import annotations
 
 import json
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,21 +32,10 @@ from original_format import OriginalDataset
 from zbugs_synth.config import build
 from zbugs_synth.config.generate import DEFAULT_OUTPUT_DIR
 from zbugs_synth.config.seed import DEFAULT_DATA_DIR, SeedConfig, maintenance_per_session
-from zbugs_synth.db import connect
 from zbugs_synth.db.load.bookkeeping import dir_dataset_id
 from zbugs_synth.db.load.session import APP_CONTROL, APP_WORKER, cpu_count
 from zbugs_synth.manifest import INCOMPLETE_MARKER, MANIFEST_NAME, MANIFEST_TXT, read_manifest
 from zbugs_synth.tables import GUIDE_TABLES
-
-
-@pytest.fixture
-def second_db(pg_admin_url: str, zbugs_template: str) -> Iterator[str]:
-    name = f"test_{uuid.uuid4().hex[:12]}"
-    connect.create_database(pg_admin_url, name, template=zbugs_template, if_missing=False)
-    try:
-        yield connect.with_database(pg_admin_url, name)
-    finally:
-        connect.drop_database(pg_admin_url, name)
 
 
 def test_seed_loads_every_row_and_puts_the_schema_back(fresh_db: str, batch1: Path, capsys: Cap,
@@ -132,10 +119,10 @@ def test_seeding_another_dataset_over_loaded_data_is_refused(fresh_db: str, batc
     assert digest(fresh_db) == before
 
 
-def test_force_equals_a_seed_into_a_freshly_migrated_database(fresh_db: str, second_db: str, batch1: Path,
+def test_force_equals_a_seed_into_a_freshly_migrated_database(fresh_db: str, other_db: str, batch1: Path,
                                                               batch2: Path, capsys: Cap, monkeypatch: Mp) -> None:
-    assert seed_cli(second_db, batch1, capsys, monkeypatch).code == 0
-    fresh = digest(second_db)
+    assert seed_cli(other_db, batch1, capsys, monkeypatch).code == 0
+    fresh = digest(other_db)
 
     assert seed_cli(fresh_db, batch1, capsys, monkeypatch).code == 0
     assert seed_cli(fresh_db, batch2, capsys, monkeypatch, ZERO_SEED_APPEND="true").code == 0

@@ -400,7 +400,7 @@ def restore_statements(saved: list[Saved], now: Present) -> list[str]:
             continue
         state = now.triggers.get((o.table, o.name))
         if state is None and o.definition is not None:
-            out.append(validated(o).definition or "")  # created enabled (O)
+            out.append(o.definition)  # created enabled (O); validated when read back (state.reload) or captured
             state = "O"
         if state not in (None, o.state):
             out.append(o.restore_sql())
