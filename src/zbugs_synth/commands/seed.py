@@ -151,6 +151,8 @@ def load(cfg: SeedConfig, tuning: Tuning, progress_mode: str, *, command: str = 
         print(note)
     if result.status == "loaded":
         _summary(result)
+        if tuning.timeline:
+            _timeline(result)
     return 0
 
 
@@ -160,11 +162,19 @@ def _summary(r: SeedResult) -> None:
     verb = "resumed and finished" if r.resumed else "loaded"
     print(f"{verb} {r.source} (dataset {r.dataset_id}, mode {r.mode}) with {r.jobs} connection(s), "
           f"maintenance_work_mem {r.maintenance_work_mem} each", file=out)
-    print(f"{'table':<12}{'rows':>14}", file=out)
+    width = max(len(t) for t in [*r.rows, "total"]) + 2
+    print(f"{'table':<{width}}{'rows':>14}", file=out)
     for table, n in r.rows.items():
-        print(f"{table:<12}{n:>14,}", file=out)
+        print(f"{table:<{width}}{n:>14,}", file=out)
     rate = total / r.elapsed if r.elapsed else 0.0
-    print(f"{'total':<12}{total:>14,}   in {r.elapsed:.1f}s ({rate:,.0f} rows/s)", file=out)
+    print(f"{'total':<{width}}{total:>14,}   in {r.elapsed:.1f}s ({rate:,.0f} rows/s)", file=out)
     phases = ", ".join(f"{name} {secs:.1f}s" for name, secs in r.phases.items())
     print(f"phases: {phases}", file=out)
     print("(copy and index builds overlap: a table's indexes start as soon as its last shard is in)", file=out)
+
+
+def _timeline(r: SeedResult) -> None:
+    """Each job's start (seconds into the load) and duration, in start order: where the time went."""
+    print("timeline (start, duration, job):")
+    for key, start, secs in sorted(r.job_times, key=lambda j: j[1]):
+        print(f"  {start:7.1f}s +{secs:6.1f}s  {key}")

@@ -134,3 +134,6 @@ class Tuning:
                                      "at wal_level=minimal for the load, back to logical at the end")
     autovacuum_off: bool = setting(True, env="ZBUGS_SEED_AUTOVACUUM_OFF", parse=boolean,
                                    help="turn autovacuum off on the loaded tables while loading")
+    timeline: bool = setting(False, env="ZBUGS_SEED_TIMELINE", parse=boolean,
+                             help="after the summary, print when each copy, index build, foreign key check "
+                                  "and ANALYZE started and how long it took")

@@ -29,7 +29,7 @@ from zbugs_synth.generate.ids import LABEL_BITS
 from zbugs_synth.generate.parts import PartSpec, complete_part, part_manifest, read_part
 from zbugs_synth.generate.plan import Buffers, Chunk, KernelPlan, chunk_ranges
 from zbugs_synth.generate.sink import Sink
-from zbugs_synth.generate.sinks import TableSink
+from zbugs_synth.generate.sinks import Lease, TableSink
 from zbugs_synth.generate.small_tables import (
     label_rows,
     mention_logins,
@@ -433,8 +433,11 @@ def _generate_big_tables(cfg: GenerateConfig, plan: KernelPlan, writers: dict[st
         return plan.run(i0, i1, free.get())
 
     def write(c: Chunk) -> None:
-        _write_chunk(c, writers, tasks)
-        free.put(c.buffers)
+        lease = Lease(lambda: free.put(c.buffers))  # back to the free list once every sink is done with it
+        try:
+            _write_chunk(c, writers, tasks, lease)
+        finally:
+            lease.release()
 
     pending: deque[Future[Chunk]] = deque()
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="zbugs-gen") as pool:
@@ -453,7 +456,7 @@ def _generate_big_tables(cfg: GenerateConfig, plan: KernelPlan, writers: dict[st
         task.done()
 
 
-def _write_chunk(c: Chunk, writers: Mapping[str, TableSink], tasks: dict[str, Any]) -> None:
+def _write_chunk(c: Chunk, writers: Mapping[str, TableSink], tasks: dict[str, Any], lease: Lease) -> None:
     b = c.buffers
     parts = [("issue", b.issue, b.issue_ends, c.i1 - c.i0), ("comment", b.comment, b.comment_ends, c.n_comments),
              ("issueLabel", b.label, b.label_ends, c.n_labels)]
@@ -462,6 +465,6 @@ def _write_chunk(c: Chunk, writers: Mapping[str, TableSink], tasks: dict[str, An
                   ("issueNotifications", b.notify, b.notify_ends, c.n_notify),
                   ("viewState", b.view, b.view_ends, c.n_view)]
     for table, data, ends, n in parts:
-        writers[table].write_rows(data, ends, n)
+        writers[table].write_rows(data, ends, n, lease)
         tasks[table].advance(n)
 

@@ -18,6 +18,7 @@ import numpy as np
 import xxhash
 
 from zbugs_synth.generate.sink import Sink, SinkFile
+from zbugs_synth.generate.sinks import Lease
 from zbugs_synth.manifest import FileEntry, fsync_dir
 from zbugs_synth.tables import HEADERS, shard_digits, shard_file_name
 
@@ -90,8 +91,9 @@ class ShardedWriter:
         self._file = None
 
     # -- writing -------------------------------------------------------------------------------------
-    def write_rows(self, buf: np.ndarray, ends: np.ndarray, n_rows: int) -> None:
-        """Append rows whose (exclusive) byte ends within `buf` are `ends[:n_rows]`."""
+    def write_rows(self, buf: np.ndarray, ends: np.ndarray, n_rows: int, lease: Lease | None = None) -> None:
+        """Append rows whose (exclusive) byte ends within `buf` are `ends[:n_rows]` (written before this
+        returns: `lease` is not needed)."""
         view = memoryview(buf)
         done = 0
         start = 0

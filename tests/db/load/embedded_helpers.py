@@ -72,9 +72,9 @@ def command_env(state: Path, **env: str) -> dict[str, str]:
     return full
 
 
-def run(cwd: Path, state: Path, *args: str, **env: str) -> Ran:
+def run(cwd: Path, state: Path, *args: str, timeout: float = 600, **env: str) -> Ran:
     done = subprocess.run([sys.executable, "-m", "zbugs_synth", *args], cwd=cwd, env=command_env(state, **env),
-                          capture_output=True, text=True, timeout=600)
+                          capture_output=True, text=True, timeout=timeout)
     return Ran(done.returncode, done.stdout, done.stderr)
 
 

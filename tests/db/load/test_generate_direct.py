@@ -154,3 +154,24 @@ def test_killed_direct_load_resumes_to_the_same_rows(fresh_db: str, tmp_path: Pa
     assert "resuming the interrupted seed load" in again.text
     assert differences(fresh_db) == []
     assert digest(fresh_db) == medium_reference
+
+
+
+def test_a_row_the_server_refuses_mid_stream_stops_the_load_and_keeps_nothing(fresh_db: str,
+                                                                             tmp_path: Path) -> None:
+    """The error comes up on a table's sending thread while the generator goes on: it reaches the
+    command as one line, the other tables' streams stop, no lent chunk buffer is left waiting (the
+    command returns), and the database is as before the load."""
+    with psycopg.connect(fresh_db, autocommit=True) as c:
+        # shortIDs are handed out in row order: issue 18,001 of 20,000 is refused, in the second chunk.
+        c.execute('ALTER TABLE issue ADD CONSTRAINT few_issues CHECK ("shortID" <= 18000)')
+    env = {"ZERO_UPSTREAM_DB": fresh_db, "ZERO_SEED_GENERATE": "true", **MEDIUM}
+    ran = run(tmp_path, Path("/nonexistent"), "db-seed-synthetic", "--progress", "none", timeout=120, **env)
+    with psycopg.connect(fresh_db, autocommit=True) as c:
+        c.execute("ALTER TABLE issue DROP CONSTRAINT few_issues")
+    assert ran.code == 2, ran.text
+    assert "Traceback" not in ran.err
+    assert 'generated issue: new row for relation "issue" violates check constraint "few_issues"' in ran.err, \
+        ran.err
+    assert counts(fresh_db) == {**dict.fromkeys(counts(fresh_db), 0), "project": 1}
+    assert differences(fresh_db) == [] and open_runs(fresh_db) == 0

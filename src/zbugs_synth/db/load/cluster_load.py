@@ -53,7 +53,7 @@ from zbugs_synth.errors import UserError
 from zbugs_synth.generate.driver import SMALL_TABLES, Prepared, write_tables, written_tables
 from zbugs_synth.generate.partitioned import parts_of
 from zbugs_synth.generate.parts import PartSpec
-from zbugs_synth.generate.sinks import NullSink, TableSink
+from zbugs_synth.generate.sinks import Lease, NullSink, TableSink
 from zbugs_synth.progress import Progress
 from zbugs_synth.tables import HEADERS, TABLES
 
@@ -112,7 +112,7 @@ class PartCopySink:
         self.rows += n_rows
         self.bytes += len(data)
 
-    def write_rows(self, buf: np.ndarray, ends: np.ndarray, n_rows: int) -> None:
+    def write_rows(self, buf: np.ndarray, ends: np.ndarray, n_rows: int, lease: Lease | None = None) -> None:
         if not n_rows:
             return
         view = memoryview(buf)[: int(ends[n_rows - 1])]

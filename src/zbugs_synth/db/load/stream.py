@@ -17,6 +17,8 @@ tables not yet committed (the others go to a NullSink): the resume unit is a tab
 from __future__ import annotations
 
 import contextlib
+import queue
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -33,7 +35,7 @@ from zbugs_synth.db.load.dataset import DataFile, Dataset
 from zbugs_synth.db.load.jobs import CopyDataError, Sequence, _is_data_error, _one_line
 from zbugs_synth.db.names import qi, qt
 from zbugs_synth.generate.driver import check_against_pack, dataset_id, pack_digest, write_tables, written_tables
-from zbugs_synth.generate.sinks import NullSink, TableSink
+from zbugs_synth.generate.sinks import Lease, NullSink, TableSink
 from zbugs_synth.progress import Progress
 from zbugs_synth.tables import HEADERS, TABLES
 from zbugs_synth.templates import TemplatePack, load_pack
@@ -124,6 +126,9 @@ class GeneratedSource:
                                         on_done, dataset.sent)
             t = time.perf_counter()
             write_tables(self.cfg, self.pack, sinks, progress, self.phases)
+            for s in sinks.values():  # the tables commit on their own threads, at once: wait for each
+                if isinstance(s, CopySink):
+                    s.wait()
             self.phases["generate and copy"] = time.perf_counter() - t
         except BaseException:
             for s in sinks.values():
@@ -134,16 +139,31 @@ class GeneratedSource:
                 c.close()
 
 
+_FINISH = object()  # the sending thread's last item: end the COPY and commit
+_STOP = object()  # ... or stop without committing (abort)
+
+
 class CopySink:
     """One table's rows into `COPY table (columns) FROM STDIN (FORMAT csv)`, in a transaction that also
-    records the table as loaded. `finish` commits; `abort` rolls back (nothing of the table stays)."""
+    records the table as loaded. `finish` commits; `abort` rolls back (nothing of the table stays).
+
+    Rows go to the server from a thread of the sink's own: the generator hands every table its part
+    of a chunk and goes on, so the three big tables' COPYs all run while the next chunk is made
+    (written from one thread, each table waited for the server in turn: ~25 % of the CPUs idled).
+    The chunk's buffers are lent (`Lease`), not copied, and come back once sent. `finish` queues
+    the commit behind the rows, so the tables commit (and sync their files) at the same time;
+    `wait` joins the thread and raises what went wrong there."""
 
     def __init__(self, conn: Conn, run_id: int, f: DataFile, seq: Sequence | None, freeze: bool,
                  on_done: Callable[[DataFile, int], None], sent: dict[str, int]) -> None:
         self.conn, self.run_id, self.f, self.on_done, self.sent = conn, run_id, f, on_done, sent
         self.rows = 0
         self.bytes = 0
-        self.closed = False
+        self.closed = False  # committed or rolled back
+        self.queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self.sender: threading.Thread | None = None
+        self.error: BaseException | None = None
+        self.stopping = False
         self.tx = conn.transaction()
         self.tx.__enter__()
         try:
@@ -164,25 +184,87 @@ class CopySink:
             self._rollback(e)
             raise
 
-    def _send(self, data: memoryview | bytes, n_rows: int) -> None:
-        try:
-            self.copy.write(data)
-        except psycopg.Error as e:
-            raise self._error(e) from None
+    # -- the generating thread ----------------------------------------------------------------------
+    def _send(self, data: memoryview | bytes, n_rows: int, lease: Lease | None) -> None:
+        self._raise_error()
+        if lease is not None:
+            lease.hold()
+        else:
+            data = bytes(data)  # the caller reuses its buffer once this returns
+        if self.sender is None:
+            self.sender = threading.Thread(target=self._send_loop, name=f"copy {self.f.table}", daemon=True)
+            self.sender.start()
+        self.queue.put((data, lease))
         self.rows += n_rows
         self.bytes += len(data)
         self.sent[self.f.table] = self.bytes
 
-    def write_rows(self, buf: np.ndarray, ends: np.ndarray, n_rows: int) -> None:
+    def write_rows(self, buf: np.ndarray, ends: np.ndarray, n_rows: int, lease: Lease | None = None) -> None:
         if n_rows:
-            # libpq copies the bytes into its output buffer before this returns: the chunk buffer may be reused.
-            self._send(memoryview(buf)[: int(ends[n_rows - 1])], n_rows)
+            self._send(memoryview(buf)[: int(ends[n_rows - 1])], n_rows, lease)
 
     def write_text(self, text: str, n_rows: int) -> None:
         if n_rows:
-            self._send(text.encode("utf-8"), n_rows)
+            self._send(text.encode("utf-8"), n_rows, None)
 
     def finish(self) -> None:
+        """All rows are written: commit once they are sent (on the sending thread; see `wait`)."""
+        self._raise_error()
+        if self.sender is None:
+            self._commit()
+        else:
+            self.queue.put(_FINISH)
+
+    def wait(self) -> None:
+        """Block until the table is committed (after `finish`); raise what failed on the sending thread."""
+        if self.sender is not None:
+            self.sender.join()
+            self.sender = None
+        self._raise_error()
+
+    def abort(self) -> None:
+        if self.closed:
+            return
+        self.stopping = True  # rows still queued are dropped, and a queued commit does not happen
+        if self.sender is not None:
+            self.queue.put(_STOP)
+            self.sender.join()
+            self.sender = None
+        if not self.closed:
+            self._rollback(RuntimeError("generation stopped"))
+
+    def _raise_error(self) -> None:
+        e = self.error
+        if e is not None:
+            raise self._error(e) if isinstance(e, psycopg.Error) else e
+
+    # -- the sending thread -------------------------------------------------------------------------
+    def _send_loop(self) -> None:
+        """Send each queued chunk, then commit. After a failure (raised to the generating thread at its
+        next call), keep taking items and giving their leases back: the generator may be waiting for
+        its buffers, and it stops or finishes the sink only once it has seen the error."""
+        while True:
+            item = self.queue.get()
+            if item is _STOP:
+                return
+            if item is _FINISH:
+                if not self.stopping and self.error is None:
+                    try:
+                        self._commit()
+                    except BaseException as e:
+                        self.error = e
+                return
+            data, lease = item
+            try:
+                if not self.stopping and self.error is None:
+                    self.copy.write(data)
+            except BaseException as e:
+                self.error = e
+            finally:
+                if lease is not None:
+                    lease.release()
+
+    def _commit(self) -> None:
         try:
             self.copy_cm.__exit__(None, None, None)
         except psycopg.Error as e:
@@ -195,10 +277,6 @@ class CopySink:
         self.closed = True
         self.on_done(self.f, rows)
 
-    def abort(self) -> None:
-        if not self.closed:
-            self._rollback(RuntimeError("generation stopped"))
-
     def _rollback(self, exc: BaseException) -> None:
         self.closed = True
         with contextlib.suppress(psycopg.Error, AttributeError):
@@ -206,7 +284,7 @@ class CopySink:
         with contextlib.suppress(psycopg.Error):
             self.tx.__exit__(type(exc), exc, None)
 
-    def _error(self, e: psycopg.Error) -> BaseException:
-        if _is_data_error(e):
+    def _error(self, e: BaseException) -> BaseException:
+        if isinstance(e, psycopg.Error) and _is_data_error(e):
             return CopyDataError(f"generated {self.f.table}: {_one_line(e.diag.message_primary or str(e))}")
         return e
