@@ -124,7 +124,7 @@ def install() -> None:
 
         def before_stage(orig: Callable[..., Any]) -> Callable[..., Any]:
             def fn(self: Loader, pool: Any, batch: list[Any]) -> Any:
-                if any(j.kind == kind for j in batch):
+                if batch and all(j.kind == kind for j in batch):  # the stage itself (stage 1 analyzes too)
                     die()
                 return orig(self, pool, batch)
             return fn

@@ -13,6 +13,7 @@ import loader_helpers
 import psycopg
 import pytest
 from loader_helpers import (
+    BATCH1,
     ZERO,
     Cap,
     Mp,
@@ -71,6 +72,40 @@ def test_seeded_heaps_are_all_visible(fresh_db: str, batch1: Path, capsys: Cap, 
     # 0.60 / 0.74 at this size, ~1.0 at 300K issues; before the triggers were dropped: 0.)
     for table in ("issue", "comment", "issueLabel", "label"):
         assert all_visible_share(fresh_db, table) > 0.5, table
+    assert differences(fresh_db) == []
+
+
+def _timeline(out: str) -> list[str]:
+    """The jobs of ZBUGS_SEED_TIMELINE=1's listing, in start order."""
+    lines = out.split("timeline (start, duration, job):\n", 1)[1].splitlines()
+    return [line.split()[-1] for line in lines if line.startswith("  ")]
+
+
+@pytest.mark.parametrize("generate", [False, True], ids=["csv", "generate"])
+def test_a_seeded_table_is_analyzed_once_before_its_indexes(fresh_db: str, batch1: Path, capsys: Cap,
+                                                            monkeypatch: Mp, generate: bool) -> None:
+    """Loaded whole in one transaction, a big table gets its statistics as soon as it is in: before its
+    index builds (they would lock each other out) and before the foreign key checks, whose plans need
+    them; the last stage does not analyze it again. project has an expression index: analyzed after it."""
+    args = ("--generate",) if generate else ()
+    env = {k: v for k, v in BATCH1.items() if k != "SHARD_SIZE"} if generate else {}
+    with monkeypatch.context() as m:
+        for k, v in env.items():
+            m.setenv(k, v)
+        ran = seed_cli(fresh_db, batch1, capsys, monkeypatch, *args, ZBUGS_SEED_TIMELINE="true")
+    assert ran.code == 0, ran.text
+    jobs = _timeline(ran.out)
+    table_of = {f"index:{name}": table for name, table in
+                query(fresh_db, "SELECT indexname, tablename FROM pg_indexes WHERE schemaname = 'public'")}
+    for table in ("issue", "comment", "issueLabel"):
+        assert jobs.count(f"analyze:{table}") == 1, (table, jobs)
+        first_index = min(i for i, j in enumerate(jobs) if table_of.get(j) == table)
+        first_fk = min(i for i, j in enumerate(jobs) if j.startswith(f"fk:{table}."))
+        assert jobs.index(f"analyze:{table}") < first_index and jobs.index(f"analyze:{table}") < first_fk
+    assert jobs.index("analyze:project") > jobs.index("index:project_lower_case_name_idx")
+    stats = query(fresh_db, "SELECT count(DISTINCT tablename) FROM pg_stats WHERE schemaname = 'public' "
+                            "AND tablename IN ('issue', 'comment', 'issueLabel', 'project')")
+    assert stats == [(4,)]
     assert differences(fresh_db) == []
 
 

@@ -164,6 +164,7 @@ class Loader:
         self.batch_rows: dict[str, int] = {}
         self.table_rows: dict[str, int] = {}
         self.minimal = False  # the embedded server runs at wal_level=minimal for this load
+        self.analyzed: set[str] = set()  # tables analyzed right after their copy (see _rebuild)
 
     # -- entry points ----------------------------------------------------------------------------------
 
@@ -607,16 +608,30 @@ class Loader:
                                 deps,
                                 priority=1e15 - order[table] * 1e6 - i, fatal=True))
                 copy_keys.setdefault(table, []).append(key)
+        # A table loaded whole in one transaction (seed/force) is analyzed as soon as it is in, before its
+        # indexes (ANALYZE and CREATE INDEX lock each other out): the foreign key checks then get plans
+        # made with statistics (index-only anti-joins instead of whole-table hashes) and the last
+        # stage has nothing left to do for it. Not a table with an expression index: ANALYZE gathers the
+        # expression's statistics only once that index exists.
+        expressions = {ix.table for ix in indexes if not ix.columns}
+        early = [t for t in TABLES if t in copy_keys and t not in expressions and dataset is not None
+                 and self._freeze(run, t, [f for f in todo if f.table == t])]
+        an_task = _LazyTask(self.progress, "analyze", len(early), "tables")
+        for table in early:
+            jobs.append(Job(f"analyze:{table}", "analyze", self._analyze_fn(table, an_task, early=True),
+                            frozenset(copy_keys[table]), priority=1e14 + rows_hint.get(table, 0.0)))
         missing_ix = [ix for ix in indexes if not now.has_index(ix) and ix.constraint_type != "x"]
         ix_task = _LazyTask(self.progress, "indexes", len(missing_ix), "indexes")
         for ix in missing_ix:
             cost = rows_hint.get(ix.table, 0.0) * (1 + 0.25 * max(len(ix.columns), 1))
-            jobs.append(Job(f"index:{ix.name}", "index", self._index_fn(ix, ix_task),
-                            frozenset(copy_keys.get(ix.table, [])), priority=cost))
+            deps = copy_keys.get(ix.table, []) + ([f"analyze:{ix.table}"] if ix.table in early else [])
+            jobs.append(Job(f"index:{ix.name}", "index", self._index_fn(ix, ix_task), frozenset(deps),
+                            priority=cost))
         outcome = self._run(pool, jobs)
         for task in copy_tasks.values():
             task.done()
         ix_task.done()
+        an_task.done()
         self.phases["copy"] = outcome.span("copy")
         self.phases["indexes"] = outcome.span("index")
         self._raise_fatal(outcome)
@@ -662,7 +677,8 @@ class Loader:
 
         # Stage 5: fresh planner statistics for what changed.
         if dataset is not None and not failures:
-            tables = [t for t in TABLES if dataset.files_of(t) and self._worth_analyzing(run, t)]
+            tables = [t for t in TABLES if dataset.files_of(t) and self._worth_analyzing(run, t)
+                      and t not in self.analyzed]
             an_task = self.progress.task("analyze", len(tables), "tables")
             outcome = self._run(pool, [Job(f"analyze:{t}", "analyze", self._analyze_fn(t, an_task),
                                     priority=rows_hint.get(t, 0.0)) for t in tables])
@@ -783,9 +799,17 @@ class Loader:
                 task.advance(1)
         return fn
 
-    def _analyze_fn(self, table: str, task: Any) -> Callable[[Conn], None]:
+    def _analyze_fn(self, table: str, task: Any, *, early: bool = False) -> Callable[[Conn], None]:
         def fn(conn: Conn) -> None:
-            work.analyze(conn, table)
+            if early:
+                try:
+                    work.analyze(conn, table)
+                except psycopg.Error as e:  # not worth failing the load for: the last stage analyzes it
+                    self.progress.log(f"note: ANALYZE {table} failed, retried at the end: {' '.join(str(e).split())}")
+                    return
+                self.analyzed.add(table)
+            else:
+                work.analyze(conn, table)
             task.advance(1)
         return fn
 
