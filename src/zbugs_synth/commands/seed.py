@@ -40,8 +40,11 @@ with the WAL the load will keep on disk for it.
 
 Memory: the guide's maintenance_work_mem of 2GB is the budget of the whole load, shared by the
 connections that build indexes at once: each gets 2GB / jobs (at least 64MB), e.g. 1GB with 2
-jobs, 128MB with 16. Setting ZERO_SEED_MAINTENANCE_WORK_MEM (--maintenance-work-mem) gives every
-connection exactly that value instead (the server may then be asked for jobs times as much).
+jobs, 128MB with 16; foreign key checks hash with it. Index builds sort with 64MB
+(ZBUGS_SEED_INDEX_SORT_MEM): in pieces that fit the CPU caches, then merged, which measured faster
+than one big sort in memory. Setting ZERO_SEED_MAINTENANCE_WORK_MEM (--maintenance-work-mem) gives
+every connection exactly that value for everything instead (the server may then be asked for jobs
+times as much).
 
 With --generate there is no dataset directory: the rows are generated on the fly (settings as
 generate-synthetic's: NUM_ISSUES, SEED, SKIP_USERS, TEMPLATES_DIR, ...) and streamed into COPY, one
@@ -161,7 +164,9 @@ def _summary(r: SeedResult) -> None:
     total = sum(r.rows.values())
     verb = "resumed and finished" if r.resumed else "loaded"
     print(f"{verb} {r.source} (dataset {r.dataset_id}, mode {r.mode}) with {r.jobs} connection(s), "
-          f"maintenance_work_mem {r.maintenance_work_mem} each", file=out)
+          f"maintenance_work_mem {r.maintenance_work_mem} each"
+          + (f" ({r.index_mem} for index builds)" if r.index_mem and r.index_mem != r.maintenance_work_mem else ""),
+          file=out)
     width = max(len(t) for t in [*r.rows, "total"]) + 2
     print(f"{'table':<{width}}{'rows':>14}", file=out)
     for table, n in r.rows.items():

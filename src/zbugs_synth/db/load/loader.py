@@ -16,8 +16,9 @@ The guide's steps, in this order:
    then validate them (in parallel);
 5. restore the trigger states, ANALYZE the loaded tables, mark the load finished.
 
-Every session sets maintenance_work_mem (the guide's 2GB shared by the connections, unless set)
-and work_mem. A killed run is resumed by running the same command again (see state.py); a CSV
+Every session sets maintenance_work_mem (the guide's 2GB shared by the connections, unless set:
+what foreign key checks hash with; index builds sort with less, see Tuning.index_sort_mem) and
+work_mem. A killed run is resumed by running the same command again (see state.py); a CSV
 the server rejects undoes the whole load; an index or foreign key the data does not allow leaves
 the load resumable once the data is fixed.
 """
@@ -130,6 +131,7 @@ class SeedResult:
     elapsed: float = 0.0
     jobs: int = 0
     maintenance_work_mem: str = ""  # per connection
+    index_mem: str = ""  # ... while it builds an index
     notes: list[str] = field(default_factory=list)
     job_times: list[tuple[str, float, float]] = field(default_factory=list)  # (job, start, seconds) for benches
 
@@ -213,6 +215,7 @@ class Loader:
             self.phases["prepare"] = time.perf_counter() - t
             result.jobs = self.jobs
             result.maintenance_work_mem = self.sessions.maintenance_work_mem
+            result.index_mem = self.sessions.index_mem
             pool = Pool(lambda: self.sessions.open(session.APP_WORKER), self.jobs)
             try:
                 self._load(ctl, pool, run, dataset)
@@ -781,11 +784,18 @@ class Loader:
                 # DDL under session_replication_role = replica fires no event trigger: zero-cache would
                 # never hear of the index. Builds run as an ordinary session.
                 conn.execute("SET session_replication_role = origin")
+            mem = self.sessions.index_mem
+            if mem != self.sessions.maintenance_work_mem:  # the sort's memory (see Tuning.index_sort_mem)
+                conn.execute("SELECT set_config('maintenance_work_mem', %s, false)", (mem,))
             try:
                 work.build_index(conn, ix)
             finally:
-                if self.sessions.replica_role and not conn.broken:
-                    conn.execute("SET session_replication_role = replica")
+                if not conn.broken:
+                    if self.sessions.replica_role:
+                        conn.execute("SET session_replication_role = replica")
+                    if mem != self.sessions.maintenance_work_mem:  # foreign key checks hash with it
+                        conn.execute("SELECT set_config('maintenance_work_mem', %s, false)",
+                                     (self.sessions.maintenance_work_mem,))
             task.advance(1)
         return fn
 
