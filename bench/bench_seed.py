@@ -38,6 +38,7 @@ from typing import Any
 
 import psycopg
 
+from zbugs_synth.commands.seed import print_timeline
 from zbugs_synth.config import build
 from zbugs_synth.config.seed import SeedConfig, Tuning
 from zbugs_synth.db import connect as dbconnect
@@ -136,9 +137,7 @@ def run_loader(url: str, dataset_dir: Path, env: dict[str, str], jobs: int) -> d
     result = seed(cfg, tuning)
     assert result.status == "loaded", result
     if os.environ.get("BENCH_JOB_TIMES"):
-        for key, start, secs in sorted(result.job_times, key=lambda j: j[1]):
-            if secs >= 0.5:
-                print(f"      {start:6.1f}s +{secs:5.1f}s  {key}")
+        print_timeline(result.job_times, min_secs=0.5)
     return result.phases
 
 

@@ -155,7 +155,7 @@ def load(cfg: SeedConfig, tuning: Tuning, progress_mode: str, *, command: str = 
     if result.status == "loaded":
         _summary(result)
         if tuning.timeline:
-            _timeline(result)
+            print_timeline(result.job_times)
     return 0
 
 
@@ -178,8 +178,10 @@ def _summary(r: SeedResult) -> None:
     print("(copy and index builds overlap: a table's indexes start as soon as its last shard is in)", file=out)
 
 
-def _timeline(r: SeedResult) -> None:
-    """Each job's start (seconds into the load) and duration, in start order: where the time went."""
+def print_timeline(job_times: list[tuple[str, float, float]], min_secs: float = 0.0) -> None:
+    """Each job's start (seconds into the load) and duration, in start order: where the time went
+    (ZBUGS_SEED_TIMELINE; bench/bench_seed.py prints the jobs of `min_secs` or more)."""
     print("timeline (start, duration, job):")
-    for key, start, secs in sorted(r.job_times, key=lambda j: j[1]):
-        print(f"  {start:7.1f}s +{secs:6.1f}s  {key}")
+    for key, start, secs in sorted(job_times, key=lambda j: j[1]):
+        if secs >= min_secs:
+            print(f"  {start:7.1f}s +{secs:6.1f}s  {key}")

@@ -811,15 +811,16 @@ class Loader:
 
     def _analyze_fn(self, table: str, task: Any, *, early: bool = False) -> Callable[[Conn], None]:
         def fn(conn: Conn) -> None:
-            if early:
-                try:
-                    work.analyze(conn, table)
-                except psycopg.Error as e:  # not worth failing the load for: the last stage analyzes it
-                    self.progress.log(f"note: ANALYZE {table} failed, retried at the end: {' '.join(str(e).split())}")
-                    return
-                self.analyzed.add(table)
-            else:
+            try:
                 work.analyze(conn, table)
+            except psycopg.Error as e:
+                if not early:
+                    raise
+                # Not worth failing the load for: the last stage analyzes what is not in self.analyzed.
+                self.progress.log(f"note: ANALYZE {table} failed, retried at the end: {' '.join(str(e).split())}")
+                return
+            if early:
+                self.analyzed.add(table)
             task.advance(1)
         return fn
 

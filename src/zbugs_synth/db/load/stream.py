@@ -234,9 +234,8 @@ class CopySink:
             self._rollback(RuntimeError("generation stopped"))
 
     def _raise_error(self) -> None:
-        e = self.error
-        if e is not None:
-            raise self._error(e) if isinstance(e, psycopg.Error) else e
+        if self.error is not None:
+            raise self.error
 
     # -- the sending thread -------------------------------------------------------------------------
     def _send_loop(self) -> None:
@@ -252,14 +251,14 @@ class CopySink:
                     try:
                         self._commit()
                     except BaseException as e:
-                        self.error = e
+                        self.error = self._error(e)
                 return
             data, lease = item
             try:
                 if not self.stopping and self.error is None:
                     self.copy.write(data)
             except BaseException as e:
-                self.error = e
+                self.error = self._error(e)
             finally:
                 if lease is not None:
                     lease.release()
