@@ -177,3 +177,35 @@ def test_closing_the_passes_cancels_a_running_one(fresh_db: str) -> None:
     assert time.monotonic() - t0 < 15
     with pytest.raises(psycopg.errors.QueryCanceled):
         table_passes.get("slow")
+
+
+def test_chunked_comment_pass_counts_unknown_times_and_long_bodies_exactly(
+        fresh_db: str, dataset: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Many chunks, with a comment without a created time, an issue without one (all its comments
+    become unknown), a comment without an issue (neither compared nor looked up again) and two bodies
+    over the limit in different chunks: every number equals the one straight SQL gives."""
+    rows = load_dir(fresh_db, dataset)
+    with psycopg.connect(fresh_db, autocommit=True) as c:
+        ids = [r[0] for r in c.execute("SELECT id FROM comment ORDER BY ctid").fetchall()]
+        first, no_time, no_issue, last = ids[0], ids[len(ids) // 3], ids[len(ids) // 2], ids[-1]
+        issue = c.execute("""SELECT "issueID" FROM comment WHERE "issueID" IS NOT NULL GROUP BY 1
+                              HAVING count(*) >= 2 ORDER BY 1 LIMIT 1""").fetchone()[0]  # type: ignore[index]
+        c.execute("SET session_replication_role = replica")
+        c.execute("UPDATE comment SET created = NULL WHERE id = %s", (no_time,))
+        c.execute("UPDATE issue SET created = NULL WHERE id = %s", (issue,))
+        c.execute('UPDATE comment SET "issueID" = NULL WHERE id = %s', (no_issue,))
+        c.execute("UPDATE comment SET body = repeat('b', 70000) WHERE id = ANY(%s)", ([first, last],))
+        c.execute("ANALYZE")
+    expected_unknown = _one(fresh_db, """SELECT count(*) FROM comment c JOIN issue i ON i.id = c."issueID"
+                                          WHERE c.created IS NULL OR i.created IS NULL""")
+    assert expected_unknown >= 3
+    monkeypatch.setattr(passes, "CHUNK_PAGES", 2)
+    with psycopg.connect(fresh_db, autocommit=True) as c:
+        assert len(passes.comment_chunks(c)) >= 4
+    checks = {c.name: c for c in verify(fresh_db).checks}
+    older = checks["no comment older than its issue"]
+    assert older.numbers == {"older": 0, "unknown": expected_unknown, "compared": rows["comment"] - 1}
+    assert older.status != PASS
+    long = checks["comment body at most 65,536 characters"]
+    assert long.status == FAIL and long.numbers["tooLong"] == 2
+    assert sorted(s.split()[1] for s in long.samples) == sorted([first, last])

@@ -10,10 +10,11 @@ that one read:
   body-length limits and the number of comments on the one limited issue;
 - comments per issue and labels per issue: from the (issueID) index of comment and issueLabel alone
   (an index-only scan in issueID order, counted group by group as it streams: no hash table of
-  10 M issues) when the table is all-visible; else the planner reads the heap, same result. A load
-  leaves issueLabel all-visible (COPY FREEZE); comment and issue become so when autovacuum (or a
-  VACUUM) has been over them: their COPY writes row by row (they have row triggers, disabled or
-  not), which does not set the visibility map.
+  10 M issues) when the table is all-visible; else the planner reads the heap, same result. A seed
+  leaves all three all-visible (COPY FREEZE, into tables whose insert triggers it dropped for the
+  load: PostgreSQL writes row by row, without setting the visibility map, into a table with a
+  BEFORE INSERT trigger, even a disabled one); an append's rows become so when autovacuum (or a
+  VACUUM) has been over them.
 
 The passes run on their own connections, two at a time, while verify's catalog checks run on its
 main connection; a check waits for the pass it reads. A pass that fails (timeout, missing table)
