@@ -40,9 +40,9 @@ with the WAL the load will keep on disk for it.
 
 Memory: the guide's maintenance_work_mem of 2GB is the budget of the whole load, shared by the
 connections that build indexes at once: each gets 2GB / jobs (at least 64MB), e.g. 1GB with 2
-jobs, 128MB with 16; foreign key checks hash with it. Index builds sort with 64MB
+jobs, 128MB with 16. Index builds and foreign key checks sort (or hash) with 64MB
 (ZBUGS_SEED_INDEX_SORT_MEM): in pieces that fit the CPU caches, then merged, which measured faster
-than one big sort in memory. Setting ZERO_SEED_MAINTENANCE_WORK_MEM (--maintenance-work-mem) gives
+than one big sort or hash in memory. Setting ZERO_SEED_MAINTENANCE_WORK_MEM (--maintenance-work-mem) gives
 every connection exactly that value for everything instead (the server may then be asked for jobs
 times as much).
 
@@ -165,7 +165,8 @@ def _summary(r: SeedResult) -> None:
     verb = "resumed and finished" if r.resumed else "loaded"
     print(f"{verb} {r.source} (dataset {r.dataset_id}, mode {r.mode}) with {r.jobs} connection(s), "
           f"maintenance_work_mem {r.maintenance_work_mem} each"
-          + (f" ({r.index_mem} for index builds)" if r.index_mem and r.index_mem != r.maintenance_work_mem else ""),
+          + (f" ({r.index_mem} for index builds and foreign key checks)"
+             if r.index_mem and r.index_mem != r.maintenance_work_mem else ""),
           file=out)
     width = max(len(t) for t in [*r.rows, "total"]) + 2
     print(f"{'table':<{width}}{'rows':>14}", file=out)

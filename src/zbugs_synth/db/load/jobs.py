@@ -232,3 +232,50 @@ def _safe(fn: Callable[[], str]) -> str:
         return fn()
     except psycopg.Error:
         return ""
+
+
+# ---- the order of the foreign key checks ----------------------------------------------------------
+
+def fk_priorities(fks: list[SavedForeignKey], rows: dict[str, float],
+                  indexed: dict[str, list[tuple[str, ...]]]) -> dict[str, float]:
+    """A priority per foreign key (by name; higher starts first) for the checks' pool.
+
+    One table's checks take turns (each locks its table), so the stage lasts at least as long as the
+    busiest table's checks: that table's go first, its longest first, and the short ones fill in.
+    A check's cost, estimated: its table's rows, read from an index on the key's columns (sorted, the
+    cheap case) or else from the heap (about twice as costly), plus, without such an index, a hash or
+    sort of the referenced table. Measured at 10 M issues (64MB): issueLabel (issueID, projectID)
+    13.7 s, comment creatorID 5.8, comment issueID 4.2, issueLabel (labelID, projectID) 2.4, issue's
+    three 1.2-2.0; started by table size instead, the largest waited for the small ones and ran alone
+    at the end."""
+    def covered(fk: SavedForeignKey) -> bool:
+        n = len(fk.columns)
+        return any(len(cols) >= n and set(cols[:n]) == set(fk.columns) for cols in indexed.get(fk.table, []))
+
+    def cost(fk: SavedForeignKey) -> float:
+        child = rows.get(fk.table, 0.0)
+        return child if covered(fk) else 2 * child + 2 * rows.get(fk.ref_table, 0.0)
+
+    costs = {fk.name: cost(fk) for fk in fks}
+    lane = {t: sum(costs[fk.name] for fk in fks if fk.table == t) for t in {fk.table for fk in fks}}
+    # Lane totals dominate (the busiest table first); within a table, its costliest check first.
+    top = max(costs.values(), default=0.0) + 1.0
+    return {fk.name: lane[fk.table] * top + costs[fk.name] for fk in fks}
+
+
+def fk_order_facts(conn: Conn) -> tuple[dict[str, float], dict[str, list[tuple[str, ...]]]]:
+    """What fk_priorities needs, as the catalog has it now: rows per table (the planner's count: the
+    tables were just loaded and analyzed) and the key columns of each table's valid indexes."""
+    rows = {str(t): float(n) for t, n in conn.execute(
+        "SELECT c.relname, greatest(c.reltuples, 0) FROM pg_class c JOIN pg_namespace s ON s.oid = c.relnamespace "
+        "WHERE s.nspname = 'public' AND c.relkind = 'r'").fetchall()}
+    indexed: dict[str, list[tuple[str, ...]]] = {}
+    for t, cols in conn.execute(
+            """SELECT t.relname, array(SELECT a.attname::text FROM unnest(ix.indkey::int2[]) WITH ORDINALITY k(n, i)
+                                         JOIN pg_attribute a ON a.attrelid = ix.indrelid AND a.attnum = k.n
+                                        ORDER BY k.i)
+                 FROM pg_index ix JOIN pg_class t ON t.oid = ix.indrelid
+                 JOIN pg_namespace s ON s.oid = t.relnamespace
+                WHERE s.nspname = 'public' AND ix.indisvalid""").fetchall():
+        indexed.setdefault(str(t), []).append(tuple(cols))
+    return rows, indexed
