@@ -58,10 +58,18 @@ class DataFile:
     rows: int | None  # from the manifest; None for an original-tool dataset
     columns: tuple[str, ...]  # the header: COPY's column list
     remote: RemoteFile | None = field(default=None, compare=False)  # streamed from object storage
+    expected: int | None = field(default=None, compare=False)  # rows a generated table will about have
 
     @property
     def display(self) -> str:
         return self.remote.display if self.remote is not None else str(self.path)
+
+    @property
+    def rows_estimate(self) -> float:
+        """Rows, for cost hints only: the manifest's count, the generator's expectation, or ~150 bytes a row."""
+        if self.rows is not None:
+            return float(self.rows)
+        return float(self.expected) if self.expected is not None else self.bytes / 150
 
 
 @dataclass(frozen=True)

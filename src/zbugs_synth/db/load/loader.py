@@ -452,8 +452,7 @@ class Loader:
         """What an append changes: nothing (keep), the secondary indexes of its tables (rebuild), or, for
         a batch as big as the data (full), every index, key and foreign key as a seed does; plus the
         triggers when the role may not set session_replication_role."""
-        batch = {t: sum(f.rows if f.rows is not None else f.bytes // 150 for f in dataset.files_of(t))
-                 for t in TABLES}
+        batch = {t: int(sum(f.rows_estimate for f in dataset.files_of(t))) for t in TABLES}
         self.table_rows = append.table_rows(ctl, TABLES)
         self.batch_rows = batch
         plan = append.plan_indexes(self.cfg.indexes, batch, self.table_rows, bool(self.zc.active))
@@ -574,11 +573,16 @@ class Loader:
         copy_keys: dict[str, list[str]] = {}
         rows_hint: dict[str, float] = dict.fromkeys(TABLES, 0.0)
         for f in todo:
-            rows_hint[f.table] += f.rows if f.rows is not None else f.bytes / 150
+            rows_hint[f.table] += f.rows_estimate
+        # What the tables hold already, except those the COPY's own transaction empties (TRUNCATE +
+        # COPY FREEZE): their counts are the old contents' (a 10 M --force after a 10 M load would
+        # count them twice; one after a 1 M load would rank tables by the old sizes).
+        emptied = {t for t in {f.table for f in todo} if self._freeze(run, t, [f for f in todo if f.table == t])}
         for t, n in ctl.execute("SELECT c.relname, greatest(c.reltuples, 0) FROM pg_class c JOIN pg_namespace s "
                                 "ON s.oid = c.relnamespace WHERE s.nspname = 'public' AND c.relname = ANY(%s)",
                                 (list(TABLES),)).fetchall():
-            rows_hint[t] = rows_hint.get(t, 0.0) + float(n)
+            if t not in emptied:
+                rows_hint[t] = rows_hint.get(t, 0.0) + float(n)
         copy_tasks = {t: _LazyTask(self.progress, f"copy {t}", sum(f.bytes for f in todo if f.table == t), "bytes",
                                    parts=sum(f.table == t for f in todo)) for t in TABLES}
         seq = Sequence(self.seq, run.shortid_base) if self.seq and run.shortid_base is not None else None

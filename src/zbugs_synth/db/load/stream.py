@@ -92,9 +92,16 @@ class GeneratedSource:
                 continue
             name = table + GENERATED_SUFFIX
             files.append(DataFile(name, table, i, Path("<generated>") / table, self._bytes_hint(table), None,
-                                  HEADERS[table]))
+                                  HEADERS[table], expected=self._rows_hint(table)))
         return GeneratedDataset(Path("."), describe(self.cfg), self.dataset_id, self.manifest(), tuple(files),
                                 None, cfg=self.cfg)
+
+    def _rows_hint(self, table: str) -> int | None:
+        """About how many rows a big table gets (the loader ranks index builds by it: issue's hint by
+        bytes alone outranked comment's three times as many rows, and comment's long builds ran last)."""
+        n = self.cfg.num_issues
+        per = {"issue": 1.0, "comment": self.cfg.comments_per_issue, "issueLabel": self.cfg.labels_per_issue}
+        return round(n * per[table]) if table in per else None
 
     def _bytes_hint(self, table: str) -> int:
         """Rough bytes of a table (only the loader's cost hints use it)."""
