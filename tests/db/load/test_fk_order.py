@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from zbugs_synth.db import schema
 from zbugs_synth.db.load.jobs import fk_priorities
-from zbugs_synth.db.load.objects import SavedForeignKey
+from zbugs_synth.db.load.loader import Loader
+from zbugs_synth.db.load.objects import Present, SavedForeignKey, SavedIndex
 
 ROWS = {"user": 100.0, "project": 100.0, "label": 4930.0, "issue": 10e6, "comment": 30e6, "issueLabel": 15e6}
 # Seconds per check at 10 M issues (64MB, each alone); the rest are tables with no rows.
@@ -67,3 +68,28 @@ def test_an_index_on_the_key_makes_a_check_cheaper_than_the_same_table_without_o
     assert with_index["comment_creatorID_fkey"] > with_index["comment_issueID_fkey"]
     without = fk_priorities(fks, ROWS, {})  # no index at all: both read the heap; issueID also hashes issue
     assert without["comment_issueID_fkey"] > without["comment_creatorID_fkey"]
+
+
+def _saved_indexes() -> list[SavedIndex]:
+    return [SavedIndex(ix.table, name, "", ix.columns, ix.unique) for name, ix in schema.INDEXES.items()]
+
+
+def test_keys_from_a_big_table_to_a_small_one_are_checked_during_the_index_builds() -> None:
+    """Stage 1 checks the keys that read a big table's heap (no index leads with their columns) and
+    reference a small table (its index builds are instant, so the key's lock on it waits for
+    nothing), while that heap is still cached. A key to a big table (issue) waits for the end, as do
+    keys an index covers (issue's: cheap, and early they would queue behind all 12 of issue's builds)
+    and one already added (a resumed load validates it then)."""
+    fks = _fks()
+    nothing = Present(set(), {}, {}, {}, {})
+    early = {fk.name for fk in Loader._early_fks(fks, nothing, ROWS, _saved_indexes())}
+    assert early == {"comment_creatorID_fkey", "issueLabel_labelID_projectID_fkey"}
+    added = Present(set(), {("comment", "comment_creatorID_fkey"): False}, {}, {}, {})
+    assert "comment_creatorID_fkey" not in {fk.name for fk in Loader._early_fks(fks, added, ROWS, _saved_indexes())}
+    # No unique index on the referenced columns (it could not be added): left to the end.
+    no_user_key = [ix for ix in _saved_indexes() if ix.table != "user"]
+    left = {fk.name for fk in Loader._early_fks(fks, nothing, ROWS, no_user_key)}
+    assert left == {"issueLabel_labelID_projectID_fkey"}
+    # An index on the key's columns: read instead of the heap, at the end.
+    with_index = [*_saved_indexes(), SavedIndex("comment", "c_creator", "", ("creatorID", "id"), False)]
+    assert "comment_creatorID_fkey" not in {fk.name for fk in Loader._early_fks(fks, nothing, ROWS, with_index)}
