@@ -11,9 +11,11 @@ The guide's steps, in this order:
    of the loaded tables, drop those indexes, constraints and foreign keys, disable user triggers;
 3. COPY every shard (`COPY ... FROM STDIN CSV HEADER`, columns from the header), each in its own
    transaction together with its "loaded" record; on N connections at once, tables in dependency
-   order; a table's indexes start building as soon as its last shard is in;
-4. attach the primary-key/unique constraints to their new indexes, add the foreign keys NOT VALID,
-   then validate them (in parallel);
+   order; a table's indexes start building as soon as its last shard is in, and a big table's
+   foreign keys to a small table that no index covers are checked right after those (its heap
+   still cached);
+4. attach the primary-key/unique constraints to their new indexes, add the other foreign keys NOT
+   VALID, then validate them (in parallel);
 5. restore the trigger states, ANALYZE the loaded tables, mark the load finished.
 
 Every session sets maintenance_work_mem (the guide's 2GB shared by the connections, unless set;
