@@ -640,7 +640,9 @@ class Loader:
         fk_todo = [fk for fk in fks if not (now.has_fk(fk) and now.fk_done(fk))] \
             if self.tuning.fk_mode == "validate" else [fk for fk in fks if not now.has_fk(fk)]
         fk_task = _LazyTask(self.progress, "foreign keys", len(fk_todo), "keys")
-        early_fks = self._early_fks(fk_todo, now, rows_hint, indexes)
+        # Not on an append's workers (session_replication_role = replica): DDL there fires no event
+        # trigger, and the control connection adds the keys at the end as an ordinary session.
+        early_fks = [] if self.sessions.replica_role else self._early_fks(fk_todo, now, rows_hint, indexes)
         referenced = {fk.ref_table for fk in early_fks}
         ix_task = _LazyTask(self.progress, "indexes", len(missing_ix), "indexes")
         for ix in missing_ix:
