@@ -176,7 +176,8 @@ def _summary(r: SeedResult) -> None:
     print(f"{'total':<{width}}{total:>14,}   in {r.elapsed:.1f}s ({rate:,.0f} rows/s)", file=out)
     phases = ", ".join(f"{name} {secs:.1f}s" for name, secs in r.phases.items())
     print(f"phases: {phases}", file=out)
-    print("(copy and index builds overlap: a table's indexes start as soon as its last shard is in)", file=out)
+    print("(phases overlap: a table's indexes start as soon as its last shard is in, and its foreign keys to a "
+          "small table that no index covers are checked right after them)", file=out)
 
 
 def print_timeline(job_times: list[tuple[str, float, float]], min_secs: float = 0.0) -> None:
