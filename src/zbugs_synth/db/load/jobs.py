@@ -21,7 +21,9 @@ from zbugs_synth.db.load.csv_check import copy_error_location, record_lines
 from zbugs_synth.db.load.dataset import DataFile
 from zbugs_synth.db.load.objects import SavedForeignKey, SavedIndex, duplicate_sample, orphan_sample
 from zbugs_synth.db.names import qi, qt
+from zbugs_synth.db.schema import catalog
 from zbugs_synth.progress import Task
+from zbugs_synth.tables import TABLES
 
 Conn = psycopg.Connection[Any]
 CHUNK = 1 << 20  # bytes per write to the COPY stream
@@ -236,6 +238,13 @@ def _safe(fn: Callable[[], str]) -> str:
 
 # ---- the order of the foreign key checks ----------------------------------------------------------
 
+def covers(index_columns: tuple[str, ...], key_columns: tuple[str, ...]) -> bool:
+    """Whether an index with these key columns leads with a foreign key's columns (in any order): the
+    key's check then reads that index, sorted, instead of the table's heap."""
+    n = len(key_columns)
+    return len(index_columns) >= n and set(index_columns[:n]) == set(key_columns)
+
+
 def fk_priorities(fks: list[SavedForeignKey], rows: dict[str, float],
                   indexed: dict[str, list[tuple[str, ...]]]) -> dict[str, float]:
     """A priority per foreign key (by name; higher starts first) for the checks' pool.
@@ -248,13 +257,11 @@ def fk_priorities(fks: list[SavedForeignKey], rows: dict[str, float],
     13.7 s, comment creatorID 5.8, comment issueID 4.2, issueLabel (labelID, projectID) 2.4, issue's
     three 1.2-2.0; started by table size instead, the largest waited for the small ones and ran alone
     at the end."""
-    def covered(fk: SavedForeignKey) -> bool:
-        n = len(fk.columns)
-        return any(len(cols) >= n and set(cols[:n]) == set(fk.columns) for cols in indexed.get(fk.table, []))
-
     def cost(fk: SavedForeignKey) -> float:
         child = rows.get(fk.table, 0.0)
-        return child if covered(fk) else 2 * child + 2 * rows.get(fk.ref_table, 0.0)
+        if any(covers(cols, fk.columns) for cols in indexed.get(fk.table, [])):
+            return child
+        return 2 * child + 2 * rows.get(fk.ref_table, 0.0)
 
     costs = {fk.name: cost(fk) for fk in fks}
     lane = {t: sum(costs[fk.name] for fk in fks if fk.table == t) for t in {fk.table for fk in fks}}
@@ -265,17 +272,9 @@ def fk_priorities(fks: list[SavedForeignKey], rows: dict[str, float],
 
 def fk_order_facts(conn: Conn) -> tuple[dict[str, float], dict[str, list[tuple[str, ...]]]]:
     """What fk_priorities needs, as the catalog has it now: rows per table (the planner's count: the
-    tables were just loaded and analyzed) and the key columns of each table's valid indexes."""
-    rows = {str(t): float(n) for t, n in conn.execute(
-        "SELECT c.relname, greatest(c.reltuples, 0) FROM pg_class c JOIN pg_namespace s ON s.oid = c.relnamespace "
-        "WHERE s.nspname = 'public' AND c.relkind = 'r'").fetchall()}
+    tables were just loaded and analyzed) and the key columns of each table's indexes."""
+    rows = {t: float(n) for t, n in append.table_rows(conn, TABLES).items()}
     indexed: dict[str, list[tuple[str, ...]]] = {}
-    for t, cols in conn.execute(
-            """SELECT t.relname, array(SELECT a.attname::text FROM unnest(ix.indkey::int2[]) WITH ORDINALITY k(n, i)
-                                         JOIN pg_attribute a ON a.attrelid = ix.indrelid AND a.attnum = k.n
-                                        ORDER BY k.i)
-                 FROM pg_index ix JOIN pg_class t ON t.oid = ix.indrelid
-                 JOIN pg_namespace s ON s.oid = t.relnamespace
-                WHERE s.nspname = 'public' AND ix.indisvalid""").fetchall():
-        indexed.setdefault(str(t), []).append(tuple(cols))
+    for ix in catalog.indexes(conn):
+        indexed.setdefault(ix.table, []).append(ix.key_columns)
     return rows, indexed

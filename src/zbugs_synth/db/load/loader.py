@@ -46,6 +46,7 @@ from zbugs_synth.db.load.dataset import DataFile, Dataset, check_checksums, insp
 from zbugs_synth.db.load.jobs import CopyDataError, RebuildError, Sequence
 from zbugs_synth.db.load.minimal_wal import minimal_wal
 from zbugs_synth.db.load.objects import (
+    Present,
     Saved,
     SavedForeignKey,
     SavedIndex,
@@ -100,6 +101,10 @@ class _LazyTask:
             self._task.done()
 
 
+# Stage 1's priorities: copies first, then the early ANALYZEs, then what the early foreign key checks
+# wait for and the checks themselves, then index builds by cost (rows times columns, < 1e13).
+_EARLY = 1e13
+
 # An external server (ZERO_UPSTREAM_DB) is never reconfigured; for big initial loads, say what would help.
 EXTERNAL_HINT_BYTES = 1 << 30
 EXTERNAL_HINT = ("note: this server is not one zbugs-synth runs, so it was loaded as configured; for initial loads "
@@ -134,7 +139,7 @@ class SeedResult:
     elapsed: float = 0.0
     jobs: int = 0
     maintenance_work_mem: str = ""  # per connection
-    index_mem: str = ""  # ... while it builds an index
+    index_mem: str = ""  # ... while it builds an index or checks a foreign key
     notes: list[str] = field(default_factory=list)
     job_times: list[tuple[str, float, float]] = field(default_factory=list)  # (job, start, seconds) for benches
 
@@ -580,9 +585,7 @@ class Loader:
         # COPY FREEZE): their counts are the old contents' (a 10 M --force after a 10 M load would
         # count them twice; one after a 1 M load would rank tables by the old sizes).
         emptied = {t for t in {f.table for f in todo} if self._freeze(run, t, [f for f in todo if f.table == t])}
-        for t, n in ctl.execute("SELECT c.relname, greatest(c.reltuples, 0) FROM pg_class c JOIN pg_namespace s "
-                                "ON s.oid = c.relnamespace WHERE s.nspname = 'public' AND c.relname = ANY(%s)",
-                                (list(TABLES),)).fetchall():
+        for t, n in append.table_rows(ctl, TABLES).items():
             if t not in emptied:
                 rows_hint[t] = rows_hint.get(t, 0.0) + float(n)
         copy_tasks = {t: _LazyTask(self.progress, f"copy {t}", sum(f.bytes for f in todo if f.table == t), "bytes",
@@ -649,13 +652,13 @@ class Loader:
             cost = rows_hint.get(ix.table, 0.0) * (1 + 0.25 * max(len(ix.columns), 1))
             deps = copy_keys.get(ix.table, []) + ([f"analyze:{ix.table}"] if ix.table in early else [])
             jobs.append(Job(f"index:{ix.name}", "index", self._index_fn(ix, ix_task), frozenset(deps),
-                            priority=cost + (1e13 if ix.table in referenced else 0.0)))
+                            priority=cost + (_EARLY if ix.table in referenced else 0.0)))
         for fk in early_fks:
             deps = copy_keys.get(fk.table, []) + copy_keys.get(fk.ref_table, [])
             deps += [f"index:{ix.name}" for ix in missing_ix if ix.table in (fk.table, fk.ref_table)]
             deps += [f"analyze:{t}" for t in (fk.table, fk.ref_table) if t in early]
             jobs.append(Job(f"fk:{fk.table}.{fk.name}", "fk", self._early_fk_fn(fk, fk_task), frozenset(deps),
-                            lane=f"fk:{fk.table}", priority=1e13 + rows_hint.get(fk.table, 0.0)))
+                            lane=f"fk:{fk.table}", priority=_EARLY + rows_hint.get(fk.table, 0.0)))
         outcome = self._run(pool, jobs)
         for task in copy_tasks.values():
             task.done()
@@ -835,7 +838,7 @@ class Loader:
         return fn
 
     @staticmethod
-    def _early_fks(fks: list[SavedForeignKey], now: Any, rows: dict[str, float],
+    def _early_fks(fks: list[SavedForeignKey], now: Present, rows: dict[str, float],
                    indexes: list[SavedIndex]) -> list[SavedForeignKey]:
         """The foreign keys stage 1 checks (see there): not there at all yet, from a table at least a
         hundred times bigger than the one it references, which has (or gets in this stage) a unique
@@ -848,8 +851,7 @@ class Loader:
                        for ix in indexes)
 
         def covered(fk: SavedForeignKey) -> bool:
-            n = len(fk.columns)
-            return any(ix.table == fk.table and set(ix.columns[:n]) == set(fk.columns) for ix in indexes)
+            return any(ix.table == fk.table and work.covers(ix.columns, fk.columns) for ix in indexes)
         return [fk for fk in fks if not now.has_fk(fk) and fk.table != fk.ref_table and unique_index(fk)
                 and not covered(fk) and 100 * rows.get(fk.ref_table, 0.0) <= rows.get(fk.table, 0.0)]
 

@@ -51,8 +51,8 @@ class Sessions:
             self.parallel_workers = max(0, cores // max(jobs, 1) - 1)
 
     def _index_mem(self) -> str:
-        """maintenance_work_mem of an index build: the user's value if set, else the (smaller) sort
-        memory of Tuning.index_sort_mem, never above the connection's share of the budget."""
+        """maintenance_work_mem of an index build or foreign key check: the user's value if set, else
+        the (smaller) sort memory of Tuning.index_sort_mem, never above the connection's share."""
         if self.cfg.maintenance_work_mem is not None:
             return self.maintenance_work_mem
         if memory_kb(self.tuning.index_sort_mem) >= memory_kb(self.maintenance_work_mem):
