@@ -18,6 +18,9 @@ class ForeignKeyRow:
     ref_schema: str  # the referenced table's schema (the child's is always public)
     definition: str | None  # pg_get_constraintdef: FOREIGN KEY (...) REFERENCES ... (None: not asked for)
     validated: bool
+    # No enforcement trigger of the key is disabled (ALTER TABLE ... DISABLE TRIGGER ALL): rows
+    # written now are checked. Validated and enforced: no row can be an orphan (see db.verify).
+    enforced: bool
     on_delete: str  # pg_constraint.confdeltype: a, r, c, n, d
     columns: tuple[str, ...]
     ref_columns: tuple[str, ...]
@@ -66,6 +69,7 @@ def foreign_keys(conn: psycopg.Connection[Any], *, definitions: bool = False) ->
     rows = conn.execute(
         f"""SELECT c.conname, t.relname, r.relname, rn.nspname, {_def("pg_get_constraintdef(c.oid)", definitions)},
                    c.convalidated,
+                   NOT EXISTS (SELECT 1 FROM pg_trigger tg WHERE tg.tgconstraint = c.oid AND tg.tgenabled = 'D'),
                    c.confdeltype, {_ATTNAMES.format(keys="c.conkey", rel="c.conrelid", where="")},
                    {_ATTNAMES.format(keys="c.confkey", rel="c.confrelid", where="")}
               FROM pg_constraint c
@@ -75,9 +79,9 @@ def foreign_keys(conn: psycopg.Connection[Any], *, definitions: bool = False) ->
               JOIN pg_namespace rn ON rn.oid = r.relnamespace
              WHERE c.contype = 'f' AND n.nspname = 'public'
              ORDER BY t.relname, c.conname""").fetchall()
-    return [ForeignKeyRow(name, table, ref, ref_schema, definition, bool(validated), str(on_delete), tuple(cols),
-                          tuple(ref_cols))
-            for name, table, ref, ref_schema, definition, validated, on_delete, cols, ref_cols in rows]
+    return [ForeignKeyRow(name, table, ref, ref_schema, definition, bool(validated), bool(enforced), str(on_delete),
+                          tuple(cols), tuple(ref_cols))
+            for name, table, ref, ref_schema, definition, validated, enforced, on_delete, cols, ref_cols in rows]
 
 
 def indexes(conn: psycopg.Connection[Any], *, definitions: bool = False) -> list[IndexRow]:

@@ -48,7 +48,7 @@ from zbugs_synth.db.load.bookkeeping import (
     has_bookkeeping,
     loaded_datasets,
 )
-from zbugs_synth.db.schema import replica
+from zbugs_synth.db.schema import catalog, replica
 from zbugs_synth.db.verify import extra, passes
 from zbugs_synth.db.verify.passes import (
     COMMENT_LIMITED_ISSUE,
@@ -160,7 +160,7 @@ class _Ctx:
         self.passes = table_passes
         self._chunks: list[passes.Chunk] | None = None
         self._comment_facts: CommentFacts | None = None
-        self._enforced: dict[tuple[str, tuple[str, ...], str, tuple[str, ...]], str | None] = {}
+        self._foreign_keys: list[catalog.ForeignKeyRow] | None = None  # read once, on first use
 
     def enforced_by(self, fk: schema.ForeignKey) -> str | None:
         """The name of a foreign key that makes `fk`'s orphan check moot, or None (then: scan).
@@ -172,13 +172,12 @@ class _Ctx:
         """
         if self.full:
             return None
-        key = (fk.table, fk.columns, fk.ref_table, fk.ref_columns)
-        if key not in self._enforced:
-            rows = self.all(_ENFORCED_FKS, (f'public."{fk.table}"',))
-            self._enforced[key] = next(
-                (name for name, cols, ref, ref_cols in rows
-                 if tuple(cols) == fk.columns and ref == fk.ref_table and tuple(ref_cols) == fk.ref_columns), None)
-        return self._enforced[key]
+        if self._foreign_keys is None:
+            self._foreign_keys = catalog.foreign_keys(self.conn)
+        return next((k.name for k in self._foreign_keys
+                     if k.validated and k.enforced and k.ref_schema == "public"
+                     and (k.table, k.columns, k.ref_table, k.ref_columns)
+                     == (fk.table, fk.columns, fk.ref_table, fk.ref_columns)), None)
 
     def one(self, query: sql.Composable | str, params: Sequence[Any] = ()) -> tuple[Any, ...]:
         row = self.conn.execute(query, params or None).fetchone()  # type: ignore[arg-type]
@@ -242,22 +241,6 @@ class _Ctx:
         if self.passes is None:  # no pass connections: run it here
             return run(self.conn)
         return self.passes.get(name)
-
-
-# Validated foreign keys of a table whose RI triggers are all enabled: name, columns, referenced table and columns.
-_ENFORCED_FKS = """
-SELECT c.conname,
-       (SELECT array_agg(a.attname::text ORDER BY k.i) FROM unnest(c.conkey) WITH ORDINALITY k(n, i)
-          JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.n),
-       r.relname::text,
-       (SELECT array_agg(a.attname::text ORDER BY k.i) FROM unnest(c.confkey) WITH ORDINALITY k(n, i)
-          JOIN pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.n)
-  FROM pg_constraint c
-  JOIN pg_class r ON r.oid = c.confrelid
-  JOIN pg_namespace rn ON rn.oid = r.relnamespace AND rn.nspname = 'public'
- WHERE c.contype = 'f' AND c.conrelid = to_regclass(%s) AND c.convalidated
-   AND NOT EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgconstraint = c.oid AND t.tgenabled = 'D')
-"""
 
 
 @dataclass(frozen=True)
