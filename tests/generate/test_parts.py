@@ -151,6 +151,20 @@ def test_bad_part_arguments(monkeypatch, tmp_path, capsys, args, needle) -> None
     assert needle in err and len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize("flag,env,needle", [
+    (["--endpoint-url", "ftp://k:secret@x"], {}, "--endpoint-url: expected http(s)://host[:port]"),
+    ([], {"AWS_ENDPOINT_URL": "http://[::1"}, "AWS_ENDPOINT_URL: expected http(s)://host[:port]"),
+])
+def test_combine_parts_names_a_bad_endpoint_not_the_destination(monkeypatch, tmp_path, capsys, flag, env,
+                                                                needle) -> None:
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    assert main(["combine-parts", str(tmp_path), *flag]) == 2
+    err = capsys.readouterr().err
+    assert needle in err and str(tmp_path) not in err and "secret" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
 def test_more_parts_than_issues_refused(monkeypatch, tmp_path, capsys) -> None:
     assert gen(monkeypatch, tmp_path / "p", "--parts", "11", NUM_ISSUES="10") == 2
     assert "expected at most NUM_ISSUES (10) parts" in capsys.readouterr().err

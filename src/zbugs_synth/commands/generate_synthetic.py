@@ -119,9 +119,13 @@ def run_combine(args: argparse.Namespace) -> int:
 
     try:
         dest = output_location(args.destination)
-        url = endpoint(args.endpoint_url or os.environ.get("AWS_ENDPOINT_URL", ""))
     except ParseError as e:
         raise UserError(f"{args.destination!r}: {e}") from None
+    given = args.endpoint_url or os.environ.get("AWS_ENDPOINT_URL", "")
+    try:
+        url = endpoint(given)
+    except ParseError as e:  # named for the flag or the variable it came from; never echoed (may hold a key)
+        raise UserError(f"{'--endpoint-url' if args.endpoint_url else 'AWS_ENDPOINT_URL'}: {e}") from None
     sink = open_sink(dest, endpoint_url=url)
     if isinstance(sink, LocalSink) and not sink.directory.is_dir():
         raise UserError(f"{args.destination}: not a directory")

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from zbugs_synth.config import ParseError
+from zbugs_synth.config.remote import endpoint
 from zbugs_synth.errors import UserError
 from zbugs_synth.remote.safety import redact_url, scrub_urls
 
@@ -47,10 +49,12 @@ def parse_s3_url(url: str) -> S3Location:
 
 
 def check_endpoint_url(url: str) -> str:
-    """An `--endpoint-url` for S3-compatible stores: http(s)://host[:port][/path]."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise UserError(f"--endpoint-url {redact_url(url)!r}: expected http(s)://host[:port]")
+    """An `--endpoint-url` for S3-compatible stores, by the settings' rule (config.remote.endpoint):
+    the commands parse it already; a caller of make_client that did not gets the same one line."""
+    try:
+        endpoint(url)
+    except ParseError as e:
+        raise UserError(f"--endpoint-url {redact_url(url)!r}: {e}") from None
     return url
 
 
