@@ -8,7 +8,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psycopg
@@ -73,6 +73,27 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, b
         assert main(["generate-synthetic", "--progress", "none", "--output-dir", str(base / "parts"),
                      "--parts", "3"]) == 0
     return {"whole": local_files(base / "whole"), "parts": local_files(base / "parts")}
+
+
+def kill_mid_part(pids: distributed.Client, ready: Callable[[], bool]) -> tuple[threading.Thread, list[str]]:
+    """A thread that SIGKILLs the worker of the first part task seen running once `ready()` (some shards
+    written); the list gets that worker's address."""
+    pid_of = pids.run(os.getpid)
+    killed: list[str] = []
+
+    def killer() -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not killed:
+            for worker, keys in pids.processing().items():
+                if any(str(k).startswith("zbugs-synth-part-") for k in keys) and ready():
+                    os.kill(pid_of[worker], signal.SIGKILL)
+                    killed.append(worker)
+                    return
+            time.sleep(0.01)
+
+    t = threading.Thread(target=killer, daemon=True)
+    t.start()
+    return t, killed
 
 
 def test_cluster_to_s3_equals_a_local_run_and_get_data_and_seeding_read_it(
@@ -148,21 +169,7 @@ def test_a_worker_killed_mid_part_still_gives_the_exact_dataset(
     # Slow the parts down enough to kill one mid-way: many small shards, one thread each.
     pids = distributed.Client(cluster.scheduler_address, set_as_default=False)
     try:
-        pid_of = pids.run(os.getpid)
-        killed: list[str] = []
-
-        def killer() -> None:
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline and not killed:
-                for worker, keys in pids.processing().items():
-                    if any(str(k).startswith("zbugs-synth-part-") for k in keys) and _has_shards(s3env):
-                        os.kill(pid_of[worker], signal.SIGKILL)
-                        killed.append(worker)
-                        return
-                time.sleep(0.01)
-
-        t = threading.Thread(target=killer, daemon=True)
-        t.start()
+        t, killed = kill_mid_part(pids, lambda: _has_shards(s3env))
         rc, _, err = generate(capsys, monkeypatch, s3env.url("ds/"), "--parts", "3",
                               "--scheduler", cluster.scheduler_address, "--endpoint-url", s3env.endpoint)
         t.join()
@@ -196,3 +203,33 @@ def test_a_missing_bucket_is_one_clear_line(s3env: S3Env, capsys, monkeypatch) -
 def test_without_credentials_s3_output_is_refused_up_front(moto_endpoint, capsys, monkeypatch) -> None:
     rc, _, err = generate(capsys, monkeypatch, "s3://any-bucket/ds/", "--parts", "2", "--endpoint-url", moto_endpoint)
     assert rc == 2 and "no AWS credentials found" in err
+
+
+def test_a_part_whose_worker_dies_too_often_is_one_line_and_a_rerun_finishes(reference, capsys, monkeypatch,
+                                                                             tmp_path) -> None:
+    """A cluster that gives up on a task at its first lost worker (allowed-failures 0): the run stops with
+    one line that says to rerun (no traceback), and the rerun completes the exact dataset."""
+    import dask
+
+    out = tmp_path / "ds"  # a directory this client and the local workers share
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}), \
+            distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
+                                     host="127.0.0.1") as strict:
+        pids = distributed.Client(strict.scheduler_address, set_as_default=False)
+        try:
+            t, killed = kill_mid_part(pids, lambda: any(out.glob("issue_*")))
+            rc, _, err = generate(capsys, monkeypatch, str(out), "--parts", "3", "--scheduler",
+                                  strict.scheduler_address)
+            t.join()
+        finally:
+            pids.close()
+        assert killed, "no part was running when the test looked"
+        assert rc == 2, err
+        errors = [line for line in err.splitlines() if "error:" in line]
+        assert len(errors) == 1 and "a part's worker died too often" in errors[0], err
+        assert errors[0].endswith("rerun to finish the missing parts") and "Traceback" not in err
+        rc, _, err = generate(capsys, monkeypatch, str(out), "--parts", "3", "--scheduler", strict.scheduler_address)
+    assert rc == 0, err
+    got = local_files(out)
+    for name, data in reference["parts"].items():
+        assert got[name] == data, name

@@ -20,6 +20,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -161,6 +162,16 @@ class ProgressAggregator:
             t.done()
 
 
+def import_distributed() -> Any:
+    """The `distributed` package, or the one line that says how to install it."""
+    try:
+        import distributed
+    except ImportError:
+        raise UserError("--scheduler: Dask is not installed here; pip install 'zbugs-synth[dask]' "
+                        "(on the client and on every worker)") from None
+    return distributed
+
+
 def _connect(address: str) -> Any:
     from distributed import Client
 
@@ -171,12 +182,49 @@ def _connect(address: str) -> Any:
                         f"({type(e).__name__}: {redact_url(str(e))[:200]})") from None
 
 
-def run_on_cluster(cfg: GenerateConfig, progress: Progress) -> PartsOutcome:
+# submit(client, the shared Prepared's future, part, progress topic) -> the part's future
+Submit = Callable[[Any, Any, int, str], Any]
+
+
+def run_parts(cfg: GenerateConfig, prep: Prepared, parts: int, todo: list[int], progress: Progress, *,
+              submit: Submit, on_result: Callable[[dict[str, Any]], None], rerun: str,
+              error: Callable[[str], Exception] = UserError) -> None:
+    """Run the parts `todo` as tasks on cfg's cluster (generate-synthetic's and a direct load's alike):
+    bars for issue, comment and issueLabel fed by the tasks' events, `on_result` with each part's
+    result as it completes. A part Dask gave up on raises `error`, its message ending with `rerun`."""
+    distributed = import_distributed()
+    client = _connect(cfg.scheduler or "")
+    topic = f"zbugs-synth-progress-{uuid.uuid4().hex}"
+    issues = 0
+    for k in todo:
+        lo, hi = PartSpec(k, parts).issue_range(cfg.num_issues)
+        issues += hi - lo
+    aggregator = ProgressAggregator(progress, {
+        "issue": issues, "comment": issues * cfg.comments_per_issue, "issueLabel": issues * cfg.labels_per_issue})
     try:
-        import distributed
-    except ImportError:
-        raise UserError("--scheduler: Dask is not installed here; pip install 'zbugs-synth[dask]' "
-                        "(on the client and on every worker)") from None
+        client.subscribe_topic(topic, aggregator)
+        # The pack travels once, as the result of one task (recomputed by Dask if its worker dies),
+        # not once per part.
+        shared = client.submit(_identity, prep, pure=False, key=f"zbugs-synth-prep-{uuid.uuid4().hex}")
+        futures = [submit(client, shared, k, topic) for k in todo]
+        for fut in distributed.as_completed(futures, loop=client.loop):
+            on_result(fut.result())
+        # Events are delivered asynchronously: wait briefly for the last counts before closing the bars.
+        time.sleep(2 * PROGRESS_INTERVAL)
+    except distributed.client.FutureCancelledError as e:
+        raise error(f"the Dask cluster cancelled a part ({e}); {rerun}") from None
+    except distributed.KilledWorker as e:
+        raise error(f"a part's worker died too often ({e}); {rerun}") from None
+    finally:
+        aggregator.done()
+        try:
+            client.unsubscribe_topic(topic)
+        finally:
+            client.close()
+
+
+def run_on_cluster(cfg: GenerateConfig, progress: Progress) -> PartsOutcome:
+    import_distributed()  # before any work
     started = time.perf_counter()
     parts = parts_of(cfg)
     prep = prepare(cfg)
@@ -197,38 +245,17 @@ def run_on_cluster(cfg: GenerateConfig, progress: Progress) -> PartsOutcome:
     if len(todo) < parts:
         progress.log(f"{parts - len(todo)} of {parts} parts already complete: skipped")
 
-    client = _connect(cfg.scheduler or "")
-    topic = f"zbugs-synth-progress-{uuid.uuid4().hex}"
-    issues = sum(PartSpec(k, parts).issue_range(cfg.num_issues)[1] - PartSpec(k, parts).issue_range(cfg.num_issues)[0]
-                 for k in todo)
-    aggregator = ProgressAggregator(progress, {
-        "issue": issues, "comment": issues * cfg.comments_per_issue, "issueLabel": issues * cfg.labels_per_issue})
-    try:
-        client.subscribe_topic(topic, aggregator)
-        # The pack travels once, as the result of one task (recomputed by Dask if its worker dies),
-        # not once per part.
-        shared = client.submit(_identity, prep, pure=False, key=f"zbugs-synth-prep-{uuid.uuid4().hex}")
-        futures = client.map(run_part_task, [cfg] * len(todo), [shared] * len(todo), todo,
-                             [parts] * len(todo), [topic] * len(todo),
-                             key=[f"zbugs-synth-part-{k}-of-{parts}-{uuid.uuid4().hex[:8]}" for k in todo],
-                             retries=TASK_RETRIES, pure=False)
-        for fut in distributed.as_completed(futures, loop=client.loop):
-            info = fut.result()
-            outcome.add(info["skipped"], info["rows"], info["bytes"])
-            progress.log(f"part {info['part']} of {parts}: {info['rows']:,} rows in {info['elapsed']:.1f}s "
-                         f"on {info['worker']}")
-        # Events are delivered asynchronously: wait briefly for the last counts before closing the bars.
-        time.sleep(2 * PROGRESS_INTERVAL)
-    except distributed.client.FutureCancelledError as e:
-        raise UserError(f"the Dask cluster cancelled a part ({e}); rerun to finish the missing parts") from None
-    except distributed.KilledWorker as e:
-        raise UserError(f"a part's worker died too often ({e}); rerun to finish the missing parts") from None
-    finally:
-        aggregator.done()
-        try:
-            client.unsubscribe_topic(topic)
-        finally:
-            client.close()
+    def submit(client: Any, shared: Any, k: int, topic: str) -> Any:
+        return client.submit(run_part_task, cfg, shared, k, parts, topic, retries=TASK_RETRIES, pure=False,
+                             key=f"zbugs-synth-part-{k}-of-{parts}-{uuid.uuid4().hex[:8]}")
+
+    def on_result(info: dict[str, Any]) -> None:
+        outcome.add(info["skipped"], info["rows"], info["bytes"])
+        progress.log(f"part {info['part']} of {parts}: {info['rows']:,} rows in {info['elapsed']:.1f}s "
+                     f"on {info['worker']}")
+
+    run_parts(cfg, prep, parts, todo, progress, submit=submit, on_result=on_result,
+              rerun="rerun to finish the missing parts")
     outcome.combined, outcome.present = combine_if_complete(sink, parts, cfg.force, prep.dataset_id)
     if outcome.combined is None:
         raise UserError(f"{sink.display}: {outcome.present} of {parts} part manifests visible here after every task "

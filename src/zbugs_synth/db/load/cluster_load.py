@@ -50,15 +50,15 @@ from zbugs_synth.db.load.session import APP_WORKER, Sessions
 from zbugs_synth.db.load.stream import GeneratedDataset, GeneratedSource, describe
 from zbugs_synth.db.names import qi, qt
 from zbugs_synth.errors import UserError
+from zbugs_synth.generate.cluster import TASK_RETRIES, EventProgress, run_parts
 from zbugs_synth.generate.driver import SMALL_TABLES, Prepared, write_tables, written_tables
 from zbugs_synth.generate.partitioned import parts_of
 from zbugs_synth.generate.parts import PartSpec
 from zbugs_synth.generate.sinks import Lease, NullSink, TableSink
-from zbugs_synth.progress import Progress
+from zbugs_synth.progress import NullProgress, Progress
 from zbugs_synth.tables import HEADERS, TABLES
 
 Conn = psycopg.Connection[Any]
-TASK_RETRIES = 3
 
 
 class Secret:
@@ -143,9 +143,6 @@ class PartCopySink:
 
 
 def _progress(topic: str | None, part: int) -> Any:
-    from zbugs_synth.generate.cluster import EventProgress
-    from zbugs_synth.progress import NullProgress
-
     return EventProgress(topic, part) if topic else NullProgress()
 
 
@@ -193,10 +190,6 @@ def _load_part(cfg: GenerateConfig, prep: Prepared, spec: PartSpec, url: str, se
                                    start if t == "issue" else None)
         # COMMIT: the part's rows and its records, together.
     return ({t: copies[t].rows for t in tables}, {t: copies[t].bytes for t in tables}), False
-
-
-def _identity(x: Any) -> Any:
-    return x
 
 
 # ---- on the client -------------------------------------------------------------------------------
@@ -250,50 +243,24 @@ class ClusterSource(GeneratedSource):
     def _run(self, todo: list[int], files: dict[int, list[DataFile]], run_id: int, seq: Sequence | None,
              progress: Progress, on_done: Callable[[DataFile, int], None], dataset: GeneratedDataset) -> None:
         from zbugs_synth.db.load.loader import LoadFailed
-        from zbugs_synth.generate.cluster import PROGRESS_INTERVAL, ProgressAggregator, _connect
-
-        try:
-            import distributed
-        except ImportError:
-            raise UserError("--scheduler: Dask is not installed here; pip install 'zbugs-synth[dask]' "
-                            "(on the client and on every worker)") from None
         bound = self.bound
         if bound is None:
             raise RuntimeError("ClusterSource._run before bind")
-        cfg = self.cfg
-        client = _connect(cfg.scheduler or "")
-        topic = f"zbugs-synth-load-{uuid.uuid4().hex}"
-        issues = sum(PartSpec(k, self.parts).issue_range(cfg.num_issues)[1]
-                     - PartSpec(k, self.parts).issue_range(cfg.num_issues)[0] for k in todo)
-        aggregator = ProgressAggregator(progress, {
-            "issue": issues, "comment": issues * cfg.comments_per_issue, "issueLabel": issues * cfg.labels_per_issue})
-        prep = Prepared(self.pack, self.digest, self.dataset_id)
         settings = bound.sessions.settings(APP_WORKER)
-        try:
-            client.subscribe_topic(topic, aggregator)
-            shared = client.submit(_identity, prep, pure=False, key=f"zbugs-synth-prep-{uuid.uuid4().hex}")
-            secret = Secret(bound.url)
-            futures = [client.submit(load_part_task, cfg, shared, k, self.parts, secret, settings, run_id, seq, topic,
-                                     key=f"zbugs-synth-load-part-{k}-of-{self.parts}-{uuid.uuid4().hex[:8]}",
-                                     retries=TASK_RETRIES, pure=False) for k in todo]
-            for fut in distributed.as_completed(futures, loop=client.loop):
-                info = fut.result()
-                k = int(info["part"])
-                for f in files[k]:
-                    rows = int(info["rows"].get(f.table, 0))
-                    dataset.sent[f.table] = dataset.sent.get(f.table, 0) + int(info["bytes"].get(f.table, 0))
-                    on_done(f, rows)
-            time.sleep(2 * PROGRESS_INTERVAL)  # the last progress events arrive asynchronously
-        except distributed.client.FutureCancelledError as e:
-            raise LoadFailed(f"the Dask cluster cancelled a part ({e}); run the same command again to load the "
-                             "missing parts") from None
-        except distributed.KilledWorker as e:
-            raise LoadFailed(f"a part's worker died too often ({e}); run the same command again to load the "
-                             "missing parts") from None
-        finally:
-            aggregator.done()
-            try:
-                client.unsubscribe_topic(topic)
-            finally:
-                client.close()
+        secret = Secret(bound.url)
+        parts = self.parts
+
+        def submit(client: Any, shared: Any, k: int, topic: str) -> Any:
+            return client.submit(load_part_task, self.cfg, shared, k, parts, secret, settings, run_id, seq, topic,
+                                 key=f"zbugs-synth-load-part-{k}-of-{parts}-{uuid.uuid4().hex[:8]}",
+                                 retries=TASK_RETRIES, pure=False)
+
+        def on_result(info: dict[str, Any]) -> None:
+            for f in files[int(info["part"])]:
+                dataset.sent[f.table] = dataset.sent.get(f.table, 0) + int(info["bytes"].get(f.table, 0))
+                on_done(f, int(info["rows"].get(f.table, 0)))
+
+        run_parts(self.cfg, Prepared(self.pack, self.digest, self.dataset_id), parts, todo, progress,
+                  submit=submit, on_result=on_result, error=LoadFailed,
+                  rerun="run the same command again to load the missing parts")
 
