@@ -4,17 +4,14 @@ a worker killed mid-part, and `get-data` reads it back."""
 
 from __future__ import annotations
 
-import os
-import signal
-import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
 from remote_helpers import ACCESS_KEY, SECRET_KEY, S3Env
 
+from dask_helpers import kill_mid_part
 from zbugs_synth.cli import main
 from zbugs_synth.manifest import read_manifest
 from zbugs_synth.tables import TABLES, parse_shard_name
@@ -73,27 +70,6 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, b
         assert main(["generate-synthetic", "--progress", "none", "--output-dir", str(base / "parts"),
                      "--parts", "3"]) == 0
     return {"whole": local_files(base / "whole"), "parts": local_files(base / "parts")}
-
-
-def kill_mid_part(pids: distributed.Client, ready: Callable[[], bool]) -> tuple[threading.Thread, list[str]]:
-    """A thread that SIGKILLs the worker of the first part task seen running once `ready()` (some shards
-    written); the list gets that worker's address."""
-    pid_of = pids.run(os.getpid)
-    killed: list[str] = []
-
-    def killer() -> None:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not killed:
-            for worker, keys in pids.processing().items():
-                if any(str(k).startswith("zbugs-synth-part-") for k in keys) and ready():
-                    os.kill(pid_of[worker], signal.SIGKILL)
-                    killed.append(worker)
-                    return
-            time.sleep(0.01)
-
-    t = threading.Thread(target=killer, daemon=True)
-    t.start()
-    return t, killed
 
 
 def test_cluster_to_s3_equals_a_local_run_and_get_data_and_seeding_read_it(
@@ -169,7 +145,7 @@ def test_a_worker_killed_mid_part_still_gives_the_exact_dataset(
     # Slow the parts down enough to kill one mid-way: many small shards, one thread each.
     pids = distributed.Client(cluster.scheduler_address, set_as_default=False)
     try:
-        t, killed = kill_mid_part(pids, lambda: _has_shards(s3env))
+        t, killed = kill_mid_part(pids, "zbugs-synth-part-", lambda: _has_shards(s3env))
         rc, _, err = generate(capsys, monkeypatch, s3env.url("ds/"), "--parts", "3",
                               "--scheduler", cluster.scheduler_address, "--endpoint-url", s3env.endpoint)
         t.join()
@@ -217,7 +193,7 @@ def test_a_part_whose_worker_dies_too_often_is_one_line_and_a_rerun_finishes(ref
                                      host="127.0.0.1") as strict:
         pids = distributed.Client(strict.scheduler_address, set_as_default=False)
         try:
-            t, killed = kill_mid_part(pids, lambda: any(out.glob("issue_*")))
+            t, killed = kill_mid_part(pids, "zbugs-synth-part-", lambda: any(out.glob("issue_*")))
             rc, _, err = generate(capsys, monkeypatch, str(out), "--parts", "3", "--scheduler",
                                   strict.scheduler_address)
             t.join()

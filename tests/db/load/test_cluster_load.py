@@ -5,8 +5,6 @@ mid-load still end with exactly those rows, and a rerun loads only the parts not
 
 from __future__ import annotations
 
-import os
-import signal
 import threading
 import time
 import uuid
@@ -19,6 +17,7 @@ from embedded_helpers import kill_when, run
 from loader_helpers import BATCH1, BATCH2, Cap, Mp, counts, differences, digest, expected_rows, loads, open_runs, query
 from test_generate_direct import generate_cli
 
+from dask_helpers import kill_mid_part
 from zbugs_synth.config import build
 from zbugs_synth.config.generate import GenerateConfig
 from zbugs_synth.db import connect
@@ -191,25 +190,11 @@ def test_a_worker_killed_mid_part_still_gives_the_exact_rows(
         cluster, fresh_db: str, medium_reference: dict, capsys: Cap, monkeypatch: Mp) -> None:
     watcher = distributed.Client(cluster.scheduler_address, set_as_default=False)
     try:
-        pid_of = watcher.run(os.getpid)
-        killed: list[str] = []
-
         def copying() -> bool:
             return bool(query(fresh_db, "SELECT count(*) FROM pg_stat_activity WHERE application_name = "
                                         "'zbugs-synth seed worker' AND query ILIKE 'COPY%%comment%%'")[0][0])
 
-        def killer() -> None:
-            deadline = time.monotonic() + 120
-            while time.monotonic() < deadline and not killed:
-                for worker, keys in watcher.processing().items():
-                    if any(str(k).startswith("zbugs-synth-load-part-") for k in keys) and copying():
-                        os.kill(pid_of[worker], signal.SIGKILL)
-                        killed.append(worker)
-                        return
-                time.sleep(0.01)
-
-        t = threading.Thread(target=killer, daemon=True)
-        t.start()
+        t, killed = kill_mid_part(watcher, "zbugs-synth-load-part-", copying, timeout=120)
         ran = generate_cli(fresh_db, MEDIUM, capsys, monkeypatch, "--parts", "2", "--scheduler",
                            cluster.scheduler_address)
         t.join()
