@@ -135,6 +135,17 @@ def path_value(text: str) -> Path:
     return Path(text).expanduser()
 
 
+def directory_value(text: str) -> Path:
+    """A directory that exists or can be made: neither the path nor its nearest existing parent is a file."""
+    path = path_value(text)
+    for q in (path, *path.parents):
+        if q.exists():
+            if not q.is_dir():
+                raise ParseError(f"expected a directory ({q} is a file)")
+            break
+    return path
+
+
 def optional_path(text: str) -> Path | None:
     return Path(text).expanduser() if text.strip() else None
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from zbugs_synth.config import ParseError, integer, path_value, setting
+from zbugs_synth.config import ParseError, directory_value, integer, setting
 from zbugs_synth.db.server import DEFAULT_PORT, DEFAULT_STATE_DIR, HOST, PROJECT_MARKER, find_state_dir
 
 ENV_URL = "ZERO_UPSTREAM_DB"
@@ -26,7 +26,7 @@ class StateConfig:
     """Where the local server started by `db-up` keeps its state."""
 
     data_dir: Path = setting(
-        None, env="ZBUGS_PG_DATA", flag="--data-dir", parse=path_value,
+        None, env="ZBUGS_PG_DATA", flag="--data-dir", parse=directory_value,
         help="state directory of the local PostgreSQL started by db-up",
         shown=f"{DEFAULT_STATE_DIR} of the working directory, or of the nearest parent directory that has "
               f"{PROJECT_MARKER}/")

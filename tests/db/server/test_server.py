@@ -377,3 +377,24 @@ def test_cli_as_unprivileged_user_runs_server_as_itself(
     finally:
         run("db-down")
         shutil.rmtree(work, ignore_errors=True)
+
+
+@pytest.mark.parametrize("command", ["db-up", "db-status", "db-migrate", "db-down", "verify"])
+@pytest.mark.parametrize("under", ["", "sub"])
+def test_a_state_dir_that_is_a_file_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                monkeypatch: pytest.MonkeyPatch, command: str, under: str) -> None:
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("not a state directory")
+    monkeypatch.delenv("ZERO_UPSTREAM_DB", raising=False)
+    monkeypatch.setenv("ZBUGS_PG_DATA", str(a_file / under) if under else str(a_file))
+    assert main([command]) == 2
+    err = capsys.readouterr().err
+    assert f"expected a directory ({a_file} is a file)" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+    assert a_file.read_text() == "not a state directory"
+
+
+def test_load_of_a_path_under_a_file_is_a_user_error(tmp_path: Path) -> None:
+    (tmp_path / "f").write_text("")
+    with pytest.raises(UserError, match="not a directory"):
+        server.load(tmp_path / "f")

@@ -155,6 +155,8 @@ def load(state_dir: Path) -> Cluster | None:
                        role=data["role"], database=data["database"], port=int(data["port"]))
     except FileNotFoundError:
         return None
+    except NotADirectoryError:  # the settings refuse such a path; a caller passing one directly gets this line
+        raise UserError(f"{state_dir}: not a directory (a state directory of db-up is expected)") from None
     except PermissionError:
         raise UserError(f"cannot read {path}: permission denied (it belongs to another user)") from None
     except (ValueError, KeyError, TypeError):
