@@ -150,3 +150,19 @@ def test_cli_status_with_reachable_url(pg_server: Any, tmp_path: Path, monkeypat
     captured = capsys.readouterr()
     assert captured.out == url + "\n"  # the explicit request is the one place the secret is shown
     assert pg_server.cluster.password() not in captured.err
+
+
+@pytest.mark.parametrize("command", ["db-migrate", "verify", "db-seed-synthetic"])
+def test_a_raw_at_sign_in_the_password_is_refused_without_showing_any_of_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], command: str) -> None:
+    # libpq would read 'Wr0ngPart@127.0.0.1' as the host and print it in its "cannot resolve" error.
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ZERO_UPSTREAM_DB", "postgresql://zbugs:Secr3t@Wr0ngPart@127.0.0.1:1/zbugs")
+    assert main([command]) == 2
+    err = capsys.readouterr().err
+    assert "ZERO_UPSTREAM_DB: expected at most one '@' before the host" in err and "%40" in err
+    assert "Secr3t" not in err and "Wr0ngPart" not in err and err.count("\n") == 1
+    monkeypatch.setenv("ZERO_UPSTREAM_DB", "postgresql://zbugs:Secr3t%40Wr0ngPart@127.0.0.1:1/zbugs?x=a@b")
+    assert main([command]) == 2  # encoded: accepted, then the server (none on port 1) is what fails
+    err = capsys.readouterr().err
+    assert "expected at most one" not in err and "Secr3t" not in err and "Wr0ngPart" not in err

@@ -18,6 +18,13 @@ def _url(text: str) -> str | None:
         return None  # an empty ZERO_UPSTREAM_DB= line means "not set"
     if "://" not in s and "=" not in s:
         raise ParseError(f"expected a connection URL like {URL_FORMAT}")
+    if "://" in s:
+        # libpq ends the user info at the first '@': a raw '@' in a password would make the rest of the
+        # password part of the host name, and that host name part of libpq's error message.
+        authority = s.split("://", 1)[1].split("/", 1)[0].split("?", 1)[0]
+        if authority.count("@") > 1:
+            raise ParseError("expected at most one '@' before the host: write an '@' in the user name or "
+                             "password as %40")
     return s
 
 
