@@ -8,9 +8,10 @@ import sys
 from typing import TYPE_CHECKING
 
 from zbugs_synth.commands import add_progress_flag
-from zbugs_synth.config import add_arguments, build
+from zbugs_synth.config import add_arguments, build, settings_of
 from zbugs_synth.config.generate import GenerateConfig
 from zbugs_synth.config.seed import SeedConfig
+from zbugs_synth.errors import UserError
 
 if TYPE_CHECKING:
     from zbugs_synth.config.seed import Tuning
@@ -110,8 +111,25 @@ def run(args: argparse.Namespace) -> int:
     from zbugs_synth.config.seed import Tuning
 
     cfg = build(SeedConfig, args)
+    _refuse_ignored_flags(args, cfg)
     generator = build(GenerateConfig, args) if cfg.generate and not cfg.reset else None
     return load(cfg, build(Tuning, None), args.progress, command=args.command, generator=generator)
+
+
+def _refuse_ignored_flags(args: argparse.Namespace, cfg: SeedConfig) -> None:
+    """A flag typed on the command line that this run would not use is refused, not dropped. (The same
+    settings as environment variables are left alone: one shell or .env serves both kinds of load.)"""
+    seed_fields = {name for name, _ in settings_of(SeedConfig)}
+    given = [s.flag for name, s in settings_of(GenerateConfig)
+             if s.flag and name not in GENERATE_ONLY and name not in seed_fields
+             and getattr(args, f"cfg_{name}", None) is not None]
+    if given and cfg.reset:
+        raise UserError(f"{given[0]}: ZERO_SEED_RESET undoes the open load; it takes no generator setting")
+    if given and not cfg.generate:
+        raise UserError(f"{given[0]}: a generator setting, used only with --generate (ZERO_SEED_GENERATE=true); "
+                        "without it the rows are read from ZERO_SEED_DATA_DIR")
+    if cfg.generate and not cfg.reset and getattr(args, "cfg_seed_dir", None) is not None:
+        raise UserError("--seed-data-dir: not with --generate (the rows are generated, no directory is read)")
 
 
 def load(cfg: SeedConfig, tuning: Tuning, progress_mode: str, *, command: str = "db-seed-synthetic",

@@ -281,6 +281,30 @@ def test_bad_dataset_directories_are_refused_before_touching_the_database(
     refused(batch1, "choose one", ZERO_SEED_FORCE="true", ZERO_SEED_APPEND="true")
 
 
+@pytest.mark.parametrize("args,env,needle", [
+    (["--reset"], {"ZERO_SEED_FORCE": "true"}, "ZERO_SEED_RESET and ZERO_SEED_FORCE are both set: choose one"),
+    (["--append", "--reset"], {}, "ZERO_SEED_RESET and ZERO_SEED_APPEND are both set: choose one"),
+    (["--reset", "--generate", "--num-issues", "100"], {}, "--num-issues: ZERO_SEED_RESET undoes the open load"),
+    (["--num-issues", "100"], {}, "--num-issues: a generator setting, used only with --generate"),
+    (["--parts", "3"], {}, "--parts: a generator setting, used only with --generate"),
+    (["--generate", "--seed-data-dir", "DIR"], {}, "--seed-data-dir: not with --generate"),
+])
+def test_a_setting_this_run_would_drop_is_refused(fresh_db: str, batch1: Path, capsys: Cap, monkeypatch: Mp,
+                                                 args: list[str], env: dict[str, str], needle: str) -> None:
+    args = [str(batch1) if a == "DIR" else a for a in args]
+    ran = seed_cli(fresh_db, batch1, capsys, monkeypatch, *args, **env)
+    assert ran.code == 2 and needle in ran.err and "Traceback" not in ran.err, ran.text
+    assert len(ran.err.strip().splitlines()) == 1 and ran.out.strip() == ""  # refused before any work
+    assert counts(fresh_db) == {**dict.fromkeys(GUIDE_TABLES, 0), "project": 1} and loads(fresh_db) == []
+
+
+def test_generator_variables_in_the_environment_do_not_stop_a_csv_load(fresh_db: str, batch1: Path, capsys: Cap,
+                                                                      monkeypatch: Mp) -> None:
+    # One shell (or .env) serves both kinds of load: only flags typed for this run are refused.
+    ran = seed_cli(fresh_db, batch1, capsys, monkeypatch, NUM_ISSUES="100", ZERO_SEED_FORCE="true")
+    assert ran.code == 0, ran.text
+
+
 def test_reset_without_an_interrupted_load_says_so(fresh_db: str, capsys: Cap, monkeypatch: Mp) -> None:
     ran = seed_cli(fresh_db, None, capsys, monkeypatch, ZERO_SEED_RESET="true")
     assert ran.code == 0 and "nothing to reset" in ran.out
