@@ -197,6 +197,31 @@ def test_orphan_rows_fail_the_foreign_key_with_a_sample(fresh_db: str, batch1: P
     assert again.code == 0 and differences(fresh_db) == []
 
 
+def test_editing_the_files_of_a_stopped_load_is_named_and_a_reset_then_loads_them(
+        fresh_db: str, batch1: Path, tmp_path: Path, capsys: Cap, monkeypatch: Mp) -> None:
+    """The user fixes the files, not the rows, after an exit-3 stop: the rerun says the files changed (it
+    cannot resume from other files) and what to do; ZERO_SEED_RESET, then the same command, loads them."""
+    d = copy_without_manifest(batch1, tmp_path / "d")
+    rows = _rows(d / "comment_001.csv")
+    rows[3]["issueID"] = "no-such-issue"
+    _write(d / "comment_001.csv", rows)
+    ran = seed_cli(fresh_db, d, capsys, monkeypatch)
+    assert ran.code == 3 and "fix the rows in the database" in last_line(ran.err)
+    del rows[3]
+    _write(d / "comment_001.csv", rows)  # "fixed" in the file
+    again = seed_cli(fresh_db, d, capsys, monkeypatch)
+    assert again.code == 2, again.text
+    line = last_line(again.err)
+    assert f"the files of {d} changed since its interrupted seed load began" in line
+    assert "ZERO_SEED_RESET=true" in line and "put the files back" in line
+    assert open_runs(fresh_db) == 1  # refused: nothing touched
+    assert seed_cli(fresh_db, d, capsys, monkeypatch, ZERO_SEED_RESET="true").code == 0
+    _empty(fresh_db)
+    done = seed_cli(fresh_db, d, capsys, monkeypatch)
+    assert done.code == 0, done.text
+    assert counts(fresh_db)["comment"] == expected_rows(batch1)["comment"] - 1 and differences(fresh_db) == []
+
+
 # ---- csv_check units -----------------------------------------------------------------------------
 
 def test_record_lines_finds_where_a_multi_line_record_starts(tmp_path: Path) -> None:

@@ -189,6 +189,17 @@ def test_direct_load_at_minimal_killed_while_streaming(embedded: Embedded, tmp_p
         embedded, "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query ILIKE 'COPY%comment%'") > 0,
         env)
     assert embedded.at_minimal()
+    # Another dataset while that load is open: refused. The first such command still restores the server
+    # from the killed run's minimal; a refusal at logical then restarts nothing (no client is cut off).
+    other = {**env, "SEED": "8"}
+    for attempt in range(2):
+        started = _query(embedded, "SELECT pg_postmaster_start_time()")
+        refused = run(tmp_path, embedded.state, *SEED, **other)
+        assert refused.code == 2 and "SEED=7" in refused.err and "still open" in refused.err, refused.text
+        assert embedded.wal_level() == "logical" and not embedded.at_minimal()
+        if attempt:
+            assert "restarting the local server" not in refused.text, refused.text
+            assert _query(embedded, "SELECT pg_postmaster_start_time()") == started
     again = run(tmp_path, embedded.state, *SEED, **env)
     assert again.code == 0, again.text
     assert "resuming the interrupted seed load of generated (NUM_ISSUES=20000, SEED=7)" in again.text

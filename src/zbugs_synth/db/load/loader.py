@@ -325,6 +325,11 @@ class Loader:
         with conn:
             session.check_schema(conn, self.url)
             if state.has_open_run(conn):
+                # Refused here, not after the restart at wal_level=minimal: a refusal must not cut off the
+                # server's other clients. (The locked path asks again: the run may end meanwhile.)
+                run = state.unfinished_run(conn)
+                if run is not None:
+                    self._check_resumable(run, dataset)
                 return True
             return self._mode_checks(conn, dataset, result)
 
@@ -395,6 +400,14 @@ class Loader:
         # A --generate load has no directory: the generator settings it names say which dataset it is.
         how = (f"db-seed-synthetic --generate and the generator settings of {run.source}{flag}"
                if run.source.startswith("generated (") else f"ZERO_SEED_DATA_DIR={run.source}{flag}")
+        if run.source == dataset.source and run.mode == self.cfg.mode and not run.source.startswith("generated ("):
+            # The same command, but the files changed since the load began (e.g. "fixed" after it failed):
+            # they are another dataset now, and the rows already in came from the old files.
+            raise UserError(
+                f"the files of {run.source} changed since its interrupted {run.mode} load began (dataset "
+                f"{run.dataset_id} then, {dataset.dataset_id} now), so it cannot be resumed from them: put the "
+                f"files back as they were to resume it, or undo it with ZERO_SEED_RESET=true and then run this "
+                f"command again")
         raise UserError(
             f"an interrupted {run.mode} load of {run.source} (dataset {run.dataset_id}, started "
             f"{run.started_at:%Y-%m-%d %H:%M:%S %Z}) is still open in this database; resume it with "
@@ -554,7 +567,8 @@ class Loader:
                 self.say(f"error: {f}")
             more = f" (and {len(failures) - 1} more, above)" if len(failures) > 1 else ""
             raise LoadFailed(f"{failures[0]}{more}. Every other index, foreign key and trigger is in place; "
-                             "fix the data and run the same command again to finish the load, or set "
+                             "fix the rows in the database (the files are loaded already: editing them makes "
+                             "another dataset) and run the same command again to finish the load, or set "
                              "ZERO_SEED_RESET=true to undo it")
         t = time.perf_counter()
         state.end_run_lock(ctl, run.id)  # no stale cluster task adds a part from here on
