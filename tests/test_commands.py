@@ -40,12 +40,24 @@ def test_mistyped_flag_shows_the_subcommand_usage_and_the_nearest_flag(capsys) -
         main(["generate-synthetic", "--num-isues", "5"])
     err = capsys.readouterr().err
     assert e.value.code == 2
-    assert "usage: zbugs-synth generate-synthetic" in err
-    assert "--num-isues (did you mean --num-issues?)" in err
+    assert err == ("zbugs-synth generate-synthetic: error: unrecognized argument: --num-isues (did you mean "
+                   "--num-issues?) (see zbugs-synth generate-synthetic --help)\n")
     with pytest.raises(SystemExit):
         main(["verify", "--jsn"])
     err = capsys.readouterr().err
-    assert "usage: zbugs-synth verify" in err and "did you mean --json?" in err
+    assert err.count("\n") == 1 and "zbugs-synth verify: error:" in err and "did you mean --json?" in err
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["db-seed-synthetic", "--progress", "fancy"], "argument --progress: invalid choice: 'fancy'"),
+    (["verify", "--report"], "argument --report: expected one argument"),
+    (["generate-synthetc"], "invalid choice: 'generate-synthetc'"),
+])
+def test_a_usage_error_is_one_line_that_points_at_help(argv: list[str], needle: str, capsys) -> None:
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and needle in err and err.count("\n") == 1 and "--help)" in err, err
 
 
 def test_generating_imports_no_database_or_cloud_client() -> None:

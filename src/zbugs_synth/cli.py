@@ -12,6 +12,7 @@ import importlib
 import os
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from zbugs_synth import __version__
 from zbugs_synth.errors import UserError
@@ -39,8 +40,16 @@ COMMAND_MODULE = {
 }
 
 
+class _Parser(argparse.ArgumentParser):
+    """A usage error is one line that says where the settings are listed, not the whole usage first (a
+    subcommand has dozens of flags: the line that matters would scroll away). Subparsers inherit it."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="zbugs-synth",
         description="Synthetic data for zbugs (Rocicorp Zero): templates -> CSV shards -> PostgreSQL.",
     )
@@ -78,7 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _unknown_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace, unknown: list[str]) -> None:
-    """Exit 2 with the subcommand's own usage and the nearest real flag (argparse shows the top level's)."""
+    """Exit 2 naming the subcommand and the nearest real flag (argparse would name the top level)."""
     target = parser
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction) and args.command in action.choices:

@@ -82,15 +82,18 @@ more settings (environment only):
   ZBUGS_SEED_PARALLEL_WORKERS=N    max_parallel_maintenance_workers per session (default: leftover
                                    cores per connection, 0 when every core has a connection)
   ZBUGS_SEED_AUTOVACUUM_OFF=false  leave autovacuum on for the loaded tables while loading
+  ZBUGS_SEED_TIMELINE=1            after the summary, when each copy, ANALYZE, index build and foreign
+                                   key check started and how long it took
 
-exit status: 0 loaded (or this very dataset was already loaded: nothing done, a message says so;
-or reset done); 2 refused before loading (bad setting, bad or incomplete dataset, a plain seed into
-a database holding other data: set ZERO_SEED_FORCE=true to replace it or ZERO_SEED_APPEND=true to
-add to it, an append whose dataset or SEED is already loaded, a SKIP_USERS batch whose users are
-not in the database, a CSV error: the load was undone), 3 the load stopped and stays open in the
-database (an index or foreign key could not be rebuilt, or the connection was lost): fix the cause
-and run the same command again; 130 interrupted (Ctrl-C): if the load had started, it is open: run
-the same command again to resume it, or set ZERO_SEED_RESET=true to undo it.
+exit status: 0 loaded (or this very dataset was already loaded: nothing done, a message says so; or
+reset done); 2 refused before loading (bad setting, bad or incomplete dataset, a plain seed into a
+database holding other data: set ZERO_SEED_FORCE=true to replace it or ZERO_SEED_APPEND=true to add
+to it, an append whose dataset or SEED is already loaded, a SKIP_USERS batch whose users are not in
+the database, a CSV error: the load was undone, though a force load's emptied tables stay empty), 3
+the load stopped and stays open in the database (an index or foreign key could not be rebuilt, or
+the connection was lost): fix the cause (the rows in the database, not the files) and run the same
+command again; 130 interrupted (Ctrl-C): if the load had started, it is open: run the same command
+again to resume it, or set ZERO_SEED_RESET=true to undo it.
 """
 
 
