@@ -131,3 +131,15 @@ def test_help_lists_every_guide_variable(capsys) -> None:
     for var in ("NUM_ISSUES", "NUM_PROJECTS", "NUM_USERS", "COMMENTS_PER_ISSUE", "LABELS_PER_ISSUE",
                 "SHARD_SIZE", "OUTPUT_DIR", "SEED", "SKIP_USERS", "TEMPLATES_DIR", "WORKERS"):
         assert var in text
+
+
+def test_summary_table_columns_line_up_with_every_table(monkeypatch, tmp_path, capsys) -> None:
+    for k, v in {"NUM_ISSUES": "300", "ALL_TABLES": "true"}.items():
+        monkeypatch.setenv(k, v)
+    assert main(["generate-synthetic", "--progress", "none", "--output-dir", str(tmp_path / "d")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    top = next(i for i, line in enumerate(lines) if line.startswith("table "))
+    table = lines[top:next(i for i in range(top, len(lines)) if lines[i].startswith("total")) + 1]
+    assert any(line.startswith("issueNotifications ") for line in table)
+    assert len({len(line) for line in table}) == 1, "\n".join(table)  # right-aligned columns: equal widths
+    assert len({line.index(line.split()[1]) + len(line.split()[1]) for line in table}) == 1

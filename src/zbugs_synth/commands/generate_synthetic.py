@@ -53,10 +53,11 @@ def print_summary(result) -> None:  # type: ignore[no-untyped-def]
 
 
 def _print_tables(result) -> None:  # type: ignore[no-untyped-def]
-    print(f"{'table':<12}{'rows':>14}{'shards':>8}{'bytes':>12}")
+    w = max(12, *(len(t) + 2 for t in result.tables))  # issueNotifications (ALL_TABLES) is 18 wide
+    print(f"{'table':<{w}}{'rows':>14}{'shards':>8}{'bytes':>12}")
     for table, s in result.tables.items():
-        print(f"{table:<12}{s.rows:>14,}{s.shards:>8}{human_bytes(s.bytes):>12}")
-    print(f"{'total':<12}{result.rows:>14,}{sum(s.shards for s in result.tables.values()):>8}"
+        print(f"{table:<{w}}{s.rows:>14,}{s.shards:>8}{human_bytes(s.bytes):>12}")
+    print(f"{'total':<{w}}{result.rows:>14,}{sum(s.shards for s in result.tables.values()):>8}"
           f"{human_bytes(result.bytes):>12}")
 
 
