@@ -74,6 +74,18 @@ def test_flags_win_over_env_and_dotenv_is_read(monkeypatch, tmp_path) -> None:
     assert read_manifest(tmp_path / "b").config["num_issues"] == 150
 
 
+def test_a_dotenv_line_that_does_not_parse_is_named_with_its_file_and_not_shown(monkeypatch, tmp_path,
+                                                                              capsys) -> None:
+    (tmp_path / ".env").write_text("SEED=7\nthe password is hunter2\nNUM_ISSUES=150\n")
+    monkeypatch.delenv("SEED", raising=False)
+    assert run_cli(monkeypatch, tmp_path, {}, "--output-dir", "a") == 0
+    err = capsys.readouterr().err
+    assert f"warning: {tmp_path / '.env'}: line 2 is not NAME=value; ignored" in err
+    assert "hunter2" not in err and "could not parse" not in err
+    m = read_manifest(tmp_path / "a")
+    assert m.config["seed"] == 7 and m.config["num_issues"] == 150  # the other lines still count
+
+
 def test_default_output_dir_and_rerun_rules(monkeypatch, tmp_path, capsys) -> None:
     env = {"NUM_ISSUES": "500"}
     assert run_cli(monkeypatch, tmp_path, env) == 0

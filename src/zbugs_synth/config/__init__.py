@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import logging
 import os
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 from dotenv import dotenv_values
+from dotenv.parser import parse_stream
 
 from zbugs_synth.errors import UserError
 
@@ -195,12 +198,29 @@ def _show_default(value: Any) -> str:
     return str(value)
 
 
+_WARNED: set[tuple[str, int]] = set()
+
+
 def dotenv(cwd: Path | None = None) -> dict[str, str]:
     """Values from `.env` in the working directory (missing file: nothing)."""
     path = (cwd or Path.cwd()) / ".env"
     if not path.is_file():
         return {}
-    return {k: v for k, v in dotenv_values(path).items() if v is not None}
+    # python-dotenv skips a line it cannot parse with a log line that names neither the file nor how to
+    # fix it; ours does (and never shows the line: it may hold a secret).
+    with open(path, encoding="utf-8", errors="replace") as f:
+        bad = [b.original.line for b in parse_stream(f) if b.error]
+    for line in bad:
+        if (str(path), line) not in _WARNED:  # a command builds several configurations: say it once
+            _WARNED.add((str(path), line))
+            print(f"warning: {path}: line {line} is not NAME=value; ignored", file=sys.stderr)
+    quiet = logging.getLogger("dotenv.main")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
+    try:
+        return {k: v for k, v in dotenv_values(path).items() if v is not None}
+    finally:
+        quiet.setLevel(level)
 
 
 def build(
