@@ -54,6 +54,8 @@ def test_get_data_subprocess_with_plain_progress_and_dotenv(
         (["publish", "DIR", "--to", "s3://b/x/"], "not a valid bucket name"),
         (["publish", "DIR", "--to", "s3://bucket/x/", "--part-size", "1"], "--part-size '1': expected"),
         (["get-data", "--jobs", "0"], "--jobs '0': expected"),
+        (["get-data", "--out", "FILE"], "expected a directory ("),  # checked before anything is fetched
+        (["get-data", "--out", "FILE/sub"], "is a file)"),
         (["get-data", "--from", "ftp://h/x/"], "--from: expected s3://bucket/prefix/ or https://host/prefix/"),
         (["get-data", "--from", "s3://bucket/x/", "--endpoint-url", "localhost:9000"], "--endpoint-url"),
         (["get-data", "--from", "s3://bucket/x/", "--endpoint-url", "http://[::1"], "--endpoint-url"),
@@ -67,7 +69,8 @@ def test_get_data_subprocess_with_plain_progress_and_dotenv(
 def test_bad_arguments_are_one_line_errors(
     argv: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    argv = [str(tmp_path) if a == "DIR" else a for a in argv]
+    (tmp_path / "a-file").write_text("")
+    argv = [str(tmp_path) if a == "DIR" else a.replace("FILE", str(tmp_path / "a-file")) for a in argv]
     rc = main([*argv, "--progress", "none"])
     err = capsys.readouterr().err
     assert rc == 2

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from zbugs_synth.config import ParseError, boolean, integer, path_value, setting
+from zbugs_synth.config import ParseError, boolean, directory_value, integer, setting
 
 DEFAULT_DATA_URL = "s3://rocinante-dev/synthetic_v1/"
 DEFAULT_OUT = Path("db/seed-data/synthetic/")
@@ -54,7 +54,7 @@ class GetDataConfig:
              f"(default: {DEFAULT_DATA_URL})",
     )
     out: Path = setting(
-        DEFAULT_OUT, env="OUTPUT_DIR", flag="--out", parse=path_value, help="directory to download into"
+        DEFAULT_OUT, env="OUTPUT_DIR", flag="--out", parse=directory_value, help="directory to download into"
     )
     endpoint_url: str | None = setting(None, env="AWS_ENDPOINT_URL", flag="--endpoint-url", parse=endpoint,
                                        secret=True, help=_ENDPOINT_HELP)
