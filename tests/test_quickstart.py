@@ -68,6 +68,7 @@ def test_quickstart_end_to_end_and_rerun(reachable_tmpdir: Callable[[str], Path]
         del env["ZERO_SEED_DATA_DIR"], env["ZERO_SEED_FORCE"]
         third = zbugs("quickstart", "--num-issues", "3000", "--progress", "none")
         assert third.returncode == 2 and "already holds other data (mine)" in third.stderr
+        assert "[3/5] generate" not in third.stdout  # refused before the work of generating
         with psycopg.connect(url) as conn:
             assert conn.execute('SELECT count(*) FROM "issue"').fetchone()[0] == 500
         # ... only with --force; and a ZERO_UPSTREAM_DB in .env is honoured as "not the local server".

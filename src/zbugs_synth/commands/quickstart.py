@@ -73,27 +73,30 @@ def run(args: argparse.Namespace) -> int:
     local = DbConfig(data_dir=server_cfg.data_dir, db_url=None)
     data = Path(args.output_dir)
 
-    def seed_step() -> int:
-        cfg = SeedConfig(data_dir=local.data_dir, db_url=None, seed_dir=data, force=True)
-        if not args.force:
-            _refuse_to_replace_other_data(cfg)
-        return seed.load(cfg, Tuning(), args.progress, command="quickstart")
+    seed_cfg = SeedConfig(data_dir=local.data_dir, db_url=None, seed_dir=data, force=True)
+
+    def generate_step() -> int:
+        return generate_synthetic.generate_dataset(
+            GenerateConfig(num_issues=n, output_dir=data, all_tables=True, force=True), args.progress)
 
     steps: list[tuple[str, str, Callable[[], int]]] = [
         ("start PostgreSQL", "zbugs-synth db-up", lambda: db.up(server_cfg)),
         ("create the zbugs schema", "zbugs-synth db-migrate", lambda: db.migrate_schema(local)),
         (f"generate {n:,} issues",
          f"zbugs-synth generate-synthetic --num-issues {n} --output-dir {data} --all-tables --force",
-         lambda: generate_synthetic.generate_dataset(
-             GenerateConfig(num_issues=n, output_dir=data, all_tables=True, force=True), args.progress)),
+         generate_step),
         ("bulk-load the dataset", f"zbugs-synth db-seed-synthetic --seed-data-dir {data} --force",
-         seed_step),
+         lambda: seed.load(seed_cfg, Tuning(), args.progress, command="quickstart")),
         ("verify", f"zbugs-synth verify --report {args.report}",
          lambda: verify.verify_database(
              VerifyConfig(data_dir=local.data_dir, db_url=None, report=Path(args.report)), args.progress)),
     ]
     timings = []
     for i, (title, equivalent, step) in enumerate(steps, 1):
+        if step is generate_step and not args.force:
+            # The seed step forces: refuse here, before the work of generating, if that would replace
+            # data that is not quickstart's own (the database is up and migrated by now).
+            _refuse_to_replace_other_data(seed_cfg)
         print(f"\n== [{i}/{len(steps)}] {title}: {equivalent}", flush=True)
         t = time.perf_counter()
         try:
