@@ -173,3 +173,9 @@ def issue_ids_in_file_order(directory: Path) -> list[str]:
         with open(p, newline="", encoding="utf-8") as f:
             ids += [r["id"] for r in csv.DictReader(f)]
     return ids
+
+
+def timeline_jobs(out: str) -> list[str]:
+    """The jobs of ZBUGS_SEED_TIMELINE=1's listing after the summary, in start order."""
+    lines = out.split("timeline (start, duration, job):\n", 1)[1].splitlines()
+    return [line.split()[-1] for line in lines if line.startswith("  ")]

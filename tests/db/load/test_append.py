@@ -13,7 +13,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from loader_helpers import Cap, Mp, counts, differences, expected_rows, query, seed_cli
+from loader_helpers import Cap, Mp, counts, differences, expected_rows, query, seed_cli, timeline_jobs
 
 from zbugs_synth.db import connect
 
@@ -210,6 +210,28 @@ def test_full_rebuild_loads_like_a_seed_and_restores_everything(fresh_db: str, b
     after = catalog(fresh_db)
     assert after["indexes"].keys() == before["indexes"].keys() and after["indexes"] != before["indexes"]
     assert after["identity"] == before["identity"] and after["triggers"] == before["triggers"]
+    assert counts(fresh_db) == expected_rows(batch1, batch2) and differences(fresh_db) == []
+
+
+def _fks_before_last_index(jobs: list[str]) -> list[str]:
+    last_index = max(i for i, j in enumerate(jobs) if j.startswith("index:"))
+    return [j for j in jobs[:last_index] if j.startswith("fk:")]
+
+
+def test_a_full_append_on_replica_role_workers_adds_every_key_at_the_end(fresh_db: str, batch1: Path, batch2: Path,
+                                                                        capsys: Cap, monkeypatch: Mp) -> None:
+    """A seed checks comment's key to user early, beside the other index builds; an append whose workers
+    run as session_replication_role = replica does not (DDL in that role fires no event trigger, which
+    zero-cache relies on): its control connection adds every key after the last index build."""
+    seeded = seed_cli(fresh_db, batch1, capsys, monkeypatch, ZBUGS_SEED_TIMELINE="1")
+    assert seeded.code == 0, seeded.text
+    assert "fk:comment.comment_creatorID_fkey" in _fks_before_last_index(timeline_jobs(seeded.out)), seeded.out
+    ran = seed_cli(fresh_db, batch2, capsys, monkeypatch, ZERO_SEED_APPEND="true", ZERO_SEED_INDEXES="full",
+                   ZBUGS_SEED_TIMELINE="1")
+    assert ran.code == 0, ran.text
+    assert "rebuilding every index, key and foreign key" in ran.text
+    jobs = timeline_jobs(ran.out)
+    assert any(j.startswith("fk:") for j in jobs) and _fks_before_last_index(jobs) == [], ran.out
     assert counts(fresh_db) == expected_rows(batch1, batch2) and differences(fresh_db) == []
 
 

@@ -27,6 +27,7 @@ from loader_helpers import (
     open_runs,
     query,
     seed_cli,
+    timeline_jobs,
 )
 
 from original_format import OriginalDataset
@@ -75,12 +76,6 @@ def test_seeded_heaps_are_all_visible(fresh_db: str, batch1: Path, capsys: Cap, 
     assert differences(fresh_db) == []
 
 
-def _timeline(out: str) -> list[str]:
-    """The jobs of ZBUGS_SEED_TIMELINE=1's listing, in start order."""
-    lines = out.split("timeline (start, duration, job):\n", 1)[1].splitlines()
-    return [line.split()[-1] for line in lines if line.startswith("  ")]
-
-
 @pytest.mark.parametrize("generate", [False, True], ids=["csv", "generate"])
 def test_a_seeded_table_is_analyzed_once_before_its_indexes(fresh_db: str, batch1: Path, capsys: Cap,
                                                             monkeypatch: Mp, generate: bool) -> None:
@@ -94,7 +89,7 @@ def test_a_seeded_table_is_analyzed_once_before_its_indexes(fresh_db: str, batch
             m.setenv(k, v)
         ran = seed_cli(fresh_db, batch1, capsys, monkeypatch, *args, ZBUGS_SEED_TIMELINE="true")
     assert ran.code == 0, ran.text
-    jobs = _timeline(ran.out)
+    jobs = timeline_jobs(ran.out)
     table_of = {f"index:{name}": table for name, table in
                 query(fresh_db, "SELECT indexname, tablename FROM pg_indexes WHERE schemaname = 'public'")}
     for table in ("issue", "comment", "issueLabel"):
