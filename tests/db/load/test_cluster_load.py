@@ -33,7 +33,7 @@ MEDIUM = {"NUM_ISSUES": "40000", "NUM_PROJECTS": "40", "NUM_USERS": "60", "SEED"
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[distributed.LocalCluster]:
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
                                   host="127.0.0.1") as c:
         yield c
 
