@@ -566,10 +566,11 @@ class Loader:
             for f in failures[1:]:
                 self.say(f"error: {f}")
             more = f" (and {len(failures) - 1} more, above)" if len(failures) > 1 else ""
+            files = "" if run.source.startswith("generated (") else \
+                " (the files are loaded already: editing them makes another dataset)"
             raise LoadFailed(f"{failures[0]}{more}. Every other index, foreign key and trigger is in place; "
-                             "fix the rows in the database (the files are loaded already: editing them makes "
-                             "another dataset) and run the same command again to finish the load, or set "
-                             "ZERO_SEED_RESET=true to undo it")
+                             f"fix the rows in the database{files} and run the same command again to finish the "
+                             "load, or set ZERO_SEED_RESET=true to undo it")
         t = time.perf_counter()
         state.end_run_lock(ctl, run.id)  # no stale cluster task adds a part from here on
         with ctl.transaction():
