@@ -209,3 +209,21 @@ def test_a_part_whose_worker_dies_too_often_is_one_line_and_a_rerun_finishes(ref
     got = local_files(out)
     for name, data in reference["parts"].items():
         assert got[name] == data, name
+
+
+@pytest.mark.parametrize("address", ["foo", "http://127.0.0.1:8786", "tcp://user:TopSecret@127.0.0.1:8786",
+                                     "tcp://127.0.0.1:0", "tcp://127.0.0.1"])
+def test_a_malformed_scheduler_address_is_one_line_and_writes_nothing(capsys, monkeypatch, tmp_path,
+                                                                      address: str) -> None:
+    rc, _, err = generate(capsys, monkeypatch, str(tmp_path / "out"), "--parts", "2", "--scheduler", address)
+    assert rc == 2 and "--scheduler: expected a Dask scheduler address" in err, err
+    assert len(err.strip().splitlines()) == 1 and "TopSecret" not in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1:8786", "tcp://[::1]:8786", "tls://dask.example:8786",
+                                     "tcp://10.0.0.5:8786/"])
+def test_dask_address_forms_are_accepted(address: str) -> None:
+    from zbugs_synth.config.generate import scheduler_address
+
+    assert scheduler_address(f" {address} ") == address

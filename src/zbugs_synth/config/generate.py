@@ -56,12 +56,23 @@ def output_location(text: str) -> Path | str:
     return path_value(text)
 
 
+_SCHEDULER_SCHEMES = ("tcp", "tls", "ws", "wss", "ucx")
+
+
 def scheduler_address(text: str) -> str | None:
+    """A Dask scheduler's address: [scheme://]host:port (Dask's own form; it has no user or password)."""
     s = text.strip()
     if not s:
         return None
-    if any(c.isspace() for c in s):
-        raise ParseError("expected a Dask scheduler address such as tcp://10.0.0.5:8786")
+    scheme, sep, rest = s.partition("://")
+    if not sep:
+        scheme, rest = "tcp", s
+    host, colon, port = rest.rstrip("/").rpartition(":")
+    if (scheme.lower() not in _SCHEDULER_SCHEMES or not colon or not host or not port.isdigit()
+            or not 0 < int(port) < 65536 or any(c.isspace() or c in "@/?#" for c in host)
+            or (host.startswith("[") != host.endswith("]"))):
+        raise ParseError(f"expected a Dask scheduler address such as tcp://10.0.0.5:8786 (host:port, with "
+                         f"scheme {', '.join(_SCHEDULER_SCHEMES)} or none; no user or password)")
     return s
 
 
@@ -150,7 +161,7 @@ class GenerateConfig:
     part: int = setting(0, env=None, flag="--part", parse=integer(1, 99_999),
                         help="write only this part, 1-based, with --parts (default: every part, one after the other)")
     scheduler: str | None = setting(None, env="DASK_SCHEDULER_ADDRESS", flag="--scheduler",
-                                    parse=scheduler_address,
+                                    parse=scheduler_address, secret=True,  # a mistyped one may hold a password
                                     help="run the parts as tasks on the Dask cluster of this scheduler, "
                                          "e.g. tcp://host:8786 (needs zbugs-synth[dask]; default: in this process)")
     endpoint_url: str | None = setting(None, env="AWS_ENDPOINT_URL", flag="--endpoint-url", parse=endpoint,

@@ -42,7 +42,7 @@ from zbugs_synth.remote.safety import redact_url
 
 PROGRESS_INTERVAL = 0.5
 TASK_RETRIES = 3  # a task that raised is retried this many times (a lost worker is Dask's own count)
-CONNECT_TIMEOUT = "30s"
+CONNECT_TIMEOUT = "10s"  # a scheduler that answers at all answers at once
 
 
 # ---- on the worker -------------------------------------------------------------------------------
@@ -180,6 +180,16 @@ def _connect(address: str) -> Any:
     except (OSError, TimeoutError) as e:
         raise UserError(f"--scheduler {redact_url(address)}: cannot connect to the Dask scheduler "
                         f"({type(e).__name__}: {redact_url(str(e))[:200]})") from None
+    except (ValueError, TypeError):  # an address Dask cannot parse; its message repeats it whole
+        raise UserError(f"--scheduler {redact_url(address)}: not an address Dask can connect to "
+                        "(expected tcp://host:port)") from None
+
+
+def check_scheduler(address: str) -> None:
+    """Connect once and let go: a wrong or unreachable scheduler is refused before anything is written
+    or any table emptied (the run connects again for its tasks)."""
+    import_distributed()
+    _connect(address).close()
 
 
 # submit(client, the shared Prepared's future, part, progress topic) -> the part's future
@@ -224,7 +234,7 @@ def run_parts(cfg: GenerateConfig, prep: Prepared, parts: int, todo: list[int], 
 
 
 def run_on_cluster(cfg: GenerateConfig, progress: Progress) -> PartsOutcome:
-    import_distributed()  # before any work
+    check_scheduler(cfg.scheduler or "")  # before any work: nothing written for a run that cannot start
     started = time.perf_counter()
     parts = parts_of(cfg)
     prep = prepare(cfg)

@@ -186,6 +186,21 @@ def test_parts_without_a_scheduler_is_one_line(fresh_db: str, capsys: Cap, monke
     assert ran.code == 2 and "--scheduler" in ran.err and "Traceback" not in ran.err, ran.text
 
 
+@pytest.mark.parametrize("address,needle", [
+    ("tcp://someone:S3cret@127.0.0.1:1", "--scheduler: expected a Dask scheduler address"),
+    ("FREE", "cannot connect to the Dask scheduler"),  # nothing listens there: Dask gives up after 10 s
+])
+def test_a_wrong_scheduler_is_refused_before_the_database_changes(
+        fresh_db: str, batch1: Path, capsys: Cap, monkeypatch: Mp, free_tcp_port, address: str, needle: str) -> None:
+    assert loader_helpers.seed_cli(fresh_db, batch1, capsys, monkeypatch).code == 0
+    before = digest(fresh_db)
+    address = address.replace("FREE", f"tcp://127.0.0.1:{free_tcp_port()}")
+    ran = generate_cli(fresh_db, BATCH1, capsys, monkeypatch, "--force", "--parts", "2", "--scheduler", address)
+    assert ran.code == 2 and needle in ran.err and "Traceback" not in ran.err, ran.text
+    assert len(ran.err.strip().splitlines()) == 1 and "S3cret" not in ran.text
+    assert digest(fresh_db) == before and open_runs(fresh_db) == 0 and differences(fresh_db) == []
+
+
 def test_a_worker_killed_mid_part_still_gives_the_exact_rows(
         cluster, fresh_db: str, medium_reference: dict, capsys: Cap, monkeypatch: Mp) -> None:
     watcher = distributed.Client(cluster.scheduler_address, set_as_default=False)

@@ -50,7 +50,7 @@ from zbugs_synth.db.load.session import APP_WORKER, Sessions
 from zbugs_synth.db.load.stream import GeneratedDataset, GeneratedSource, describe
 from zbugs_synth.db.names import qi, qt
 from zbugs_synth.errors import UserError
-from zbugs_synth.generate.cluster import TASK_RETRIES, EventProgress, run_parts
+from zbugs_synth.generate.cluster import TASK_RETRIES, EventProgress, check_scheduler, run_parts
 from zbugs_synth.generate.driver import SMALL_TABLES, Prepared, write_tables, written_tables
 from zbugs_synth.generate.partitioned import parts_of
 from zbugs_synth.generate.parts import PartSpec
@@ -206,6 +206,7 @@ class ClusterSource(GeneratedSource):
     def __init__(self, cfg: GenerateConfig) -> None:
         if not cfg.scheduler:
             raise UserError("--parts: only with --scheduler (the parts of a direct load are Dask tasks)")
+        check_scheduler(cfg.scheduler)  # before the loader empties or drops anything
         super().__init__(cfg)
         self.parts = parts_of(cfg)
         self.bound: _Bound | None = None
