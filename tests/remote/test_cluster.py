@@ -227,3 +227,14 @@ def test_dask_address_forms_are_accepted(address: str) -> None:
     from zbugs_synth.config.generate import scheduler_address
 
     assert scheduler_address(f" {address} ") == address
+
+
+def test_a_relative_output_dir_is_this_machines(cluster, reference, capsys, monkeypatch, tmp_path) -> None:
+    """The workers started elsewhere (their working directory is not this one): a relative OUTPUT_DIR
+    still means the directory here, as it does without a cluster."""
+    monkeypatch.chdir(tmp_path)
+    rc, _, err = generate(capsys, monkeypatch, "rel", "--parts", "3", "--scheduler", cluster.scheduler_address)
+    assert rc == 0, err
+    got = local_files(tmp_path / "rel")
+    for name, data in reference["parts"].items():
+        assert got[name] == data, name

@@ -17,6 +17,7 @@ here and shipped once, so TEMPLATES_DIR need only exist on the client.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 import uuid
@@ -235,6 +236,8 @@ def run_parts(cfg: GenerateConfig, prep: Prepared, parts: int, todo: list[int], 
 
 def run_on_cluster(cfg: GenerateConfig, progress: Progress) -> PartsOutcome:
     check_scheduler(cfg.scheduler or "")  # before any work: nothing written for a run that cannot start
+    # The workers resolve paths from their own working directory: send them this machine's absolute one.
+    cfg = dataclasses.replace(cfg, output_dir=destination_of(cfg))
     started = time.perf_counter()
     parts = parts_of(cfg)
     prep = prepare(cfg)
