@@ -101,13 +101,20 @@ def test_combine_waits_for_every_part_and_refuses_mixed_configurations(monkeypat
     assert main(["combine-parts", str(out)]) == 2
     err = capsys.readouterr().err
     assert "1 of 2 parts not finished yet (part 2)" in err and len(err.strip().splitlines()) == 1
-    # Part 2 of another seed in the same directory: combining must refuse the mix.
+    # Part 2 of another seed: generating it here is refused before it writes; brought in by hand (copied
+    # from where it was made), combining refuses the mix.
     assert gen(monkeypatch, out, "--parts", "2", "--part", "2", SEED="43") == 2
     err = capsys.readouterr().err
-    assert "different configurations" in err and "Traceback" not in err
-    assert not (out / MANIFEST_NAME).exists()
+    assert "holds parts of another configuration's dataset" in err and "Traceback" not in err
+    other = tmp_path / "other"
+    assert gen(monkeypatch, other, "--parts", "2", "--part", "2", SEED="43") == 0
+    for f in other.rglob("*"):
+        if f.is_file() and f.name != INCOMPLETE_MARKER:
+            (out / f.relative_to(other)).write_bytes(f.read_bytes())
+    capsys.readouterr()
     assert main(["combine-parts", str(out)]) == 2
     assert "different configurations" in capsys.readouterr().err
+    assert not (out / MANIFEST_NAME).exists()
 
 
 def test_combine_command_and_a_lost_shard(monkeypatch, tmp_path, capsys) -> None:
@@ -123,6 +130,47 @@ def test_combine_command_and_a_lost_shard(monkeypatch, tmp_path, capsys) -> None
     (out / MANIFEST_NAME).unlink()
     assert main(["combine-parts", str(out)]) == 0
     assert "2 parts combined into manifest.json" in capsys.readouterr().out
+
+
+def test_a_damaged_parts_dataset_is_repaired_by_rerunning_the_part(monkeypatch, tmp_path, capsys, whole) -> None:
+    """A shard of a combined parts dataset cut short: the rerun of its part (alone, or of every part)
+    sees it, drops manifest.json (it no longer looks complete) and writes that part again."""
+    out = tmp_path / "p"
+    assert gen(monkeypatch, out, "--parts", "3") == 0
+    m = read_manifest(out)
+    assert m is not None
+    victim = next(f for f in m.files_of("comment") if f.name.startswith("comment_1"))  # part 2's
+    with open(out / victim.name, "r+b") as f:
+        f.truncate(1000)
+    capsys.readouterr()
+    assert gen(monkeypatch, out, "--parts", "3", "--part", "1") == 2  # another part: the set is not whole now
+    err = capsys.readouterr().err
+    assert f"part 2 lists {victim.name}, which is missing or has another size; rerun that part" in err
+    assert not (out / MANIFEST_NAME).exists()
+    assert gen(monkeypatch, out, "--parts", "3", "--part", "2") == 0
+    for table in TABLES:
+        assert data_rows(out, table) == data_rows(whole, table), table
+    assert read_manifest(out) == m
+
+
+@pytest.mark.parametrize("args,env,needle", [
+    (["--parts", "2", "--part", "2"], {"SEED": "43"}, "holds parts of another configuration's dataset"),
+    (["--parts", "2", "--part", "2"], {"NUM_ISSUES": "30000"}, "holds parts of another configuration's dataset"),
+    (["--parts", "3", "--part", "2"], {}, "holds parts of a dataset in another number of parts (part-1-of-2.json)"),
+])
+def test_a_part_of_another_configuration_is_refused_before_it_writes(monkeypatch, tmp_path, capsys, args, env,
+                                                                      needle) -> None:
+    out = tmp_path / "p"
+    assert gen(monkeypatch, out, "--parts", "2", "--part", "1") == 0
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    capsys.readouterr()
+    assert gen(monkeypatch, out, *args, **env) == 2
+    err = capsys.readouterr().err
+    assert needle in err and "--force" in err and len(err.strip().splitlines()) == 1, err
+    assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    assert gen(monkeypatch, out, *args[:2], "--force", **env) == 0  # --force replaces them (every part)
+    assert {p.name for p in (out / "parts").iterdir()} == {f"part-{k}-of-{args[1]}.json"
+                                                          for k in range(1, int(args[1]) + 1)}
 
 
 def test_a_whole_run_directory_is_not_mixed_with_parts(monkeypatch, tmp_path, capsys, whole) -> None:
@@ -175,8 +223,8 @@ def test_force_replaces_an_unfinished_dataset_of_another_configuration(monkeypat
     out = tmp_path / "p"
     assert gen(monkeypatch, out, "--parts", "3", "--part", "1") == 0  # SEED 42, never finished
     capsys.readouterr()
-    assert gen(monkeypatch, out, "--parts", "2", SEED="43") == 2
-    assert "different configurations" in capsys.readouterr().err
+    assert gen(monkeypatch, out, "--parts", "2", SEED="43") == 2  # refused before writing anything
+    assert "holds parts of a dataset in another number of parts (part-1-of-3.json)" in capsys.readouterr().err
     assert gen(monkeypatch, out, "--parts", "2", "--force", SEED="43") == 0
     assert sorted(p.name for p in (out / "parts").iterdir()) == ["part-1-of-2.json", "part-2-of-2.json"]
     ref = tmp_path / "ref"

@@ -28,9 +28,10 @@ from typing import Any
 
 from zbugs_synth.config.generate import GenerateConfig
 from zbugs_synth.errors import UserError
-from zbugs_synth.generate.driver import Prepared, _announce, _check_destination, generate_part, prepare
+from zbugs_synth.generate.driver import Prepared, _announce, generate_part, prepare
 from zbugs_synth.generate.partitioned import (
     PartsOutcome,
+    check_parts_destination,
     combine_if_complete,
     destination_of,
     open_destination,
@@ -244,7 +245,7 @@ def run_on_cluster(cfg: GenerateConfig, progress: Progress) -> PartsOutcome:
     sink = open_destination(cfg)
     outcome = PartsOutcome(sink.display, parts)
     _announce(cfg, progress, f"{sink.display} ({parts} parts on the Dask cluster at {redact_url(cfg.scheduler or '')})")
-    if _check_destination(cfg, sink, prep.dataset_id):
+    if check_parts_destination(cfg, sink, prep.dataset_id, parts, progress):
         progress.log("this dataset is already complete there: nothing to do")
         outcome.combined, outcome.present = combine_if_complete(sink, parts, cfg.force, prep.dataset_id)
         outcome.elapsed = time.perf_counter() - started

@@ -15,9 +15,17 @@ from pathlib import Path
 from zbugs_synth.config.generate import GenerateConfig
 from zbugs_synth.errors import UserError
 from zbugs_synth.generate.driver import Prepared, _announce, generate_part, prepare
-from zbugs_synth.generate.parts import Combined, PartSpec, combine, list_parts, part_manifest_name
+from zbugs_synth.generate.parts import (
+    Combined,
+    PartSpec,
+    combine,
+    list_parts,
+    missing_files,
+    part_manifest_name,
+    read_part,
+)
 from zbugs_synth.generate.sink import LocalSink, Sink, open_sink
-from zbugs_synth.manifest import MANIFEST_NAME, ManifestError, parse_manifest
+from zbugs_synth.manifest import MANIFEST_NAME, MANIFEST_TXT, Manifest, ManifestError, parse_manifest
 from zbugs_synth.progress import NullProgress, Progress
 
 DEFAULT_PART_ISSUES = 10_000_000  # --scheduler without --parts: parts of about this many issues
@@ -83,6 +91,49 @@ def combine_if_complete(sink: Sink, parts: int, force: bool, dataset_id: str) ->
     return combine(sink, force=force, expect=(dataset_id, parts)), present
 
 
+def check_parts_destination(cfg: GenerateConfig, sink: Sink, dataset_id: str, parts: int,
+                            progress: Progress) -> bool:
+    """Before a parts run writes anything: True if this very dataset is complete in `sink` (every file
+    its manifest.json lists, at the listed size). A damaged one loses its manifest.json, so that it no
+    longer looks complete and the parts whose files are damaged are written again. Another
+    configuration's dataset, or part manifests of one, are refused unless --force (a part would
+    otherwise overwrite files that another configuration's parts list)."""
+    raw = sink.read(MANIFEST_NAME)
+    if raw is not None:
+        try:
+            old: Manifest | None = parse_manifest(raw.decode("utf-8"))
+        except (ManifestError, UnicodeDecodeError):
+            old = None
+        if old is not None and old.dataset_id == dataset_id:
+            damaged = missing_files(old, sink.list())
+            if not damaged:
+                return True
+            progress.log(f"{sink.display}: {len(damaged):,} file(s) of this dataset missing or of another size "
+                         f"({damaged[0]}{', ...' if len(damaged) > 1 else ''}): their parts are written again")
+            sink.delete(MANIFEST_NAME)
+            sink.delete(MANIFEST_TXT)
+            return False
+        if not cfg.force:
+            raise UserError(f"OUTPUT_DIR={sink.display!r}: holds another configuration's dataset; use --force to "
+                            "replace it or choose another OUTPUT_DIR")
+        sink.delete(MANIFEST_NAME)
+        sink.delete(MANIFEST_TXT)
+    if cfg.force:
+        return False  # other configurations' part manifests go when the parts are combined
+    names = sorted(list_parts(sink))
+    other_counts = sorted({n for n in names if not n.endswith(f"-of-{parts:0{len(str(parts))}d}.json")})
+    if other_counts:
+        raise UserError(f"OUTPUT_DIR={sink.display!r}: holds parts of a dataset in another number of parts "
+                        f"({other_counts[0].rpartition('/')[2]}); use --force to replace them or choose "
+                        "another OUTPUT_DIR")
+    if names:  # one manifest says whose parts these are (all agree, or combining will say so)
+        other = read_part(sink, names[0]).manifest.dataset_id
+        if other != dataset_id:
+            raise UserError(f"OUTPUT_DIR={sink.display!r}: holds parts of another configuration's dataset "
+                            f"({other}); use --force to replace them or choose another OUTPUT_DIR")
+    return False
+
+
 def run_parts(cfg: GenerateConfig, progress: Progress | None = None, prep: Prepared | None = None) -> PartsOutcome:
     progress = progress or NullProgress()
     started = time.perf_counter()
@@ -94,6 +145,9 @@ def run_parts(cfg: GenerateConfig, progress: Progress | None = None, prep: Prepa
     _announce(cfg, progress, f"{sink.display} ({which})")
     outcome = PartsOutcome(sink.display, parts)
     try:
+        if check_parts_destination(cfg, sink, prep.dataset_id, parts, progress):
+            progress.log("this dataset is already complete there: nothing to do")
+            selected = []
         for k in selected:
             r = generate_part(cfg, PartSpec(k, parts), sink, progress, prep)
             if r.skipped:
