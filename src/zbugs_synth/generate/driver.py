@@ -305,22 +305,35 @@ class PartResult:
     skipped: bool  # already complete: nothing was written
 
 
-def _check_destination(cfg: GenerateConfig, sink: Sink, ds_id: str) -> bool:
-    """Refuse another dataset's manifest (unless --force); True if this very dataset is complete."""
+def dataset_manifest(sink: Sink) -> tuple[bool, Manifest | None]:
+    """(whether `sink` has a manifest.json, the manifest if it parses)."""
     raw = sink.read(MANIFEST_NAME)
     if raw is None:
-        return False
+        return False, None
     try:
-        old: Manifest | None = parse_manifest(raw.decode("utf-8"))
+        return True, parse_manifest(raw.decode("utf-8"))
     except (ManifestError, UnicodeDecodeError):
-        old = None
-    if old is not None and old.dataset_id == ds_id:
-        return True
-    if not cfg.force:
+        return True, None
+
+
+def drop_dataset_manifest(cfg: GenerateConfig, sink: Sink, *, ours: bool = False) -> None:
+    """Remove manifest.json/.txt: for our own damaged dataset (`ours`), or another configuration's
+    only with --force (else refused)."""
+    if not ours and not cfg.force:
         raise UserError(f"OUTPUT_DIR={sink.display!r}: holds another configuration's dataset; use --force to "
                         "replace it or choose another OUTPUT_DIR")
     sink.delete(MANIFEST_NAME)
     sink.delete(MANIFEST_TXT)
+
+
+def _check_destination(cfg: GenerateConfig, sink: Sink, ds_id: str) -> bool:
+    """Refuse another dataset's manifest (unless --force); True if this very dataset is complete."""
+    present, old = dataset_manifest(sink)
+    if not present:
+        return False
+    if old is not None and old.dataset_id == ds_id:
+        return True
+    drop_dataset_manifest(cfg, sink)
     return False
 
 

@@ -14,7 +14,14 @@ from pathlib import Path
 
 from zbugs_synth.config.generate import GenerateConfig
 from zbugs_synth.errors import UserError
-from zbugs_synth.generate.driver import Prepared, _announce, generate_part, prepare
+from zbugs_synth.generate.driver import (
+    Prepared,
+    _announce,
+    dataset_manifest,
+    drop_dataset_manifest,
+    generate_part,
+    prepare,
+)
 from zbugs_synth.generate.parts import (
     Combined,
     PartSpec,
@@ -25,7 +32,7 @@ from zbugs_synth.generate.parts import (
     read_part,
 )
 from zbugs_synth.generate.sink import LocalSink, Sink, open_sink
-from zbugs_synth.manifest import MANIFEST_NAME, MANIFEST_TXT, Manifest, ManifestError, parse_manifest
+from zbugs_synth.manifest import MANIFEST_NAME, ManifestError, parse_manifest
 from zbugs_synth.progress import NullProgress, Progress
 
 DEFAULT_PART_ISSUES = 10_000_000  # --scheduler without --parts: parts of about this many issues
@@ -98,26 +105,17 @@ def check_parts_destination(cfg: GenerateConfig, sink: Sink, dataset_id: str, pa
     longer looks complete and the parts whose files are damaged are written again. Another
     configuration's dataset, or part manifests of one, are refused unless --force (a part would
     otherwise overwrite files that another configuration's parts list)."""
-    raw = sink.read(MANIFEST_NAME)
-    if raw is not None:
-        try:
-            old: Manifest | None = parse_manifest(raw.decode("utf-8"))
-        except (ManifestError, UnicodeDecodeError):
-            old = None
-        if old is not None and old.dataset_id == dataset_id:
-            damaged = missing_files(old, sink.list())
-            if not damaged:
-                return True
-            progress.log(f"{sink.display}: {len(damaged):,} file(s) of this dataset missing or of another size "
-                         f"({damaged[0]}{', ...' if len(damaged) > 1 else ''}): their parts are written again")
-            sink.delete(MANIFEST_NAME)
-            sink.delete(MANIFEST_TXT)
-            return False
-        if not cfg.force:
-            raise UserError(f"OUTPUT_DIR={sink.display!r}: holds another configuration's dataset; use --force to "
-                            "replace it or choose another OUTPUT_DIR")
-        sink.delete(MANIFEST_NAME)
-        sink.delete(MANIFEST_TXT)
+    present, old = dataset_manifest(sink)
+    if old is not None and old.dataset_id == dataset_id:
+        damaged = missing_files(old, sink.list())
+        if not damaged:
+            return True
+        progress.log(f"{sink.display}: {len(damaged):,} file(s) of this dataset missing or of another size "
+                     f"({damaged[0]}{', ...' if len(damaged) > 1 else ''}): their parts are written again")
+        drop_dataset_manifest(cfg, sink, ours=True)
+        return False
+    if present:
+        drop_dataset_manifest(cfg, sink)  # another configuration's: refused unless --force
     if cfg.force:
         return False  # other configurations' part manifests go when the parts are combined
     names = sorted(list_parts(sink))
