@@ -109,6 +109,26 @@ def test_a_shard_changed_after_publishing_fails_its_copy_and_nothing_is_kept(
     assert counts(fresh_db) == before
 
 
+def test_a_shard_of_another_size_is_refused_before_a_force_load_empties_anything(
+    s3env, dataset, fresh_db, capsys, monkeypatch, tmp_path
+) -> None:
+    code, text = seed(fresh_db, str(dataset), capsys, monkeypatch)
+    assert code == 0, text
+    before = counts(fresh_db)
+    copy = tmp_path / "copy"
+    shutil.copytree(dataset, copy)
+    victim = sorted(copy.glob("comment_*.csv"))[-1]
+    full = victim.stat().st_size
+    victim.write_bytes(victim.read_bytes()[: full // 2])  # cut short after publishing; manifest unchanged
+    upload(s3env, copy, "cut/")
+    code, text = seed(fresh_db, s3env.url("cut/"), capsys, monkeypatch, "--endpoint-url", s3env.endpoint,
+                      "--force")
+    assert code == 2, text
+    assert f"{victim.name} has {full // 2:,} bytes but manifest.json says {full:,}" in text
+    assert "nothing was loaded" in text
+    assert counts(fresh_db) == before  # the previous data is still there
+
+
 def test_a_source_without_a_manifest_is_one_clear_line(s3env, fresh_db, capsys, monkeypatch) -> None:
     code, text = seed(fresh_db, s3env.url("nothing-here/"), capsys, monkeypatch, "--endpoint-url", s3env.endpoint)
     assert code == 2

@@ -89,7 +89,13 @@ def inspect_remote(url: str, *, endpoint_url: str | None, jobs: int = 8) -> Remo
         table = parse_shard_name(w.name).table  # type: ignore[union-attr]
         where = f"{source.display}{w.name}"
         try:
-            size = w.size if w.size is not None else source.size(w.name)
+            # Asked of the server even when the manifest says: a shard replaced or cut short since it was
+            # published is refused here, before a force load empties anything (as a local one is).
+            actual = source.size(w.name)
+            if w.size is not None and actual is not None and actual != w.size:
+                raise UserError(f"{where} has {actual:,} bytes but {MANIFEST_NAME} says {w.size:,} (changed "
+                                "since it was published?): nothing was loaded")
+            size = w.size if w.size is not None else actual
             head = _read_head(source, w.name)
             columns = check_header(where, table, parse_header(head, where))
         except HeaderError as e:
