@@ -403,6 +403,16 @@ def test_no_manifest_prints_how_to_generate_locally(
     assert not out.exists()
 
 
+def test_a_missing_bucket_is_named_not_taken_for_a_missing_manifest(
+    s3env: S3Env, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rc, _, err = cli(capsys, "get-data", "--from", f"s3://{s3env.bucket}-nope/ds/", "--out", str(tmp_path / "o"),
+                     "--endpoint-url", s3env.endpoint, "--progress", "none")
+    assert rc == 2
+    first = err.strip().splitlines()[0]
+    assert "NoSuchBucket" in first and "no manifest.json" not in first, err
+
+
 # ---- malicious manifests -------------------------------------------------------------------------
 
 def _entry(name: str, size: int = 3, checksum: str = "0" * 32) -> dict[str, Any]:

@@ -102,6 +102,8 @@ class S3Source:
         code, status = s3.error_code(e), s3.http_status(e)
         if status == 403 and self.unsigned:
             what += " (no AWS credentials were found, so the request was sent unsigned)"
+        if code == "NoSuchBucket":  # a 404 too, but not "no such file": said as it is, never as "no manifest"
+            return SourceError(what)
         if code in ("NoSuchKey", "404", "NotFound") or status == 404:
             return NotFound(what)
         if code == "InvalidRange" or status == 416:
