@@ -238,3 +238,20 @@ def test_a_relative_output_dir_is_this_machines(cluster, reference, capsys, monk
     got = local_files(tmp_path / "rel")
     for name, data in reference["parts"].items():
         assert got[name] == data, name
+
+
+def test_workers_without_credentials_are_named_and_not_retried(s3env: S3Env, capsys, monkeypatch,
+                                                                 tmp_path_factory) -> None:
+    home = tmp_path_factory.mktemp("bare-worker-home")
+    bare = {"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": "", "AWS_SESSION_TOKEN": "",
+            "AWS_EC2_METADATA_DISABLED": "true", "AWS_CONFIG_FILE": str(home / "none"),
+            "AWS_SHARED_CREDENTIALS_FILE": str(home / "none")}
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0",
+                                  host="127.0.0.1", env=bare) as c:
+        rc, _, err = generate(capsys, monkeypatch, s3env.url("bare/"), "--parts", "2", "--scheduler",
+                              c.scheduler_address, "--endpoint-url", s3env.endpoint)
+    assert rc == 2, err
+    errors = [line for line in err.splitlines() if "error:" in line]
+    assert len(errors) == 1 and "on the worker at tcp://127.0.0.1:" in errors[0], err
+    assert "no AWS credentials" in errors[0] and "not retried" in errors[0]
+    assert "started again" not in err and SECRET_KEY not in err

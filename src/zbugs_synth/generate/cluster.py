@@ -103,16 +103,25 @@ def run_part_task(cfg: GenerateConfig, prep: Prepared, part: int, parts: int, to
     """The Dask task: write one part (skipped if already complete) and say what was written."""
     progress = EventProgress(topic, part)
     progress.send("start")
-    sink = open_sink(destination_of(cfg), endpoint_url=cfg.endpoint_url)
     try:
-        r = generate_part(cfg, PartSpec(part, parts), sink, progress, prep)
-    finally:
-        close = getattr(sink, "close", None)
-        if close:
-            close()
+        sink = open_sink(destination_of(cfg), endpoint_url=cfg.endpoint_url)
+        try:
+            r = generate_part(cfg, PartSpec(part, parts), sink, progress, prep)
+        finally:
+            close = getattr(sink, "close", None)
+            if close:
+                close()
+    except UserError as e:
+        return refused(part, parts, progress.worker.address, e)
     progress.close()
     return {"part": part, "skipped": r.skipped, "rows": r.result.rows, "bytes": r.result.bytes,
             "elapsed": r.result.elapsed, "worker": progress.worker.address}
+
+
+def refused(part: int, parts: int, worker: str, e: UserError) -> dict[str, Any]:
+    """A task's result for a part the worker refused (no credentials there, say): returned, not raised,
+    so that Dask does not retry what would fail the same way, and the client says whose it was."""
+    return {"part": part, "refused": f"part {part} of {parts}, on the worker at {worker}: {e}"}
 
 
 def _identity(x: Any) -> Any:
@@ -220,7 +229,10 @@ def run_parts(cfg: GenerateConfig, prep: Prepared, parts: int, todo: list[int], 
         shared = client.submit(_identity, prep, pure=False, key=f"zbugs-synth-prep-{uuid.uuid4().hex}")
         futures = [submit(client, shared, k, topic) for k in todo]
         for fut in distributed.as_completed(futures, loop=client.loop):
-            on_result(fut.result())
+            info = fut.result()
+            if "refused" in info:
+                raise error(f"{info['refused']} (not retried: it would fail the same way)")
+            on_result(info)
         # Events are delivered asynchronously: wait briefly for the last counts before closing the bars.
         time.sleep(2 * PROGRESS_INTERVAL)
     except distributed.client.FutureCancelledError as e:

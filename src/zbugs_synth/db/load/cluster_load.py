@@ -50,7 +50,7 @@ from zbugs_synth.db.load.session import APP_WORKER, Sessions
 from zbugs_synth.db.load.stream import GeneratedDataset, GeneratedSource, describe
 from zbugs_synth.db.names import qi, qt
 from zbugs_synth.errors import UserError
-from zbugs_synth.generate.cluster import TASK_RETRIES, EventProgress, check_scheduler, run_parts
+from zbugs_synth.generate.cluster import TASK_RETRIES, EventProgress, check_scheduler, refused, run_parts
 from zbugs_synth.generate.driver import SMALL_TABLES, Prepared, write_tables, written_tables
 from zbugs_synth.generate.partitioned import parts_of
 from zbugs_synth.generate.parts import PartSpec
@@ -156,6 +156,10 @@ def load_part_task(cfg: GenerateConfig, prep: Prepared, part: int, parts: int, u
         rows, skipped = _load_part(cfg, prep, PartSpec(part, parts), url.value, settings, run_id, seq, progress)
     except CopyDataError:
         raise
+    except UserError as e:
+        from distributed import get_worker
+
+        return refused(part, parts, get_worker().address, e)
     except psycopg.Error as e:
         # psycopg's errors do not travel well between processes, and may name the server: one line, scrubbed.
         raise RuntimeError(f"part {part} of {parts}: {type(e).__name__}: {scrub(str(e), url.value)}") from None
