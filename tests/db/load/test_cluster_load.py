@@ -256,8 +256,9 @@ def test_a_resume_with_another_split_is_refused(  # it would load some rows twic
               lambda: bool(query(fresh_db, "SELECT count(*) FROM zbugs_synth.seed_shards "
                                            "WHERE name LIKE 'issue.part-%%'")[0][0]), env)
     other = run(tmp_path, Path("/nonexistent"), "db-seed-synthetic", "--progress", "none", "--parts", "4", **env)
-    assert other.code != 0 and "which this command would not load" in other.text, other.text
-    assert "Traceback" not in other.text
+    assert other.code != 0 and "which this command would not load (it was started with --parts 6)" in other.text, \
+        other.text
+    assert "Traceback" not in other.text and "resuming" not in other.text  # refused before it says it resumes
     single = run(tmp_path, Path("/nonexistent"), "db-seed-synthetic", "--progress", "none",
                  **{k: v for k, v in env.items() if k != "DASK_SCHEDULER_ADDRESS"})
     assert single.code != 0 and "which this command would not load" in single.text, single.text
