@@ -84,6 +84,8 @@ def test_target_path_refuses_escapes(tmp_path: Path) -> None:
         ("s3://bucket/prefix/", "s3://bucket/prefix/"),
         ("http://[::1]:80/x", "http://[::1]:80/x"),
         ("http://tok@host/#frag", "http://***@host/"),
+        ("s3://Bad_Bucket!!/x/", "s3://Bad_Bucket!!/x/"),  # as written: its case may be the mistake
+        ("https://u:p@Host.Example:8443/a", "https://***@Host.Example:8443/a"),
     ],
 )
 def test_redact_url(url: str, shown: str) -> None:

@@ -49,8 +49,8 @@ def output_location(text: str) -> Path | str:
 
         try:
             return str(parse_s3_url(s))
-        except UserError as e:
-            raise ParseError(str(e)) from None
+        except UserError as e:  # its message starts with the URL, which the setting's line shows already
+            raise ParseError(str(e).split("': ", 1)[-1]) from None
     if "://" in s:
         raise ParseError("expected a directory or s3://bucket/prefix/")
     return path_value(text)

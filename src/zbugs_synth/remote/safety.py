@@ -53,12 +53,13 @@ def redact_url(url: str) -> str:
     """`url` safe to print: user info and query string (tokens, signatures) are masked."""
     try:
         parts = urlsplit(url)
-        host = parts.hostname or ""
         port = parts.port
     except ValueError:
         return "<unprintable URL>"
-    if ":" in host:  # IPv6 literal
-        host = f"[{host}]"
+    # The host as written (urlsplit's .hostname lowercases it: a bucket name's case is what is wrong).
+    host = parts.netloc.rpartition("@")[2]
+    if port is not None or host.endswith(":"):
+        host = host.rpartition(":")[0]
     netloc = ("***@" if "@" in parts.netloc else "") + host + (f":{port}" if port is not None else "")
     query = "***" if parts.query else ""
     return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
