@@ -52,8 +52,8 @@ def test_get_data_subprocess_with_plain_progress_and_dotenv(
     [
         (["publish", "DIR", "--to", "https://example.invalid/x/"], "expected an s3://bucket/prefix/ URL"),
         (["publish", "DIR", "--to", "s3://b/x/"], "not a valid bucket name"),
-        (["generate-synthetic", "--output-dir", "s3://Bad_Bucket/x/"],
-         "error: --output-dir 's3://Bad_Bucket/x/': 'Bad_Bucket' is not a valid bucket name"),
+        (["generate-synthetic", "--output-dir", "s3://Bad_Bucket!!/x/"],
+         "error: --output-dir 's3://Bad_Bucket!!/x/': 'Bad_Bucket!!' is not a valid bucket name"),
         (["publish", "DIR", "--to", "s3://bucket/x/", "--part-size", "1"], "--part-size '1': expected"),
         (["get-data", "--jobs", "0"], "--jobs '0': expected"),
         (["get-data", "--out", "FILE"], "expected a directory ("),  # checked before anything is fetched
