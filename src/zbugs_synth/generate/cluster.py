@@ -222,6 +222,7 @@ def run_parts(cfg: GenerateConfig, prep: Prepared, parts: int, todo: list[int], 
         issues += hi - lo
     aggregator = ProgressAggregator(progress, {
         "issue": issues, "comment": issues * cfg.comments_per_issue, "issueLabel": issues * cfg.labels_per_issue})
+    futures: list[Any] = []
     try:
         client.subscribe_topic(topic, aggregator)
         # The pack travels once, as the result of one task (recomputed by Dask if its worker dies),
@@ -239,6 +240,13 @@ def run_parts(cfg: GenerateConfig, prep: Prepared, parts: int, todo: list[int], 
         raise error(f"the Dask cluster cancelled a part ({e}); {rerun}") from None
     except distributed.KilledWorker as e:
         raise error(f"a part's worker died too often ({e}); {rerun}") from None
+    except BaseException:  # Ctrl-C, or a part refused: parts not started are not started
+        waiting = [f for f in futures if not f.done()]
+        if waiting:
+            client.cancel(waiting)
+            progress.log(f"{len(waiting)} part(s) not finished were cancelled; any already running on a worker "
+                         "finish there on their own (a rerun skips what they complete)")
+        raise
     finally:
         aggregator.done()
         try:
