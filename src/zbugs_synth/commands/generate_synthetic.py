@@ -37,7 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "of different configurations.",
     )
     c.add_argument("destination", metavar="DIR_OR_S3_URL", help="the dataset directory or s3://bucket/prefix/")
-    c.add_argument("--endpoint-url", default=None, help="S3 API endpoint of an S3-compatible store "
+    c.add_argument("--endpoint-url", default=None, metavar="VALUE", help="S3 API endpoint of an S3-compatible store "
                    "[env AWS_ENDPOINT_URL]")
     c.add_argument("--force", action="store_true",
                    help="delete dataset CSVs in the destination that no part lists")
