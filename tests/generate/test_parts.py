@@ -173,6 +173,16 @@ def test_a_part_of_another_configuration_is_refused_before_it_writes(monkeypatch
                                                           for k in range(1, int(args[1]) + 1)}
 
 
+def test_a_rerun_with_nothing_to_do_says_so(monkeypatch, tmp_path, capsys) -> None:
+    out = tmp_path / "p"
+    assert gen(monkeypatch, out, "--parts", "2") == 0
+    assert "2 part(s) written to" in capsys.readouterr().out
+    assert gen(monkeypatch, out, "--parts", "2") == 0
+    printed = capsys.readouterr().out
+    assert "nothing written to" in printed and "manifest.json in place" in printed
+    assert "rows/s" not in printed and "part(s) written" not in printed
+
+
 def test_a_whole_run_directory_is_not_mixed_with_parts(monkeypatch, tmp_path, capsys, whole) -> None:
     out = tmp_path / "d"
     assert gen(monkeypatch, out, NUM_ISSUES="5000") == 0  # another configuration, whole-run layout

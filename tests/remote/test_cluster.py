@@ -86,7 +86,7 @@ def test_cluster_to_s3_equals_a_local_run_and_get_data_and_seeding_read_it(
     # ... and row for row what a whole run writes.
     for table in TABLES:
         assert rows_of(got, table) == rows_of(reference["whole"], table), table
-    assert "All 3 parts present: manifest.json written" in out
+    assert "The dataset is complete: manifest.json written (datasetId " in out and "3 part(s))" in out
     assert {line.split(" on ")[1] for line in err.splitlines() if line.startswith("part ")} <= set(
         cluster.scheduler_info["workers"])
     assert "issue: 30,000 rows" in err  # progress aggregated from the workers' events

@@ -66,13 +66,17 @@ def print_parts_summary(outcome) -> None:  # type: ignore[no-untyped-def]
 
     skipped, rows, size = outcome.skipped, outcome.rows, outcome.bytes
     secs = max(outcome.elapsed, 1e-9)
-    print(f"\n{outcome.written} part(s) written to {outcome.destination}"
-          + (f", {skipped} already complete" if skipped else "")
-          + f": {rows:,} rows, {human_bytes(size)} in {secs:.2f}s ({rows / secs:,.0f} rows/s, "
-            f"{size / secs / 1e6:,.0f} MB/s)")
+    if outcome.written:
+        print(f"\n{outcome.written} part(s) written to {outcome.destination}"
+              + (f", {skipped} already complete" if skipped else "")
+              + f": {rows:,} rows, {human_bytes(size)} in {secs:.2f}s ({rows / secs:,.0f} rows/s, "
+                f"{size / secs / 1e6:,.0f} MB/s)")
+    else:
+        print(f"\nnothing written to {outcome.destination}: what this run asked for was already there")
     if outcome.combined is not None:
         m = outcome.combined.manifest
-        print(f"All {outcome.parts} parts present: manifest.json written (datasetId {m.dataset_id})")
+        done = "manifest.json written" if outcome.written else "manifest.json in place"
+        print(f"The dataset is complete: {done} (datasetId {m.dataset_id}, {outcome.parts} part(s))")
         _print_tables(_result(outcome.destination, m, 0.0, {}))
     else:
         print(f"{outcome.present} of {outcome.parts} parts present; manifest.json is written when the last "
