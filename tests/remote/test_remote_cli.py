@@ -78,3 +78,16 @@ def test_bad_arguments_are_one_line_errors(
     assert rc == 2
     assert message in err, err
     assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("argv", [
+    ["generate-synthetic", "--output-dir", "s3://AKIAEXAMPLE:TopSecret@bucket/x/"],
+    ["combine-parts", "s3://AKIAEXAMPLE:TopSecret@bucket/x/"],
+    ["generate-synthetic", "--output-dir", "s3://bucket/x/?X-Amz-Signature=TopSecret"],
+])
+def test_a_destination_url_with_a_key_in_it_is_refused_without_showing_the_key(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main([*argv, "--progress", "none"] if argv[0] != "combine-parts" else argv) == 2
+    err = capsys.readouterr().err
+    assert "TopSecret" not in err and "AKIAEXAMPLE" not in err and "takes no credentials" in err, err

@@ -121,11 +121,12 @@ def run_combine(args: argparse.Namespace) -> int:
     from zbugs_synth.config import ParseError
     from zbugs_synth.generate.parts import combine
     from zbugs_synth.generate.sink import LocalSink, open_sink
+    from zbugs_synth.remote.safety import redact_url
 
     try:
         dest = output_location(args.destination)
     except ParseError as e:
-        raise UserError(f"{args.destination!r}: {e}") from None
+        raise UserError(f"{redact_url(args.destination)!r}: {e}") from None
     given = args.endpoint_url or os.environ.get("AWS_ENDPOINT_URL", "")
     try:
         url = endpoint(given)

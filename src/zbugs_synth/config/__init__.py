@@ -142,9 +142,12 @@ def directory_value(text: str) -> Path:
     """A directory that exists or can be made: neither the path nor its nearest existing parent is a file."""
     path = path_value(text)
     for q in (path, *path.parents):
-        if q.exists():
-            if not q.is_dir():
-                raise ParseError(f"expected a directory ({q} is a file)")
+        try:
+            if q.exists():
+                if not q.is_dir():
+                    raise ParseError(f"expected a directory ({q} is a file)")
+                break
+        except PermissionError:  # a parent we may not search: whoever uses the path says so, in its words
             break
     return path
 
@@ -188,6 +191,15 @@ def add_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGroup, cls
             continue
         parser.add_argument(s.flag, dest=f"cfg_{name}", default=None, metavar="VALUE",
                             help=f"{s.help}{shown}{env}")
+
+
+def _shown(raw: str) -> str:
+    """A value as its error line shows it: a URL without user info or query (they may hold keys)."""
+    if "://" not in raw:
+        return raw
+    from zbugs_synth.remote.safety import redact_url
+
+    return redact_url(raw.strip())
 
 
 def _show_default(value: Any) -> str:
@@ -250,10 +262,10 @@ def build(
         source = ""
         flag_value = getattr(args, f"cfg_{name}", None) if args is not None else None
         if flag_value is not None:
-            raw, source = str(flag_value), f"{s.flag} {flag_value!r}" if not s.secret else f"{s.flag}"
+            raw, source = str(flag_value), f"{s.flag} {_shown(str(flag_value))!r}" if not s.secret else f"{s.flag}"
         elif s.env and s.env in env:
             raw = env[s.env]
-            source = f"{s.env}={raw!r}" if not s.secret else s.env
+            source = f"{s.env}={_shown(raw)!r}" if not s.secret else s.env
         if raw is None:
             continue
         try:
