@@ -11,5 +11,10 @@ class UserError(Exception):
     exit_code = 2
 
 
+class PermanentError(UserError):
+    """A UserError that retrying cannot cure (no credentials, access denied, no such bucket): a Dask
+    task returns it instead of raising, so the cluster does not retry it (generate/cluster.py)."""
+
+
 class Cancelled(Exception):
     """Raised inside a parallel worker that saw its `stop` event set because another worker failed."""

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from zbugs_synth.config.generate import GenerateConfig
-from zbugs_synth.errors import UserError
+from zbugs_synth.errors import PermanentError, UserError
 from zbugs_synth.generate.driver import Prepared, _announce, generate_part, prepare
 from zbugs_synth.generate.partitioned import (
     PartsOutcome,
@@ -111,7 +111,7 @@ def run_part_task(cfg: GenerateConfig, prep: Prepared, part: int, parts: int, to
             close = getattr(sink, "close", None)
             if close:
                 close()
-    except UserError as e:
+    except PermanentError as e:  # other errors are raised: Dask retries the part
         return refused(part, parts, progress.worker.address, e)
     progress.close()
     return {"part": part, "skipped": r.skipped, "rows": r.result.rows, "bytes": r.result.bytes,
@@ -119,8 +119,8 @@ def run_part_task(cfg: GenerateConfig, prep: Prepared, part: int, parts: int, to
 
 
 def refused(part: int, parts: int, worker: str, e: UserError) -> dict[str, Any]:
-    """A task's result for a part the worker refused (no credentials there, say): returned, not raised,
-    so that Dask does not retry what would fail the same way, and the client says whose it was."""
+    """A task's result for a part the worker refused for good (no credentials there, say): returned, not
+    raised, so that Dask does not retry what would fail the same way, and the client says whose it was."""
     return {"part": part, "refused": f"part {part} of {parts}, on the worker at {worker}: {e}"}
 
 

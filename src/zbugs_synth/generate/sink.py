@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-from zbugs_synth.errors import UserError
+from zbugs_synth.errors import PermanentError, UserError
 from zbugs_synth.remote.safety import redact_url
 
 PART_BYTES = 16 << 20  # multipart part size: S3's minimum is 5 MiB; 10,000 parts -> 160 GB per file
@@ -204,18 +204,24 @@ class _S3File:
                                                         UploadId=self.upload_id)
 
 
+PERMANENT_S3_ERRORS = frozenset({"AccessDenied", "NoSuchBucket", "InvalidBucketName", "InvalidAccessKeyId",
+                                 "SignatureDoesNotMatch", "AllAccessDisabled", "AccountProblem"})
+
+
 @contextlib.contextmanager
 def _s3_errors(display: str, name: str) -> Iterator[None]:
     """botocore failures as one printable line (also across Dask: a UserError pickles, a botocore
     error with its response and the client's innards is not something to show a user)."""
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from zbugs_synth.remote.s3 import describe_error
+    from zbugs_synth.remote.s3 import describe_error, error_code
 
     try:
         yield
     except (BotoCoreError, ClientError) as e:
-        raise UserError(f"{display}{name}: {describe_error(e)}") from None
+        # A timeout or a 5xx may pass (Dask retries the part); these will not.
+        permanent = isinstance(e, ClientError) and error_code(e) in PERMANENT_S3_ERRORS
+        raise (PermanentError if permanent else UserError)(f"{display}{name}: {describe_error(e)}") from None
 
 
 class S3Sink:

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 from zbugs_synth.config import ParseError
 from zbugs_synth.config.remote import endpoint
-from zbugs_synth.errors import UserError
+from zbugs_synth.errors import PermanentError, UserError
 from zbugs_synth.remote.safety import redact_url, scrub_urls
 
 # Bucket names per S3's rules, plus the legacy upper-case/underscore names some stores allow.
@@ -73,7 +73,7 @@ def make_client(endpoint_url: str | None, *, jobs: int, require_credentials: boo
     session = boto3.session.Session()
     signed = session.get_credentials() is not None
     if not signed and require_credentials:
-        raise UserError(
+        raise PermanentError(
             "no AWS credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE "
             "(see `aws configure`)"
         )

@@ -49,7 +49,7 @@ from zbugs_synth.db.load.jobs import CopyDataError, Sequence, _is_data_error, _o
 from zbugs_synth.db.load.session import APP_WORKER, Sessions
 from zbugs_synth.db.load.stream import GeneratedDataset, GeneratedSource, describe
 from zbugs_synth.db.names import qi, qt
-from zbugs_synth.errors import UserError
+from zbugs_synth.errors import PermanentError, UserError
 from zbugs_synth.generate.cluster import TASK_RETRIES, EventProgress, check_scheduler, refused, run_parts
 from zbugs_synth.generate.driver import SMALL_TABLES, Prepared, write_tables, written_tables
 from zbugs_synth.generate.partitioned import parts_of
@@ -156,7 +156,7 @@ def load_part_task(cfg: GenerateConfig, prep: Prepared, part: int, parts: int, u
         rows, skipped = _load_part(cfg, prep, PartSpec(part, parts), url.value, settings, run_id, seq, progress)
     except CopyDataError:
         raise
-    except UserError as e:
+    except PermanentError as e:  # other errors are raised: Dask retries the part
         from distributed import get_worker
 
         return refused(part, parts, get_worker().address, e)
