@@ -222,6 +222,28 @@ def test_editing_the_files_of_a_stopped_load_is_named_and_a_reset_then_loads_the
     assert counts(fresh_db)["comment"] == expected_rows(batch1)["comment"] - 1 and differences(fresh_db) == []
 
 
+def test_another_dataset_while_a_load_is_at_work_waits_for_it_instead_of_calling_it_interrupted(
+        fresh_db: str, batch1: Path, batch2: Path, tmp_path: Path, capsys: Cap, monkeypatch: Mp) -> None:
+    """An open run whose loader still holds the lock is a load in progress, not an interrupted one: a
+    command for another dataset waits for the lock (and says another loader is at work), never
+    advising to reset a load that is running."""
+    import psycopg
+
+    from zbugs_synth.db.load import session
+
+    d = copy_without_manifest(batch1, tmp_path / "d")
+    rows = _rows(d / "comment_001.csv")
+    rows[3]["issueID"] = "no-such-issue"
+    _write(d / "comment_001.csv", rows)
+    assert seed_cli(fresh_db, d, capsys, monkeypatch).code == 3  # an open run
+    monkeypatch.setattr(session, "LOCK_WAIT", 1.0)
+    with psycopg.connect(fresh_db, autocommit=True) as holder:  # as a live loader holds it
+        holder.execute("SELECT pg_advisory_lock(%s)", (session.LOCK_KEY,))
+        ran = seed_cli(fresh_db, batch2, capsys, monkeypatch, ZERO_SEED_APPEND="true")
+    assert ran.code == 2 and "another db-seed-synthetic is loading" in ran.err, ran.text
+    assert "ZERO_SEED_RESET" not in ran.err and open_runs(fresh_db) == 1
+
+
 # ---- csv_check units -----------------------------------------------------------------------------
 
 def test_record_lines_finds_where_a_multi_line_record_starts(tmp_path: Path) -> None:

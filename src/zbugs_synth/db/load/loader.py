@@ -327,8 +327,9 @@ class Loader:
             session.check_schema(conn, self.url)
             if state.has_open_run(conn):
                 # Refused here, not after the restart at wal_level=minimal: a refusal must not cut off the
-                # server's other clients. (The locked path asks again: the run may end meanwhile.)
-                run = state.unfinished_run(conn)
+                # server's other clients. Not while its loader is at work: then the locked path waits for
+                # it (and asks again: the run may end meanwhile).
+                run = None if session.loader_at_work(conn) else state.unfinished_run(conn)
                 if run is not None:
                     self._check_resumable(run, dataset)
                 return True

@@ -31,10 +31,7 @@ def _slots(url: str) -> int:
 def _other_loader(url: str) -> bool:
     """Another db-seed-synthetic holds the loader's lock on this database (a restart would cut it off)."""
     with connect(url, autocommit=True) as conn:
-        row = conn.execute("SELECT EXISTS (SELECT 1 FROM pg_locks l JOIN pg_database d ON d.oid = l.database "
-                           "WHERE l.locktype = 'advisory' AND l.granted AND d.datname = current_database() "
-                           "AND ((l.classid::bigint << 32) | l.objid::bigint) = %s)", (session.LOCK_KEY,)).fetchone()
-    return bool(row and row[0])
+        return session.loader_at_work(conn)
 
 
 def _wal_level(url: str) -> str:

@@ -30,6 +30,15 @@ LOCK_WAIT = 30.0
 ZERO_ROW = (schema.ZERO_PROJECT_ID, "Zero", "zero")  # as the migrations insert it
 
 
+def loader_at_work(conn: Conn) -> bool:
+    """Some db-seed-synthetic holds the loader's lock on this database (its load is running, not
+    interrupted)."""
+    row = conn.execute("SELECT EXISTS (SELECT 1 FROM pg_locks l JOIN pg_database d ON d.oid = l.database "
+                       "WHERE l.locktype = 'advisory' AND l.granted AND d.datname = current_database() "
+                       "AND ((l.classid::bigint << 32) | l.objid::bigint) = %s)", (LOCK_KEY,)).fetchone()
+    return bool(row and row[0])
+
+
 class Sessions:
     """Opens connections with the loader's session settings (memory, encoding, no timeouts)."""
 
