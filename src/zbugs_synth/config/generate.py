@@ -56,7 +56,7 @@ def output_location(text: str) -> Path | str:
     return path_value(text)
 
 
-_SCHEDULER_SCHEMES = ("tcp", "tls", "ws", "wss", "ucx")
+_SCHEDULER_SCHEMES = ("tcp", "tls", "ws", "wss", "ucx", "ucxx")
 
 
 def scheduler_address(text: str) -> str | None:
@@ -67,13 +67,15 @@ def scheduler_address(text: str) -> str | None:
     scheme, sep, rest = s.partition("://")
     if not sep:
         scheme, rest = "tcp", s
-    host, colon, port = rest.rstrip("/").rpartition(":")
+    rest = rest.rstrip("/")  # Dask's own parser refuses the slash a copied URL may end with
+    host, colon, port = rest.rpartition(":")
     if (scheme.lower() not in _SCHEDULER_SCHEMES or not colon or not host or not port.isdigit()
             or not 0 < int(port) < 65536 or any(c.isspace() or c in "@/?#" for c in host)
-            or (host.startswith("[") != host.endswith("]"))):
+            or (host.startswith("[") != host.endswith("]"))
+            or (":" in host and not host.startswith("["))):  # an IPv6 host goes in brackets
         raise ParseError(f"expected a Dask scheduler address such as tcp://10.0.0.5:8786 (host:port, with "
                          f"scheme {', '.join(_SCHEDULER_SCHEMES)} or none; no user or password)")
-    return s
+    return f"{scheme}://{rest}" if sep else rest
 
 
 def _cpus() -> int:

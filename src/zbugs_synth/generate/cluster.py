@@ -185,15 +185,26 @@ def import_distributed() -> Any:
 
 def _connect(address: str) -> Any:
     from distributed import Client
+    from distributed.comm.addressing import parse_address
+    from distributed.security import Security
 
+    # Checked before a Client exists: one that fails on its address half-builds and hangs at exit.
+    try:
+        scheme = parse_address(address)[0]
+    except (ValueError, TypeError):
+        raise UserError(f"--scheduler {redact_url(address)}: not an address Dask can connect to "
+                        "(expected tcp://host:port)") from None
+    if scheme in ("tls", "wss") and Security().get_connection_args("client").get("ssl_context") is None:
+        raise UserError(f"--scheduler {redact_url(address)}: {scheme}:// needs Dask's TLS settings "
+                        "(distributed.comm.tls.* in the Dask configuration)")
     try:
         return Client(address, timeout=CONNECT_TIMEOUT, set_as_default=False)
     except (OSError, TimeoutError) as e:
         raise UserError(f"--scheduler {redact_url(address)}: cannot connect to the Dask scheduler "
                         f"({type(e).__name__}: {redact_url(str(e))[:200]})") from None
-    except (ValueError, TypeError):  # an address Dask cannot parse; its message repeats it whole
-        raise UserError(f"--scheduler {redact_url(address)}: not an address Dask can connect to "
-                        "(expected tcp://host:port)") from None
+    except (ValueError, TypeError) as e:  # never its whole text: it may repeat the address
+        raise UserError(f"--scheduler {redact_url(address)}: Dask cannot connect there "
+                        f"({type(e).__name__})") from None
 
 
 def check_scheduler(address: str) -> None:
@@ -256,11 +267,11 @@ def run_parts(cfg: GenerateConfig, prep: Prepared, parts: int, todo: list[int], 
 
 
 def run_on_cluster(cfg: GenerateConfig, progress: Progress) -> PartsOutcome:
+    parts = parts_of(cfg)  # the cheap checks first
     check_scheduler(cfg.scheduler or "")  # before any work: nothing written for a run that cannot start
     # The workers resolve paths from their own working directory: send them this machine's absolute one.
     cfg = dataclasses.replace(cfg, output_dir=destination_of(cfg))
     started = time.perf_counter()
-    parts = parts_of(cfg)
     prep = prepare(cfg)
     sink = open_destination(cfg)
     outcome = PartsOutcome(sink.display, parts)

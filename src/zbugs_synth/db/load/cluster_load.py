@@ -210,9 +210,9 @@ class ClusterSource(GeneratedSource):
     def __init__(self, cfg: GenerateConfig) -> None:
         if not cfg.scheduler:
             raise UserError("--parts: only with --scheduler (the parts of a direct load are Dask tasks)")
-        check_scheduler(cfg.scheduler)  # before the loader empties or drops anything
         super().__init__(cfg)
         self.parts = parts_of(cfg)
+        check_scheduler(cfg.scheduler)  # before the loader empties or drops anything
         self.bound: _Bound | None = None
 
     def bind(self, url: str, sessions: Sessions) -> None:
