@@ -121,17 +121,22 @@ def run(args: argparse.Namespace) -> int:
 
 def _refuse_ignored_flags(args: argparse.Namespace, cfg: SeedConfig) -> None:
     """A flag typed on the command line that this run would not use is refused, not dropped. (The same
-    settings as environment variables are left alone: one shell or .env serves both kinds of load.)"""
+    settings as environment variables are left alone: one shell or .env serves both kinds of load.) A
+    reset undoes the open load whatever else is set: the hints say to add ZERO_SEED_RESET=true to the
+    command that stopped, so only --reset typed beside --force or --append is refused."""
+    if args.cfg_reset is not None and (args.cfg_force is not None or args.cfg_append is not None):
+        raise UserError(f"--reset and {'--force' if args.cfg_force is not None else '--append'}: choose one "
+                        "(--reset undoes an interrupted load and loads nothing)")
+    if cfg.reset:
+        return
     seed_fields = {name for name, _ in settings_of(SeedConfig)}
     given = [s.flag for name, s in settings_of(GenerateConfig)
              if s.flag and name not in GENERATE_ONLY and name not in seed_fields
              and getattr(args, f"cfg_{name}", None) is not None]
-    if given and cfg.reset:
-        raise UserError(f"{given[0]}: ZERO_SEED_RESET undoes the open load; it takes no generator setting")
     if given and not cfg.generate:
         raise UserError(f"{given[0]}: a generator setting, used only with --generate (ZERO_SEED_GENERATE=true); "
                         "without it the rows are read from ZERO_SEED_DATA_DIR")
-    if cfg.generate and not cfg.reset and getattr(args, "cfg_seed_dir", None) is not None:
+    if cfg.generate and getattr(args, "cfg_seed_dir", None) is not None:
         raise UserError("--seed-data-dir: not with --generate (the rows are generated, no directory is read)")
 
 

@@ -277,9 +277,8 @@ def test_bad_dataset_directories_are_refused_before_touching_the_database(
 
 
 @pytest.mark.parametrize("args,env,needle", [
-    (["--reset"], {"ZERO_SEED_FORCE": "true"}, "ZERO_SEED_RESET and ZERO_SEED_FORCE are both set: choose one"),
-    (["--append", "--reset"], {}, "ZERO_SEED_RESET and ZERO_SEED_APPEND are both set: choose one"),
-    (["--reset", "--generate", "--num-issues", "100"], {}, "--num-issues: ZERO_SEED_RESET undoes the open load"),
+    (["--force", "--reset"], {}, "--reset and --force: choose one"),
+    (["--append", "--reset"], {}, "--reset and --append: choose one"),
     (["--num-issues", "100"], {}, "--num-issues: a generator setting, used only with --generate"),
     (["--parts", "3"], {}, "--parts: a generator setting, used only with --generate"),
     (["--generate", "--seed-data-dir", "DIR"], {}, "--seed-data-dir: not with --generate"),
@@ -291,6 +290,17 @@ def test_a_setting_this_run_would_drop_is_refused(fresh_db: str, batch1: Path, c
     assert ran.code == 2 and needle in ran.err and "Traceback" not in ran.err, ran.text
     assert len(ran.err.strip().splitlines()) == 1 and ran.out.strip() == ""  # refused before any work
     assert counts(fresh_db) == {**dict.fromkeys(GUIDE_TABLES, 0), "project": 1} and loads(fresh_db) == []
+
+
+@pytest.mark.parametrize("args,env", [
+    (["--force"], {"ZERO_SEED_RESET": "true"}),  # the stopped command, with the hint's variable added
+    (["--generate", "--num-issues", "100"], {"ZERO_SEED_RESET": "true"}),
+    (["--reset"], {"ZERO_SEED_APPEND": "true"}),  # an APPEND kept in .env
+])
+def test_a_reset_as_the_hints_say_is_never_refused(fresh_db: str, batch1: Path, capsys: Cap, monkeypatch: Mp,
+                                                  args: list[str], env: dict[str, str]) -> None:
+    ran = seed_cli(fresh_db, batch1, capsys, monkeypatch, *args, **env)
+    assert ran.code == 0 and "nothing to reset" in ran.out, ran.text
 
 
 def test_generator_variables_in_the_environment_do_not_stop_a_csv_load(fresh_db: str, batch1: Path, capsys: Cap,

@@ -185,9 +185,6 @@ class Loader:
         if cfg.force and cfg.append:
             raise UserError("ZERO_SEED_FORCE and ZERO_SEED_APPEND are both set: choose one "
                             "(force replaces the data, append adds to it)")
-        if cfg.reset and (cfg.force or cfg.append):
-            raise UserError(f"ZERO_SEED_RESET and ZERO_SEED_{'FORCE' if cfg.force else 'APPEND'} are both set: "
-                            "choose one (reset undoes an interrupted load and loads nothing)")
         if cfg.reset:
             return self.reset()
         t = time.perf_counter()
