@@ -181,6 +181,10 @@ def test_a_rerun_with_nothing_to_do_says_so(monkeypatch, tmp_path, capsys) -> No
     printed = capsys.readouterr().out
     assert "nothing written to" in printed and "manifest.json in place" in printed
     assert "rows/s" not in printed and "part(s) written" not in printed
+    (out / MANIFEST_NAME).unlink()  # every part there, not combined: this run combines them
+    assert gen(monkeypatch, out, "--parts", "2") == 0
+    printed = capsys.readouterr().out
+    assert "every part was already in" in printed and "manifest.json written" in printed
 
 
 def test_a_whole_run_directory_is_not_mixed_with_parts(monkeypatch, tmp_path, capsys, whole) -> None:

@@ -71,11 +71,13 @@ def print_parts_summary(outcome) -> None:  # type: ignore[no-untyped-def]
               + (f", {skipped} already complete" if skipped else "")
               + f": {rows:,} rows, {human_bytes(size)} in {secs:.2f}s ({rows / secs:,.0f} rows/s, "
                 f"{size / secs / 1e6:,.0f} MB/s)")
-    else:
+    elif outcome.combined is None or not outcome.combined.written:
         print(f"\nnothing written to {outcome.destination}: what this run asked for was already there")
+    else:
+        print(f"\nevery part was already in {outcome.destination}")
     if outcome.combined is not None:
         m = outcome.combined.manifest
-        done = "manifest.json written" if outcome.written else "manifest.json in place"
+        done = "manifest.json written" if outcome.combined.written else "manifest.json in place"
         print(f"The dataset is complete: {done} (datasetId {m.dataset_id}, {outcome.parts} part(s))")
         _print_tables(_result(outcome.destination, m, 0.0, {}))
     else:

@@ -90,7 +90,7 @@ def combine_if_complete(sink: Sink, parts: int, force: bool, dataset_id: str) ->
         except (ManifestError, UnicodeDecodeError):
             done = None
         if done is not None and done.dataset_id == dataset_id:
-            return Combined(done, parts), parts
+            return Combined(done, parts, written=False), parts
     names = list_parts(sink)
     present = sum(1 for k in range(1, parts + 1) if part_manifest_name(k, parts) in names)
     if present < parts:

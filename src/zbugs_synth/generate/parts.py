@@ -164,6 +164,7 @@ def _config_key(m: Manifest) -> str:
 class Combined:
     manifest: Manifest
     parts: int
+    written: bool = True  # False: the manifest was there already (nothing combined by this run)
 
 
 def combine(sink: Sink, *, force: bool = False, expect: tuple[str, int] | None = None) -> Combined:
