@@ -406,7 +406,9 @@ class Loader:
         # A --generate load has no directory: the generator settings it names say which dataset it is.
         how = (f"db-seed-synthetic --generate and the generator settings of {run.source}{flag}"
                if run.source.startswith("generated (") else f"ZERO_SEED_DATA_DIR={run.source}{flag}")
-        if run.source == dataset.source and run.mode == self.cfg.mode and not run.source.startswith("generated ("):
+        here = str(dataset.directory.resolve()) if dataset.directory else dataset.source
+        if (run.directory or run.source) == here and run.mode == self.cfg.mode \
+                and not run.source.startswith("generated ("):
             # The same command, but the files changed since the load began (e.g. "fixed" after it failed):
             # they are another dataset now, and the rows already in came from the old files.
             raise UserError(
