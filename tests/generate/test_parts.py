@@ -187,6 +187,19 @@ def test_a_rerun_with_nothing_to_do_says_so(monkeypatch, tmp_path, capsys) -> No
     assert "every part was already in" in printed and "manifest.json written" in printed
 
 
+@pytest.mark.parametrize("args", [["--parts", "2"], ["--parts", "2", "--part", "1"]])
+def test_a_manifest_that_does_not_parse_is_named_as_such(monkeypatch, tmp_path, capsys, args) -> None:
+    out = tmp_path / "d"
+    out.mkdir()
+    (out / MANIFEST_NAME).write_text("{not json")
+    assert gen(monkeypatch, out, *args, NUM_ISSUES="300") == 2
+    err = capsys.readouterr().err
+    assert "holds a manifest.json that does not parse; use --force" in err and len(err.strip().splitlines()) == 1
+    assert (out / MANIFEST_NAME).read_text() == "{not json"
+    assert gen(monkeypatch, out, *args, "--force", NUM_ISSUES="300") == 0
+    assert not (out / MANIFEST_NAME).exists() or read_manifest(out) is not None
+
+
 def test_a_whole_run_directory_is_not_mixed_with_parts(monkeypatch, tmp_path, capsys, whole) -> None:
     out = tmp_path / "d"
     assert gen(monkeypatch, out, NUM_ISSUES="5000") == 0  # another configuration, whole-run layout

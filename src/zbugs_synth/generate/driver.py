@@ -316,12 +316,13 @@ def dataset_manifest(sink: Sink) -> tuple[bool, Manifest | None]:
         return True, None
 
 
-def drop_dataset_manifest(cfg: GenerateConfig, sink: Sink, *, ours: bool = False) -> None:
-    """Remove manifest.json/.txt: for our own damaged dataset (`ours`), or another configuration's
-    only with --force (else refused)."""
+def drop_dataset_manifest(cfg: GenerateConfig, sink: Sink, *, ours: bool = False, parsed: bool = True) -> None:
+    """Remove manifest.json/.txt: for our own damaged dataset (`ours`), or another configuration's (or
+    one that does not parse: not `parsed`) only with --force (else refused)."""
     if not ours and not cfg.force:
-        raise UserError(f"OUTPUT_DIR={sink.display!r}: holds another configuration's dataset; use --force to "
-                        "replace it or choose another OUTPUT_DIR")
+        what = "another configuration's dataset" if parsed else f"a {MANIFEST_NAME} that does not parse"
+        raise UserError(f"OUTPUT_DIR={sink.display!r}: holds {what}; use --force to replace it or choose "
+                        "another OUTPUT_DIR")
     sink.delete(MANIFEST_NAME)
     sink.delete(MANIFEST_TXT)
 
@@ -333,7 +334,7 @@ def _check_destination(cfg: GenerateConfig, sink: Sink, ds_id: str) -> bool:
         return False
     if old is not None and old.dataset_id == ds_id:
         return True
-    drop_dataset_manifest(cfg, sink)
+    drop_dataset_manifest(cfg, sink, parsed=old is not None)
     return False
 
 

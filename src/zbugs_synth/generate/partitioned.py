@@ -111,11 +111,12 @@ def check_parts_destination(cfg: GenerateConfig, sink: Sink, dataset_id: str, pa
         if not damaged:
             return True
         progress.log(f"{sink.display}: {len(damaged):,} file(s) of this dataset missing or of another size "
-                     f"({damaged[0]}{', ...' if len(damaged) > 1 else ''}): their parts are written again")
+                     f"({damaged[0]}{', ...' if len(damaged) > 1 else ''}): manifest.json removed; the parts "
+                     "they belong to are written again by any run that includes them")
         drop_dataset_manifest(cfg, sink, ours=True)
         return False
     if present:
-        drop_dataset_manifest(cfg, sink)  # another configuration's: refused unless --force
+        drop_dataset_manifest(cfg, sink, parsed=old is not None)  # not ours: refused unless --force
     if cfg.force:
         return False  # other configurations' part manifests go when the parts are combined
     names = sorted(list_parts(sink))
