@@ -187,7 +187,7 @@ def test_a_rerun_with_nothing_to_do_says_so(monkeypatch, tmp_path, capsys) -> No
     assert "every part was already in" in printed and "manifest.json written" in printed
 
 
-@pytest.mark.parametrize("args", [["--parts", "2"], ["--parts", "2", "--part", "1"]])
+@pytest.mark.parametrize("args", [[], ["--parts", "2"], ["--parts", "2", "--part", "1"]])
 def test_a_manifest_that_does_not_parse_is_named_as_such(monkeypatch, tmp_path, capsys, args) -> None:
     out = tmp_path / "d"
     out.mkdir()

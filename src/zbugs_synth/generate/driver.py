@@ -146,8 +146,10 @@ def prepare_directory(cfg: GenerateConfig, ds_id: str) -> Path:
         except (ValueError, OSError):  # unreadable or not ours: treated as "another dataset"
             old = None
         same = old is not None and old.dataset_id == ds_id
-        if not same and (old is not None or any(parse_shard_name(n) for n in existing)):
-            what = "another configuration's dataset" if old else "CSV shards without a manifest"
+        broken = old is None and MANIFEST_NAME in existing
+        if not same and (old is not None or broken or any(parse_shard_name(n) for n in existing)):
+            what = ("another configuration's dataset" if old else f"a {MANIFEST_NAME} that does not parse"
+                    if broken else "CSV shards without a manifest")
             raise UserError(f"OUTPUT_DIR={str(out)!r}: holds {what}; use --force to replace it "
                             "or choose another OUTPUT_DIR")
     for n in existing:  # only files of ours; anything else in the directory is left alone
