@@ -45,12 +45,14 @@ def output_location(text: str) -> Path | str:
     s = text.strip()
     if s.lower().startswith("s3://"):
         from zbugs_synth.errors import UserError
-        from zbugs_synth.remote.s3 import parse_s3_url
+        from zbugs_synth.remote.s3 import S3UrlError, parse_s3_url
 
         try:
             return str(parse_s3_url(s))
-        except UserError as e:  # its message starts with the URL, which the setting's line shows already
-            raise ParseError(str(e).split("': ", 1)[-1]) from None
+        except S3UrlError as e:  # the setting's own line shows the URL already
+            raise ParseError(e.problem) from None
+        except UserError as e:
+            raise ParseError(str(e)) from None
     if "://" in s:
         raise ParseError("expected a directory or s3://bucket/prefix/")
     return path_value(text)

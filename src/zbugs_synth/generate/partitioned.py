@@ -32,7 +32,6 @@ from zbugs_synth.generate.parts import (
     read_part,
 )
 from zbugs_synth.generate.sink import LocalSink, Sink, open_sink
-from zbugs_synth.manifest import MANIFEST_NAME, ManifestError, parse_manifest
 from zbugs_synth.progress import NullProgress, Progress
 
 DEFAULT_PART_ISSUES = 10_000_000  # --scheduler without --parts: parts of about this many issues
@@ -83,14 +82,9 @@ def parts_of(cfg: GenerateConfig) -> int:
 def combine_if_complete(sink: Sink, parts: int, force: bool, dataset_id: str) -> tuple[Combined | None, int]:
     """Combine when all `parts` part manifests are present; (None, how many are) otherwise. A dataset
     already combined is left as it is (a rerun writes nothing)."""
-    raw = sink.read(MANIFEST_NAME)
-    if raw is not None:
-        try:
-            done = parse_manifest(raw.decode("utf-8"))
-        except (ManifestError, UnicodeDecodeError):
-            done = None
-        if done is not None and done.dataset_id == dataset_id:
-            return Combined(done, parts, written=False), parts
+    _, done = dataset_manifest(sink)
+    if done is not None and done.dataset_id == dataset_id:
+        return Combined(done, parts, written=False), parts
     names = list_parts(sink)
     present = sum(1 for k in range(1, parts + 1) if part_manifest_name(k, parts) in names)
     if present < parts:
@@ -120,7 +114,8 @@ def check_parts_destination(cfg: GenerateConfig, sink: Sink, dataset_id: str, pa
     if cfg.force:
         return False  # other configurations' part manifests go when the parts are combined
     names = sorted(list_parts(sink))
-    other_counts = sorted({n for n in names if not n.endswith(f"-of-{parts:0{len(str(parts))}d}.json")})
+    ours = {part_manifest_name(k, parts) for k in range(1, parts + 1)}
+    other_counts = [n for n in names if n not in ours]
     if other_counts:
         raise UserError(f"OUTPUT_DIR={sink.display!r}: holds parts of a dataset in another number of parts "
                         f"({other_counts[0].rpartition('/')[2]}); use --force to replace them or choose "

@@ -32,17 +32,25 @@ class S3Location:
         return f"s3://{self.bucket}/{self.prefix}"
 
 
+class S3UrlError(UserError):
+    """A malformed s3:// URL: the URL (redacted), then `problem` (what a setting's own line shows)."""
+
+    def __init__(self, url: str, problem: str) -> None:
+        super().__init__(f"{redact_url(url)!r}: {problem}")
+        self.problem = problem
+
+
 def parse_s3_url(url: str) -> S3Location:
     parts = urlsplit(url)
     if parts.scheme != "s3":
         raise UserError(f"expected an s3://bucket/prefix/ URL, got {redact_url(url)!r}")
     if parts.query or parts.fragment or "@" in parts.netloc:
-        raise UserError(f"{redact_url(url)!r}: an s3:// URL takes no credentials, query or fragment")
+        raise S3UrlError(url, "an s3:// URL takes no credentials, query or fragment")
     if not _BUCKET_RE.match(parts.netloc):
-        raise UserError(f"{redact_url(url)!r}: {parts.netloc!r} is not a valid bucket name")
+        raise S3UrlError(url, f"{parts.netloc!r} is not a valid bucket name")
     prefix = parts.path.lstrip("/")
     if any(ord(c) < 32 or ord(c) == 0x7F for c in prefix):
-        raise UserError(f"{redact_url(url)!r}: the prefix contains control characters")
+        raise S3UrlError(url, "the prefix contains control characters")
     if prefix and not prefix.endswith("/"):
         prefix += "/"
     return S3Location(parts.netloc, prefix)
