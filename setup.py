@@ -1,7 +1,8 @@
-"""Build the optional C kernel; all other metadata lives in pyproject.toml.
+"""Build the optional C extensions; all other metadata lives in pyproject.toml.
 
-`optional=True`: without a working C compiler the install still succeeds and the generator falls
-back to numba (see src/zbugs_synth/generate/backend.py). The extension uses only the buffer
+`optional=True`: without a working C compiler the install still succeeds. The generator then falls
+back to numba (see src/zbugs_synth/generate/backend.py) and the direct load's COPY streams send CSV
+instead of binary (src/zbugs_synth/generate/sinks/pgbinary.py). The extensions use only the buffer
 protocol, so no NumPy headers are needed at build time.
 """
 
@@ -21,6 +22,14 @@ setup(
             # Bind `log` to libm's default symbol version explicitly (the one dlsym returns, which
             # tests/generate/test_backends.py compares with numba's log). Windows has no libm.
             libraries=[] if sys.platform == "win32" else ["m"],
-        )
+        ),
+        # Binary COPY for the direct load (zbugs_synth/generate/sinks/pgbinary.py); without it,
+        # the COPY streams send CSV.
+        Extension(
+            "zbugs_synth.generate.sinks._pgbinary",
+            sources=["src/zbugs_synth/generate/sinks/_pgbinary.c"],
+            optional=True,
+            extra_compile_args=["-O2"],
+        ),
     ]
 )

@@ -163,9 +163,9 @@ def load(cfg: SeedConfig, tuning: Tuning, progress_mode: str, *, command: str = 
         if generator.scheduler or generator.parts:  # the parts as Dask tasks (db/load/cluster_load.py)
             from zbugs_synth.db.load.cluster_load import ClusterSource
 
-            source = ClusterSource(generator)
+            source = ClusterSource(generator, tuning.copy_format)
         else:
-            source = GeneratedSource(generator)
+            source = GeneratedSource(generator, tuning.copy_format)
     try:
         try:
             result = seed(cfg, tuning, progress, say=say, source=source)

@@ -50,11 +50,12 @@ def generate_cli(url: str, config: dict[str, str], capsys: Cap, monkeypatch: Mp,
         return seed_cli(url, Path("/nonexistent-dataset"), capsys, monkeypatch, "--generate", *args, **env)
 
 
+@pytest.mark.parametrize("copy_format", ["binary", "csv"])
 def test_generated_rows_equal_the_csv_rows_and_the_csvs_count_as_loaded(
-        fresh_db: str, other_db: str, batch1: Path, capsys: Cap, monkeypatch: Mp) -> None:
+        fresh_db: str, other_db: str, batch1: Path, capsys: Cap, monkeypatch: Mp, copy_format: str) -> None:
     via_csv = seed_cli(fresh_db, batch1, capsys, monkeypatch)
     assert via_csv.code == 0, via_csv.text
-    direct = generate_cli(other_db, BATCH1, capsys, monkeypatch)
+    direct = generate_cli(other_db, BATCH1, capsys, monkeypatch, ZBUGS_SEED_COPY_FORMAT=copy_format)
     assert direct.code == 0, direct.text
     assert "generated (NUM_ISSUES=3000, SEED=42)" in direct.out
     assert digest(other_db) == digest(fresh_db)

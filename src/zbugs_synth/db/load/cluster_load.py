@@ -55,6 +55,8 @@ from zbugs_synth.generate.driver import SMALL_TABLES, Prepared, write_tables, wr
 from zbugs_synth.generate.partitioned import parts_of
 from zbugs_synth.generate.parts import PartSpec
 from zbugs_synth.generate.sinks import Lease, NullSink, TableSink
+from zbugs_synth.generate.sinks.pgbinary import SIGNATURE, TRAILER, Encoder
+from zbugs_synth.generate.sinks.pgbinary import available as binary_available
 from zbugs_synth.progress import NullProgress, Progress
 from zbugs_synth.tables import HEADERS, TABLES
 
@@ -87,12 +89,15 @@ def part_tables(cfg: GenerateConfig, part: int) -> list[str]:
 
 class PartCopySink:
     """One table of a part: each batch of rows as one `COPY ... FROM STDIN` on the part's connection
-    (inside the part's transaction). `number_from`: the issue table, shortID given explicitly."""
+    (inside the part's transaction). `number_from`: the issue table, shortID given explicitly.
+    `binary`: the rows are re-encoded as binary COPY (generate/sinks/pgbinary.py), numbered there."""
 
-    def __init__(self, conn: Conn, table: str, number_from: int | None) -> None:
+    def __init__(self, conn: Conn, table: str, number_from: int | None, *, binary: bool = False) -> None:
         self.conn, self.table, self.next = conn, table, number_from
+        self.encoder = Encoder(table, numbered=number_from is not None) if binary else None
         cols = ((("shortID",) if number_from is not None else ()) + tuple(HEADERS[table]))
-        self.sql = f"COPY {qt(table)} ({', '.join(qi(c) for c in cols)}) FROM STDIN WITH (FORMAT csv)"
+        fmt = "binary" if binary else "csv"
+        self.sql = f"COPY {qt(table)} ({', '.join(qi(c) for c in cols)}) FROM STDIN WITH (FORMAT {fmt})"
         self.rows = 0
         self.bytes = 0
 
@@ -100,7 +105,12 @@ class PartCopySink:
         try:
             with self.conn.cursor() as cur:
                 with cur.copy(self.sql) as cp:
-                    cp.write(data)
+                    if self.encoder is None:
+                        cp.write(data)
+                    else:
+                        cp.write(SIGNATURE)
+                        cp.write(self.encoder.encode(data, n_rows, self.next if self.next is not None else -1))
+                        cp.write(TRAILER)
                 if cur.rowcount != n_rows:
                     raise CopyDataError(f"generated {self.table}: the server read {cur.rowcount:,} rows, "
                                         f"{n_rows:,} were sent")
@@ -116,8 +126,10 @@ class PartCopySink:
         if not n_rows:
             return
         view = memoryview(buf)[: int(ends[n_rows - 1])]
-        if self.next is None:
+        if self.next is None or self.encoder is not None:
             self._copy(view, n_rows)
+            if self.next is not None:
+                self.next += n_rows
             return
         # "shortID," before every row; rows may hold newlines (quoted text), so cut at `ends`.
         raw = bytes(view)
@@ -147,13 +159,17 @@ def _progress(topic: str | None, part: int) -> Any:
 
 
 def load_part_task(cfg: GenerateConfig, prep: Prepared, part: int, parts: int, url: Secret,
-                   settings: dict[str, str], run_id: int, seq: Sequence | None, topic: str | None) -> dict[str, Any]:
-    """The Dask task: generate part `part` and COPY it, with its records, in one transaction."""
+                   settings: dict[str, str], run_id: int, seq: Sequence | None, topic: str | None,
+                   copy_format: str = "auto") -> dict[str, Any]:
+    """The Dask task: generate part `part` and COPY it, with its records, in one transaction.
+    `copy_format` (Tuning.copy_format): binary unless "csv", where this worker has the encoder."""
     progress = _progress(topic, part)
     if topic:
         progress.send("start")
     try:
-        rows, skipped = _load_part(cfg, prep, PartSpec(part, parts), url.value, settings, run_id, seq, progress)
+        binary = copy_format != "csv" and binary_available()
+        rows, skipped = _load_part(cfg, prep, PartSpec(part, parts), url.value, settings, run_id, seq, progress,
+                                   binary)
     except CopyDataError:
         raise
     except PermanentError as e:  # other errors are raised: Dask retries the part
@@ -169,7 +185,8 @@ def load_part_task(cfg: GenerateConfig, prep: Prepared, part: int, parts: int, u
 
 
 def _load_part(cfg: GenerateConfig, prep: Prepared, spec: PartSpec, url: str, settings: dict[str, str],
-               run_id: int, seq: Sequence | None, progress: Any) -> tuple[tuple[dict[str, int], dict[str, int]], bool]:
+               run_id: int, seq: Sequence | None, progress: Any,
+               binary: bool) -> tuple[tuple[dict[str, int], dict[str, int]], bool]:
     tables = part_tables(cfg, spec.part)
     names = {t: part_record_name(t, spec.part, spec.parts) for t in tables}
     i0 = spec.issue_range(cfg.num_issues)[0]
@@ -186,7 +203,7 @@ def _load_part(cfg: GenerateConfig, prep: Prepared, spec: PartSpec, url: str, se
             (xid,) = conn.execute("SELECT txid_current()").fetchone() or (0,)
             start = seq.base + i0 if seq is not None else None
             sinks: dict[str, TableSink] = {t: NullSink() for t in TABLES}
-            copies = {t: PartCopySink(conn, t, start if t == "issue" else None) for t in tables}
+            copies = {t: PartCopySink(conn, t, start if t == "issue" else None, binary=binary) for t in tables}
             sinks.update(copies)
             write_tables(cfg, prep.pack, sinks, progress, {}, spec)
             for t in tables:
@@ -207,10 +224,10 @@ class _Bound:
 class ClusterSource(GeneratedSource):
     """A generator configuration loaded by the parts of a Dask cluster (see the module docstring)."""
 
-    def __init__(self, cfg: GenerateConfig) -> None:
+    def __init__(self, cfg: GenerateConfig, copy_format: str = "auto") -> None:
         if not cfg.scheduler:
             raise UserError("--parts: only with --scheduler (the parts of a direct load are Dask tasks)")
-        super().__init__(cfg)
+        super().__init__(cfg, copy_format)
         self.parts = parts_of(cfg)
         check_scheduler(cfg.scheduler)  # before the loader empties or drops anything
         self.bound: _Bound | None = None
@@ -257,7 +274,7 @@ class ClusterSource(GeneratedSource):
 
         def submit(client: Any, shared: Any, k: int, topic: str) -> Any:
             return client.submit(load_part_task, self.cfg, shared, k, parts, secret, settings, run_id, seq, topic,
-                                 key=f"zbugs-synth-load-part-{k}-of-{parts}-{uuid.uuid4().hex[:8]}",
+                                 self.copy_format, key=f"zbugs-synth-load-part-{k}-of-{parts}-{uuid.uuid4().hex[:8]}",
                                  retries=TASK_RETRIES, pure=False)
 
         def on_result(info: dict[str, Any]) -> None:

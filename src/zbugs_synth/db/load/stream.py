@@ -4,9 +4,11 @@ The generator (zbugs_synth.generate.driver.write_tables) writes each table's row
 the sink of a table is a COPY stream on a connection of its own, inside a transaction that also
 records the table as loaded (its "shard" in the loader's bookkeeping is the whole table). Seed and
 force loads first TRUNCATE the table in that transaction and COPY with FREEZE: rows are written
-frozen, and at wal_level=minimal without WAL. The kernel's chunk buffers go to the server as they
-are (CSV bytes, the same bytes generate-synthetic writes to its files, headers aside), so the rows
-are exactly those of loading the CSVs of the same configuration, and the dataset id is the same.
+frozen, and at wal_level=minimal without WAL. The kernel's chunk buffers are the same CSV bytes
+generate-synthetic writes to its files (headers aside); they go to the server re-encoded as binary
+COPY (generate/sinks/pgbinary.py: decoded as COPY's CSV reader would, the server's CPU is what bounds
+a load) or as they are, so the rows are exactly those of loading the CSVs of the same
+configuration, and the dataset id is the same.
 
 Crash safety: a table is committed whole or not at all. The small tables (user, project, label)
 commit before the kernel starts; the big ones (issue, comment, issueLabel), generated together
@@ -36,6 +38,7 @@ from zbugs_synth.db.load.jobs import CopyDataError, Sequence, _is_data_error, _o
 from zbugs_synth.db.names import qi, qt
 from zbugs_synth.generate.driver import check_against_pack, dataset_id, pack_digest, write_tables, written_tables
 from zbugs_synth.generate.sinks import Lease, NullSink, TableSink
+from zbugs_synth.generate.sinks.pgbinary import SIGNATURE, TRAILER, Encoder, use_binary
 from zbugs_synth.progress import Progress
 from zbugs_synth.tables import HEADERS, TABLES
 from zbugs_synth.templates import TemplatePack, load_pack
@@ -70,8 +73,10 @@ def describe(cfg: GenerateConfig) -> str:
 class GeneratedSource:
     """A generator configuration as something the loader can load (see Loader's `source`)."""
 
-    def __init__(self, cfg: GenerateConfig) -> None:
+    def __init__(self, cfg: GenerateConfig, copy_format: str = "auto") -> None:
         self.cfg = cfg
+        self.copy_format = copy_format  # Tuning.copy_format
+        self.binary = use_binary(copy_format)
         self.pack: TemplatePack = load_pack(cfg.templates_dir)
         check_against_pack(cfg, self.pack)
         self.digest = pack_digest(self.pack)
@@ -130,7 +135,7 @@ class GeneratedSource:
                 else:
                     c = conn
                 sinks[table] = CopySink(c, run_id, f, seq if table == "issue" else None, freeze(table),
-                                        on_done, dataset.sent)
+                                        on_done, dataset.sent, binary=self.binary)
             t = time.perf_counter()
             write_tables(self.cfg, self.pack, sinks, progress, self.phases)
             for s in sinks.values():  # the tables commit on their own threads, at once: wait for each
@@ -151,8 +156,9 @@ _STOP = object()  # ... or stop without committing (abort)
 
 
 class CopySink:
-    """One table's rows into `COPY table (columns) FROM STDIN (FORMAT csv)`, in a transaction that also
-    records the table as loaded. `finish` commits; `abort` rolls back (nothing of the table stays).
+    """One table's rows into `COPY table (columns) FROM STDIN (FORMAT binary)` (`binary`, else CSV as
+    written), in a transaction that also records the table as loaded. `finish` commits; `abort` rolls
+    back (nothing of the table stays).
 
     Rows go to the server from a thread of the sink's own: the generator hands every table its part
     of a chunk and goes on, so the three big tables' COPYs all run while the next chunk is made
@@ -162,8 +168,10 @@ class CopySink:
     `wait` joins the thread and raises what went wrong there."""
 
     def __init__(self, conn: Conn, run_id: int, f: DataFile, seq: Sequence | None, freeze: bool,
-                 on_done: Callable[[DataFile, int], None], sent: dict[str, int]) -> None:
+                 on_done: Callable[[DataFile, int], None], sent: dict[str, int], *, binary: bool = False) -> None:
         self.conn, self.run_id, self.f, self.on_done, self.sent = conn, run_id, f, on_done, sent
+        # Encoded on the sending thread (the C encoder lets go of the GIL), beside the generator.
+        self.encoder = Encoder(f.table) if binary else None
         self.rows = 0
         self.bytes = 0
         self.closed = False  # committed or rolled back
@@ -183,10 +191,12 @@ class CopySink:
                 self.start = seq.base + state.loaded_issue_rows(conn, run_id)
                 conn.execute("SELECT setval(%s::regclass, %s, false)", (seq.name, self.start))
             cols = ", ".join(qi(c) for c in f.columns)
-            options = "FORMAT csv" + (", FREEZE true" if freeze else "")
+            options = ("FORMAT binary" if binary else "FORMAT csv") + (", FREEZE true" if freeze else "")
             self.cur = conn.cursor()
             self.copy_cm = self.cur.copy(f"COPY {qt(f.table)} ({cols}) FROM STDIN WITH ({options})")
             self.copy = self.copy_cm.__enter__()
+            if binary:
+                self.copy.write(SIGNATURE)
         except BaseException as e:
             self._rollback(e)
             raise
@@ -201,7 +211,7 @@ class CopySink:
         if self.sender is None:
             self.sender = threading.Thread(target=self._send_loop, name=f"copy {self.f.table}", daemon=True)
             self.sender.start()
-        self.queue.put((data, lease))
+        self.queue.put((data, n_rows, lease))
         self.rows += n_rows
         self.bytes += len(data)
         self.sent[self.f.table] = self.bytes
@@ -260,10 +270,10 @@ class CopySink:
                     except BaseException as e:
                         self.error = self._error(e)
                 return
-            data, lease = item
+            data, n_rows, lease = item
             try:
                 if not self.stopping and self.error is None:
-                    self.copy.write(data)
+                    self.copy.write(data if self.encoder is None else self.encoder.encode(data, n_rows))
             except BaseException as e:
                 self.error = self._error(e)
             finally:
@@ -272,6 +282,8 @@ class CopySink:
 
     def _commit(self) -> None:
         try:
+            if self.encoder is not None:
+                self.copy.write(TRAILER)
             self.copy_cm.__exit__(None, None, None)
         except psycopg.Error as e:
             raise self._error(e) from None
