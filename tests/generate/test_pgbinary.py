@@ -163,3 +163,20 @@ def test_binary_is_refused_in_one_line_where_the_extension_is_missing(monkeypatc
     assert not pgbinary.use_binary("auto")
     with pytest.raises(UserError, match="ZBUGS_SEED_COPY_FORMAT=binary: the C extension"):
         pgbinary.use_binary("binary")
+
+
+def test_pieces_of_any_size_give_the_same_bytes_and_count_rows_from_the_chunk() -> None:
+    data = b"".join(CASES) * 5
+    whole = pgbinary.Encoder("issue")
+    whole.kinds = KINDS.encode()
+    expected = whole.encode(data, 5 * len(CASES))
+    for size in (16, 64, 300):  # 16: smaller than one row, the buffer grows
+        enc = pgbinary.Encoder("issue", piece_bytes=size)
+        enc.kinds = KINDS.encode()
+        pieces = [bytes(p) for p in enc.pieces(data, 5 * len(CASES))]
+        assert b"".join(pieces) == expected
+        assert len(pieces) > 1
+    enc = pgbinary.Encoder("issue", piece_bytes=64)
+    enc.kinds = KINDS.encode()
+    with pytest.raises(RuntimeError, match=r"row 11, field 2: not true or false"):
+        enc.encode(b"".join(CASES) + b"x,true,1,2,y\nx,yes,1,2,y\n", len(CASES) + 2)

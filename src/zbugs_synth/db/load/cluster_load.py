@@ -109,7 +109,8 @@ class PartCopySink:
                         cp.write(data)
                     else:
                         cp.write(SIGNATURE)
-                        cp.write(self.encoder.encode(data, n_rows, self.next if self.next is not None else -1))
+                        for piece in self.encoder.pieces(data, n_rows, -1 if self.next is None else self.next):
+                            cp.write(piece)
                         cp.write(TRAILER)
                 if cur.rowcount != n_rows:
                     raise CopyDataError(f"generated {self.table}: the server read {cur.rowcount:,} rows, "

@@ -273,7 +273,11 @@ class CopySink:
             data, n_rows, lease = item
             try:
                 if not self.stopping and self.error is None:
-                    self.copy.write(data if self.encoder is None else self.encoder.encode(data, n_rows))
+                    if self.encoder is None:
+                        self.copy.write(data)
+                    else:
+                        for piece in self.encoder.pieces(data, n_rows):
+                            self.copy.write(piece)
             except BaseException as e:
                 self.error = self._error(e)
             finally:

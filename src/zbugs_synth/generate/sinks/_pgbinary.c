@@ -35,6 +35,8 @@ typedef struct {
     int64_t cap, out;
     int64_t row, field; /* where an error happened (1-based row, 0-based field) */
     const char *error;
+    int full; /* the output has no room for the row being encoded */
+    int64_t row_out, row_pos; /* where that row starts, in dst and src */
 } Enc;
 
 static inline void put16(uint8_t *p, uint16_t v)
@@ -62,7 +64,7 @@ static const uint8_t special[256] = {[','] = 1, ['\n'] = 1, ['"'] = 1, ['\r'] = 
 
 /* Decode one CSV field at e->pos into dst (which has room: the caller checked), ending at ',' or
  * '\n' (the byte is consumed and returned in *end). Returns the decoded length, or -1 for NULL,
- * or -2 on error (e->error set). */
+ * or -2 on error (e->error set) or when `room` is too small (e->full set). */
 static int64_t field(Enc *e, uint8_t *dst, int64_t room, uint8_t *end)
 {
     const uint8_t *s = e->src;
@@ -85,7 +87,7 @@ static int64_t field(Enc *e, uint8_t *dst, int64_t room, uint8_t *end)
                 }
                 int64_t k = q - (s + p);
                 if (n + k > room) {
-                    e->error = "a field is longer than the output has room for";
+                    e->full = 1;
                     return -2;
                 }
                 memcpy(dst + n, s + p, (size_t)k);
@@ -93,7 +95,7 @@ static int64_t field(Enc *e, uint8_t *dst, int64_t room, uint8_t *end)
                 p += k + 1;
                 if (p < e->len && s[p] == '"') { /* a doubled quote: one quote */
                     if (n + 1 > room) {
-                        e->error = "a field is longer than the output has room for";
+                        e->full = 1;
                         return -2;
                     }
                     dst[n++] = '"';
@@ -118,7 +120,7 @@ static int64_t field(Enc *e, uint8_t *dst, int64_t room, uint8_t *end)
         while (q < e->len && !special[s[q]])
             q++;
         if (n + (q - p) > room) {
-            e->error = "a field is longer than the output has room for";
+            e->full = 1;
             return -2;
         }
         memcpy(dst + n, s + p, (size_t)(q - p));
@@ -200,18 +202,27 @@ static int parse_bool(const uint8_t *t, int64_t n, uint8_t *out)
     return -1;
 }
 
-/* Encode every row of src; returns the number of rows, or -1 with e->error set. */
-static int64_t encode(Enc *e, const char *kinds, int64_t nk, int64_t first_number)
+/* Room for n more bytes of output, else the row being encoded does not fit (see encode). */
+#define ROOM(n)                        \
+    do {                               \
+        if (e->cap - e->out < (n)) {   \
+            e->full = 1;               \
+            return -1;                 \
+        }                              \
+    } while (0)
+
+/* Encode rows of src until it ends or the output is full; returns the number of rows, or -1 with
+ * e->error or e->full set (full: e->out and e->pos are then those of the last whole row). */
+static int64_t encode_rows(Enc *e, const char *kinds, int64_t nk, int64_t first_number)
 {
     const int16_t nf = (int16_t)(nk + (first_number >= 0 ? 1 : 0));
     uint8_t scratch[64]; /* a non-text field, before conversion */
     while (e->pos < e->len) {
+        e->row_out = e->out;
+        e->row_pos = e->pos;
         e->row++;
         e->field = 0;
-        if (e->cap - e->out < 2 + (first_number >= 0 ? 8 : 0)) {
-            e->error = "the output buffer is too small";
-            return -1;
-        }
+        ROOM(2 + (first_number >= 0 ? 8 : 0));
         put16(e->dst + e->out, (uint16_t)nf);
         e->out += 2;
         if (first_number >= 0) {
@@ -227,10 +238,7 @@ static int64_t encode(Enc *e, const char *kinds, int64_t nk, int64_t first_numbe
         for (int64_t k = 0; k < nk; k++) {
             e->field = k;
             uint8_t end = 0;
-            if (e->cap - e->out < 4) {
-                e->error = "the output buffer is too small";
-                return -1;
-            }
+            ROOM(4);
             uint8_t *len_at = e->dst + e->out;
             e->out += 4;
             int64_t n;
@@ -247,16 +255,22 @@ static int64_t encode(Enc *e, const char *kinds, int64_t nk, int64_t first_numbe
                     e->out += n;
             } else {
                 n = field(e, scratch, (int64_t)sizeof scratch, &end);
-                if (n == -2)
+                if (n == -2) {
+                    if (e->full) { /* a value longer than any number: not the output's fault */
+                        e->full = 0;
+                        e->error = "a value too long for its column's type";
+                    }
                     return -1;
+                }
                 if (n < 0) {
                     put32(len_at, 0xFFFFFFFFu);
                 } else if (kinds[k] == 'f') {
                     double d;
-                    if (parse_float8(scratch, n, &d) != 0 || e->cap - e->out < 8) {
-                        e->error = e->cap - e->out < 8 ? "the output buffer is too small" : "not a number";
+                    if (parse_float8(scratch, n, &d) != 0) {
+                        e->error = "not a number";
                         return -1;
                     }
+                    ROOM(8);
                     uint64_t bits;
                     memcpy(&bits, &d, 8);
                     put32(len_at, 8);
@@ -264,19 +278,21 @@ static int64_t encode(Enc *e, const char *kinds, int64_t nk, int64_t first_numbe
                     e->out += 8;
                 } else if (kinds[k] == 'i') {
                     int32_t v;
-                    if (parse_int4(scratch, n, &v) != 0 || e->cap - e->out < 4) {
-                        e->error = e->cap - e->out < 4 ? "the output buffer is too small" : "not an integer";
+                    if (parse_int4(scratch, n, &v) != 0) {
+                        e->error = "not an integer";
                         return -1;
                     }
+                    ROOM(4);
                     put32(len_at, 4);
                     put32(e->dst + e->out, (uint32_t)v);
                     e->out += 4;
                 } else if (kinds[k] == 'b') {
                     uint8_t v;
-                    if (parse_bool(scratch, n, &v) != 0 || e->cap - e->out < 1) {
-                        e->error = e->cap - e->out < 1 ? "the output buffer is too small" : "not true or false";
+                    if (parse_bool(scratch, n, &v) != 0) {
+                        e->error = "not true or false";
                         return -1;
                     }
+                    ROOM(1);
                     put32(len_at, 1);
                     e->dst[e->out++] = v;
                 } else {
@@ -294,7 +310,21 @@ static int64_t encode(Enc *e, const char *kinds, int64_t nk, int64_t first_numbe
     return e->row;
 }
 
-/* encode(src, kinds: bytes, dst, first_number=-1) -> (bytes written, rows) */
+/* encode_rows; when the output fills up, the rows before the one that did not fit (e->full stays
+ * set: the caller sends them and calls again for the rest). */
+static int64_t encode(Enc *e, const char *kinds, int64_t nk, int64_t first_number)
+{
+    int64_t rows = encode_rows(e, kinds, nk, first_number);
+    if (rows < 0 && e->full) {
+        e->out = e->row_out;
+        e->pos = e->row_pos;
+        rows = e->row - 1;
+    }
+    return rows;
+}
+
+/* encode(src, kinds, dst, first_number) -> (bytes written, rows, bytes of src read): as many whole
+ * rows as dst has room for (first_number >= 0: each row numbered from it, in a leading int4). */
 static PyObject *py_encode(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     (void)self;
@@ -322,7 +352,7 @@ static PyObject *py_encode(PyObject *self, PyObject *const *args, Py_ssize_t nar
         PyErr_SetString(PyExc_ValueError, "kinds: one letter per column");
         goto done;
     }
-    Enc e = {src.buf, src.len, 0, dst.buf, dst.len, 0, 0, 0, NULL};
+    Enc e = {src.buf, src.len, 0, dst.buf, dst.len, 0, 0, 0, NULL, 0, 0, 0};
     int64_t rows;
     Py_BEGIN_ALLOW_THREADS
     rows = encode(&e, kinds.buf, kinds.len, first);
@@ -332,7 +362,7 @@ static PyObject *py_encode(PyObject *self, PyObject *const *args, Py_ssize_t nar
                      e.error);
         goto done;
     }
-    result = Py_BuildValue("(LL)", (long long)e.out, (long long)rows);
+    result = Py_BuildValue("(LLL)", (long long)e.out, (long long)rows, (long long)e.pos);
 done:
     PyBuffer_Release(&src);
     PyBuffer_Release(&kinds);
@@ -342,7 +372,7 @@ done:
 
 static PyMethodDef methods[] = {
     {"encode", (PyCFunction)(void (*)(void))py_encode, METH_FASTCALL,
-     "encode(src, kinds, dst, first_number) -> (bytes written, rows): CSV rows as binary COPY tuples"},
+     "encode(src, kinds, dst, first_number) -> (bytes written, rows, bytes read): CSV rows as binary COPY tuples"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -11,6 +11,8 @@ ZBUGS_SEED_COPY_FORMAT=auto|binary|csv chooses (auto: binary when the extension 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from zbugs_synth.errors import UserError
 from zbugs_synth.tables import HEADERS
 
@@ -55,34 +57,53 @@ def use_binary(choice: str) -> bool:
     return _pgbinary is not None
 
 
-class Encoder:
-    """One table's rows into binary COPY tuples, in a buffer of its own that is reused: the result
-    is valid until the next call (psycopg copies what it sends before `Copy.write` returns)."""
+PIECE_BYTES = 4 << 20  # the output buffer: rows are encoded and sent a few MB at a time
 
-    def __init__(self, table: str, *, numbered: bool = False) -> None:
+
+class Encoder:
+    """One table's rows into binary COPY tuples, a piece at a time in a buffer of its own that is
+    reused: each piece is valid until the next is asked for (psycopg copies what it sends before
+    `Copy.write` returns). A row bigger than the buffer grows it."""
+
+    def __init__(self, table: str, *, numbered: bool = False, piece_bytes: int = PIECE_BYTES) -> None:
         if _pgbinary is None:
             raise RuntimeError("the _pgbinary extension is not built")
         self.table = table
         self.kinds = KINDS[table].encode()
         self.numbered = numbered  # a leading int4 column (issue.shortID), numbered from `first_number`
-        self.buffer = bytearray()
+        self.buffer = bytearray(piece_bytes)
 
-    def bound(self, n_bytes: int, n_rows: int) -> int:
-        """Room enough for `n_rows` CSV rows of `n_bytes`: per row a 2-byte field count; per field
-        a 4-byte length and at most 8 bytes more than its CSV text (a float8 from one digit); the
-        row number's 8 bytes."""
-        return n_bytes + n_rows * (2 + 12 * len(self.kinds) + (8 if self.numbered else 0))
-
-    def encode(self, data: bytes | memoryview, n_rows: int, first_number: int = -1) -> memoryview:
-        need = self.bound(len(data), n_rows)
-        if len(self.buffer) < need:
-            self.buffer = bytearray(need)
+    def pieces(self, data: bytes | memoryview, n_rows: int, first_number: int = -1) -> Iterator[memoryview]:
+        """The `n_rows` CSV rows of `data`, encoded (numbered from `first_number` if `numbered`)."""
         assert _pgbinary is not None
-        try:
-            written, rows = _pgbinary.encode(data, self.kinds, self.buffer, first_number if self.numbered else -1)
-        except ValueError as e:
-            # Our own rows: a mismatch here is a bug (or a template pack the CSV kernel mis-wrote).
-            raise RuntimeError(f"generated {self.table}: cannot encode for binary COPY: {e}") from None
+        view = memoryview(data)
+        pos = rows = 0
+        while pos < len(view):
+            try:
+                written, n, read = _pgbinary.encode(view[pos:], self.kinds, self.buffer,
+                                                    first_number + rows if self.numbered else -1)
+            except ValueError as e:
+                # Our own rows: a mismatch here is a bug (or a template pack the CSV kernel mis-wrote).
+                raise RuntimeError(f"generated {self.table}: cannot encode for binary COPY: "
+                                   f"{_after(e, rows)}") from None
+            if n == 0:  # one row bigger than the buffer
+                self.buffer = bytearray(2 * len(self.buffer))
+                continue
+            pos += read
+            rows += n
+            yield memoryview(self.buffer)[:written]
         if rows != n_rows:
             raise RuntimeError(f"generated {self.table}: {rows:,} rows encoded where {n_rows:,} were given")
-        return memoryview(self.buffer)[:written]
+
+    def encode(self, data: bytes | memoryview, n_rows: int, first_number: int = -1) -> bytes:
+        """All of it at once (tests, small tables)."""
+        return b"".join(bytes(p) for p in self.pieces(data, n_rows, first_number))
+
+
+def _after(e: ValueError, rows: int) -> str:
+    """The C message's row number counts from the piece; make it count from the chunk."""
+    text = str(e)
+    head, sep, rest = text.partition(", ")
+    if head.startswith("row ") and head[4:].isdigit():
+        return f"row {int(head[4:]) + rows}{sep}{rest}"
+    return text
