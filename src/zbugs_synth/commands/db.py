@@ -80,7 +80,7 @@ def run_up(args: argparse.Namespace) -> int:
 def up(cfg: ServerConfig, *, print_env: bool = False) -> int:
     """db-up with explicit settings (quickstart calls this too)."""
     walmode.restore_abandoned(cfg.data_dir)  # a killed load's wal_level=minimal does not outlive it
-    result = server.up(cfg.data_dir, cfg.port)
+    result = server.up(cfg.data_dir, cfg.port, data_checksums=cfg.data_checksums)
     running = result.running
     url = running.url()
     created = create_database(url, running.cluster.database)
@@ -100,6 +100,7 @@ def up(cfg: ServerConfig, *, print_env: bool = False) -> int:
         say(f"        (outside {cfg.data_dir}: OS user {running.cluster.os_user} cannot enter that directory)")
     if created:
         say(f"  created database {running.cluster.database!r}")
+    _note_checksums(say, url, cfg.data_checksums)
     say(f"  URL:  {mask_url(url)}")
     _note_env_override(say, url)
     if print_env:
@@ -108,6 +109,17 @@ def up(cfg: ServerConfig, *, print_env: bool = False) -> int:
         say(f"  full {ENV_URL}= line (shows the password): zbugs-synth db-up --print-env >> .env")
         say(f"  next: {_next_step(url)}")
     return 0
+
+
+def _note_checksums(say: Say, url: str, wanted: bool) -> None:
+    """ZBUGS_PG_DATA_CHECKSUMS is for new clusters: say so when this one was made the other way."""
+    with connect(url) as conn:
+        row = conn.execute("SHOW data_checksums").fetchone()
+    on = bool(row) and row[0] == "on"
+    if on != wanted:
+        how = "--disable" if on else "--enable"
+        say(f"  note: this cluster has data checksums {'on' if on else 'off'} (ZBUGS_PG_DATA_CHECKSUMS applies "
+            f"when db-up makes a cluster); to change it, `pg_checksums {how}` while the server is stopped")
 
 
 def _next_step(url: str) -> str:

@@ -13,7 +13,7 @@ from zbugs_synth.config.generate import GenerateConfig, output_location
 from zbugs_synth.config.remote import endpoint
 from zbugs_synth.errors import UserError
 from zbugs_synth.generate.sink import is_remote
-from zbugs_synth.progress import human_bytes, make_progress
+from zbugs_synth.progress import NullProgress, human_bytes, make_progress
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -44,8 +44,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.set_defaults(func=run_combine)
 
 
-def print_summary(result) -> None:  # type: ignore[no-untyped-def]
-    print(f"\nDataset written to {result.directory}/ (datasetId {result.manifest.dataset_id})")
+def print_summary(result, lead: str = "\n") -> None:  # type: ignore[no-untyped-def]
+    """`lead`: a blank line apart from the progress display above, none when there was none."""
+    print(f"{lead}Dataset written to {result.directory}/ (datasetId {result.manifest.dataset_id})")
     _print_tables(result)
     secs = max(result.elapsed, 1e-9)
     print(f"elapsed {secs:.2f}s, {result.rows / secs:,.0f} rows/s, {result.bytes / secs / 1e6:,.0f} MB/s"
@@ -61,20 +62,20 @@ def _print_tables(result) -> None:  # type: ignore[no-untyped-def]
           f"{human_bytes(result.bytes):>12}")
 
 
-def print_parts_summary(outcome) -> None:  # type: ignore[no-untyped-def]
+def print_parts_summary(outcome, lead: str = "\n") -> None:  # type: ignore[no-untyped-def]
     from zbugs_synth.generate.driver import _result
 
     skipped, rows, size = outcome.skipped, outcome.rows, outcome.bytes
     secs = max(outcome.elapsed, 1e-9)
     if outcome.written:
-        print(f"\n{outcome.written} part(s) written to {outcome.destination}"
+        print(f"{lead}{outcome.written} part(s) written to {outcome.destination}"
               + (f", {skipped} already complete" if skipped else "")
               + f": {rows:,} rows, {human_bytes(size)} in {secs:.2f}s ({rows / secs:,.0f} rows/s, "
                 f"{size / secs / 1e6:,.0f} MB/s)")
     elif outcome.combined is None or not outcome.combined.written:
-        print(f"\nnothing written to {outcome.destination}: what this run asked for was already there")
+        print(f"{lead}nothing written to {outcome.destination}: what this run asked for was already there")
     else:
-        print(f"\nevery part was already in {outcome.destination}")
+        print(f"{lead}every part was already in {outcome.destination}")
     if outcome.combined is not None:
         m = outcome.combined.manifest
         done = "manifest.json written" if outcome.combined.written else "manifest.json in place"
@@ -109,12 +110,16 @@ def generate_dataset(cfg: GenerateConfig, progress_mode: str) -> int:
 
             result = generate(cfg, progress)
             progress.close()
-            print_summary(result)
+            print_summary(result, _lead(progress))
             return 0
     finally:
         progress.close()
-    print_parts_summary(outcome)
+    print_parts_summary(outcome, _lead(progress))
     return 0
+
+
+def _lead(progress: object) -> str:
+    return "" if isinstance(progress, NullProgress) else "\n"
 
 
 def run_combine(args: argparse.Namespace) -> int:

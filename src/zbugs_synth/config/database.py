@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from zbugs_synth.config import ParseError, directory_value, integer, setting
+from zbugs_synth.config import ParseError, boolean, directory_value, integer, setting
 from zbugs_synth.db.server import DEFAULT_PORT, DEFAULT_STATE_DIR, HOST, PROJECT_MARKER, find_state_dir
 
 ENV_URL = "ZERO_UPSTREAM_DB"
@@ -57,5 +57,9 @@ class ServerConfig(StateConfig):
     port: int | None = setting(None, env="ZBUGS_PG_PORT", flag="--port", parse=integer(1, 65535),
                                help=f"TCP port on {HOST} for the local PostgreSQL",
                                shown=f"the port it used last; {DEFAULT_PORT} for a new server")
+    data_checksums: bool = setting(False, env="ZBUGS_PG_DATA_CHECKSUMS", flag="--data-checksums", parse=boolean,
+                                   help="initialise a new cluster with data checksums (off by default: verifying "
+                                        "them costs about a seventh of every scan, for synthetic data that can be "
+                                        "made again; an existing cluster keeps what it has)")
 
 

@@ -101,10 +101,11 @@ def test_db_up_initialises_then_adopts(life: tuple[Path, int], capsys: pytest.Ca
     with psycopg.connect(running.url()) as conn:  # database zbugs was created by db-up
         settings = {name: conn.execute(f"SHOW {name}").fetchone()[0] for name in (  # type: ignore[index]
             "wal_level", "max_wal_senders", "max_replication_slots", "listen_addresses", "fsync",
-            "unix_socket_directories", "server_encoding")}
+            "unix_socket_directories", "server_encoding", "data_checksums")}
     assert settings == {"wal_level": "logical", "max_wal_senders": "10", "max_replication_slots": "5",
                         "listen_addresses": "127.0.0.1", "fsync": "on", "unix_socket_directories": "",
-                        "server_encoding": "UTF8"}
+                        "server_encoding": "UTF8", "data_checksums": "off"}
+    assert "data checksums" not in out  # as asked: no note
 
     again = cli_process("db-up", "--data-dir", str(state), "--port", str(port))
     assert again.returncode == 0, again.stderr
@@ -398,3 +399,27 @@ def test_load_of_a_path_under_a_file_is_a_user_error(tmp_path: Path) -> None:
     (tmp_path / "f").write_text("")
     with pytest.raises(UserError, match="not a directory"):
         server.load(tmp_path / "f")
+
+
+def test_data_checksums_when_asked_and_a_note_when_a_cluster_differs(
+        reachable_tmpdir: Callable[[str], Path], free_tcp_port: Callable[[], int],
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    root = reachable_tmpdir("zbugs-test-checksums-")
+    state, port = root / "state", free_tcp_port()
+    monkeypatch.delenv("ZERO_UPSTREAM_DB", raising=False)
+    monkeypatch.delenv("ZBUGS_PG_DATA_CHECKSUMS", raising=False)
+    try:
+        rc, out, err = cli(capsys, "db-up", "--data-dir", str(state), "--port", str(port), "--data-checksums")
+        assert rc == 0, err
+        assert "data checksums" not in out
+        running = server.status(state)
+        assert running is not None
+        with psycopg.connect(running.url()) as conn:
+            assert conn.execute("SHOW data_checksums").fetchone() == ("on",)
+        # Without the setting, the cluster keeps its checksums, and db-up says how to change them.
+        rc, out, err = cli(capsys, "db-up", "--data-dir", str(state))
+        assert rc == 0, err
+        assert "note: this cluster has data checksums on" in out and "pg_checksums --disable" in out
+    finally:
+        server.down(state)
+        shutil.rmtree(root, ignore_errors=True)
