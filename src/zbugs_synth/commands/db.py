@@ -100,7 +100,7 @@ def up(cfg: ServerConfig, *, print_env: bool = False) -> int:
         say(f"        (outside {cfg.data_dir}: OS user {running.cluster.os_user} cannot enter that directory)")
     if created:
         say(f"  created database {running.cluster.database!r}")
-    _note_checksums(say, url, cfg.data_checksums)
+    _note_checksums(say, url, cfg.data_checksums, running.cluster.pgdata)
     say(f"  URL:  {mask_url(url)}")
     _note_env_override(say, url)
     if print_env:
@@ -111,15 +111,16 @@ def up(cfg: ServerConfig, *, print_env: bool = False) -> int:
     return 0
 
 
-def _note_checksums(say: Say, url: str, wanted: bool) -> None:
-    """ZBUGS_PG_DATA_CHECKSUMS is for new clusters: say so when this one was made the other way."""
+def _note_checksums(say: Say, url: str, wanted: bool, pgdata: object) -> None:
+    """--data-checksums asked for a cluster made without them: it applies only when db-up makes one."""
+    if not wanted:  # clusters made before db-up turned them off keep them, silently (README says how)
+        return
     with connect(url) as conn:
         row = conn.execute("SHOW data_checksums").fetchone()
-    on = bool(row) and row[0] == "on"
-    if on != wanted:
-        how = "--disable" if on else "--enable"
-        say(f"  note: this cluster has data checksums {'on' if on else 'off'} (ZBUGS_PG_DATA_CHECKSUMS applies "
-            f"when db-up makes a cluster); to change it, `pg_checksums {how}` while the server is stopped")
+    if row and row[0] != "on":
+        say("  note: this cluster was made without data checksums (ZBUGS_PG_DATA_CHECKSUMS applies when db-up "
+            f"makes a cluster); to add them: zbugs-synth db-down, then PostgreSQL's pg_checksums --enable -D "
+            f"{pgdata} as the server's OS user")
 
 
 def _next_step(url: str) -> str:

@@ -102,12 +102,13 @@ def batch1_all_in_parts(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-def test_cluster_load_of_all_tables_equals_the_csvs(cluster, fresh_db: str, other_db: str,
-                                                     batch1_all: Path, capsys: Cap, monkeypatch: Mp) -> None:
+@pytest.mark.parametrize("copy_format", ["binary", "csv"])  # the workers' COPY format (shortID numbered either way)
+def test_cluster_load_of_all_tables_equals_the_csvs(cluster, fresh_db: str, other_db: str, batch1_all: Path,
+                                                     capsys: Cap, monkeypatch: Mp, copy_format: str) -> None:
     via_csv = loader_helpers.seed_cli(fresh_db, batch1_all, capsys, monkeypatch)
     assert via_csv.code == 0, via_csv.text
     ran = generate_cli(other_db, BATCH1_ALL, capsys, monkeypatch, "--parts", "3",
-                       DASK_SCHEDULER_ADDRESS=cluster.scheduler_address)
+                       DASK_SCHEDULER_ADDRESS=cluster.scheduler_address, ZBUGS_SEED_COPY_FORMAT=copy_format)
     assert ran.code == 0, ran.text
     rows = expected_rows(batch1_all)
     assert all(rows[t] > 0 for t in ("emoji", "issueNotifications", "viewState", "userPref")), rows

@@ -77,6 +77,35 @@ def test_generated_rows_equal_the_csv_rows_and_the_csvs_count_as_loaded(
     assert verify == 0
 
 
+def test_a_table_with_no_rows_streams_as_an_empty_binary_copy(fresh_db: str, other_db: str,
+                                                               capsys: Cap, monkeypatch: Mp) -> None:
+    """COMMENTS_PER_ISSUE=0: comment's COPY gets the binary signature and trailer and nothing between."""
+    config = {**BATCH1, "NUM_ISSUES": "500", "COMMENTS_PER_ISSUE": "0"}
+    direct = generate_cli(fresh_db, config, capsys, monkeypatch, ZBUGS_SEED_COPY_FORMAT="binary")
+    assert direct.code == 0, direct.text
+    as_csv = generate_cli(other_db, config, capsys, monkeypatch, ZBUGS_SEED_COPY_FORMAT="csv")
+    assert as_csv.code == 0, as_csv.text
+    assert counts(fresh_db)["comment"] == 0 and counts(fresh_db)["issue"] == 500
+    assert digest(fresh_db) == digest(other_db)
+    assert differences(fresh_db) == [] and open_runs(fresh_db) == 0
+
+
+def test_rows_the_encoder_cannot_read_stop_the_load_like_rows_the_server_refuses(
+        fresh_db: str, capsys: Cap, monkeypatch: Mp) -> None:
+    """Fault injected: issue's title declared a float8 column. The encoder refuses row 1 (as COPY
+    would refuse such CSV): one line naming the table, row and field, and nothing of the load stays."""
+    from zbugs_synth.generate.sinks import pgbinary
+
+    monkeypatch.setitem(pgbinary.KINDS, "issue", "tfbffttttt")
+    ran = generate_cli(fresh_db, {**BATCH1, "NUM_ISSUES": "500"}, capsys, monkeypatch,
+                       ZBUGS_SEED_COPY_FORMAT="binary")
+    assert ran.code == 2, ran.text
+    assert "generated issue: cannot encode for binary COPY: row 1, field 2: not a number" in ran.err, ran.err
+    assert "Traceback" not in ran.err and "resume" not in ran.err
+    assert counts(fresh_db) == {**dict.fromkeys(counts(fresh_db), 0), "project": 1}
+    assert differences(fresh_db) == [] and open_runs(fresh_db) == 0
+
+
 def _verify(url: str, capsys: Cap, monkeypatch: Mp) -> int:
     with monkeypatch.context() as m:
         m.setenv("ZERO_UPSTREAM_DB", url)

@@ -78,6 +78,7 @@ def test_db_up_initialises_then_adopts(life: tuple[Path, int], capsys: pytest.Ca
     state, port = life
     monkeypatch.chdir(state.parent.parent)
     monkeypatch.delenv("ZERO_UPSTREAM_DB", raising=False)
+    monkeypatch.delenv("ZBUGS_PG_DATA_CHECKSUMS", raising=False)
     rc, out, _ = cli(capsys, "db-status", "--data-dir", str(state))
     assert rc == 1 and "local PostgreSQL: none" in out
 
@@ -401,25 +402,33 @@ def test_load_of_a_path_under_a_file_is_a_user_error(tmp_path: Path) -> None:
         server.load(tmp_path / "f")
 
 
-def test_data_checksums_when_asked_and_a_note_when_a_cluster_differs(
+def test_data_checksums_when_asked_and_a_note_when_a_cluster_has_none(
         reachable_tmpdir: Callable[[str], Path], free_tcp_port: Callable[[], int],
         capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     root = reachable_tmpdir("zbugs-test-checksums-")
-    state, port = root / "state", free_tcp_port()
     monkeypatch.delenv("ZERO_UPSTREAM_DB", raising=False)
-    monkeypatch.delenv("ZBUGS_PG_DATA_CHECKSUMS", raising=False)
+    made = []
     try:
-        rc, out, err = cli(capsys, "db-up", "--data-dir", str(state), "--port", str(port), "--data-checksums")
+        for name, asked in (("with", True), ("without", False)):
+            state = root / name
+            made.append(state)
+            if asked:
+                monkeypatch.setenv("ZBUGS_PG_DATA_CHECKSUMS", "true")
+            else:
+                monkeypatch.delenv("ZBUGS_PG_DATA_CHECKSUMS", raising=False)
+            rc, out, err = cli(capsys, "db-up", "--data-dir", str(state), "--port", str(free_tcp_port()))
+            assert rc == 0, err
+            assert "data checksums" not in out
+            running = server.status(state)
+            assert running is not None
+            with psycopg.connect(running.url()) as conn:
+                assert conn.execute("SHOW data_checksums").fetchone() == ("on" if asked else "off",)
+        # Asked for on a cluster made without them: kept as it is, and said how to change it.
+        rc, out, err = cli(capsys, "db-up", "--data-dir", str(made[1]), "--data-checksums")
         assert rc == 0, err
-        assert "data checksums" not in out
-        running = server.status(state)
-        assert running is not None
-        with psycopg.connect(running.url()) as conn:
-            assert conn.execute("SHOW data_checksums").fetchone() == ("on",)
-        # Without the setting, the cluster keeps its checksums, and db-up says how to change them.
-        rc, out, err = cli(capsys, "db-up", "--data-dir", str(state))
-        assert rc == 0, err
-        assert "note: this cluster has data checksums on" in out and "pg_checksums --disable" in out
+        assert "note: this cluster was made without data checksums" in out
+        assert f"pg_checksums --enable -D {server.status(made[1]).cluster.pgdata}" in out  # type: ignore[union-attr]
     finally:
-        server.down(state)
+        for state in made:
+            server.down(state)
         shutil.rmtree(root, ignore_errors=True)

@@ -55,8 +55,7 @@ from zbugs_synth.generate.driver import SMALL_TABLES, Prepared, write_tables, wr
 from zbugs_synth.generate.partitioned import parts_of
 from zbugs_synth.generate.parts import PartSpec
 from zbugs_synth.generate.sinks import Lease, NullSink, TableSink
-from zbugs_synth.generate.sinks.pgbinary import SIGNATURE, TRAILER, Encoder
-from zbugs_synth.generate.sinks.pgbinary import available as binary_available
+from zbugs_synth.generate.sinks.pgbinary import SIGNATURE, TRAILER, EncodeError, Encoder, use_binary
 from zbugs_synth.progress import NullProgress, Progress
 from zbugs_synth.tables import HEADERS, TABLES
 
@@ -115,6 +114,8 @@ class PartCopySink:
                 if cur.rowcount != n_rows:
                     raise CopyDataError(f"generated {self.table}: the server read {cur.rowcount:,} rows, "
                                         f"{n_rows:,} were sent")
+        except EncodeError as e:  # what COPY would have refused as CSV
+            raise CopyDataError(str(e)) from None
         except psycopg.Error as e:
             if _is_data_error(e):
                 raise CopyDataError(f"generated {self.table}: {_one_line(e.diag.message_primary or str(e))}") \
@@ -163,12 +164,15 @@ def load_part_task(cfg: GenerateConfig, prep: Prepared, part: int, parts: int, u
                    settings: dict[str, str], run_id: int, seq: Sequence | None, topic: str | None,
                    copy_format: str = "auto") -> dict[str, Any]:
     """The Dask task: generate part `part` and COPY it, with its records, in one transaction.
-    `copy_format` (Tuning.copy_format): binary unless "csv", where this worker has the encoder."""
+    `copy_format` (Tuning.copy_format): auto, binary or csv, decided by this worker's own extension."""
     progress = _progress(topic, part)
     if topic:
         progress.send("start")
     try:
-        binary = copy_format != "csv" and binary_available()
+        try:  # this worker's encoder (ZBUGS_SEED_COPY_FORMAT=binary refuses a worker without it)
+            binary = use_binary(copy_format)
+        except UserError as e:
+            raise PermanentError(str(e)) from None
         rows, skipped = _load_part(cfg, prep, PartSpec(part, parts), url.value, settings, run_id, seq, progress,
                                    binary)
     except CopyDataError:
@@ -224,6 +228,8 @@ class _Bound:
 
 class ClusterSource(GeneratedSource):
     """A generator configuration loaded by the parts of a Dask cluster (see the module docstring)."""
+
+    encodes_here = False  # each worker decides by ZBUGS_SEED_COPY_FORMAT and its own extension
 
     def __init__(self, cfg: GenerateConfig, copy_format: str = "auto") -> None:
         if not cfg.scheduler:

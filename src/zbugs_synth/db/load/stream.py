@@ -38,7 +38,7 @@ from zbugs_synth.db.load.jobs import CopyDataError, Sequence, _is_data_error, _o
 from zbugs_synth.db.names import qi, qt
 from zbugs_synth.generate.driver import check_against_pack, dataset_id, pack_digest, write_tables, written_tables
 from zbugs_synth.generate.sinks import Lease, NullSink, TableSink
-from zbugs_synth.generate.sinks.pgbinary import SIGNATURE, TRAILER, Encoder, use_binary
+from zbugs_synth.generate.sinks.pgbinary import SIGNATURE, TRAILER, EncodeError, Encoder, use_binary
 from zbugs_synth.progress import Progress
 from zbugs_synth.tables import HEADERS, TABLES
 from zbugs_synth.templates import TemplatePack, load_pack
@@ -73,10 +73,12 @@ def describe(cfg: GenerateConfig) -> str:
 class GeneratedSource:
     """A generator configuration as something the loader can load (see Loader's `source`)."""
 
+    encodes_here = True  # the COPY streams run in this process (ClusterSource: on the Dask workers)
+
     def __init__(self, cfg: GenerateConfig, copy_format: str = "auto") -> None:
         self.cfg = cfg
         self.copy_format = copy_format  # Tuning.copy_format
-        self.binary = use_binary(copy_format)
+        self.binary = use_binary(copy_format) if self.encodes_here else False
         self.pack: TemplatePack = load_pack(cfg.templates_dir)
         check_against_pack(cfg, self.pack)
         self.digest = pack_digest(self.pack)
@@ -171,7 +173,7 @@ class CopySink:
                  on_done: Callable[[DataFile, int], None], sent: dict[str, int], *, binary: bool = False) -> None:
         self.conn, self.run_id, self.f, self.on_done, self.sent = conn, run_id, f, on_done, sent
         # Encoded on the sending thread (the C encoder lets go of the GIL), beside the generator.
-        self.encoder = Encoder(f.table) if binary else None
+        self.encoder = Encoder(f.table, f.columns) if binary else None
         self.rows = 0
         self.bytes = 0
         self.closed = False  # committed or rolled back
@@ -307,6 +309,8 @@ class CopySink:
             self.tx.__exit__(type(exc), exc, None)
 
     def _error(self, e: BaseException) -> BaseException:
+        if isinstance(e, EncodeError):  # what COPY would have refused as CSV: undone like a data error
+            return CopyDataError(str(e))
         if isinstance(e, psycopg.Error) and _is_data_error(e):
             return CopyDataError(f"generated {self.f.table}: {_one_line(e.diag.message_primary or str(e))}")
         return e

@@ -153,8 +153,8 @@ static int parse_float8(const uint8_t *t, int64_t n, double *out)
     }
     /* Anything else the way float8in reads it (strtod, correctly rounded), finite values only. */
     char tmp[64];
-    if (n == 0 || n >= (int64_t)sizeof tmp)
-        return -1;
+    if (n == 0 || n >= (int64_t)sizeof tmp || memchr(t, ',', (size_t)n) != NULL)
+        return -1; /* a comma: strtod would read it as a decimal point under some LC_NUMERIC, COPY never */
     memcpy(tmp, t, (size_t)n);
     tmp[n] = 0;
     char *endp;
@@ -348,6 +348,10 @@ static PyObject *py_encode(PyObject *self, PyObject *const *args, Py_ssize_t nar
     PyObject *result = NULL;
     if (first == -1 && PyErr_Occurred())
         goto done;
+    if (first < -1 || first > INT32_MAX) {
+        PyErr_SetString(PyExc_ValueError, "first_number: -1, or an int4 to number the rows from");
+        goto done;
+    }
     if (kinds.len == 0 || kinds.len > 1000) {
         PyErr_SetString(PyExc_ValueError, "kinds: one letter per column");
         goto done;

@@ -22,7 +22,7 @@ except ImportError:  # no C compiler at install time
     _pgbinary = None  # type: ignore[assignment]
 
 # Per table, one letter per CSV column (tables.HEADERS order): t text/varchar, b boolean,
-# f double precision, i integer. tests/generate/sinks/test_pgbinary.py compares them with the
+# f double precision, i integer. tests/generate/test_pgbinary.py compares them with the
 # migrated catalog, so a schema change cannot slip past this table.
 KINDS: dict[str, str] = {
     "user": "tttttit",
@@ -60,50 +60,69 @@ def use_binary(choice: str) -> bool:
 PIECE_BYTES = 4 << 20  # the output buffer: rows are encoded and sent a few MB at a time
 
 
+class EncodeError(ValueError):
+    """Rows the encoder cannot read: the sinks report it as the server's data errors are reported
+    (the same rows sent as CSV would have been refused by COPY, or the generator wrote them wrong)."""
+
+
 class Encoder:
     """One table's rows into binary COPY tuples, a piece at a time in a buffer of its own that is
     reused: each piece is valid until the next is asked for (psycopg copies what it sends before
     `Copy.write` returns). A row bigger than the buffer grows it."""
 
-    def __init__(self, table: str, *, numbered: bool = False, piece_bytes: int = PIECE_BYTES) -> None:
+    def __init__(self, table: str, columns: tuple[str, ...] | None = None, *, numbered: bool = False,
+                 piece_bytes: int = PIECE_BYTES) -> None:
         if _pgbinary is None:
             raise RuntimeError("the _pgbinary extension is not built")
+        if columns is not None and tuple(columns) != HEADERS[table]:
+            # Binary values are read by position and type: another column list would load garbage.
+            raise RuntimeError(f"binary COPY of {table}: columns {columns} are not the CSV's {HEADERS[table]}")
         self.table = table
         self.kinds = KINDS[table].encode()
         self.numbered = numbered  # a leading int4 column (issue.shortID), numbered from `first_number`
-        self.buffer = bytearray(piece_bytes)
+        self.piece_bytes = piece_bytes
+        self.buffer = bytearray()  # allocated on first use, no bigger than the first rows need
+        self.rows_before = 0  # rows encoded by earlier calls: error messages count rows from the table's start
 
     def pieces(self, data: bytes | memoryview, n_rows: int, first_number: int = -1) -> Iterator[memoryview]:
         """The `n_rows` CSV rows of `data`, encoded (numbered from `first_number` if `numbered`)."""
         assert _pgbinary is not None
+        if self.numbered and not 0 <= first_number <= 2**31 - 1:
+            raise ValueError(f"first_number {first_number}: a numbered encoder needs an int4 start")
         view = memoryview(data)
+        if not self.buffer:
+            # Room for all of a small table's rows at once (a float8 from one digit grows 8 bytes).
+            need = len(view) + n_rows * (2 + 12 * len(self.kinds) + 8) + 64
+            self.buffer = bytearray(min(self.piece_bytes, need))
         pos = rows = 0
-        while pos < len(view):
-            try:
-                written, n, read = _pgbinary.encode(view[pos:], self.kinds, self.buffer,
-                                                    first_number + rows if self.numbered else -1)
-            except ValueError as e:
-                # Our own rows: a mismatch here is a bug (or a template pack the CSV kernel mis-wrote).
-                raise RuntimeError(f"generated {self.table}: cannot encode for binary COPY: "
-                                   f"{_after(e, rows)}") from None
-            if n == 0:  # one row bigger than the buffer
-                self.buffer = bytearray(2 * len(self.buffer))
-                continue
-            pos += read
-            rows += n
-            yield memoryview(self.buffer)[:written]
+        try:
+            while pos < len(view):
+                try:
+                    written, n, read = _pgbinary.encode(view[pos:], self.kinds, self.buffer,
+                                                        first_number + rows if self.numbered else -1)
+                except ValueError as e:
+                    raise EncodeError(f"generated {self.table}: cannot encode for binary COPY: "
+                                      f"{_renumbered(e, self.rows_before + rows)}") from None
+                if n == 0:  # one row bigger than the buffer
+                    self.buffer = bytearray(2 * len(self.buffer))
+                    continue
+                pos += read
+                rows += n
+                yield memoryview(self.buffer)[:written]
+        finally:
+            self.rows_before += rows
         if rows != n_rows:
-            raise RuntimeError(f"generated {self.table}: {rows:,} rows encoded where {n_rows:,} were given")
+            raise EncodeError(f"generated {self.table}: {rows:,} rows encoded where {n_rows:,} were given")
 
     def encode(self, data: bytes | memoryview, n_rows: int, first_number: int = -1) -> bytes:
         """All of it at once (tests, small tables)."""
         return b"".join(bytes(p) for p in self.pieces(data, n_rows, first_number))
 
 
-def _after(e: ValueError, rows: int) -> str:
-    """The C message's row number counts from the piece; make it count from the chunk."""
+def _renumbered(e: ValueError, before: int) -> str:
+    """The C message's row number counts from the piece; make it count from the table's first row."""
     text = str(e)
     head, sep, rest = text.partition(", ")
     if head.startswith("row ") and head[4:].isdigit():
-        return f"row {int(head[4:]) + rows}{sep}{rest}"
+        return f"row {int(head[4:]) + before:,}{sep}{rest}"
     return text
