@@ -74,11 +74,6 @@ class Secret:
     __str__ = __repr__
 
 
-def part_record_name(table: str, part: int, parts: int) -> str:
-    width = max(4, len(str(parts)))
-    return f"{table}.part-{part:0{width}d}-of-{parts:0{width}d}"
-
-
 def part_tables(cfg: GenerateConfig, part: int) -> list[str]:
     """The tables part `part` writes (part 1: also the small ones; no users with SKIP_USERS)."""
     return [t for t in written_tables(cfg) if part == 1 or t not in SMALL_TABLES]
@@ -193,7 +188,7 @@ def _load_part(cfg: GenerateConfig, prep: Prepared, spec: PartSpec, url: str, se
                run_id: int, seq: Sequence | None, progress: Any,
                binary: bool) -> tuple[tuple[dict[str, int], dict[str, int]], bool]:
     tables = part_tables(cfg, spec.part)
-    names = {t: part_record_name(t, spec.part, spec.parts) for t in tables}
+    names = {t: state.part_record_name(t, spec.part, spec.parts) for t in tables}
     i0 = spec.issue_range(cfg.num_issues)[0]
     with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
         for name, value in settings.items():
@@ -247,8 +242,9 @@ class ClusterSource(GeneratedSource):
         files = []
         for k in range(1, self.parts + 1):
             for table in part_tables(self.cfg, k):
-                files.append(DataFile(part_record_name(table, k, self.parts), table, k, Path("<generated>") / table,
-                                      self._bytes_hint(table) // self.parts, None, HEADERS[table]))
+                files.append(DataFile(state.part_record_name(table, k, self.parts), table, k,
+                                      Path("<generated>") / table, self._bytes_hint(table) // self.parts, None,
+                                      HEADERS[table]))
         return GeneratedDataset(Path("."), describe(self.cfg), self.dataset_id, self.manifest(), tuple(files),
                                 None, cfg=self.cfg)
 

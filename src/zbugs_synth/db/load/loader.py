@@ -28,7 +28,6 @@ resumable once the data is fixed.
 from __future__ import annotations
 
 import contextlib
-import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -396,8 +395,8 @@ class Loader:
         if run.dataset_id == dataset.dataset_id and run.mode == self.cfg.mode:
             stray = sorted(set(run.shards) - {f.name for f in dataset.files})
             if stray:  # the same dataset cut into other pieces (another --parts, or the other path)
-                parts = re.search(r"\.part-0*(\d+)-of-0*(\d+)$", stray[0])
-                was = f" (it was started with --parts {parts.group(2)})" if parts else ""
+                parts = state.parts_of_record(stray[0])
+                was = f" (it was started with --parts {parts})" if parts else ""
                 raise UserError(f"the interrupted {run.mode} load of {run.source} recorded {stray[0]}, which this "
                                 f"command would not load{was}: resume it as it was started, or undo it with "
                                 "ZERO_SEED_RESET=true")

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -103,6 +104,21 @@ def record_shard(conn: Conn, run_id: int, name: str, table: str, rows: int, xid:
                  shortid_start: int | None) -> None:
     conn.execute(f"INSERT INTO {SHARDS} (run_id, name, table_name, rows, xid, shortid_start) "
                  "VALUES (%s, %s, %s, %s, %s, %s)", (run_id, name, table, rows, xid, shortid_start))
+
+
+def part_record_name(table: str, part: int, parts: int) -> str:
+    """The seed_shards name of one table of one part of a Dask direct load (db/load/cluster_load.py)."""
+    width = max(4, len(str(parts)))
+    return f"{table}.part-{part:0{width}d}-of-{parts:0{width}d}"
+
+
+_PART_RECORD = re.compile(r"\.part-0*(\d+)-of-0*(\d+)$")
+
+
+def parts_of_record(name: str) -> int | None:
+    """The number of parts a part_record_name was made with; None for any other record."""
+    m = _PART_RECORD.search(name)
+    return int(m.group(2)) if m else None
 
 
 def loaded_issue_rows(conn: Conn, run_id: int) -> int:
