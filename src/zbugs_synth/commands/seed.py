@@ -41,9 +41,9 @@ with the WAL the load will keep on disk for it.
 
 Memory: the guide's maintenance_work_mem of 2GB is the budget of the whole load, shared by the
 connections that build indexes at once: each gets 2GB / jobs (at least 64MB), e.g. 1GB with 2
-jobs, 128MB with 16. Index builds and foreign key checks sort (or hash) with 64MB
-(ZBUGS_SEED_INDEX_SORT_MEM): in pieces that fit the CPU caches, then merged, which measured faster
-than one big sort or hash in memory. Setting ZERO_SEED_MAINTENANCE_WORK_MEM (--maintenance-work-mem) gives
+jobs, 128MB with 16. Index builds sort with 16MB (ZBUGS_SEED_INDEX_SORT_MEM) and foreign key
+checks hash or sort with 64MB (ZBUGS_SEED_FK_SORT_MEM): in pieces that fit the CPU caches, then
+merged, which measured faster than one big sort or hash in memory. Setting ZERO_SEED_MAINTENANCE_WORK_MEM (--maintenance-work-mem) gives
 every connection exactly that value for everything instead (the server may then be asked for jobs
 times as much).
 
@@ -185,14 +185,22 @@ def load(cfg: SeedConfig, tuning: Tuning, progress_mode: str, *, command: str = 
     return 0
 
 
+def _sort_mems(r: SeedResult) -> str:
+    """ "(8MB for index builds, 64MB for foreign key checks)": the smaller memories, where they differ."""
+    parts = [f"{mem} for {what}" for mem, what in ((r.index_mem, "index builds"), (r.fk_mem, "foreign key checks"))
+             if mem and mem != r.maintenance_work_mem]
+    if r.index_mem and r.index_mem == r.fk_mem and len(parts) == 2:
+        parts = [f"{r.index_mem} for index builds and foreign key checks"]
+    return f" ({', '.join(parts)})" if parts else ""
+
+
 def _summary(r: SeedResult) -> None:
     out = sys.stdout
     total = sum(r.rows.values())
     verb = "resumed and finished" if r.resumed else "loaded"
     print(f"{verb} {r.source} (dataset {r.dataset_id}, mode {r.mode}) with {r.jobs} connection(s), "
           f"maintenance_work_mem {r.maintenance_work_mem} each"
-          + (f" ({r.index_mem} for index builds and foreign key checks)"
-             if r.index_mem and r.index_mem != r.maintenance_work_mem else ""),
+          + _sort_mems(r),
           file=out)
     width = max(len(t) for t in [*r.rows, "total"]) + 2
     print(f"{'table':<{width}}{'rows':>14}", file=out)

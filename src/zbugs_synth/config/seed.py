@@ -115,6 +115,9 @@ class SeedConfig(DbConfig):
         return "force" if self.force else "append" if self.append else "seed"
 
 
+INDEX_SORT_MEM = "16MB"  # Tuning.index_sort_mem
+
+
 @dataclass(frozen=True)
 class Tuning:
     """Knobs measured by bench/bench_seed.py (environment only; the defaults are the measured winners)."""
@@ -134,13 +137,14 @@ class Tuning:
                                      "at wal_level=minimal for the load, back to logical at the end")
     autovacuum_off: bool = setting(True, env="ZBUGS_SEED_AUTOVACUUM_OFF", parse=boolean,
                                    help="turn autovacuum off on the loaded tables while loading")
-    index_sort_mem: str = setting("64MB", env="ZBUGS_SEED_INDEX_SORT_MEM", parse=memory_value,
-                                  help="maintenance_work_mem of an index build or foreign key check when "
-                                       "ZERO_SEED_MAINTENANCE_WORK_MEM is not set (at most the connection's share "
-                                       "of the budget): the sort then runs in pieces that stay in the CPU caches "
-                                       "and merges them, which measured faster than one sort in memory (10M "
-                                       "issues, one 5-column index: 30 CPU-s at 64MB, 50 at 1GB; the seven "
-                                       "foreign key checks: 31 s at 64MB, 38 at 1GB)")
+    index_sort_mem: str = setting(INDEX_SORT_MEM, env="ZBUGS_SEED_INDEX_SORT_MEM", parse=memory_value,
+                                  help="maintenance_work_mem of an index build when ZERO_SEED_MAINTENANCE_WORK_MEM "
+                                       "is not set (at most the connection's share of the budget): the sort runs "
+                                       "in pieces that stay in the CPU caches and merges them, which measured "
+                                       "faster than bigger pieces (see README, Performance)")
+    fk_sort_mem: str = setting("64MB", env="ZBUGS_SEED_FK_SORT_MEM", parse=memory_value,
+                               help="the same for a foreign key check, whose anti-join hashes or sorts with it "
+                                    "(10M issues, the seven checks: 31 s at 64MB, 38 at 1GB)")
     copy_format: str = setting("auto", env="ZBUGS_SEED_COPY_FORMAT", parse=choice("auto", "binary", "csv"),
                                help="--generate: the format the rows stream to COPY in (auto: binary when the C "
                                     "encoder is built; the server reads binary with ~0.6x the CPU of CSV)")

@@ -139,7 +139,8 @@ class SeedResult:
     elapsed: float = 0.0
     jobs: int = 0
     maintenance_work_mem: str = ""  # per connection
-    index_mem: str = ""  # ... while it builds an index or checks a foreign key
+    index_mem: str = ""  # ... while it builds an index
+    fk_mem: str = ""  # ... while it checks a foreign key
     notes: list[str] = field(default_factory=list)
     job_times: list[tuple[str, float, float]] = field(default_factory=list)  # (job, start, seconds) for benches
 
@@ -224,6 +225,7 @@ class Loader:
             result.jobs = self.jobs
             result.maintenance_work_mem = self.sessions.maintenance_work_mem
             result.index_mem = self.sessions.index_mem
+            result.fk_mem = self.sessions.fk_mem
             pool = Pool(lambda: self.sessions.open(session.APP_WORKER), self.jobs)
             try:
                 self._load(ctl, pool, run, dataset)
@@ -834,10 +836,9 @@ class Loader:
         return Job(key, "copy", fn, priority=1e15, fatal=True)
 
     @contextlib.contextmanager
-    def _sort_memory(self, conn: Conn) -> Iterator[None]:
-        """maintenance_work_mem of an index build or foreign key check (Tuning.index_sort_mem, unless
-        the user set one for everything), put back after it for whatever else the connection runs."""
-        mem = self.sessions.index_mem
+    def _sort_memory(self, conn: Conn, mem: str) -> Iterator[None]:
+        """maintenance_work_mem `mem` for an index build or foreign key check (Sessions.index_mem,
+        fk_mem), put back after it for whatever else the connection runs."""
         if mem != self.sessions.maintenance_work_mem:
             conn.execute("SELECT set_config('maintenance_work_mem', %s, false)", (mem,))
         try:
@@ -854,7 +855,7 @@ class Loader:
                 # never hear of the index. Builds run as an ordinary session.
                 conn.execute("SET session_replication_role = origin")
             try:
-                with self._sort_memory(conn):
+                with self._sort_memory(conn, self.sessions.index_mem):
                     work.build_index(conn, ix)
             finally:
                 if self.sessions.replica_role and not conn.broken:
@@ -884,7 +885,7 @@ class Loader:
         """Add and validate one key during stage 1. A key this cannot make (an orphan row; a failed
         index) is left to stages 2 and 3, which add it again and say what is wrong."""
         def fn(conn: Conn) -> None:
-            with self._sort_memory(conn):
+            with self._sort_memory(conn, self.sessions.fk_mem):
                 try:
                     conn.execute(fk.add_sql(not_valid=True))
                     work.validate_fk(conn, fk)  # drops the key again if the rows do not allow it
@@ -901,7 +902,7 @@ class Loader:
             # work_mem raised to that): measured at 10 M issues, the seven checks took 31.3 s at 64MB,
             # 37.8 s at 1GB (the (issueID, projectID) one 13.7 vs 17.0: an 870 MB hash of issue
             # misses the caches on every probe).
-            with self._sort_memory(conn):
+            with self._sort_memory(conn, self.sessions.fk_mem):
                 if self.tuning.fk_mode == "validate":
                     work.validate_fk(conn, fk)
                 else:

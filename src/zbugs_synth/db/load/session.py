@@ -46,7 +46,8 @@ class Sessions:
         self.url, self.cfg, self.tuning = url, cfg, tuning
         self.parallel_workers: int | None = tuning.parallel_workers if tuning.parallel_workers >= 0 else None
         self.maintenance_work_mem = maintenance_per_session(cfg.maintenance_work_mem, cfg.jobs or 1)
-        self.index_mem = self._index_mem()
+        self.index_mem = self._sort_mem(tuning.index_sort_mem)
+        self.fk_mem = self._sort_mem(tuning.fk_sort_mem)
         # An append's workers fire no triggers (db.load.append); set once the role is known to allow it.
         self.replica_role = False
 
@@ -55,18 +56,19 @@ class Sessions:
         already: parallel workers only for cores left over (measured: with a connection per core,
         parallel workers only add overhead)."""
         self.maintenance_work_mem = maintenance_per_session(self.cfg.maintenance_work_mem, jobs)
-        self.index_mem = self._index_mem()
+        self.index_mem = self._sort_mem(self.tuning.index_sort_mem)
+        self.fk_mem = self._sort_mem(self.tuning.fk_sort_mem)
         if self.parallel_workers is None:
             self.parallel_workers = max(0, cores // max(jobs, 1) - 1)
 
-    def _index_mem(self) -> str:
+    def _sort_mem(self, value: str) -> str:
         """maintenance_work_mem of an index build or foreign key check: the user's value if set, else
-        the (smaller) sort memory of Tuning.index_sort_mem, never above the connection's share."""
+        the (smaller) `value` (Tuning.index_sort_mem, fk_sort_mem), never above the connection's share."""
         if self.cfg.maintenance_work_mem is not None:
             return self.maintenance_work_mem
-        if memory_kb(self.tuning.index_sort_mem) >= memory_kb(self.maintenance_work_mem):
+        if memory_kb(value) >= memory_kb(self.maintenance_work_mem):
             return self.maintenance_work_mem
-        return self.tuning.index_sort_mem
+        return value
 
     def apply_plan(self, conn: Conn) -> None:
         """Bring a connection opened before `plan` in line with it (the control connection)."""
