@@ -43,9 +43,9 @@ Memory: the guide's maintenance_work_mem of 2GB is the budget of the whole load,
 connections that build indexes at once: each gets 2GB / jobs (at least 64MB), e.g. 1GB with 2
 jobs, 128MB with 16. Index builds sort with 16MB (ZBUGS_SEED_INDEX_SORT_MEM) and foreign key
 checks hash or sort with 64MB (ZBUGS_SEED_FK_SORT_MEM): in pieces that fit the CPU caches, then
-merged, which measured faster than one big sort or hash in memory. Setting ZERO_SEED_MAINTENANCE_WORK_MEM (--maintenance-work-mem) gives
-every connection exactly that value for everything instead (the server may then be asked for jobs
-times as much).
+merged, which measured faster than one big sort or hash in memory. Setting
+ZERO_SEED_MAINTENANCE_WORK_MEM (--maintenance-work-mem) gives every connection exactly that value
+for everything instead (the server may then be asked for jobs times as much).
 
 With --generate there is no dataset directory: the rows are generated on the fly (settings as
 generate-synthetic's: NUM_ISSUES, SEED, SKIP_USERS, TEMPLATES_DIR, ...) and streamed into COPY, one
