@@ -17,9 +17,10 @@ DEFAULT_DATA_DIR = Path("db/seed-data/synthetic/")
 _MEMORY = re.compile(r"^\s*(\d+)\s*(kB|MB|GB|TB)?\s*$")
 _KB = {"kB": 1, "MB": 1 << 10, "GB": 1 << 20, "TB": 1 << 30}
 
-# The guide's 2GB maintenance_work_mem is what the whole load may use for index builds: with N
-# connections building at once, each gets 2GB / N (never under 64MB, where sorts start spilling
-# for even small indexes). 16 connections at 2GB each would ask a server for 32GB.
+# The guide's 2GB maintenance_work_mem is what the whole load may use: with N connections at work
+# at once, each gets 2GB / N (never under 64MB: the foreign key checks hash with that much, and the
+# control connection's DDL runs with the share). Index builds and checks use less of it (Tuning).
+# 16 connections at 2GB each would ask a server for 32GB.
 MAINTENANCE_BUDGET_KB = 2 << 20
 MAINTENANCE_FLOOR_KB = 64 << 10
 

@@ -393,6 +393,30 @@ def test_every_session_of_a_real_load_gets_the_memory_settings(fresh_db: str, ba
     seen = _seen(fresh_db)
     assert {a for _p, a, *_ in seen} == {APP_CONTROL, APP_WORKER}
     assert {(m, w) for _p, _a, m, w, _t in seen} == {("300MB", "32MB")}
+    assert "maintenance_work_mem 300MB each\n" in ran.out  # one memory for everything: nothing more said
+
+    # The two sort memories as set, each where it belongs, and named in the summary.
+    query(fresh_db, "TRUNCATE probe.seen")
+    ran = seed_cli(fresh_db, batch1, capsys, monkeypatch, ZERO_SEED_JOBS="2", ZERO_SEED_FORCE="true",
+                   ZBUGS_SEED_INDEX_SORT_MEM="8MB", ZBUGS_SEED_FK_SORT_MEM="32MB")
+    assert ran.code == 0, ran.err
+    seen = _seen(fresh_db)
+    assert {m for _p, a, m, _w, t in seen if a == APP_WORKER and t == "CREATE INDEX"} == {"8MB"}
+    assert {m for _p, a, m, _w, t in seen if a == APP_WORKER and t == "ALTER TABLE"} == {"32MB"}
+    assert "maintenance_work_mem 1GB each (8MB for index builds, 32MB for foreign key checks)" in ran.out
+
+
+def test_the_summary_names_the_sort_memories_that_differ_from_the_share() -> None:
+    from zbugs_synth.commands.seed import _sort_mems
+    from zbugs_synth.db.load.loader import SeedResult
+
+    def said(index: str, fk: str) -> str:
+        return _sort_mems(SeedResult("loaded", maintenance_work_mem="64MB", index_mem=index, fk_mem=fk))
+
+    assert said("16MB", "64MB") == " (16MB for index builds)"
+    assert said("64MB", "32MB") == " (32MB for foreign key checks)"
+    assert said("16MB", "16MB") == " (16MB for index builds and foreign key checks)"
+    assert said("64MB", "64MB") == ""
 
 
 def test_maintenance_work_mem_is_a_budget_shared_by_the_connections(capsys: Cap) -> None:

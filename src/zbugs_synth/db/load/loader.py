@@ -19,7 +19,7 @@ The guide's steps, in this order:
 5. restore the trigger states, ANALYZE the loaded tables, mark the load finished.
 
 Every session sets maintenance_work_mem (the guide's 2GB shared by the connections, unless set;
-index builds and foreign key checks sort with less, see Tuning.index_sort_mem) and work_mem. A
+index builds and foreign key checks sort with less: Tuning.index_sort_mem, fk_sort_mem) and work_mem. A
 killed run is resumed by running the same command again (see state.py); a CSV the server
 rejects undoes the whole load; an index or foreign key the data does not allow leaves the load
 resumable once the data is fixed.
@@ -110,7 +110,7 @@ EXTERNAL_HINT_BYTES = 1 << 30
 EXTERNAL_HINT = ("note: this server is not one zbugs-synth runs, so it was loaded as configured; for initial loads "
                  "its administrator can make them faster with wal_level=minimal and max_wal_senders=0 for the "
                  "load (a restart; no replication slot may exist; back to logical for zero-cache), and "
-                 "max_wal_size=16GB, checkpoint_timeout=30min, maintenance_work_mem=2GB+ otherwise")
+                 "max_wal_size=16GB and checkpoint_timeout=30min otherwise (the loader sets its own sort memory)")
 
 
 class LoadInterrupted(KeyboardInterrupt):
