@@ -88,7 +88,7 @@ class PartCopySink:
 
     def __init__(self, conn: Conn, table: str, number_from: int | None, *, binary: bool = False) -> None:
         self.conn, self.table, self.next = conn, table, number_from
-        self.encoder = Encoder(table, numbered=number_from is not None) if binary else None
+        self.encoder = Encoder(table, HEADERS[table], numbered=number_from is not None) if binary else None
         cols = ((("shortID",) if number_from is not None else ()) + tuple(HEADERS[table]))
         fmt = "binary" if binary else "csv"
         self.sql = f"COPY {qt(table)} ({', '.join(qi(c) for c in cols)}) FROM STDIN WITH (FORMAT {fmt})"
@@ -103,8 +103,7 @@ class PartCopySink:
                         cp.write(data)
                     else:
                         cp.write(SIGNATURE)
-                        for piece in self.encoder.pieces(data, n_rows, -1 if self.next is None else self.next):
-                            cp.write(piece)
+                        self.encoder.send(cp.write, data, n_rows, -1 if self.next is None else self.next)
                         cp.write(TRAILER)
                 if cur.rowcount != n_rows:
                     raise CopyDataError(f"generated {self.table}: the server read {cur.rowcount:,} rows, "

@@ -278,8 +278,7 @@ class CopySink:
                     if self.encoder is None:
                         self.copy.write(data)
                     else:
-                        for piece in self.encoder.pieces(data, n_rows):
-                            self.copy.write(piece)
+                        self.encoder.send(self.copy.write, data, n_rows)
             except BaseException as e:
                 self.error = self._error(e)
             finally:

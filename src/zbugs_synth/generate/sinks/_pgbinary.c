@@ -202,6 +202,41 @@ static int parse_bool(const uint8_t *t, int64_t n, uint8_t *out)
     return -1;
 }
 
+/* A non-text value's binary form into out (at most 8 bytes): returns its length, or 0 with *error
+ * set when the text is not one the column's type reads the same way. */
+static int convert(char kind, const uint8_t *t, int64_t n, uint8_t out[8], const char **error)
+{
+    if (kind == 'f') {
+        double d;
+        uint64_t bits;
+        if (parse_float8(t, n, &d) != 0) {
+            *error = "not a number";
+            return 0;
+        }
+        memcpy(&bits, &d, 8);
+        put64(out, bits);
+        return 8;
+    }
+    if (kind == 'i') {
+        int32_t v;
+        if (parse_int4(t, n, &v) != 0) {
+            *error = "not an integer";
+            return 0;
+        }
+        put32(out, (uint32_t)v);
+        return 4;
+    }
+    if (kind == 'b') {
+        if (parse_bool(t, n, out) != 0) {
+            *error = "not true or false";
+            return 0;
+        }
+        return 1;
+    }
+    *error = "an unknown column kind";
+    return 0;
+}
+
 /* Room for n more bytes of output, else the row being encoded does not fit (see encode). */
 #define ROOM(n)                        \
     do {                               \
@@ -264,40 +299,15 @@ static int64_t encode_rows(Enc *e, const char *kinds, int64_t nk, int64_t first_
                 }
                 if (n < 0) {
                     put32(len_at, 0xFFFFFFFFu);
-                } else if (kinds[k] == 'f') {
-                    double d;
-                    if (parse_float8(scratch, n, &d) != 0) {
-                        e->error = "not a number";
-                        return -1;
-                    }
-                    ROOM(8);
-                    uint64_t bits;
-                    memcpy(&bits, &d, 8);
-                    put32(len_at, 8);
-                    put64(e->dst + e->out, bits);
-                    e->out += 8;
-                } else if (kinds[k] == 'i') {
-                    int32_t v;
-                    if (parse_int4(scratch, n, &v) != 0) {
-                        e->error = "not an integer";
-                        return -1;
-                    }
-                    ROOM(4);
-                    put32(len_at, 4);
-                    put32(e->dst + e->out, (uint32_t)v);
-                    e->out += 4;
-                } else if (kinds[k] == 'b') {
-                    uint8_t v;
-                    if (parse_bool(scratch, n, &v) != 0) {
-                        e->error = "not true or false";
-                        return -1;
-                    }
-                    ROOM(1);
-                    put32(len_at, 1);
-                    e->dst[e->out++] = v;
                 } else {
-                    e->error = "an unknown column kind";
-                    return -1;
+                    uint8_t value[8];
+                    const int len = convert(kinds[k], scratch, n, value, &e->error);
+                    if (len == 0)
+                        return -1;
+                    ROOM(len);
+                    put32(len_at, (uint32_t)len);
+                    memcpy(e->dst + e->out, value, (size_t)len);
+                    e->out += len;
                 }
             }
             if (end != (k == nk - 1 ? '\n' : ',')) {

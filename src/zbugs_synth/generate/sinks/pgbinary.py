@@ -11,7 +11,7 @@ ZBUGS_SEED_COPY_FORMAT=auto|binary|csv chooses (auto: binary when the extension 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from zbugs_synth.errors import UserError
 from zbugs_synth.tables import HEADERS
@@ -114,8 +114,14 @@ class Encoder:
         if rows != n_rows:
             raise EncodeError(f"generated {self.table}: {rows:,} rows encoded where {n_rows:,} were given")
 
+    def send(self, write: Callable[[memoryview], object], data: bytes | memoryview, n_rows: int,
+             first_number: int = -1) -> None:
+        """`write` each piece of the encoded rows (a COPY's `write`: it copies them before returning)."""
+        for piece in self.pieces(data, n_rows, first_number):
+            write(piece)
+
     def encode(self, data: bytes | memoryview, n_rows: int, first_number: int = -1) -> bytes:
-        """All of it at once (tests, small tables)."""
+        """All of it at once (tests)."""
         return b"".join(bytes(p) for p in self.pieces(data, n_rows, first_number))
 
 
