@@ -185,6 +185,55 @@ def test_republishing_replaces_the_dataset(
     assert_same_files(tmp_path / "o", second)
 
 
+def test_republishing_a_smaller_dataset_removes_only_its_stale_shards(
+    s3env: S3Env, dataset: Callable[..., Dataset], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first = dataset(seed=1)
+    smaller = {n: csv_bytes(n, 5_000, 2) for n in ("user_000.csv", "project_000.csv", "issue_000.csv")}
+    second = dataset(files=smaller, seed=2)
+    publish_cli(capsys, s3env, first)
+    # The publisher's own files beside the dataset, and another dataset in a sub-prefix: never ours to delete.
+    for key in (PREFIX + "README.md", PREFIX + "older/issue_001.csv", "elsewhere/issue_001.csv"):
+        s3env.client.put_object(Bucket=s3env.bucket, Key=key, Body=b"keep me")
+
+    rc, out, err = cli(capsys, "publish", str(second.directory), "--to", s3env.url(PREFIX),
+                       "--endpoint-url", s3env.endpoint, "--progress", "none")
+    assert rc == 0, err
+    stale = sorted(set(first.files) - set(smaller))
+    assert f"removed {len(stale)} shard(s) the new manifest does not list" in out
+    assert sorted(s3env.keys()) == sorted(
+        [PREFIX + n for n in [*smaller, "manifest.json", "manifest.txt", "README.md", "older/issue_001.csv"]]
+        + ["elsewhere/issue_001.csv"])
+    rc, _, err = cli(capsys, "get-data", "--from", s3env.url(PREFIX), "--out", str(tmp_path / "o"),
+                     "--endpoint-url", s3env.endpoint, "--progress", "none")
+    assert rc == 0, err
+    assert_same_files(tmp_path / "o", second)
+    assert tree(tmp_path / "o") == {*smaller, "manifest.json", "manifest.txt"}
+
+
+def test_stale_shards_that_cannot_be_removed_are_a_warning_not_a_failed_publish(
+    s3env: S3Env, dataset: Callable[..., Dataset], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from botocore.exceptions import ClientError
+
+    first = dataset(seed=1)
+    second = dataset(files={n: csv_bytes(n, 5_000, 2) for n in ("user_000.csv", "issue_000.csv")}, seed=2)
+    publish_cli(capsys, s3env, first)
+    client, _ = recording_client(s3env)
+
+    def no_delete(params: dict[str, Any], model: Any, **_: Any) -> None:
+        if model.name == "DeleteObjects":
+            raise ClientError({"Error": {"Code": "AccessDenied", "Message": "Access Denied"}}, "DeleteObjects")
+
+    client.meta.events.register("before-parameter-build.s3", no_delete)
+    result = publish(check_dataset(second.directory), s3.parse_s3_url(s3env.url(PREFIX)), client, jobs=2)
+    assert result.removed == [] and result.not_removed is not None and "AccessDenied" in result.not_removed
+    live = s3env.client.get_object(Bucket=s3env.bucket, Key=PREFIX + "manifest.json")["Body"].read()
+    assert live == (second.directory / "manifest.json").read_bytes()  # the new dataset is published all the same
+    keys = s3env.keys()
+    assert PREFIX + "comment_000.csv" in keys
+
+
 def test_a_failed_republish_leaves_the_published_dataset_up(
     s3env: S3Env, dataset: Callable[..., Dataset], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -108,5 +108,11 @@ def run_publish(args: argparse.Namespace) -> int:
     where = f" --endpoint-url {redact_url(cfg.endpoint_url)}" if cfg.endpoint_url else ""
     same = f"; {result.unchanged:,} shard(s) were already there and not uploaded again" if result.unchanged else ""
     print(f"published {result.files:,} files ({human_bytes(result.bytes)}) to {result.location}{same}")
+    if result.removed:
+        print(f"removed {len(result.removed):,} shard(s) the new manifest does not list (left by a dataset "
+              f"published there before), e.g. {result.removed[0]}")
+    if result.not_removed:
+        print(f"warning: shards of a dataset published there before could not be removed ({result.not_removed}); "
+              "readers go by the new manifest and never fetch them", file=sys.stderr)
     print(f"fetch it with: zbugs-synth get-data --from {result.location}{where}")
     return 0

@@ -7,16 +7,21 @@ failed re-publish never takes the published dataset down:
 1. upload the shards in parallel (multipart for big ones), each with its checksum as object
    metadata; a shard whose object already holds exactly that content is not uploaded again;
 2. verify every shard object (size and recorded checksum);
-3. only then replace manifest.txt, and manifest.json last.
-Until step 3 the manifest already published stays live. Shards are named `{table}_{shard}.csv`
-whatever the dataset, so one that changed is overwritten in place during step 1: a manifest.json
-reader meanwhile gets a checksum mismatch on it (and retries), never a wrong file.
+3. only then replace manifest.txt, and manifest.json last;
+4. remove shards the new manifest does not list (a republished dataset with fewer shards): only
+   objects named like a shard (`{table}_{shard}.csv`) directly under the prefix, nothing else.
+Until step 3 the manifest already published stays live. Step 4 is cleanup: the new dataset is
+already complete, so a failure there (a store that grants no DeleteObject) is reported, not fatal.
+Shards are named `{table}_{shard}.csv` whatever the dataset, so one that changed is overwritten in
+place during step 1: a manifest.json reader meanwhile gets a checksum mismatch on it (and retries),
+never a wrong file; one still reading the old manifest in step 4 finds a stale shard gone (and
+reruns, getting the new manifest).
 """
 
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +42,7 @@ from zbugs_synth.progress import NullProgress, Progress, Task
 from zbugs_synth.remote import s3
 from zbugs_synth.remote.parallel import run_parallel
 from zbugs_synth.remote.s3 import S3Location
+from zbugs_synth.tables import parse_shard_name
 
 MIN_PART_SIZE = 5 << 20  # S3's minimum multipart part size
 DEFAULT_PART_SIZE = 64 << 20
@@ -62,6 +68,8 @@ class PublishResult:
     files: int
     bytes: int
     unchanged: int = 0  # shards already there with the same content: not uploaded again
+    removed: list[str] = field(default_factory=list)  # stale shards of a dataset published before
+    not_removed: str | None = None  # why step 4 failed (the dataset itself is published)
 
 
 def check_dataset(directory: Path, *, jobs: int = 4, progress: Progress | None = None) -> CheckedDataset:
@@ -225,4 +233,39 @@ def publish(
             f"publishing to {dest} failed: {s3.describe_error(e)} (the new manifest was not uploaded and the one "
             "already published there, if any, was left in place; run publish again)"
         ) from None
-    return PublishResult(dest, len(dataset.manifest.files) + 2, dataset.total_bytes, len(present))
+    result = PublishResult(dest, len(dataset.manifest.files) + 2, dataset.total_bytes, len(present))
+    try:
+        result.removed = remove_stale_shards(client, dest, {f.name for f in dataset.manifest.files})
+    except UserError as e:
+        result.not_removed = str(e)
+    except (BotoCoreError, ClientError, OSError) as e:
+        result.not_removed = s3.describe_error(e)
+    return result
+
+
+DELETE_BATCH = 1000  # DeleteObjects takes at most 1,000 keys per request
+
+
+def remove_stale_shards(client: Any, dest: S3Location, listed: set[str]) -> list[str]:
+    """Delete the shard objects directly under `dest` that `listed` (the live manifest) does not name.
+
+    Only names that parse as a shard are candidates: a prefix may hold the publisher's own files
+    (a README, other datasets in sub-prefixes), and those are never touched. Returns the names removed."""
+    stale: list[str] = []
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=dest.bucket, Prefix=dest.prefix,
+                                                                   Delimiter="/"):
+        for obj in page.get("Contents", []):
+            name = obj["Key"][len(dest.prefix):]
+            if name not in listed and parse_shard_name(name) is not None:
+                stale.append(name)
+    for i in range(0, len(stale), DELETE_BATCH):
+        batch = stale[i:i + DELETE_BATCH]
+        reply = client.delete_objects(Bucket=dest.bucket, Delete={
+            "Objects": [{"Key": dest.key(n)} for n in batch], "Quiet": True})
+        errors = reply.get("Errors") or []
+        if errors:
+            first = errors[0]
+            raise UserError(f"{first.get('Key', '?')}: {first.get('Code', 'error')} "
+                            f"({first.get('Message', 'not deleted')})"
+                            + (f", and {len(errors) - 1} more" if len(errors) > 1 else ""))
+    return sorted(stale)
