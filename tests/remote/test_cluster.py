@@ -4,8 +4,10 @@ a worker killed mid-part, and `get-data` reads it back."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -268,3 +270,63 @@ def test_tls_without_dask_tls_settings_is_one_line_at_once(capsys, monkeypatch, 
                           "tls://127.0.0.1:9")
     assert rc == 2 and "tls:// needs Dask's TLS settings" in err, err
     assert "Traceback" not in err and "Exception ignored" not in err and not (tmp_path / "out").exists()
+
+
+class _Recorder:
+    """A progress backend that keeps every call, and what the bucket holds when a bar is closed."""
+
+    def __init__(self, s3env: S3Env) -> None:
+        self.s3env, self.events = s3env, []
+
+    def task(self, name: str, total: float | None, unit: str = "rows") -> Any:
+        self.events.append(("task", name, total, unit))
+        recorder = self
+
+        class T:
+            def advance(self, n: float = 1) -> None:
+                recorder.events.append(("advance", name, n))
+
+            def set_total(self, total: float | None) -> None:
+                pass
+
+            def note(self, text: str) -> None:
+                pass
+
+            def done(self) -> None:
+                recorder.events.append(("done", name, sorted(recorder.s3env.keys())))
+
+        return T()
+
+    def log(self, message: str) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def test_s3_output_shows_the_last_uploads_and_says_done_only_when_they_are_stored(s3env: S3Env) -> None:
+    from zbugs_synth.config import build
+    from zbugs_synth.config.generate import GenerateConfig
+    from zbugs_synth.generate.partitioned import run_parts
+    from zbugs_synth.generate.parts import PartSpec, read_part
+    from zbugs_synth.generate.sink import open_sink
+
+    cfg = dataclasses.replace(build(GenerateConfig, None, {**GEN, "OUTPUT_DIR": s3env.url("up/")}),
+                              parts=2, part=1, endpoint_url=s3env.endpoint)
+    rec = _Recorder(s3env)
+    run_parts(cfg, rec)
+    kinds = [(e[0], e[1]) for e in rec.events]
+    upload = kinds.index(("task", "upload"))
+    # Every row bar is closed before the upload bar opens; the upload bar is closed last.
+    row_tasks = {e[1] for e in rec.events if e[0] == "task" and e[3] == "rows"}
+    assert row_tasks >= {"issue", "comment", "issueLabel"}
+    assert all(kinds.index(("done", t)) < upload for t in row_tasks)
+    total = rec.events[upload][2]
+    assert rec.events[upload][3] == "bytes" and total > 0
+    assert sum(e[2] for e in rec.events if e[:2] == ("advance", "upload")) == total
+    done = next(e for e in rec.events if e[:2] == ("done", "upload"))
+    # When it says done, each shard of the part is in the bucket, and the last of them hold `total` bytes.
+    shards = [k for k in done[2] if parse_shard_name(k[len("up/"):])]
+    assert {parse_shard_name(k[3:]).table for k in shards} >= {"issue", "comment", "issueLabel", "user"}
+    part = read_part(open_sink(s3env.url("up/"), endpoint_url=s3env.endpoint), PartSpec(1, 2).manifest_name)
+    assert sorted("up/" + f.name for f in part.manifest.files) == sorted(shards)

@@ -39,7 +39,7 @@ from zbugs_synth.generate.partitioned import (
 )
 from zbugs_synth.generate.parts import READ_JOBS, PartSpec, complete_part
 from zbugs_synth.generate.sink import open_sink
-from zbugs_synth.progress import Progress, Task
+from zbugs_synth.progress import NullProgress, Progress, Task
 from zbugs_synth.remote.safety import redact_url
 
 PROGRESS_INTERVAL = 0.5
@@ -89,7 +89,8 @@ class EventProgress:
                 self.send("progress")
 
     def task(self, name: str, total: float | None, unit: str = "rows") -> Task:
-        return _CountTask(self, name)
+        # Rows only: the client's bars are per table; a part's last uploads end when its task does.
+        return _CountTask(self, name) if unit == "rows" else NullProgress().task(name, total, unit)
 
     def log(self, message: str) -> None:
         pass

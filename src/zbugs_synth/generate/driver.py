@@ -374,10 +374,16 @@ def generate_part(cfg: GenerateConfig, spec: PartSpec, sink: Sink, progress: Pro
         t = time.perf_counter()
         _generate_big_tables(cfg, plan, writers, progress, i0, i1)
         phases["issues, comments, labels"] = time.perf_counter() - t
+        # Every row is made, but on S3 each table's last parts may still be on their way: their own bar,
+        # so that nothing says "done" while uploads are still running.
+        unsent = sum(writers[table].unsent() for table in tables)
+        uploads = progress.task("upload", unsent, unit="bytes") if unsent else None
         entries: list[FileEntry] = []
         for table in tables:
-            writers[table].finish()
+            writers[table].finish(uploads.advance if uploads else None)
             entries.extend(writers[table].publish())
+        if uploads:
+            uploads.done()
     except OSError as e:
         for w in writers.values():
             w.abort()

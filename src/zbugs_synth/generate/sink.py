@@ -18,7 +18,7 @@ import contextlib
 import os
 import threading
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol
@@ -33,7 +33,8 @@ UPLOADS_IN_FLIGHT = 3  # per open file: bounds memory (3 x 16 MiB) while overlap
 
 class SinkFile(Protocol):
     def write(self, data: memoryview | bytes) -> None: ...
-    def commit(self) -> None: ...
+    def unsent(self) -> int: ...  # bytes written but not yet stored (what commit still has to send)
+    def commit(self, sent: Callable[[int], None] | None = None) -> None: ...  # `sent(n)` as bytes get stored
     def abort(self) -> None: ...
 
 
@@ -73,7 +74,10 @@ class _LocalFile:
     def write(self, data: memoryview | bytes) -> None:
         self.file.write(data)
 
-    def commit(self) -> None:
+    def unsent(self) -> int:
+        return 0  # written through to the file; commit only syncs and renames
+
+    def commit(self, sent: Callable[[int], None] | None = None) -> None:
         from zbugs_synth.manifest import fsync_dir
 
         # Durable before the part manifest vouches for it (as a whole run's shards are).
@@ -151,7 +155,7 @@ class _S3File:
         self.buffer = bytearray()
         self.upload_id: str | None = None
         self.parts: list[dict[str, Any]] = []
-        self.pending: deque[Future[dict[str, Any]]] = deque()
+        self.pending: deque[tuple[Future[dict[str, Any]], int]] = deque()  # (upload, its size)
 
     def write(self, data: memoryview | bytes) -> None:
         self.buffer += data
@@ -174,28 +178,36 @@ class _S3File:
                                      PartNumber=number, Body=chunk)
             return {"PartNumber": number, "ETag": r["ETag"]}
 
-        self.pending.append(s.pool().submit(upload))
+        self.pending.append((s.pool().submit(upload), len(chunk)))
         while len(self.pending) >= UPLOADS_IN_FLIGHT:
             with _s3_errors(s.display, self.name):
-                self.parts.append(self.pending.popleft().result())
+                self.parts.append(self.pending.popleft()[0].result())
 
-    def commit(self) -> None:
+    def unsent(self) -> int:
+        return len(self.buffer) + sum(size for _, size in self.pending)
+
+    def commit(self, sent: Callable[[int], None] | None = None) -> None:
         s = self.sink
         with _s3_errors(s.display, self.name):
             if self.upload_id is None:  # small file: one PUT
                 s.client.put_object(Bucket=s.location.bucket, Key=self.key, Body=bytes(self.buffer),
                                     ContentType="text/csv")
+                if sent:
+                    sent(len(self.buffer))
                 return
             if self.buffer:
                 self._send(bytes(self.buffer))
                 self.buffer = bytearray()
             while self.pending:
-                self.parts.append(self.pending.popleft().result())
+                future, size = self.pending.popleft()
+                self.parts.append(future.result())
+                if sent:
+                    sent(size)
             s.client.complete_multipart_upload(Bucket=s.location.bucket, Key=self.key, UploadId=self.upload_id,
                                                MultipartUpload={"Parts": self.parts})
 
     def abort(self) -> None:
-        for f in self.pending:
+        for f, _ in self.pending:
             f.cancel()
         if self.upload_id is not None:
             # Best effort: the part's rerun aborts stale uploads too.

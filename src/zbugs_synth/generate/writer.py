@@ -75,12 +75,12 @@ class ShardedWriter:
         self._bytes += len(data)
         self.total_bytes += len(data)
 
-    def _close(self) -> None:
+    def _close(self, sent: Callable[[int], None] | None = None) -> None:
         if self._file is None:
             return
         n = len(self.shards)
         if self._sink_file is not None and self.name_of is not None:
-            self._sink_file.commit()
+            self._sink_file.commit(sent)
             self._sink_file = None
             self.shards.append(Shard(None, n, self._rows, self._bytes, self._hash.hexdigest(), self.name_of(n)))
         else:
@@ -122,10 +122,14 @@ class ShardedWriter:
             raise ValueError(f"{self.table}: {n_rows:,} rows expected, the text holds {len(ends):,} lines")
         self.write_rows(data, ends, n_rows)
 
-    def finish(self) -> list[Shard]:
+    def unsent(self) -> int:
+        """Bytes of the open shard its sink has yet to store (an S3 upload's last parts)."""
+        return self._sink_file.unsent() if self._sink_file is not None else 0
+
+    def finish(self, sent: Callable[[int], None] | None = None) -> list[Shard]:
         if self._file is None and not self.shards:
             self._open()  # a table with no rows still gets one header-only file
-        self._close()
+        self._close(sent)
         return self.shards
 
     def abort(self) -> None:
