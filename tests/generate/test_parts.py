@@ -216,14 +216,17 @@ def test_a_whole_run_directory_is_not_mixed_with_parts(monkeypatch, tmp_path, ca
 
 @pytest.mark.parametrize("args,needle", [
     (["--part", "2"], "--part 2: needs --parts N"),
-    (["--parts", "3", "--part", "4"], "--part 4: expected a whole number from 1 to 3"),
+    (["--parts", "3", "--part", "4"], "--part 4: expected a whole number from 1 to 3 (--parts)"),
+    (["--parts", "3", "--part", "0"], "--part '0': expected a part number, from 1 to the --parts count"),
     (["--parts", "0"], "--parts '0': expected a whole number from 1"),
     (["--output-dir", "ftp://x/y"], "expected a directory or s3://bucket/prefix/"),
 ])
 def test_bad_part_arguments(monkeypatch, tmp_path, capsys, args, needle) -> None:
-    assert gen(monkeypatch, tmp_path / "p", *args) == 2
-    err = capsys.readouterr().err
-    assert needle in err and len(err.strip().splitlines()) == 1
+    # With the progress lines on: a bad part is refused before the run is announced, and nothing is written.
+    assert gen(monkeypatch, tmp_path / "p", "--progress", "plain", *args) == 2
+    out, err = capsys.readouterr()
+    assert needle in err and len(err.strip().splitlines()) == 1 and "generating" not in out + err
+    assert not (tmp_path / "p").exists()
 
 
 @pytest.mark.parametrize("flag,env,needle", [

@@ -97,6 +97,15 @@ def num_issues_value(text: str) -> int:
     return n
 
 
+
+
+def part_number(text: str) -> int:
+    """`--part`: checked against `--parts` once both are known (`partitioned.parts_of`)."""
+    try:
+        return integer(1, 99_999)(text)
+    except ParseError:
+        raise ParseError("expected a part number, from 1 to the --parts count") from None
+
 @dataclass(frozen=True)
 class GenerateConfig:
     num_issues: int = setting(1_000_000, env="NUM_ISSUES", flag="--num-issues",
@@ -162,7 +171,7 @@ class GenerateConfig:
                           help="overwrite a directory holding another configuration's dataset")
     parts: int = setting(0, env=None, flag="--parts", parse=integer(1, 99_999),
                          help="split the dataset into this many parts, each writable anywhere (default: one whole run)")
-    part: int = setting(0, env=None, flag="--part", parse=integer(1, 99_999),
+    part: int = setting(0, env=None, flag="--part", parse=part_number,
                         help="write only this part, 1-based, with --parts (default: every part, one after the other)")
     scheduler: str | None = setting(None, env="DASK_SCHEDULER_ADDRESS", flag="--scheduler",
                                     parse=scheduler_address, secret=True,  # a mistyped one may hold a password

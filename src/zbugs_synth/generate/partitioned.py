@@ -76,6 +76,8 @@ def parts_of(cfg: GenerateConfig) -> int:
     parts = cfg.parts or max(1, -(-cfg.num_issues // DEFAULT_PART_ISSUES))
     if parts > cfg.num_issues:
         raise UserError(f"--parts {parts}: expected at most NUM_ISSUES ({cfg.num_issues:,}) parts")
+    if cfg.part > parts:  # here, before anything is announced or written
+        raise UserError(f"--part {cfg.part}: expected a whole number from 1 to {parts} (--parts)")
     return parts
 
 
