@@ -202,6 +202,17 @@ def test_a_wrong_scheduler_is_refused_before_the_database_changes(
     assert digest(fresh_db) == before and open_runs(fresh_db) == 0 and differences(fresh_db) == []
 
 
+def test_a_dataset_already_loaded_needs_no_scheduler(fresh_db: str, batch1: Path, capsys: Cap, monkeypatch: Mp,
+                                                     free_tcp_port) -> None:
+    # Loaded from its CSVs; the same configuration by a cluster load is then a no-op, however far the cluster is.
+    assert loader_helpers.seed_cli(fresh_db, batch1, capsys, monkeypatch).code == 0
+    before = digest(fresh_db)
+    ran = generate_cli(fresh_db, BATCH1, capsys, monkeypatch, "--parts", "2",
+                       "--scheduler", f"tcp://127.0.0.1:{free_tcp_port()}")  # nothing listens there
+    assert ran.code == 0 and "already" in ran.text and "Dask" not in ran.text, ran.text
+    assert digest(fresh_db) == before and open_runs(fresh_db) == 0
+
+
 def test_a_worker_killed_mid_part_still_gives_the_exact_rows(
         cluster, fresh_db: str, medium_reference: dict, capsys: Cap, monkeypatch: Mp) -> None:
     watcher = distributed.Client(cluster.scheduler_address, set_as_default=False)

@@ -230,8 +230,12 @@ class ClusterSource(GeneratedSource):
             raise UserError("--parts: only with --scheduler (the parts of a direct load are Dask tasks)")
         super().__init__(cfg, copy_format)
         self.parts = parts_of(cfg)
-        check_scheduler(cfg.scheduler)  # before the loader empties or drops anything
         self.bound: _Bound | None = None
+
+    def before_load(self) -> None:
+        # Not earlier: a dataset already loaded is a no-op that needs no cluster; not later: the
+        # loader has not emptied or dropped anything yet.
+        check_scheduler(self.cfg.scheduler or "")
 
     def bind(self, url: str, sessions: Sessions) -> None:
         """The loader's database URL and session settings (the workers connect with them)."""

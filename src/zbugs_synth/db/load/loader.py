@@ -199,6 +199,8 @@ class Loader:
         # The cheap questions first (already seeded? the users there?): checksums read every byte.
         if not self._precheck(dataset, result):
             return result
+        if self.source is not None:
+            self.source.before_load()  # e.g. reach the Dask scheduler: only now that there is work to do
         if cfg.checksums and self.source is None:
             check_checksums(dataset, self.progress)
         self.phases["check files"] = time.perf_counter() - t

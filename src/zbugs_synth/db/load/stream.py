@@ -85,6 +85,9 @@ class GeneratedSource:
         self.dataset_id = dataset_id(cfg, self.digest)
         self.phases: dict[str, float] = {}
 
+    def before_load(self) -> None:
+        """Called once the loader knows there is something to load, before it changes anything."""
+
     def manifest(self) -> dict[str, Any]:
         """What loaded_datasets.manifest records: manifest.json's identity and config, no files."""
         config = {**self.cfg.content_config(), "templates": str(self.cfg.templates_dir or "bundled"),
