@@ -304,15 +304,20 @@ class _Recorder:
         pass
 
 
-def test_s3_output_shows_the_last_uploads_and_says_done_only_when_they_are_stored(s3env: S3Env) -> None:
+def test_s3_output_shows_the_last_uploads_and_says_done_only_when_they_are_stored(
+        s3env: S3Env, monkeypatch: pytest.MonkeyPatch) -> None:
     from zbugs_synth.config import build
     from zbugs_synth.config.generate import GenerateConfig
+    from zbugs_synth.generate import sink
     from zbugs_synth.generate.partitioned import run_parts
     from zbugs_synth.generate.parts import PartSpec, read_part
     from zbugs_synth.generate.sink import open_sink
 
-    cfg = dataclasses.replace(build(GenerateConfig, None, {**GEN, "OUTPUT_DIR": s3env.url("up/")}),
-                              parts=2, part=1, endpoint_url=s3env.endpoint)
+    # Parts of S3's minimum size, so that the shards of this small run are multipart uploads of several
+    # parts (some still in flight when the rows are done) as well as single PUTs.
+    monkeypatch.setattr(sink, "PART_BYTES", 5 << 20)
+    env = {**GEN, "NUM_ISSUES": "60000", "SHARD_SIZE": "50000", "OUTPUT_DIR": s3env.url("up/")}
+    cfg = dataclasses.replace(build(GenerateConfig, None, env), parts=2, part=1, endpoint_url=s3env.endpoint)
     rec = _Recorder(s3env)
     run_parts(cfg, rec)
     kinds = [(e[0], e[1]) for e in rec.events]
@@ -330,3 +335,6 @@ def test_s3_output_shows_the_last_uploads_and_says_done_only_when_they_are_store
     assert {parse_shard_name(k[3:]).table for k in shards} >= {"issue", "comment", "issueLabel", "user"}
     part = read_part(open_sink(s3env.url("up/"), endpoint_url=s3env.endpoint), PartSpec(1, 2).manifest_name)
     assert sorted("up/" + f.name for f in part.manifest.files) == sorted(shards)
+    etags = [s3env.client.head_object(Bucket=s3env.bucket, Key=k)["ETag"] for k in shards]
+    assert any("-" in e for e in etags) and any("-" not in e for e in etags)  # multipart ones and single PUTs
+    assert total > 2 * (5 << 20)  # more than the parts one upload keeps in flight: some waited for in commit

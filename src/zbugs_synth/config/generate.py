@@ -97,14 +97,13 @@ def num_issues_value(text: str) -> int:
     return n
 
 
-
-
 def part_number(text: str) -> int:
     """`--part`: checked against `--parts` once both are known (`partitioned.parts_of`)."""
     try:
         return integer(1, 99_999)(text)
     except ParseError:
         raise ParseError("expected a part number, from 1 to the --parts count") from None
+
 
 @dataclass(frozen=True)
 class GenerateConfig:

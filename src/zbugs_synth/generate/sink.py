@@ -164,7 +164,7 @@ class _S3File:
             del self.buffer[:PART_BYTES]
             self._send(chunk)
 
-    def _send(self, chunk: bytes) -> None:
+    def _send(self, chunk: bytes, sent: Callable[[int], None] | None = None) -> None:
         s = self.sink
         if self.upload_id is None:
             with _s3_errors(s.display, self.name):
@@ -180,8 +180,14 @@ class _S3File:
 
         self.pending.append((s.pool().submit(upload), len(chunk)))
         while len(self.pending) >= UPLOADS_IN_FLIGHT:
-            with _s3_errors(s.display, self.name):
-                self.parts.append(self.pending.popleft()[0].result())
+            self._wait_one(sent)
+
+    def _wait_one(self, sent: Callable[[int], None] | None) -> None:
+        future, size = self.pending.popleft()
+        with _s3_errors(self.sink.display, self.name):
+            self.parts.append(future.result())
+        if sent:
+            sent(size)
 
     def unsent(self) -> int:
         return len(self.buffer) + sum(size for _, size in self.pending)
@@ -196,13 +202,10 @@ class _S3File:
                     sent(len(self.buffer))
                 return
             if self.buffer:
-                self._send(bytes(self.buffer))
+                self._send(bytes(self.buffer), sent)
                 self.buffer = bytearray()
             while self.pending:
-                future, size = self.pending.popleft()
-                self.parts.append(future.result())
-                if sent:
-                    sent(size)
+                self._wait_one(sent)
             s.client.complete_multipart_upload(Bucket=s.location.bucket, Key=self.key, UploadId=self.upload_id,
                                                MultipartUpload={"Parts": self.parts})
 
