@@ -26,6 +26,7 @@ from zbugs_synth.config.generate import GenerateConfig
 from zbugs_synth.cpus import usable_cpus
 from zbugs_synth.errors import UserError
 from zbugs_synth.generate.ids import LABEL_BITS
+from zbugs_synth.generate.lock import hold
 from zbugs_synth.generate.parts import PartSpec, complete_part, part_manifest, read_part
 from zbugs_synth.generate.plan import Buffers, Chunk, KernelPlan, chunk_ranges
 from zbugs_synth.generate.sink import Sink
@@ -126,7 +127,9 @@ def _is_ours(name: str) -> bool:
             or (name.startswith(".") and name.endswith((".csv.partial", ".tmp"))))
 
 
-def prepare_directory(cfg: GenerateConfig, ds_id: str) -> Path:
+
+
+def make_directory(cfg: GenerateConfig) -> Path:
     out = cfg.output_dir
     if out.exists() and not out.is_dir():
         raise UserError(f"OUTPUT_DIR={str(out)!r}: is a file, not a directory; choose a directory")
@@ -139,6 +142,11 @@ def prepare_directory(cfg: GenerateConfig, ds_id: str) -> Path:
         raise UserError(f"OUTPUT_DIR={str(out)!r}: cannot create directory ({e.strerror})") from None
     if not os.access(out, os.W_OK | os.X_OK):
         raise UserError(f"OUTPUT_DIR={str(out)!r}: directory is not writable")
+    return out
+
+
+def clear_directory(cfg: GenerateConfig, out: Path, ds_id: str) -> None:
+    """Remove our files of an earlier run (refusing another configuration's without --force)."""
     existing = [n for n in os.listdir(out) if _is_ours(n)]
     if existing and not cfg.force:
         try:
@@ -155,7 +163,6 @@ def prepare_directory(cfg: GenerateConfig, ds_id: str) -> Path:
     for n in existing:  # only files of ours; anything else in the directory is left alone
         (out / n).unlink(missing_ok=True)
     (out / INCOMPLETE_MARKER).write_text("zbugs-synth generate-synthetic is writing here\n")
-    return out
 
 
 SMALL_TABLES = ("user", "project", "label", "userPref")  # plain Python before the kernel runs; by part 1 only
@@ -247,13 +254,19 @@ def _kernel_plan(cfg: GenerateConfig, pack: TemplatePack, projects: Any, label_i
 def generate(cfg: GenerateConfig, progress: Progress | None = None) -> Result:
     progress = progress or NullProgress()
     started = time.perf_counter()
-    phases: dict[str, float] = {}
     prep = prepare(cfg)
-    pack, digest, ds_id = prep.pack, prep.digest, prep.dataset_id
     if not isinstance(cfg.output_dir, Path):  # s3:// destinations go through parts (see commands)
         raise RuntimeError(f"generate() writes to a local directory, not {cfg.output_dir}")
-    out = prepare_directory(cfg, ds_id)
-    _announce(cfg, progress, f"{out}/")
+    out = make_directory(cfg)
+    with hold(out, f"OUTPUT_DIR={str(out)!r}"):  # runs of parts hold it shared
+        clear_directory(cfg, out, prep.dataset_id)
+        _announce(cfg, progress, f"{out}/")
+        return _write_whole(cfg, prep, out, progress, started)
+
+
+def _write_whole(cfg: GenerateConfig, prep: Prepared, out: Path, progress: Progress, started: float) -> Result:
+    pack, digest, ds_id = prep.pack, prep.digest, prep.dataset_id
+    phases: dict[str, float] = {}
     writers = {t: ShardedWriter(out, t, cfg.shard_size) for t in TABLES}
     try:
         t = time.perf_counter()
@@ -346,10 +359,17 @@ def generate_part(cfg: GenerateConfig, spec: PartSpec, sink: Sink, progress: Pro
     progress = progress or NullProgress()
     started = time.perf_counter()
     prep = prep or prepare(cfg)
-    i0, i1 = spec.issue_range(cfg.num_issues)
     if _check_destination(cfg, sink, prep.dataset_id):
         return PartResult(spec, _result(sink.display, Manifest(prep.dataset_id, {}, [], __version__), 0.0, {}),
                           True)
+    lock = spec.manifest_name.replace("/part-", "/.part-").removesuffix(".json") + ".lock"
+    with sink.hold(lock, f": part {spec.part} of {spec.parts}"):
+        return _write_part(cfg, spec, sink, progress, prep, started)
+
+
+def _write_part(cfg: GenerateConfig, spec: PartSpec, sink: Sink, progress: Progress, prep: Prepared,
+                started: float) -> PartResult:
+    i0, i1 = spec.issue_range(cfg.num_issues)
     present = spec.list_own(sink)
     if complete_part(sink, spec, prep.dataset_id, present):
         manifest = read_part(sink, spec.manifest_name).manifest

@@ -141,18 +141,24 @@ def run_parts(cfg: GenerateConfig, progress: Progress | None = None, prep: Prepa
     _announce(cfg, progress, f"{sink.display} ({which})")
     outcome = PartsOutcome(sink.display, parts)
     try:
-        if check_parts_destination(cfg, sink, prep.dataset_id, parts, progress):
-            progress.log("this dataset is already complete there: nothing to do")
-            selected = []
-        for k in selected:
-            r = generate_part(cfg, PartSpec(k, parts), sink, progress, prep)
-            if r.skipped:
-                progress.log(f"part {k} of {parts}: already complete, skipped")
-            outcome.add(r.skipped, r.result.rows, r.result.bytes)
-        outcome.combined, outcome.present = combine_if_complete(sink, parts, cfg.force, prep.dataset_id)
+        with sink.hold("", "", shared=True):  # other runs of parts may write here too; no whole run
+            _run_selected(cfg, sink, prep, parts, selected, outcome, progress)
     finally:
         close = getattr(sink, "close", None)
         if close:
             close()
     outcome.elapsed = time.perf_counter() - started
     return outcome
+
+
+def _run_selected(cfg: GenerateConfig, sink: Sink, prep: Prepared, parts: int, selected: list[int],
+                  outcome: PartsOutcome, progress: Progress) -> None:
+    if check_parts_destination(cfg, sink, prep.dataset_id, parts, progress):
+        progress.log("this dataset is already complete there: nothing to do")
+        selected = []
+    for k in selected:
+        r = generate_part(cfg, PartSpec(k, parts), sink, progress, prep)
+        if r.skipped:
+            progress.log(f"part {k} of {parts}: already complete, skipped")
+        outcome.add(r.skipped, r.result.rows, r.result.bytes)
+    outcome.combined, outcome.present = combine_if_complete(sink, parts, cfg.force, prep.dataset_id)

@@ -41,6 +41,7 @@ class SinkFile(Protocol):
 class Sink(Protocol):
     display: str
 
+    def hold(self, name: str, what: str, *, shared: bool = False) -> contextlib.AbstractContextManager[None]: ...
     def open(self, name: str) -> SinkFile: ...
     def put(self, name: str, data: bytes) -> None: ...
     def read(self, name: str) -> bytes | None: ...
@@ -108,6 +109,13 @@ class LocalSink:
         path = self.directory / name
         path.parent.mkdir(parents=True, exist_ok=True)
         return path
+
+    def hold(self, name: str, what: str, *, shared: bool = False) -> contextlib.AbstractContextManager[None]:
+        """Lock `name` (a lock file), or the directory itself for "" (generate.lock)."""
+        from zbugs_synth.generate.lock import hold
+
+        return hold(self._path(name) if name else self.directory, f"OUTPUT_DIR={str(self.directory)!r}{what}",
+                    shared=shared)
 
     def open(self, name: str) -> SinkFile:
         return _LocalFile(self._path(name))
@@ -251,6 +259,11 @@ class S3Sink:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(max_workers=4 * UPLOADS_IN_FLIGHT, thread_name_prefix="zbugs-s3")
             return self._pool
+
+    def hold(self, name: str, what: str, *, shared: bool = False) -> contextlib.AbstractContextManager[None]:
+        # S3 has no locks. Two writers of one part write the same bytes (a part is a pure function of
+        # the configuration) and each object appears whole, so at worst the work is done twice.
+        return contextlib.nullcontext()
 
     def open(self, name: str) -> SinkFile:
         return _S3File(self, name)
