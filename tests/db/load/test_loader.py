@@ -347,11 +347,12 @@ def test_bulk_is_the_only_mode_and_says_so(fresh_db: str, batch1: Path, capsys: 
 # connection (drops, constraints, bookkeeping tables) and its workers (index builds, FK validation).
 _PROBE = """
 CREATE SCHEMA probe;
-CREATE TABLE probe.seen (pid int, app text, mwm text, wm text, tag text);
+CREATE TABLE probe.seen (pid int, app text, mwm text, wm text, tag text, flush text);
 CREATE FUNCTION probe.note() RETURNS event_trigger LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO probe.seen VALUES (pg_backend_pid(), current_setting('application_name'),
-        current_setting('maintenance_work_mem'), current_setting('work_mem'), tg_tag);
+        current_setting('maintenance_work_mem'), current_setting('work_mem'), tg_tag,
+        current_setting('backend_flush_after'));
 END $$;
 CREATE EVENT TRIGGER probe_ddl ON ddl_command_end EXECUTE FUNCTION probe.note();
 """
@@ -382,6 +383,9 @@ def test_every_session_of_a_real_load_gets_the_memory_settings(fresh_db: str, ba
     assert {t for _p, a, _m, _w, t in seen if a == APP_WORKER} == {"CREATE INDEX", "ALTER TABLE"}
     assert {(m, w) for _p, a, m, w, t in seen if a == APP_CONTROL} == {(share, "256MB")}
     assert f"{jobs} connection(s), maintenance_work_mem {share} each" in ran.out
+    # The workers (which also run the COPYs) have their writes' writeback start as they go (Linux has it).
+    flush = query(fresh_db, "SELECT DISTINCT app, flush FROM probe.seen WHERE app LIKE 'zbugs-synth seed %%'")
+    assert (APP_WORKER, "2MB") in flush and (APP_WORKER, "0") not in flush, flush
     if fk_mem != share:
         assert f"({index_mem} for index builds, {fk_mem} for foreign key checks)" in ran.out
 

@@ -315,6 +315,7 @@ class Loader:
         cores = session.server_cores(ctl, self.url)
         self.jobs = self.cfg.jobs or cores
         self.sessions.plan(self.jobs, cores)
+        self.sessions.probe_writeback(ctl)
         self.sessions.apply_plan(ctl)
 
     # -- what the mode needs of the database ----------------------------------------------------------
