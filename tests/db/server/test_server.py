@@ -102,10 +102,10 @@ def test_db_up_initialises_then_adopts(life: tuple[Path, int], capsys: pytest.Ca
     with psycopg.connect(running.url()) as conn:  # database zbugs was created by db-up
         settings = {name: conn.execute(f"SHOW {name}").fetchone()[0] for name in (  # type: ignore[index]
             "wal_level", "max_wal_senders", "max_replication_slots", "listen_addresses", "fsync",
-            "unix_socket_directories", "server_encoding", "data_checksums")}
+            "unix_socket_directories", "server_encoding", "data_checksums", "io_method")}
     assert settings == {"wal_level": "logical", "max_wal_senders": "10", "max_replication_slots": "5",
                         "listen_addresses": "127.0.0.1", "fsync": "on", "unix_socket_directories": "",
-                        "server_encoding": "UTF8", "data_checksums": "off"}
+                        "server_encoding": "UTF8", "data_checksums": "off", "io_method": "sync"}
     assert "data checksums" not in out  # as asked: no note
 
     again = cli_process("db-up", "--data-dir", str(state), "--port", str(port))
