@@ -349,6 +349,11 @@ def test_unreachable_api_stops_with_a_clear_line(api: FakeMessagesAPI, tmp_path:
     rc, _, err = gen(capsys, tmp_path / "t", "--categories", "security", "--max-retries", "0")
     assert rc == 2
     assert f"cannot reach the Anthropic API at http://127.0.0.1:{port}" in err
+    # Credentials in the base URL (a proxy's) are never shown.
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", f"http://admin:hunter2@127.0.0.1:{port}/v?token=s3cret")
+    rc, out, err = gen(capsys, tmp_path / "t", "--categories", "security", "--max-retries", "0")
+    assert rc == 2 and f"cannot reach the Anthropic API at http://***@127.0.0.1:{port}/v?***" in err
+    assert "hunter2" not in out + err and "s3cret" not in out + err and "admin" not in out + err
 
 
 def test_model_refusing_forced_tool_choice_falls_back_to_auto(tmp_path: Path, capsys: pytest.CaptureFixture,

@@ -3,17 +3,18 @@
 A manifest fetched from a bucket or web server decides which files we create, so every name in it
 must be a plain dataset file name (`{table}_{shard}.csv`, checked by zbugs_synth.manifest) that lands
 directly inside `--out`.
-URLs are printed only through `redact_url`, because users put credentials in them (`user:pass@`,
-presigned or SAS query strings).
+URLs are printed only through `redact_url` (zbugs_synth.redact, re-exported here), because users put
+credentials in them (`user:pass@`, presigned or SAS query strings).
 """
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 from zbugs_synth.manifest import MAX_FILE_BYTES, ManifestError, name_problem
+from zbugs_synth.redact import redact_url, scrub_urls
+
+__all__ = ["check_size", "partial_path", "redact_url", "scrub_urls", "target_path"]
 
 
 def check_size(size: int | None, name: str) -> int:
@@ -39,28 +40,3 @@ def target_path(out: Path, name: str) -> Path:
 def partial_path(out: Path, name: str) -> Path:
     """Where a download of `name` accumulates until verified (hidden, so no loader picks it up)."""
     return target_path(out, f".{name}.part")
-
-
-_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s\"'<>]+")
-
-
-def scrub_urls(text: str) -> str:
-    """`text` with every URL in it redacted (for library error messages we pass on)."""
-    return _URL_IN_TEXT.sub(lambda m: redact_url(m.group(0)), text)
-
-
-def redact_url(url: str) -> str:
-    """`url` safe to print: user info and query string (tokens, signatures) are masked."""
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError:
-        return "<unprintable URL>"
-    # The host as written (urlsplit's .hostname lowercases it: a bucket name's case is what is wrong).
-    host = parts.netloc.rpartition("@")[2]
-    if port is not None or host.endswith(":"):
-        host = host.rpartition(":")[0]
-    netloc = ("***@" if "@" in parts.netloc else "") + host + (f":{port}" if port is not None else "")
-    query = "***" if parts.query else ""
-    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
-

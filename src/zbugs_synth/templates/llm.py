@@ -24,6 +24,7 @@ from anthropic.types import Message
 
 from zbugs_synth.config.templates import TemplatesConfig
 from zbugs_synth.progress import Progress
+from zbugs_synth.redact import redact_url, scrub_urls
 from zbugs_synth.templates.answers import (
     Checked,
     ProjectAnswer,
@@ -115,13 +116,13 @@ def _error_detail(e: anthropic.APIStatusError) -> tuple[str, str]:
 
 def describe_api_error(e: anthropic.AnthropicError, cfg: TemplatesConfig) -> str:
     key = cfg.api_key
-    where = cfg.base_url or "https://api.anthropic.com"
+    where = redact_url(cfg.base_url) if cfg.base_url else "https://api.anthropic.com"  # user:pass@ hidden
     tries = f"{cfg.max_retries + 1} attempt{'s' if cfg.max_retries else ''}"
     if isinstance(e, anthropic.APITimeoutError):
         return (f"no answer from the Anthropic API within {cfg.timeout:g}s ({tries}); raise --timeout "
                 "(ANTHROPIC_TIMEOUT) or ask for fewer items per call")
     if isinstance(e, anthropic.APIConnectionError):
-        cause = _clean(str(e.__cause__ or e), key, 120)
+        cause = _clean(scrub_urls(str(e.__cause__ or e)), key, 120)
         return f"cannot reach the Anthropic API at {where} ({cause}); check the network or ANTHROPIC_BASE_URL"
     if not isinstance(e, anthropic.APIStatusError):
         return f"Anthropic SDK error: {_clean(str(e), key)}"
