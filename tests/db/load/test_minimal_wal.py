@@ -237,3 +237,38 @@ def test_another_loader_at_work_is_not_cut_off_by_a_restart(embedded: Embedded, 
     assert proc.returncode == 0, out  # it waited for the lock, then loaded
     assert "wal_level=minimal" not in out
     assert embedded.running.pid == pid
+
+
+def test_a_loader_waiting_for_the_lock_survives_the_restart_that_ends_the_other_load(
+        embedded: Embedded, medium: Path, tmp_path: Path, reference: dict[str, Any]) -> None:
+    """The first loader's last act is restarting the server back at logical, which cuts off a second
+    loader waiting for the lock: that one reconnects and loads, never calling itself interrupted."""
+    import subprocess
+    import sys
+    import time
+
+    from embedded_helpers import command_env
+
+    from zbugs_synth.db.load.session import LOCK_KEY
+
+    embedded.reset_database()
+    with psycopg.connect(embedded.url, autocommit=True) as holder:  # stands in for the first loader
+        holder.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
+        proc = subprocess.Popen([sys.executable, "-m", "zbugs_synth", *SEED], cwd=tmp_path, text=True,
+                                env=command_env(embedded.state, ZERO_SEED_DATA_DIR=str(medium)),
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None and not holder.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_try_advisory_lock%%' "
+                "AND pid <> pg_backend_pid()").fetchone()[0]:  # type: ignore[index]
+            time.sleep(0.05)
+        assert proc.poll() is None, proc.communicate()[0]
+        # The first loader ends as one at minimal does: restarting the server (its lock goes with it).
+        pid = embedded.running.pid
+        walmode._restart(embedded.state, ())
+    out, _ = proc.communicate(timeout=300)
+    assert embedded.running.pid != pid  # the restart did happen under the waiting loader
+    assert proc.returncode == 0, out
+    assert "waiting up to" in out and "resume" not in out and "ZERO_SEED_RESET" not in out
+    assert digest(embedded.url) == reference and differences(embedded.url) == []
+    assert embedded.wal_level() == "logical"

@@ -291,9 +291,8 @@ class Loader:
 
         def __enter__(self) -> Conn:
             ld = self.loader
-            self.conn = ld.sessions.open(session.APP_CONTROL)
+            self.conn = session.lock_waiting(lambda: ld.sessions.open(session.APP_CONTROL), ld.url, ld.say)
             try:
-                session.lock(self.conn, ld.url)
                 session.end_orphans(self.conn)
                 session.check_schema(self.conn, ld.url)
                 ld._plan(self.conn)  # before any work on this connection: the memory settings depend on it

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import time
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
@@ -133,9 +134,10 @@ class Sessions:
                             f"{scrub(str(e), self.url)}") from None
 
 
-def lock(conn: Conn, url: str) -> None:
-    """One loader per database; a killed run's lock goes when its server process notices."""
-    deadline = time.monotonic() + LOCK_WAIT
+def lock(conn: Conn, url: str, deadline: float | None = None, on_wait: Callable[[], None] | None = None) -> None:
+    """One loader per database; a killed run's lock goes when its server process notices. Waits
+    until `deadline` (default: LOCK_WAIT from now), calling `on_wait` once if it has to wait."""
+    deadline = time.monotonic() + LOCK_WAIT if deadline is None else deadline
     while True:
         row = conn.execute("SELECT pg_try_advisory_lock(%s)", (LOCK_KEY,)).fetchone()
         if row and row[0]:
@@ -147,7 +149,46 @@ def lock(conn: Conn, url: str) -> None:
             pid = f" (server process {holder[0]})" if holder else ""
             raise UserError(f"another db-seed-synthetic is loading into {mask_url(url)}{pid}; wait for it to "
                             "finish (if it was killed, its server process ends with its current statement)")
+        if on_wait is not None:
+            on_wait()
+            on_wait = None
         time.sleep(0.25)
+
+
+def lock_waiting(open_conn: Callable[[], Conn], url: str, say: Callable[[str], None]) -> Conn:
+    """A connection holding the loader's lock, waiting up to LOCK_WAIT for another loader to finish.
+
+    The other loader may end by restarting the embedded server (back from wal_level=minimal), which
+    cuts this connection off mid-wait: that is the end being waited for, not a failure of this
+    run, so reconnect (the server is back within seconds) and take the lock then."""
+    deadline = time.monotonic() + LOCK_WAIT
+    waited = False
+
+    def on_wait() -> None:
+        nonlocal waited
+        if not waited:
+            say(f"another db-seed-synthetic is loading into {mask_url(url)}: waiting up to {LOCK_WAIT:.0f}s "
+                "for it to finish")
+        waited = True
+
+    while True:
+        try:
+            conn = open_conn()
+        except UserError:
+            if not waited or time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)  # the server is restarting
+            continue
+        try:
+            lock(conn, url, deadline, on_wait)
+            return conn
+        except psycopg.OperationalError:
+            conn.close()
+            if not waited or time.monotonic() > deadline:
+                raise
+        except BaseException:
+            conn.close()
+            raise
 
 
 def end_orphans(conn: Conn) -> None:
