@@ -7,6 +7,7 @@ ZERO_UPSTREAM_DB, as a user's would. Kills are sent from outside at moments obse
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -209,8 +210,9 @@ def test_direct_load_at_minimal_killed_while_streaming(embedded: Embedded, tmp_p
     assert digest(embedded.url) == reference
 
 
-def test_another_loader_at_work_is_not_cut_off_by_a_restart(embedded: Embedded, medium: Path, tmp_path: Path) -> None:
-    """A second load while one holds the loader's lock must not restart the server under it."""
+@contextmanager
+def _loader_waiting_for_the_lock(embedded: Embedded, medium: Path, tmp_path: Path) -> Iterator[tuple[Any, Any]]:
+    """A seed subprocess that waits on the loader's lock, held by this test's connection: (process, holder)."""
     import subprocess
     import sys
     import time
@@ -220,18 +222,27 @@ def test_another_loader_at_work_is_not_cut_off_by_a_restart(embedded: Embedded, 
     from zbugs_synth.db.load.session import LOCK_KEY
 
     embedded.reset_database()
-    pid = embedded.running.pid
     with psycopg.connect(embedded.url, autocommit=True) as holder:
         holder.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
         proc = subprocess.Popen([sys.executable, "-m", "zbugs_synth", *SEED], cwd=tmp_path, text=True,
                                 env=command_env(embedded.state, ZERO_SEED_DATA_DIR=str(medium)),
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        # Let go only once it waits for the lock (past the point where it decides about the restart).
+        # Only once it waits for the lock (past the point where it decides about the restart).
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and proc.poll() is None and not holder.execute(
                 "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_try_advisory_lock%%' "
                 "AND pid <> pg_backend_pid()").fetchone()[0]:  # type: ignore[index]
             time.sleep(0.05)
+        assert proc.poll() is None, proc.communicate()[0]
+        yield proc, holder
+
+
+def test_another_loader_at_work_is_not_cut_off_by_a_restart(embedded: Embedded, medium: Path, tmp_path: Path) -> None:
+    """A second load while one holds the loader's lock must not restart the server under it."""
+    from zbugs_synth.db.load.session import LOCK_KEY
+
+    pid = embedded.running.pid
+    with _loader_waiting_for_the_lock(embedded, medium, tmp_path) as (proc, holder):
         holder.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))
         out, _ = proc.communicate(timeout=300)
     assert proc.returncode == 0, out  # it waited for the lock, then loaded
@@ -243,26 +254,7 @@ def test_a_loader_waiting_for_the_lock_survives_the_restart_that_ends_the_other_
         embedded: Embedded, medium: Path, tmp_path: Path, reference: dict[str, Any]) -> None:
     """The first loader's last act is restarting the server back at logical, which cuts off a second
     loader waiting for the lock: that one reconnects and loads, never calling itself interrupted."""
-    import subprocess
-    import sys
-    import time
-
-    from embedded_helpers import command_env
-
-    from zbugs_synth.db.load.session import LOCK_KEY
-
-    embedded.reset_database()
-    with psycopg.connect(embedded.url, autocommit=True) as holder:  # stands in for the first loader
-        holder.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
-        proc = subprocess.Popen([sys.executable, "-m", "zbugs_synth", *SEED], cwd=tmp_path, text=True,
-                                env=command_env(embedded.state, ZERO_SEED_DATA_DIR=str(medium)),
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and proc.poll() is None and not holder.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_try_advisory_lock%%' "
-                "AND pid <> pg_backend_pid()").fetchone()[0]:  # type: ignore[index]
-            time.sleep(0.05)
-        assert proc.poll() is None, proc.communicate()[0]
+    with _loader_waiting_for_the_lock(embedded, medium, tmp_path) as (proc, _holder):
         # The first loader ends as one at minimal does: restarting the server (its lock goes with it).
         pid = embedded.running.pid
         walmode._restart(embedded.state, ())
