@@ -422,3 +422,26 @@ def test_an_unusable_out_directory_is_a_one_line_error(
         rc, _, err = get_cli(capsys, srv.url("data/"), out)
         assert rc == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
         assert str(blocker) in err
+
+
+def test_out_holding_another_complete_dataset_is_refused_then_replaced_with_force(
+    http_server: Server, dataset: Callable[..., Dataset], tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Same shard names, other contents: without --force nothing is touched (as generate-synthetic does)."""
+    first = dataset(seed=1)
+    second = dataset(seed=2)
+    published(second, tmp_path / "www")
+    srv = http_server(tmp_path / "www")
+    out = tmp_path / "out"
+    shutil.copytree(first.directory, out)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    rc = main(["get-data", "--from", srv.url("data/"), "--out", str(out), "--progress", "none"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "holds another dataset (test-1); rerun with --force" in err, err
+    assert len(err.strip().splitlines()) == 1
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    # The same dataset again is no refusal: it is verified (and completed) in place.
+    assert main(["get-data", "--from", srv.url("data/"), "--out", str(out), "--progress", "none",
+                 "--force"]) == 0
+    assert_same_files(out, second)
+    assert main(["get-data", "--from", srv.url("data/"), "--out", str(out), "--progress", "none"]) == 0

@@ -160,6 +160,9 @@ def get_data(
             f"--out {out} holds dataset files the manifest at {source.display} does not list "
             f"({stale[0]}{more}); rerun with --force to delete them, or choose another --out"
         )
+    other = _another_dataset(out, remote)
+    if other and not force:
+        raise UserError(f"--out {out} holds {other}; rerun with --force to replace it, or choose another --out")
     out = _prepare_out(out)
     try:
         _fill(source, out, remote, result, jobs, progress, retries, stale)
@@ -206,6 +209,39 @@ def _prepare_out(out: Path) -> Path:
     except OSError as e:
         raise UserError(f"--out {out}: cannot create the directory ({e.strerror})") from None
     return out
+
+
+def _another_dataset(out: Path, remote: RemoteManifest) -> str | None:
+    """What `out` holds if it is a dataset other than `remote` (None: nothing, the same one, or an
+    unfinished download or generation to complete). Replacing one is what --force is for, as with
+    generate-synthetic: same-named shards would otherwise be overwritten without a word."""
+    if not out.is_dir():
+        return None
+    try:
+        local_json = out / MANIFEST_NAME
+        if local_json.is_file():
+            raw = local_json.read_bytes()
+            if remote.kind == "json" and raw == remote.raw:
+                return None
+            try:
+                local = parse_manifest(raw.decode("utf-8"))
+            except (ManifestError, UnicodeDecodeError):
+                return f"a {MANIFEST_NAME} that does not parse"
+            if remote.manifest is not None and local.dataset_id == remote.manifest.dataset_id:
+                return None
+            return f"another dataset ({local.dataset_id})"
+        if (out / INCOMPLETE_MARKER).exists():
+            return None  # a download (or generation) that did not finish: this run completes it
+        local_txt = out / MANIFEST_TXT
+        if local_txt.is_file():
+            try:
+                names = set(parse_manifest_txt(local_txt.read_bytes()))
+            except ManifestError:
+                return f"a {MANIFEST_TXT} that does not parse"
+            return None if names == {f.name for f in remote.files} else f"another dataset (its {MANIFEST_TXT})"
+        return None  # shards without a manifest: unlisted ones are refused as stale, listed ones verified
+    except OSError as e:
+        raise UserError(f"--out {out}: cannot read it ({e.strerror or e})") from None
 
 
 def _stale_files(out: Path, remote: RemoteManifest) -> list[str]:
