@@ -29,6 +29,8 @@ MASK = "****"
 def resolve_db_url(cfg: DbConfig) -> str:
     """The URL a DB command should use (contains the password: never print it, see `mask_url`)."""
     if cfg.db_url:
+        if names_local_server(cfg):
+            walmode.restore_abandoned(cfg.data_dir)  # as below: the URL is just another name for it
         return cfg.db_url
     # A load killed while the server ran at wal_level=minimal: back to its usual settings first.
     walmode.restore_abandoned(cfg.data_dir)
@@ -37,6 +39,28 @@ def resolve_db_url(cfg: DbConfig) -> str:
         return running.url()
     raise UserError(f"no database: no local server is running in {server.where_looked(cfg.data_dir)} "
                     f"(start one with `zbugs-synth db-up`) and {ENV_URL} is not set")
+
+
+def names_local_server(cfg: DbConfig) -> bool:
+    """Whether `cfg`'s URL (ZERO_UPSTREAM_DB, --db-url, .env) is the server db-up runs here: its
+    host (loopback), port and database. Then it is ours to restart for a WAL-free load, as without
+    the URL: `db-up --print-env >> .env` must not quietly turn the local server into an external one."""
+    if not cfg.db_url:
+        return True
+    running = server.status(cfg.data_dir)
+    if running is None:
+        return False
+    try:
+        parts = conninfo_to_dict(cfg.db_url)
+    except psycopg.Error:
+        return False
+    host = str(parts.get("host") or parts.get("hostaddr") or "")
+    try:
+        port = int(parts.get("port") or 5432)
+    except ValueError:
+        return False
+    return (host in ("127.0.0.1", "localhost", "::1") and port == running.port
+            and str(parts.get("dbname") or "") == running.cluster.database)
 
 
 # ---- showing URLs --------------------------------------------------------------------------------

@@ -110,14 +110,22 @@ def test_a_replication_slot_keeps_the_server_logical(embedded: Embedded, medium:
             c.execute("SELECT pg_drop_replication_slot('zbugs_test_slot')")
 
 
-def test_an_external_url_is_never_reconfigured(embedded: Embedded, medium: Path, tmp_path: Path) -> None:
-    """ZERO_UPSTREAM_DB names a server the tool does not run: even when it is in fact ours, no restart."""
+def test_a_url_naming_the_local_server_is_still_the_local_server(embedded: Embedded, medium: Path,
+                                                                  tmp_path: Path, reference: dict[str, Any]) -> None:
+    """ZERO_UPSTREAM_DB as `db-up --print-env` writes it (for zero-cache's .env) names the server the tool
+    runs: the load is WAL-free as without it. Another server's URL never is (the in-process test below)."""
     embedded.reset_database()
     pid = embedded.running.pid
     ran = run(tmp_path, embedded.state, *SEED, ZERO_SEED_DATA_DIR=str(medium), ZERO_UPSTREAM_DB=embedded.url)
     assert ran.code == 0, ran.text
-    assert "wal_level=minimal" not in ran.text
-    assert embedded.running.pid == pid
+    assert "wal_level=minimal" in ran.text and "not one zbugs-synth runs" not in ran.text
+    assert embedded.running.pid != pid and embedded.wal_level() == "logical"
+    assert digest(embedded.url) == reference
+    # The switch still turns it off.
+    pid = embedded.running.pid
+    ran = run(tmp_path, embedded.state, *SEED, ZERO_SEED_DATA_DIR=str(medium), ZERO_UPSTREAM_DB=embedded.url,
+              ZERO_SEED_FORCE="true", ZBUGS_SEED_WAL_MINIMAL="false")
+    assert ran.code == 0 and "wal_level=minimal" not in ran.text and embedded.running.pid == pid, ran.text
 
 
 def _query(e: Embedded, sql: str) -> Any:

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 import psycopg
 
 from zbugs_synth.config.seed import SeedConfig, Tuning
-from zbugs_synth.db.connect import connect
+from zbugs_synth.db.connect import connect, names_local_server
 from zbugs_synth.db.load import session
 from zbugs_synth.db.server import walmode
 
@@ -43,8 +43,8 @@ def _wal_level(url: str) -> str:
 def eligible(cfg: SeedConfig, tuning: Tuning, url: str, say: Callable[[str], None]) -> bool:
     if cfg.mode not in ("seed", "force") or not tuning.wal_minimal:
         return False
-    if cfg.db_url is not None:
-        return False
+    if not names_local_server(cfg):
+        return False  # an external server is never reconfigured
     if walmode.owned_by_another(cfg.data_dir):
         return False  # another load runs the server at minimal: leave it to that one
     try:
