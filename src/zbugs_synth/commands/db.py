@@ -23,6 +23,8 @@ from zbugs_synth.db.connect import (
     mask_url,
     resolve_db_url,
 )
+from zbugs_synth.db.load.session import loader_at_work
+from zbugs_synth.db.load.state import has_open_run
 from zbugs_synth.db.schema.migrate import migrate, pending
 from zbugs_synth.db.server import walmode
 from zbugs_synth.errors import UserError
@@ -186,8 +188,14 @@ def migrate_schema(cfg: DbConfig) -> int:
         print(f"nothing to apply: {mask_url(url)} is up to date ({result.already} migrations)")
     with connect(url) as conn:
         row = conn.execute("SHOW wal_level").fetchone()
+        # Up to date is about migrations; a load stopped midway leaves indexes, keys or triggers off.
+        interrupted = has_open_run(conn) and not loader_at_work(conn)
     if row and row[0] != "logical":
         print(f"note: this server has wal_level={row[0]}; zero-cache needs wal_level=logical to replicate")
+    if interrupted:
+        print("note: a db-seed-synthetic load was interrupted here, so some indexes, keys or triggers are off until "
+              "it ends: run that load again to finish it, or ZERO_SEED_RESET=true zbugs-synth db-seed-synthetic "
+              "to undo it")
     return 0
 
 

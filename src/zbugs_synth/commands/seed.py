@@ -206,8 +206,10 @@ def _summary(r: SeedResult) -> None:
     print(f"{'table':<{width}}{'rows':>14}", file=out)
     for table, n in r.rows.items():
         print(f"{table:<{width}}{n:>14,}", file=out)
-    rate = total / r.elapsed if r.elapsed else 0.0
-    print(f"{'total':<{width}}{total:>14,}   in {r.elapsed:.1f}s ({rate:,.0f} rows/s)", file=out)
+    copied = total - r.rows_before  # a resume's rate counts what it copied, not what was there
+    rate = copied / r.elapsed if r.elapsed else 0.0
+    this_run = f", {copied:,} of them copied by this run" if r.resumed else ""
+    print(f"{'total':<{width}}{total:>14,}   in {r.elapsed:.1f}s ({rate:,.0f} rows/s{this_run})", file=out)
     phases = ", ".join(f"{name} {secs:.1f}s" for name, secs in r.phases.items())
     print(f"phases: {phases}", file=out)
     print("(phases overlap: a table's indexes start as soon as its last shard is in, and its foreign keys to a "

@@ -273,7 +273,8 @@ def test_bad_dataset_directories_are_refused_before_touching_the_database(
     (d / "issue_009.csv").write_text("id\n")
     refused(d, "issue_009.csv", "not listed")
     refused(batch2, "SKIP_USERS", "ZERO_SEED_APPEND=true")
-    refused(batch1, "choose one", ZERO_SEED_FORCE="true", ZERO_SEED_APPEND="true")
+    refused(batch1, "ZERO_SEED_FORCE (--force) and ZERO_SEED_APPEND (--append) are both set: choose one",
+            ZERO_SEED_FORCE="true", ZERO_SEED_APPEND="true")
 
 
 @pytest.mark.parametrize("args,env,needle", [

@@ -6,8 +6,12 @@ the loader's functions from outside and SIGKILLs the process at that point.
 
 from __future__ import annotations
 
+import os
+import re
 import shutil
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import loader_helpers
@@ -77,6 +81,17 @@ def test_killed_seed_resumes_and_finishes(fresh_db: str, batch1: Path, tmp_path:
     assert again.code == 0, again.text
     assert "resuming the interrupted seed load" in again.text
     _loaded_exactly(fresh_db, batch1, modes=["seed"])
+    # The summary's rate counts what this run copied: nothing at all once every table was in.
+    m = re.search(r"total\s+([\d,]+)\s+in [\d.]+s \([\d,]+ rows/s, ([\d,]+) of them copied by this run\)",
+                  again.text)
+    assert m, again.text
+    total, copied = int(m[1].replace(",", "")), int(m[2].replace(",", ""))
+    if point == "after-drop":
+        assert copied == total  # killed before the first row
+    elif point.startswith("copy:"):
+        assert 0 < copied <= total
+    else:
+        assert copied == 0, again.text
 
 
 def test_killed_append_resumes(fresh_db: str, batch1: Path, batch2: Path, tmp_path: Path) -> None:
@@ -133,6 +148,12 @@ def test_interrupted_load_says_it_is_open_and_resumes(fresh_db: str, batch1: Pat
         "zbugs-synth db-seed-synthetic: interrupted", f"zbugs-synth db-seed-synthetic: {OPEN_HINT}"], stopped.err
     assert "Traceback" not in stopped.err
     assert open_runs(fresh_db) == 1 and differences(fresh_db)  # what the message says: open, mid-load
+    # db-migrate has nothing to apply, and says that the load (not a migration) left things undone.
+    migrated = subprocess.run([sys.executable, "-m", "zbugs_synth", "db-migrate"], cwd=tmp_path, text=True,
+                              env={**os.environ, "ZERO_UPSTREAM_DB": fresh_db}, capture_output=True, timeout=120)
+    assert migrated.returncode == 0 and "nothing to apply" in migrated.stdout, migrated.stdout + migrated.stderr
+    assert "a db-seed-synthetic load was interrupted here" in migrated.stdout
+    assert "ZERO_SEED_RESET=true" in migrated.stdout
     again = seed_process(fresh_db, batch1, tmp_path, ZERO_SEED_JOBS="2", **env)
     assert again.code == 0 and "resuming the interrupted seed load" in again.text, again.text
     _loaded_exactly(fresh_db, batch1, modes=["seed"])

@@ -39,7 +39,7 @@ import psycopg
 
 from zbugs_synth.config.seed import SeedConfig, Tuning
 from zbugs_synth.db import schema
-from zbugs_synth.db.connect import mask_url, resolve_db_url, scrub
+from zbugs_synth.db.connect import mask_url, names_local_server, resolve_db_url, scrub
 from zbugs_synth.db.load import append, session, state, undo, zerocache
 from zbugs_synth.db.load import jobs as work
 from zbugs_synth.db.load.dataset import DataFile, Dataset, check_checksums, inspect_dataset
@@ -134,6 +134,7 @@ class SeedResult:
     dataset_id: str = ""
     resumed: bool = False
     rows: dict[str, int] = field(default_factory=dict)
+    rows_before: int = 0  # of `rows`, those an interrupted run had copied (a resume copies the rest)
     bytes: int = 0
     phases: dict[str, float] = field(default_factory=dict)
     elapsed: float = 0.0
@@ -183,7 +184,7 @@ class Loader:
         started = time.perf_counter()
         cfg = self.cfg
         if cfg.force and cfg.append:
-            raise UserError("ZERO_SEED_FORCE and ZERO_SEED_APPEND are both set: choose one "
+            raise UserError("ZERO_SEED_FORCE (--force) and ZERO_SEED_APPEND (--append) are both set: choose one "
                             "(force replaces the data, append adds to it)")
         if cfg.reset:
             return self.reset()
@@ -215,6 +216,7 @@ class Loader:
                 self._check_resumable(run, dataset)
                 self.load_open = True
                 result.resumed = True
+                result.rows_before = sum(run.rows_by_table().values())  # copied by the interrupted run
                 self.say(f"resuming the interrupted {run.mode} load of {run.source} "
                          f"({len(run.shards)} of {len(dataset.files)} files already loaded)")
             else:
@@ -236,7 +238,7 @@ class Loader:
                 pool.close()
             result.rows = run.rows_by_table()
             result.bytes = dataset.total_bytes
-            if cfg.db_url is not None and cfg.mode in ("seed", "force") and result.bytes >= EXTERNAL_HINT_BYTES:
+            if not names_local_server(cfg) and cfg.mode in ("seed", "force") and result.bytes >= EXTERNAL_HINT_BYTES:
                 result.notes.append(EXTERNAL_HINT)
             diffs = schema.differences(ctl)
             if diffs:
@@ -423,7 +425,8 @@ class Loader:
             f"an interrupted {run.mode} load of {run.source} (dataset {run.dataset_id}, started "
             f"{run.started_at:%Y-%m-%d %H:%M:%S %Z}) is still open in this database; resume it with "
             f"{how}, or undo it with ZERO_SEED_RESET=true "
-            f"(this run asked for a {self.cfg.mode} load of {dataset.source}, dataset {dataset.dataset_id})")
+            f"(this run asked for {'an' if self.cfg.mode[0] in 'aeiou' else 'a'} {self.cfg.mode} load of "
+            f"{dataset.source}, dataset {dataset.dataset_id})")
 
     def _check_not_loaded(self, ctl: Conn, dataset: Dataset) -> None:
         for d in state.finished_datasets(ctl):
