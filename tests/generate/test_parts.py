@@ -220,6 +220,8 @@ def test_a_whole_run_directory_is_not_mixed_with_parts(monkeypatch, tmp_path, ca
     (["--parts", "3", "--part", "0"], "--part '0': expected a part number, from 1 to the --parts count"),
     (["--parts", "0"], "--parts '0': expected a whole number from 1"),
     (["--output-dir", "ftp://x/y"], "expected a directory or s3://bucket/prefix/"),
+    (["--output-dir", "s3:/bkt/x"], "expected a directory or s3://bucket/prefix/"),
+    (["--output-dir", "S3:bkt"], "expected a directory or s3://bucket/prefix/"),
 ])
 def test_bad_part_arguments(monkeypatch, tmp_path, capsys, args, needle) -> None:
     # With the progress lines on: a bad part is refused before the run is announced, and nothing is written.

@@ -449,6 +449,7 @@ def test_no_manifest_prints_how_to_generate_locally(
     first, *hint = err.strip().splitlines()
     assert first.startswith("zbugs-synth get-data: error:") and "no manifest.json or manifest.txt" in first
     assert hint and "generate-synthetic" in "\n".join(hint)
+    assert hint[0].startswith("The pre-generated dataset is not available")
     assert not out.exists()
 
 
@@ -460,6 +461,8 @@ def test_a_missing_bucket_is_named_not_taken_for_a_missing_manifest(
     assert rc == 2
     first = err.strip().splitlines()[0]
     assert "NoSuchBucket" in first and "no manifest.json" not in first, err
+    # Not "not available": the source was not read at all, which may be a typo to check first.
+    assert "not available" not in err and "Check --from, --endpoint-url and the network" in err
 
 
 # ---- malicious manifests -------------------------------------------------------------------------

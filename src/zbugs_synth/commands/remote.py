@@ -41,13 +41,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_publish)
 
 
-def generate_locally_hint(out: Path) -> str:
-    """What the original script tells you when there is nothing to download."""
+def generate_locally_hint(out: Path, absent: bool = True) -> str:
+    """What the original script tells you when there is nothing to download (`absent`: the source
+    says there is none; else it could not be reached, which may be a typo worth checking first)."""
     custom = out != DEFAULT_OUT
     gen_env = f"OUTPUT_DIR={out} " if custom else ""
     seed_env = f"ZERO_SEED_DATA_DIR={out} " if custom else ""
+    lead = ("The pre-generated dataset is not available. Generate it locally instead:" if absent else
+            "Check --from, --endpoint-url and the network; or generate the dataset locally instead:")
     return (
-        "The pre-generated dataset is not available. Generate it locally instead:\n"
+        f"{lead}\n"
         f"  {gen_env}zbugs-synth generate-synthetic      # NUM_ISSUES=10000 for a small dataset\n"
         "then load it:\n"
         f"  {seed_env}zbugs-synth db-seed-synthetic\n"
@@ -68,7 +71,7 @@ def run_get(args: argparse.Namespace) -> int:
     except ManifestUnavailable as e:
         # The error line first (worded as the CLI words any UserError), then what to do about it.
         print(f"zbugs-synth {args.command}: error: {e}", file=sys.stderr)
-        print(generate_locally_hint(cfg.out), file=sys.stderr)
+        print(generate_locally_hint(cfg.out, e.absent), file=sys.stderr)
         return e.exit_code
     _report_get(result, cfg.out)
     return 0

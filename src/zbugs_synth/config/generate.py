@@ -53,7 +53,7 @@ def output_location(text: str) -> Path | str:
             raise ParseError(e.problem) from None
         except UserError as e:
             raise ParseError(str(e)) from None
-    if "://" in s:
+    if "://" in s or s.lower().startswith("s3:"):  # s3:/b/x, s3:b/x: a mistyped URL, not a directory "s3:"
         raise ParseError("expected a directory or s3://bucket/prefix/")
     return path_value(text)
 

@@ -63,7 +63,12 @@ RETRY_DELAYS = (0.5, 2.0, 5.0)  # seconds before the 1st, 2nd, 3rd retry of an i
 
 
 class ManifestUnavailable(UserError):
-    """No manifest could be fetched: the caller explains how to generate the data locally."""
+    """No manifest could be fetched: the caller explains how to generate the data locally.
+    `absent`: the source answered that there is none (else it could not be reached or read)."""
+
+    def __init__(self, message: str, *, absent: bool = False) -> None:
+        super().__init__(message)
+        self.absent = absent
 
 
 class TransferError(UserError):
@@ -111,7 +116,8 @@ def fetch_manifest(source: Source) -> RemoteManifest:
         except NotFound:
             if isinstance(first, Forbidden):
                 raise ManifestUnavailable(f"cannot fetch the manifest: {first}") from None
-            raise ManifestUnavailable(f"no {MANIFEST_NAME} or {MANIFEST_TXT} at {source.display}") from None
+            raise ManifestUnavailable(f"no {MANIFEST_NAME} or {MANIFEST_TXT} at {source.display}",
+                                      absent=True) from None
         except SourceError as e:
             raise ManifestUnavailable(f"cannot fetch the manifest: {e}") from None
     except SourceError as e:
