@@ -230,11 +230,15 @@ def write_atomic(path: Path, data: str | bytes) -> None:
     """Write to a temporary name in the same directory, fsync, rename: never a half-written file."""
     tmp = path.with_name(f".{path.name}.tmp")
     payload = data.encode() if isinstance(data, str) else data
-    with open(tmp, "wb") as f:
-        f.write(payload)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(payload)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a full disk leaves no temporary file behind
+        raise
     fsync_dir(path.parent)
 
 

@@ -418,3 +418,56 @@ def test_rerun_after_kill_asks_only_for_missing_categories(api: FakeMessagesAPI,
     assert Counter(r.category for r in api.seen()[before:]) == dict.fromkeys(ALL[4:], CALLS_SMALL)
     assert len(load_pack(out).categories) == 10
     assert len(json.loads((out / "summary.json").read_text())["categories"]) == 10
+
+
+def _run_limited(out: Path, cwd: Path, max_file_bytes: int, *args: str) -> subprocess.CompletedProcess[str]:
+    """The command with files capped at `max_file_bytes` (RLIMIT_FSIZE: a write past it fails with EFBIG,
+    as a full disk fails with ENOSPC; root is not exempt), signal ignored so the write itself fails."""
+    import resource
+    import signal
+
+    def cap() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (max_file_bytes, max_file_bytes))
+
+    cmd = [sys.executable, "-m", "zbugs_synth", "generate-templates", "--out", str(out), "--progress", "none",
+           *SMALL, *args]
+    return subprocess.run(cmd, env=dict(os.environ), cwd=cwd, capture_output=True, text=True, timeout=120,
+                          preexec_fn=cap)
+
+
+def test_a_category_that_cannot_be_written_stops_the_run_with_one_line_and_the_tokens(
+        api: FakeMessagesAPI, tmp_path: Path) -> None:
+    out = tmp_path / "t"
+    done = _run_limited(out, tmp_path, 1000, "--category-concurrency", "1")  # every category file is bigger
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert "cannot write into" in done.stderr and "File too large" in done.stderr
+    assert "tokens used" in done.stdout  # what was spent is still said
+    # One category's calls, then it stopped: no more calls paid for answers that could not be kept.
+    assert {r.category for r in api.seen()} == {ALL[0]} and len(api.seen()) == CALLS_SMALL
+    assert not list(out.glob(".*.tmp")) and not (out / "summary.json").exists() and category_files(out) == []
+
+
+def test_ctrl_c_still_says_what_the_calls_so_far_cost(api: FakeMessagesAPI, tmp_path: Path) -> None:
+    import signal
+
+    out = tmp_path / "t"
+    for c in ALL[1:]:
+        api.add(Fault.hang(category=c, times=1000))
+    cmd = [sys.executable, "-m", "zbugs_synth", "generate-templates", "--out", str(out), "--progress", "none",
+           *SMALL]
+    proc = subprocess.Popen(cmd, env=dict(os.environ), cwd=tmp_path, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 20
+        while not category_files(out) and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+        api.release()
+    assert proc.returncode == 130, stdout + stderr
+    assert "tokens used" in stdout and f"{ALL[0]:<16} {CALLS_SMALL:>4} calls" in stdout, stdout
+    assert "Traceback" not in stderr

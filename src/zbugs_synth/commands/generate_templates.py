@@ -98,8 +98,12 @@ def _print_plan(cfg: TemplatesConfig, todo: Sequence[CategoryPlan], selected: Se
         print(f"  {plan.name:<16} {len(est):>4} calls ({detail}; {plan.projects} projects), "
               f"~{t_in:,} input / ~{t_out:,} output tokens", file=out)
     print(f"  {'total':<16} {total_calls:>4} calls, ~{total_in:,} input / ~{total_out:,} output tokens "
-          f"(estimate; follow-ups for invalid answers come on top), {cfg.category_concurrency} categories "
-          f"at a time", file=out)
+          f"(estimate; follow-ups for invalid answers come on top), "
+          f"{_at_a_time(min(cfg.category_concurrency, len(todo)))}", file=out)
+
+
+def _at_a_time(n: int) -> str:
+    return f"{n} categor{'y' if n == 1 else 'ies'} at a time"
 
 
 def _print_usage(report: RunReport) -> None:
@@ -145,15 +149,23 @@ def run(args: argparse.Namespace) -> int:
     skip = [p.name for p in todo]
     kept = [c for n, c in state.done.items() if n not in skip] + state.others
     # The SDK takes seconds to import: only pay for it when there is something to generate.
-    from zbugs_synth.templates.llm import generate
+    from zbugs_synth.templates.llm import Interrupted, generate
 
     progress = make_progress(args.progress)
     try:
         report = generate(cfg, todo, progress, kept=kept, default_pools=default_pools, people=people)
+    except Interrupted as stop:
+        progress.close()
+        _print_usage(stop.report)  # what the calls so far cost, before the interrupted line
+        raise
     finally:
         progress.close()
-    summary = write_summary(cfg.out)
     _print_usage(report)
+    try:
+        summary = write_summary(cfg.out)
+    except OSError as e:
+        raise UserError(f"cannot write {cfg.out / 'summary.json'}: {e.strerror or e} "
+                        "(the category files written are complete; rerun to finish)") from None
     written = [r for r in report.results.values() if r.path]
     failed = [r for r in report.results.values() if r.error]
     on_disk = f"{len(summary['categories'])} category files in {cfg.out}"

@@ -69,6 +69,19 @@ class ApiFailure(Exception):
     """The API refused us or could not be reached, after the SDK's retries. Safe to print."""
 
 
+class OutputFailure(ApiFailure):
+    """The output directory cannot be written (a full disk): stops the run as an API failure does,
+    so that no more calls are paid for answers that could not be kept."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during a run, carrying what the run had spent so far (the caller prints it)."""
+
+    def __init__(self, report: RunReport) -> None:
+        super().__init__()
+        self.report = report
+
+
 class CategoryFailed(Exception):
     """One category cannot be finished (answers stayed invalid, or were cut off). Safe to print."""
 
@@ -388,12 +401,11 @@ class Generator:
             run.task.done()
         try:
             result.path = write_category(self.out_dir, data)
+            self.kept.append(parse_category(data, str(result.path)))
+            write_summary(self.out_dir)
         except OSError as e:
             result.error = f"{plan.name}: cannot write its file in {self.out_dir}: {e.strerror or e}"
-            self.progress.log(result.error)
-            return
-        self.kept.append(parse_category(data, str(result.path)))
-        write_summary(self.out_dir)
+            raise OutputFailure(f"cannot write into {self.out_dir}: {e.strerror or e}") from None
         u = run.usage
         self.progress.log(f"{plan.name}: wrote {result.path} ({u.calls} calls, "
                           f"{u.input_tokens:,} input / {u.output_tokens:,} output tokens)")
@@ -418,4 +430,7 @@ class Generator:
 def generate(cfg: TemplatesConfig, plans: Sequence[CategoryPlan], progress: Progress, *,
              kept: Sequence[Category], default_pools: Pools, people: People) -> RunReport:
     gen = Generator(cfg, cfg.out, progress, kept=kept, default_pools=default_pools, people=people)
-    return asyncio.run(gen.run(plans))
+    try:
+        return asyncio.run(gen.run(plans))
+    except KeyboardInterrupt:
+        raise Interrupted(gen.report) from None

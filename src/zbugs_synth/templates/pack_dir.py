@@ -130,6 +130,7 @@ def write_summary(out_dir: Path) -> dict:
     summary: dict = {"categories": entries, "totalProjects": sum(e["projects"] for e in entries)}
     if invalid:
         summary["invalidFiles"] = invalid
-    if out_dir.is_dir():
+    # Not created for nothing (a run that wrote no category): an empty summary would look like a pack.
+    if out_dir.is_dir() and (entries or invalid or (out_dir / SUMMARY_NAME).exists()):
         write_atomic(out_dir / SUMMARY_NAME, json.dumps(summary, indent=2) + "\n")
     return summary
