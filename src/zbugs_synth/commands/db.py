@@ -139,6 +139,7 @@ def _next_step(url: str) -> str:
 def run_down(args: argparse.Namespace) -> int:
     cfg = build(StateConfig, args)
     stopped = server.down(cfg.data_dir)
+    walmode.forget_abandoned(cfg.data_dir)  # else the next command would start it again for a dead load
     if stopped is None:
         print(f"no PostgreSQL is running for {server.where_looked(cfg.data_dir)}")
     else:
@@ -150,7 +151,8 @@ def run_status(args: argparse.Namespace) -> int:
     cfg = build(DbConfig, args)
     say = _printer(sys.stderr if args.show_url else sys.stdout)
     if walmode.restore_abandoned(cfg.data_dir):
-        say("local PostgreSQL: restarted at wal_level=logical (an interrupted load had left it at minimal)")
+        say("local PostgreSQL: restarted at wal_level=logical (an interrupted load had left it at minimal, "
+            "or stopped)")
     running = server.status(cfg.data_dir)
     if running is not None:
         say(f"local PostgreSQL: running on {server.HOST}:{running.port} (pid {running.pid}), "

@@ -17,6 +17,7 @@ import pytest
 from embedded_helpers import Embedded, kill_when, run
 from loader_helpers import differences, digest, make_dataset, open_runs, seed_cli
 
+from zbugs_synth.db import server
 from zbugs_synth.db.server import walmode
 
 MEDIUM = {"NUM_ISSUES": "20000", "SHARD_SIZE": "5000", "NUM_PROJECTS": "40", "NUM_USERS": "60", "SEED": "7"}
@@ -272,3 +273,37 @@ def test_a_loader_waiting_for_the_lock_survives_the_restart_that_ends_the_other_
     assert "waiting up to" in out and "resume" not in out and "ZERO_SEED_RESET" not in out
     assert digest(embedded.url) == reference and differences(embedded.url) == []
     assert embedded.wal_level() == "logical"
+
+
+def _abandoned_marker(embedded: Embedded) -> None:
+    """What a load killed between stopping the server and having it back leaves: its marker, owner gone."""
+    import json
+    import subprocess
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    (embedded.state / walmode.MARKER).write_text(json.dumps({"pid": gone.pid, "start": "gone"}) + "\n")
+    server.down(embedded.state)
+    assert server.status(embedded.state) is None
+
+
+def test_killed_while_restarting_the_server_is_brought_back_by_the_next_command(
+        embedded: Embedded, medium: Path, tmp_path: Path, reference: dict[str, Any]) -> None:
+    embedded.reset_database()
+    _abandoned_marker(embedded)
+    status = run(tmp_path, embedded.state, "db-status")
+    assert status.code == 0 and "restarted at wal_level=logical" in status.text, status.text
+    assert server.status(embedded.state) is not None and embedded.wal_level() == "logical"
+    assert not (embedded.state / walmode.MARKER).exists()
+    # Rerunning the load itself (the README's advice) brings it back too, and loads.
+    _abandoned_marker(embedded)
+    ran = run(tmp_path, embedded.state, *SEED, ZERO_SEED_DATA_DIR=str(medium))
+    assert ran.code == 0, ran.text
+    assert digest(embedded.url) == reference and embedded.wal_level() == "logical"
+    # db-down after such a kill means down: the next command does not start it behind the user's back.
+    _abandoned_marker(embedded)
+    assert run(tmp_path, embedded.state, "db-down").code == 0
+    assert not (embedded.state / walmode.MARKER).exists()
+    status = run(tmp_path, embedded.state, "db-status")
+    assert "stopped" in status.text and server.status(embedded.state) is None, status.text
+    server.up(embedded.state, None, fast=True)  # running again, as the fixture made it

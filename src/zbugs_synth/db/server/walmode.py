@@ -119,9 +119,30 @@ def leave_minimal(state_dir: Path) -> srv.Running | None:
     return running
 
 
+def _start_again(state_dir: Path, cluster: srv.Cluster) -> None:
+    with srv._locked(state_dir):
+        pidf = srv._read_pid_file(cluster.pgdata)
+        if pidf is not None and srv._is_postmaster(pidf.pid, cluster):
+            srv._wait_ready(cluster)  # it was starting (perhaps at minimal: the caller sees to that)
+            return
+        if pidf is not None:
+            srv._clear_after_crash(cluster)
+        keep = tuple(s for s in running_settings(cluster) if s.split("=", 1)[0] not in _OVERRIDDEN)
+        user = pg_runtime.runtime_user()
+        srv._start(cluster, cluster.port, user, pg_runtime.bin_dir(user), fast=False, settings=keep)
+        srv._wait_ready(cluster)
+
+
+def forget_abandoned(state_dir: Path) -> None:
+    """Drop the marker of a load that is gone (db-down: the server stays down, as asked)."""
+    marker = Path(state_dir).absolute() / MARKER
+    if marker.exists() and not _owner_alive(marker):
+        marker.unlink(missing_ok=True)
+
+
 def restore_abandoned(state_dir: Path) -> bool:
-    """If the server was left at wal_level=minimal by a process that is gone, restart it with its usual
-    settings; True when that happened. A live owner (a load in progress) is left alone."""
+    """If the server was left at wal_level=minimal, or stopped mid-restart, by a load that is gone,
+    (re)start it with its usual settings; True when that happened. A live owner is left alone."""
     state_dir = Path(state_dir).absolute()
     marker = state_dir / MARKER
     try:
@@ -134,6 +155,11 @@ def restore_abandoned(state_dir: Path) -> bool:
         return False
     restored = False
     with contextlib.suppress(UserError):
+        if marker.exists() and srv.status(state_dir) is None:
+            # Killed between stopping the server and having it back (either way): it ran before the
+            # load began, so it runs again, with its usual settings.
+            _start_again(state_dir, cluster)
+            restored = True
         if srv.status(state_dir) is not None and at_minimal(cluster):
             _restart(state_dir, ())
             restored = True
