@@ -32,6 +32,7 @@ def run_cli(monkeypatch, tmp_path: Path, env: dict[str, str], *args: str) -> int
     ("SEED", "x", "SEED='x': expected a whole number from 0"),
     ("SKIP_USERS", "maybe", "SKIP_USERS='maybe': expected true or false"),
     ("TEMPLATES_DIR", "/nonexistent/templates", "template directory not found"),
+    ("TEMPLATES_DIR", "/etc/passwd", "/etc/passwd: is a file, not a template directory"),
     ("LABELS_PER_ISSUE", "60", "LABELS_PER_ISSUE=60: expected at most"),
     ("TIME_END", "5", "TIME_END=5 with TIME_SPAN_DAYS=1461: expected a window inside 1970-01-01"),
     ("TIME_END", "yesterday", "TIME_END='yesterday': expected an ISO-8601 date"),
@@ -53,6 +54,15 @@ def test_unwritable_output_dir(monkeypatch, tmp_path, capsys) -> None:
     assert run_cli(monkeypatch, tmp_path, {"OUTPUT_DIR": str(tmp_path / "afile")}) == 2
     err = capsys.readouterr().err
     assert "is a file, not a directory" in err and "File exists" not in err and len(err.splitlines()) == 1
+
+
+def test_a_dataset_given_as_template_dir_is_named_as_such(monkeypatch, tmp_path, capsys) -> None:
+    assert run_cli(monkeypatch, tmp_path, {"NUM_ISSUES": "50", "OUTPUT_DIR": str(tmp_path / "data")}) == 0
+    capsys.readouterr()
+    assert run_cli(monkeypatch, tmp_path, {"NUM_ISSUES": "50", "OUTPUT_DIR": str(tmp_path / "more"),
+                                           "TEMPLATES_DIR": str(tmp_path / "data")}) == 2
+    err = capsys.readouterr().err
+    assert "a generated dataset (manifest.json), not a template pack" in err and len(err.strip().splitlines()) == 1
 
 
 def test_broken_template_dir(monkeypatch, tmp_path, capsys) -> None:

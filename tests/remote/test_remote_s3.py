@@ -201,6 +201,11 @@ def test_republishing_a_smaller_dataset_removes_only_its_stale_shards(
     assert rc == 0, err
     stale = sorted(set(first.files) - set(smaller))
     assert f"removed {len(stale)} shard(s) the new manifest does not list" in out
+    assert f"published {len(smaller)} shard(s) (" in out and "and the 2 manifests to" in out
+    rc, out, err = cli(capsys, "publish", str(second.directory), "--to", s3env.url(PREFIX),
+                       "--endpoint-url", s3env.endpoint, "--progress", "none")
+    assert rc == 0 and f": 0 uploaded, {len(smaller)} already there with the same content" in out, out + err
+    assert "removed" not in out
     assert sorted(s3env.keys()) == sorted(
         [PREFIX + n for n in [*smaller, "manifest.json", "manifest.txt", "README.md", "older/issue_001.csv"]]
         + ["elsewhere/issue_001.csv"])

@@ -109,8 +109,11 @@ def run_publish(args: argparse.Namespace) -> int:
     finally:
         progress.close()
     where = f" --endpoint-url {redact_url(cfg.endpoint_url)}" if cfg.endpoint_url else ""
-    same = f"; {result.unchanged:,} shard(s) were already there and not uploaded again" if result.unchanged else ""
-    print(f"published {result.files:,} files ({human_bytes(result.bytes)}) to {result.location}{same}")
+    shards = result.files - 2  # files counts manifest.txt and manifest.json too
+    same = (f": {shards - result.unchanged:,} uploaded, {result.unchanged:,} already there with the same content"
+            if result.unchanged else "")
+    print(f"published {shards:,} shard(s) ({human_bytes(result.bytes)}) and the 2 manifests to "
+          f"{result.location}{same}")
     if result.removed:
         print(f"removed {len(result.removed):,} shard(s) the new manifest does not list (left by a dataset "
               f"published there before), e.g. {result.removed[0]}")

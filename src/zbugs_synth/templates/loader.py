@@ -62,8 +62,14 @@ def load_default_pools() -> tuple[dict[str, tuple[str, ...]], People]:
 
 
 def load_categories(directory: Path) -> list[Category]:
+    if directory.exists() and not directory.is_dir():
+        raise PackError(f"{directory}: is a file, not a template directory")
     if not directory.is_dir():
         raise PackError(f"{directory}: template directory not found")
+    if (directory / "manifest.json").is_file() and not (directory / "summary.json").exists():
+        # The commonest mix-up: OUTPUT_DIR (a generated dataset) given as TEMPLATES_DIR.
+        raise PackError(f"{directory}: a generated dataset (manifest.json), not a template pack; TEMPLATES_DIR "
+                        "is a directory written by `zbugs-synth generate-templates`")
     files = sorted(p for p in directory.glob("*.json") if p.name not in NOT_CATEGORIES)
     categories = [parse_category(read_json(p), str(p)) for p in files]
     check_pack(categories, str(directory))
