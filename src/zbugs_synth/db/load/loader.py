@@ -40,7 +40,7 @@ import psycopg
 from zbugs_synth.config.seed import SeedConfig, Tuning
 from zbugs_synth.db import schema
 from zbugs_synth.db.connect import mask_url, names_local_server, resolve_db_url, scrub
-from zbugs_synth.db.load import append, session, state, undo, zerocache
+from zbugs_synth.db.load import append, bookkeeping, session, state, undo, zerocache
 from zbugs_synth.db.load import jobs as work
 from zbugs_synth.db.load.dataset import DataFile, Dataset, check_checksums, inspect_dataset
 from zbugs_synth.db.load.jobs import CopyDataError, RebuildError, Sequence
@@ -177,6 +177,10 @@ class Loader:
         self.table_rows: dict[str, int] = {}
         self.minimal = False  # the embedded server runs at wal_level=minimal for this load
         self.analyzed: set[str] = set()  # tables analyzed right after their copy (see _rebuild)
+        # A resume of a run whose rows were all in: counted at the end, not taken from the copies
+        # (see _rows_now). `recorded`: what loaded_datasets got.
+        self.recount = False
+        self.recorded: dict[str, int] = {}
 
     # -- entry points ----------------------------------------------------------------------------------
 
@@ -217,6 +221,7 @@ class Loader:
                 self.load_open = True
                 result.resumed = True
                 result.rows_before = sum(run.rows_by_table().values())  # copied by the interrupted run
+                self.recount = all(f.name in run.shards for f in dataset.files)
                 self.say(f"resuming the interrupted {run.mode} load of {run.source} "
                          f"({len(run.shards)} of {len(dataset.files)} files already loaded)")
             else:
@@ -236,7 +241,7 @@ class Loader:
                 self.load_open = False
             finally:
                 pool.close()
-            result.rows = run.rows_by_table()
+            result.rows = self.recorded or run.rows_by_table()
             result.bytes = dataset.total_bytes
             if not names_local_server(cfg) and cfg.mode in ("seed", "force") and result.bytes >= EXTERNAL_HINT_BYTES:
                 result.notes.append(EXTERNAL_HINT)
@@ -592,8 +597,22 @@ class Loader:
             if self.seq and run.shortid_base is not None and self._numbers_issues(dataset):
                 ctl.execute("SELECT setval(%s::regclass, %s, false)",
                             (self.seq, run.shortid_base + run.rows_by_table()["issue"]))
-            state.finish_run(ctl, run)
+            self.recorded = self._rows_now(ctl, run) if self.recount else run.rows_by_table()
+            state.finish_run(ctl, run, self.recorded)
         self.phases["finish"] = time.perf_counter() - t
+
+    @staticmethod
+    def _rows_now(ctl: Conn, run: state.Run) -> dict[str, int]:
+        """The rows this load leaves, counted. Its rows were all in before this run: the last attempt
+        may have stopped on a duplicate or an orphan with the advice to fix the rows in the database,
+        and what a user deleted there must not stay in the record (verify would fail forever)."""
+        copied = run.rows_by_table()
+        others = bookkeeping.expected_rows(bookkeeping.loaded_datasets(ctl), copied)  # finished loads
+        out = {}
+        for table in copied:
+            row = ctl.execute(f"SELECT count(*) FROM {qt(table)}").fetchone()
+            out[table] = int(row[0]) - others[table] if row else copied[table]
+        return out
 
     @staticmethod
     def _numbers_issues(dataset: Dataset) -> bool:

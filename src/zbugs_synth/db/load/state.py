@@ -155,9 +155,10 @@ def part_lock(conn: Conn, run_id: int, part: int) -> bool:
     return True
 
 
-def finish_run(conn: Conn, run: Run) -> None:
-    """Mark the load finished with the rows it added, and forget its progress (one transaction)."""
-    bookkeeping.record_load_finished(conn, run.dataset_row, run.rows_by_table())
+def finish_run(conn: Conn, run: Run, rows: dict[str, int] | None = None) -> None:
+    """Mark the load finished with the rows it added (`rows`, else those its shards copied), and forget
+    its progress (one transaction)."""
+    bookkeeping.record_load_finished(conn, run.dataset_row, run.rows_by_table() if rows is None else rows)
     conn.execute(f"DELETE FROM {RUNS} WHERE id = %s", (run.id,))
 
 
