@@ -154,6 +154,13 @@ def test_interrupted_load_says_it_is_open_and_resumes(fresh_db: str, batch1: Pat
     assert migrated.returncode == 0 and "nothing to apply" in migrated.stdout, migrated.stdout + migrated.stderr
     assert "a db-seed-synthetic load was interrupted here" in migrated.stdout
     assert "ZERO_SEED_RESET=true" in migrated.stdout
+    # verify fails (the load is open) and says to finish or undo the load, not to add keys by hand.
+    from zbugs_synth.db.verify.checks import verify
+
+    report = verify(fresh_db)
+    identity = next(c for c in report.checks if c.name == "replica identity of published tables")
+    assert not report.ok and identity.status == "FAIL" and "load is unfinished" in identity.summary, identity
+    assert not any("ADD CONSTRAINT" in line or "repair:" in line for line in identity.details)
     again = seed_process(fresh_db, batch1, tmp_path, ZERO_SEED_JOBS="2", **env)
     assert again.code == 0 and "resuming the interrupted seed load" in again.text, again.text
     _loaded_exactly(fresh_db, batch1, modes=["seed"])
