@@ -546,5 +546,9 @@ def _discard_part(part: Path) -> None:
 
 def _mismatch(part: Path, message: str) -> NoReturn:
     _discard_part(part)
-    raise TransferError(f"{message}; the partial file was deleted")
+    # Shards keep their names from one published dataset to the next: a file that disagrees with its
+    # manifest is most often one being replaced (or left half-replaced) by a publish there.
+    raise TransferError(f"{message}; the partial file was deleted. The source's files do not match its "
+                        "manifest: a publish there is under way or was interrupted; run get-data again once "
+                        "it has finished (an interrupted publish is finished by running it again)")
 
