@@ -4,6 +4,7 @@ secondary indexes on request, and know when a zero-cache (a logical replication 
 from __future__ import annotations
 
 import csv
+import re
 import subprocess
 import time
 import uuid
@@ -180,10 +181,19 @@ def test_an_active_slot_refuses_seed_force_and_reset_but_lets_appends_stream(
 def test_an_inactive_slot_is_reported_with_what_the_load_pins(fresh_db: str, batch1: Path, slots: Slots,
                                                               capsys: Cap, monkeypatch: Mp) -> None:
     name = slots.create()
+    pinned = ("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn) FROM pg_replication_slots "
+              f"WHERE slot_name = '{name}'")
+    before = int(query(fresh_db, pinned)[0][0])
     ran = seed_cli(fresh_db, batch1, capsys, monkeypatch)
     assert ran.code == 0, ran.text
     assert f"logical replication slot {name} is inactive" in ran.text
-    assert "this load writes about" in ran.text and f"SELECT pg_drop_replication_slot('{name}')" in ran.text
+    assert f"SELECT pg_drop_replication_slot('{name}')" in ran.text
+    said = re.search(r"this load writes about ([\d.,]+) (KB|MB|GB) more \(its rows and its indexes\)", ran.text)
+    assert said, ran.text
+    estimate = float(said[1].replace(",", "")) * {"KB": 1 << 10, "MB": 1 << 20, "GB": 1 << 30}[said[2]]
+    wrote = int(query(fresh_db, pinned)[0][0]) - before
+    # Not the half of it it used to say.
+    assert 0.8 * wrote <= estimate <= 1.5 * wrote, (estimate, wrote)
 
 
 def test_slots_of_other_databases_do_not_count(fresh_db: str, pg_admin_url: str, batch1: Path, capsys: Cap,

@@ -307,3 +307,18 @@ def test_killed_while_restarting_the_server_is_brought_back_by_the_next_command(
     status = run(tmp_path, embedded.state, "db-status")
     assert "stopped" in status.text and server.status(embedded.state) is None, status.text
     server.up(embedded.state, None, fast=True)  # running again, as the fixture made it
+
+
+def test_an_active_slot_refuses_a_seed_without_a_note_about_wal_first(embedded: Embedded, medium: Path,
+                                                                       tmp_path: Path) -> None:
+    from test_append import Slots
+
+    embedded.reset_database()
+    slots = Slots(embedded.url)
+    try:
+        slots.consume(slots.create())  # a zero-cache replicating
+        ran = run(tmp_path, embedded.state, *SEED, ZERO_SEED_DATA_DIR=str(medium))
+        assert ran.code == 2 and "Stop zero-cache first" in ran.err, ran.text
+        assert "wal_level" not in ran.text  # refused: nothing about how it would have loaded
+    finally:
+        slots.drop_all()

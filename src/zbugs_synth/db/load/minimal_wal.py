@@ -22,10 +22,11 @@ from zbugs_synth.db.load import session
 from zbugs_synth.db.server import walmode
 
 
-def _slots(url: str) -> int:
+def _slots(url: str) -> tuple[int, int]:
+    """(replication slots, active ones)."""
     with connect(url, autocommit=True) as conn:
-        row = conn.execute("SELECT count(*) FROM pg_replication_slots").fetchone()
-    return int(row[0]) if row else 0
+        row = conn.execute("SELECT count(*), count(*) FILTER (WHERE active) FROM pg_replication_slots").fetchone()
+    return (int(row[0]), int(row[1])) if row else (0, 0)
 
 
 def _other_loader(url: str) -> bool:
@@ -48,11 +49,13 @@ def eligible(cfg: SeedConfig, tuning: Tuning, url: str, say: Callable[[str], Non
     if walmode.owned_by_another(cfg.data_dir):
         return False  # another load runs the server at minimal: leave it to that one
     try:
-        slots = _slots(url)
+        slots, active = _slots(url)
         if _other_loader(url):
             return False  # it holds the lock: this run will wait for it, then say so
     except psycopg.Error:
         return False
+    if active and not cfg.ignore_active_slot:
+        return False  # the load is refused under the lock (a zero-cache is replicating): no note first
     if slots:
         say(f"note: {slots} replication slot(s) on the server (zero-cache?): loading at wal_level=logical, "
             "every row written twice (heap and WAL)")
