@@ -248,7 +248,7 @@ def test_a_killed_client_is_resumed_loading_only_the_missing_parts(
     again = run(tmp_path, Path("/nonexistent"), *args, **env)
     assert again.code == 0, again.text
     assert "resuming the interrupted seed load" in again.text
-    assert "of 21 files already loaded" in again.text
+    assert "of 21 table parts already loaded" in again.text
     # Every issue part is there once, in one transaction each (its rows' xmin); the parts recorded
     # before the rerun kept the transactions of the killed run: they were not loaded again.
     by_xid = dict(query(fresh_db, "SELECT xmin::text::bigint, count(*) FROM public.issue GROUP BY 1"))

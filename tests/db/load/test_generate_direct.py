@@ -142,6 +142,13 @@ def test_bad_generator_setting_is_one_line(fresh_db: str, capsys: Cap, monkeypat
                             "OR NOT EXISTS (SELECT 1 FROM zbugs_synth.loaded_datasets)")
 
 
+def test_a_generated_batch_without_users_names_users_not_a_csv(fresh_db: str, capsys: Cap, monkeypatch: Mp) -> None:
+    ran = generate_cli(fresh_db, BATCH2, capsys, monkeypatch)  # SKIP_USERS=true as a seed: refused
+    assert ran.code == 2 and "has no users (a SKIP_USERS=true batch)" in ran.err and "CSV" not in ran.err, ran.text
+    ran = generate_cli(fresh_db, BATCH2, capsys, monkeypatch, ZERO_SEED_APPEND="true")  # no users there yet
+    assert ran.code == 2 and "has only 0 of its users" in ran.err and "CSV" not in ran.err, ran.text
+
+
 def _query(url: str, sql: str) -> Any:
     with psycopg.connect(url, autocommit=True, connect_timeout=2) as c:
         return c.execute(sql).fetchone()[0]  # type: ignore[index]

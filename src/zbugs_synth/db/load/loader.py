@@ -153,6 +153,22 @@ def _manifest_seed(manifest: dict[str, Any] | None) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
+def _generated(dataset: Dataset) -> bool:
+    return dataset.source.startswith("generated (")
+
+
+def _users(dataset: Dataset, article: str = "") -> str:
+    """A dataset's users in messages: its user CSV, or (--generate) its users."""
+    return "users" if _generated(dataset) else f"{article}user CSV"
+
+
+def _pieces(dataset: Dataset) -> str:
+    """What a dataset's loading units are: files, or (--generate) tables, or tables' parts (Dask)."""
+    if not _generated(dataset):
+        return "files"
+    return "tables" if len({f.table for f in dataset.files}) == len(dataset.files) else "table parts"
+
+
 # ---- the load ------------------------------------------------------------------------------------
 
 class Loader:
@@ -196,7 +212,7 @@ class Loader:
         dataset = self.source.dataset() if self.source is not None else \
             inspect_dataset(cfg.seed_dir, checksums=False, endpoint_url=cfg.endpoint_url)
         if cfg.mode != "append" and not dataset.has_users:
-            raise UserError(f"{dataset.source} has no user CSV (a SKIP_USERS=true batch): load it with "
+            raise UserError(f"{dataset.source} has no {_users(dataset)} (a SKIP_USERS=true batch): load it with "
                             "ZERO_SEED_APPEND=true into a database that already has the users")
         result = SeedResult("loaded", cfg.mode, dataset.source, dataset.dataset_id)
         if not cfg.bulk:
@@ -223,7 +239,7 @@ class Loader:
                 result.rows_before = sum(run.rows_by_table().values())  # copied by the interrupted run
                 self.recount = all(f.name in run.shards for f in dataset.files)
                 self.say(f"resuming the interrupted {run.mode} load of {run.source} "
-                         f"({len(run.shards)} of {len(dataset.files)} files already loaded)")
+                         f"({len(run.shards)} of {len(dataset.files)} {_pieces(dataset)} already loaded)")
             else:
                 # Again, under the lock: the database may have changed while the files were checked.
                 if not self._mode_checks(ctl, dataset, result):
@@ -375,7 +391,7 @@ class Loader:
             self._check_not_loaded(conn, dataset)
             self._check_seed_not_loaded(conn, dataset)
             if dataset.has_users and "user" in session.tables_with_rows(conn):
-                raise UserError(f"{dataset.source} has a user CSV but the database already has users "
+                raise UserError(f"{dataset.source} has {_users(dataset, 'a ')} but the database already has users "
                                 "(user ids are the same in every batch): generate the batches after the "
                                 "first with SKIP_USERS=true")
             self._check_users(conn, dataset)
@@ -389,8 +405,8 @@ class Loader:
         wanted = dataset.num_users
         if wanted is None:  # no manifest.json: which users it needs is unknown; at least some must exist
             if "user" not in session.tables_with_rows(conn):
-                raise UserError(f"{dataset.source} has no user CSV and {mask_url(self.url)} has no users: load "
-                                "the first batch (with its user CSV) first, then append the SKIP_USERS=true ones")
+                raise UserError(f"{dataset.source} has no {_users(dataset)} and {mask_url(self.url)} has no users: "
+                                "load the first batch (with its users) first, then append the SKIP_USERS=true ones")
             return
         found = session.generated_users(conn, wanted)
         if found < wanted:
