@@ -100,7 +100,8 @@ class SeedConfig(DbConfig):
                                 "indexed as they go in), rebuild only the secondary indexes after the copy, or "
                                 "full: drop and rebuild everything as a seed does (fastest for a batch as big as "
                                 "the data); auto: keep, or full when the batch adds at least a fifth of the issues "
-                                "there. Nothing is rebuilt while a logical replication slot (zero-cache) is active")
+                                "there and at least 50,000. Nothing is rebuilt while a logical replication slot "
+                                "(zero-cache) is active")
     ignore_active_slot: bool = setting(
         False, env="ZERO_SEED_IGNORE_ACTIVE_SLOT", flag="--ignore-active-slot", parse=boolean,
         help="seed/force/reset even though a logical replication slot is active (a running zero-cache: stop "

@@ -57,7 +57,7 @@ def test_generated_rows_equal_the_csv_rows_and_the_csvs_count_as_loaded(
     assert via_csv.code == 0, via_csv.text
     direct = generate_cli(other_db, BATCH1, capsys, monkeypatch, ZBUGS_SEED_COPY_FORMAT=copy_format)
     assert direct.code == 0, direct.text
-    assert "generated (NUM_ISSUES=3000, SEED=42)" in direct.out
+    assert "generated (NUM_ISSUES=3000, SEED=42, NUM_PROJECTS=40, NUM_USERS=60)" in direct.out
     assert digest(other_db) == digest(fresh_db)
     assert counts(other_db) == expected_rows(batch1)
     assert differences(other_db) == []

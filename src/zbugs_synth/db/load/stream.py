@@ -31,6 +31,7 @@ import numpy as np
 import psycopg
 
 from zbugs_synth import __version__
+from zbugs_synth.config import settings_of
 from zbugs_synth.config.generate import GenerateConfig
 from zbugs_synth.db.load import state
 from zbugs_synth.db.load.dataset import DataFile, Dataset
@@ -64,10 +65,19 @@ class GeneratedDataset(Dataset):
 
 
 def describe(cfg: GenerateConfig) -> str:
-    """How the source shows in messages and in loaded_datasets.source."""
-    users = ", SKIP_USERS=true" if cfg.skip_users else ""
-    templates = f", TEMPLATES_DIR={cfg.templates_dir}" if cfg.templates_dir else ""
-    return f"generated (NUM_ISSUES={cfg.num_issues}, SEED={cfg.seed}{users}{templates})"
+    """How the source shows in messages and in loaded_datasets.source: NUM_ISSUES and SEED, then every
+    other setting that changes the rows and is not at its default (two batches told apart by
+    NUM_PROJECTS alone must not read the same)."""
+    content = cfg.content_config()
+    default = GenerateConfig()
+    shown = [f"NUM_ISSUES={cfg.num_issues}", f"SEED={cfg.seed}"]
+    for name, setting in settings_of(GenerateConfig):
+        if name in ("num_issues", "seed") or setting.env is None:
+            continue
+        value = getattr(cfg, name)
+        if (name in content or name == "templates_dir") and value != getattr(default, name):
+            shown.append(f"{setting.env}={str(value).lower() if isinstance(value, bool) else value}")
+    return f"generated ({', '.join(shown)})"
 
 
 class GeneratedSource:
