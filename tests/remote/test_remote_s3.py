@@ -216,6 +216,27 @@ def test_republishing_a_smaller_dataset_removes_only_its_stale_shards(
     assert tree(tmp_path / "o") == {*smaller, "manifest.json", "manifest.txt"}
 
 
+def test_a_store_refusing_some_deletes_in_its_reply_is_a_warning_naming_them(
+    s3env: S3Env, dataset: Callable[..., Dataset],
+) -> None:
+    """DeleteObjects answers 200 with the refused keys in Errors: those are reported, the others counted
+    as removed. (moto deletes them all; the reply is edited on its way back, as a store's policy would.)"""
+    first = dataset(seed=1)
+    second = dataset(files={n: csv_bytes(n, 5_000, 2) for n in ("user_000.csv", "issue_000.csv")}, seed=2)
+    publish(check_dataset(first.directory), s3.parse_s3_url(s3env.url(PREFIX)), s3env.client, jobs=2)
+    client, _ = recording_client(s3env)
+    refused = PREFIX + "comment_000.csv"
+
+    def refuse_one(parsed: dict[str, Any], **_: Any) -> None:
+        parsed["Errors"] = [{"Key": refused, "Code": "AccessDenied", "Message": "Access Denied"}]
+
+    client.meta.events.register("after-call.s3.DeleteObjects", refuse_one)
+    result = publish(check_dataset(second.directory), s3.parse_s3_url(s3env.url(PREFIX)), client, jobs=2)
+    assert result.not_removed is not None and result.not_removed.startswith(f"{refused}: AccessDenied")
+    stale = sorted(set(first.files) - set(second.files))
+    assert len(stale) > 1 and result.removed == [n for n in stale if PREFIX + n != refused]
+
+
 def test_stale_shards_that_cannot_be_removed_are_a_warning_not_a_failed_publish(
     s3env: S3Env, dataset: Callable[..., Dataset], capsys: pytest.CaptureFixture[str]
 ) -> None:

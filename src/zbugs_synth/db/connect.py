@@ -47,20 +47,21 @@ def names_local_server(cfg: DbConfig) -> bool:
     the URL: `db-up --print-env >> .env` must not quietly turn the local server into an external one."""
     if not cfg.db_url:
         return True
-    running = server.status(cfg.data_dir)
-    if running is None:
+    try:
+        cluster = server.load(cfg.data_dir)  # whether or not it runs: a killed load may have left it down
+        running = server.status(cfg.data_dir) if cluster is not None else None
+    except UserError:  # a state directory we cannot read: not ours to restart
+        return False
+    if cluster is None:
         return False
     try:
         parts = conninfo_to_dict(cfg.db_url)
-    except psycopg.Error:
+        port = int(parts.get("port") or 5432)
+    except (psycopg.Error, ValueError):
         return False
     host = str(parts.get("host") or parts.get("hostaddr") or "")
-    try:
-        port = int(parts.get("port") or 5432)
-    except ValueError:
-        return False
-    return (host in ("127.0.0.1", "localhost", "::1") and port == running.port
-            and str(parts.get("dbname") or "") == running.cluster.database)
+    return (host in ("127.0.0.1", "localhost", "::1") and port == (running.port if running else cluster.port)
+            and str(parts.get("dbname") or "") == cluster.database)
 
 
 # ---- showing URLs --------------------------------------------------------------------------------

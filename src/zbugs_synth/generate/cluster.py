@@ -38,7 +38,7 @@ from zbugs_synth.generate.partitioned import (
     parts_of,
 )
 from zbugs_synth.generate.parts import READ_JOBS, PartSpec, complete_part
-from zbugs_synth.generate.sink import open_sink
+from zbugs_synth.generate.sink import Sink, open_sink
 from zbugs_synth.progress import NullProgress, Progress, Task
 from zbugs_synth.remote.safety import redact_url
 
@@ -275,6 +275,12 @@ def run_on_cluster(cfg: GenerateConfig, progress: Progress) -> PartsOutcome:
     started = time.perf_counter()
     prep = prepare(cfg)
     sink = open_destination(cfg)
+    with sink.hold("", "", shared=True):  # as a local run of parts: no whole run into it meanwhile
+        return _run_on_cluster(cfg, prep, sink, parts, progress, started)
+
+
+def _run_on_cluster(cfg: GenerateConfig, prep: Prepared, sink: Sink, parts: int, progress: Progress,
+                    started: float) -> PartsOutcome:
     outcome = PartsOutcome(sink.display, parts)
     _announce(cfg, progress, f"{sink.display} ({parts} parts on the Dask cluster at {redact_url(cfg.scheduler or '')})")
     if check_parts_destination(cfg, sink, prep.dataset_id, parts, progress):

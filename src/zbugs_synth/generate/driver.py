@@ -127,8 +127,6 @@ def _is_ours(name: str) -> bool:
             or (name.startswith(".") and name.endswith((".csv.partial", ".tmp"))))
 
 
-
-
 def make_directory(cfg: GenerateConfig) -> Path:
     out = cfg.output_dir
     if out.exists() and not out.is_dir():

@@ -12,6 +12,7 @@ keeps a whole run out, and each locks its own part's file (beside the part manif
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 from collections.abc import Iterator
@@ -19,6 +20,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from zbugs_synth.errors import UserError
+
+# flock failures that mean "no locking here" (NFS without a lock manager, or one that emulates flock
+# with POSIX locks and wants a file open for writing), not "someone holds it".
+_NO_LOCKS = frozenset({errno.ENOLCK, errno.EOPNOTSUPP, errno.EBADF, errno.EINVAL})
 
 
 @contextmanager
@@ -32,6 +37,7 @@ def hold(path: Path, what: str, *, shared: bool = False) -> Iterator[None]:
     except OSError as e:
         raise UserError(f"{what}: cannot open {path.name} to lock it ({e.strerror})") from None
     try:
+        locked = True
         try:
             fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -39,13 +45,17 @@ def hold(path: Path, what: str, *, shared: bool = False) -> Iterator[None]:
             by = f" (process {holder})" if holder.isdigit() else ""
             raise UserError(f"{what}: another zbugs-synth run{by} is writing there; wait for it to "
                             "finish, or choose another destination") from None
-        if not is_dir and not shared:  # who holds it, for the refusal above (the lock is what counts)
+        except OSError as e:
+            if e.errno not in _NO_LOCKS:
+                raise UserError(f"{what}: cannot lock {path.name} ({e.strerror or e})") from None
+            locked = False  # a file system without locks (some NFS set-ups): go on as before locks existed
+        if locked and not is_dir and not shared:  # who holds it, for the refusal above
             os.ftruncate(fd, 0)
             os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         yield
         if not is_dir:
-            # Done: no file left behind. A run that opened it meanwhile was refused (the lock is never
-            # waited for), and one that opens a new file after this finds the work done.
+            # Done: no file left behind. A run that opened it before this and locks it after gets the
+            # removed file and goes ahead, but it finds the part complete and writes nothing.
             path.unlink(missing_ok=True)
     finally:
         os.close(fd)  # releases the lock

@@ -123,12 +123,17 @@ class ShardedWriter:
         self.write_rows(data, ends, n_rows)
 
     def unsent(self) -> int:
-        """Bytes of the open shard its sink has yet to store (an S3 upload's last parts)."""
+        """Bytes of the open shard its sink has yet to store (an S3 upload's last parts), counting the
+        header-only file a table with no rows gets."""
+        self._open_if_empty()
         return self._sink_file.unsent() if self._sink_file is not None else 0
 
-    def finish(self, sent: Callable[[int], None] | None = None) -> list[Shard]:
+    def _open_if_empty(self) -> None:
         if self._file is None and not self.shards:
             self._open()  # a table with no rows still gets one header-only file
+
+    def finish(self, sent: Callable[[int], None] | None = None) -> list[Shard]:
+        self._open_if_empty()
         self._close(sent)
         return self.shards
 

@@ -487,7 +487,7 @@ def _open(source: Source, f: Wanted, part: Path, offset: int) -> Stream:
         # We asked from `offset` < the manifest's size and the server has no such bytes.
         _mismatch(part, f"{f.name}: the server's copy is shorter than the manifest's {f.size:,} bytes")
     except NotFound:
-        missing = f"{f.name} is listed in the manifest but missing at {source.display}"
+        missing = f"{f.name} is listed in the manifest but missing at {source.display}: {PUBLISH_HINT}"
         raise TransferError(missing) from None
     except Interrupted:
         raise
@@ -544,11 +544,14 @@ def _discard_part(part: Path) -> None:
     _version_path(part).unlink(missing_ok=True)
 
 
+# Shards keep their names from one published dataset to the next: a file that disagrees with its
+# manifest (or has gone) is most often one being replaced, or left half-replaced, by a publish there.
+PUBLISH_HINT = ("a publish there is under way or was interrupted; run get-data again once it has finished "
+                "(an interrupted publish is finished by running it again)")
+
+
 def _mismatch(part: Path, message: str) -> NoReturn:
     _discard_part(part)
-    # Shards keep their names from one published dataset to the next: a file that disagrees with its
-    # manifest is most often one being replaced (or left half-replaced) by a publish there.
     raise TransferError(f"{message}; the partial file was deleted. The source's files do not match its "
-                        "manifest: a publish there is under way or was interrupted; run get-data again once "
-                        "it has finished (an interrupted publish is finished by running it again)")
+                        f"manifest: {PUBLISH_HINT}")
 

@@ -235,22 +235,24 @@ def publish(
         ) from None
     result = PublishResult(dest, len(dataset.manifest.files) + 2, dataset.total_bytes, len(present))
     try:
-        result.removed = remove_stale_shards(client, dest, {f.name for f in dataset.manifest.files})
-    except UserError as e:
-        result.not_removed = str(e)
+        result.not_removed = remove_stale_shards(client, dest, {f.name for f in dataset.manifest.files},
+                                                 result.removed)
     except (BotoCoreError, ClientError, OSError) as e:
         result.not_removed = s3.describe_error(e)
+    result.removed.sort()
     return result
 
 
 DELETE_BATCH = 1000  # DeleteObjects takes at most 1,000 keys per request
 
 
-def remove_stale_shards(client: Any, dest: S3Location, listed: set[str]) -> list[str]:
-    """Delete the shard objects directly under `dest` that `listed` (the live manifest) does not name.
+def remove_stale_shards(client: Any, dest: S3Location, listed: set[str], removed: list[str]) -> str | None:
+    """Delete the shard objects directly under `dest` that `listed` (the live manifest) does not name,
+    adding the names removed to `removed`; returns why some could not be, if so.
 
     Only names that parse as a shard are candidates: a prefix may hold the publisher's own files
-    (a README, other datasets in sub-prefixes), and those are never touched. Returns the names removed."""
+    (a README, other datasets in sub-prefixes), and those are never touched. A store refusing a
+    delete answers 200 with the keys in `Errors` (DeleteObjects does not fail as a whole)."""
     stale: list[str] = []
     for page in client.get_paginator("list_objects_v2").paginate(Bucket=dest.bucket, Prefix=dest.prefix,
                                                                    Delimiter="/"):
@@ -263,9 +265,10 @@ def remove_stale_shards(client: Any, dest: S3Location, listed: set[str]) -> list
         reply = client.delete_objects(Bucket=dest.bucket, Delete={
             "Objects": [{"Key": dest.key(n)} for n in batch], "Quiet": True})
         errors = reply.get("Errors") or []
+        failed = {e.get("Key") for e in errors}
+        removed.extend(n for n in batch if dest.key(n) not in failed)
         if errors:
             first = errors[0]
-            raise UserError(f"{first.get('Key', '?')}: {first.get('Code', 'error')} "
-                            f"({first.get('Message', 'not deleted')})"
-                            + (f", and {len(errors) - 1} more" if len(errors) > 1 else ""))
-    return sorted(stale)
+            return (f"{first.get('Key', '?')}: {first.get('Code', 'error')} ({first.get('Message', 'not deleted')})"
+                    + (f", and {len(errors) - 1} more" if len(errors) > 1 else ""))
+    return None

@@ -203,6 +203,7 @@ def test_orphan_rows_fail_the_foreign_key_with_a_sample(fresh_db: str, batch1: P
     assert counts(fresh_db)["comment"] == expected_rows(batch1)["comment"] - 1
     shown = re.search(r"^comment\s+([\d,]+)$", again.out, re.M)
     assert shown and int(shown[1].replace(",", "")) == counts(fresh_db)["comment"], again.out
+    assert ", 0 of them copied by this run)" in again.out, again.out  # every row was in before it
     report = verify(fresh_db)
     assert report.ok, [c for c in report.checks if c.status != "pass"]
 

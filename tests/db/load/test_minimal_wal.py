@@ -212,7 +212,8 @@ def test_direct_load_at_minimal_killed_while_streaming(embedded: Embedded, tmp_p
             assert _query(embedded, "SELECT pg_postmaster_start_time()") == started
     again = run(tmp_path, embedded.state, *SEED, **env)
     assert again.code == 0, again.text
-    assert "resuming the interrupted seed load of generated (NUM_ISSUES=20000, SEED=7)" in again.text
+    assert ("resuming the interrupted seed load of generated (NUM_ISSUES=20000, SEED=7, NUM_PROJECTS=40, "
+            "NUM_USERS=60)") in again.text
     assert "wal_level=minimal" in again.text
     assert embedded.wal_level() == "logical" and not embedded.at_minimal()
     assert differences(embedded.url) == []
@@ -300,6 +301,13 @@ def test_killed_while_restarting_the_server_is_brought_back_by_the_next_command(
     ran = run(tmp_path, embedded.state, *SEED, ZERO_SEED_DATA_DIR=str(medium))
     assert ran.code == 0, ran.text
     assert digest(embedded.url) == reference and embedded.wal_level() == "logical"
+    # With the URL db-up --print-env gives (for zero-cache's .env) instead of none: the same.
+    url = embedded.url
+    _abandoned_marker(embedded)
+    ran = run(tmp_path, embedded.state, *SEED, ZERO_SEED_DATA_DIR=str(medium), ZERO_SEED_FORCE="true",
+              ZERO_UPSTREAM_DB=url)
+    assert ran.code == 0 and "wal_level=minimal" in ran.text, ran.text
+    assert digest(embedded.url) == reference and embedded.wal_level() == "logical"
     # db-down after such a kill means down: the next command does not start it behind the user's back.
     _abandoned_marker(embedded)
     assert run(tmp_path, embedded.state, "db-down").code == 0
@@ -322,3 +330,26 @@ def test_an_active_slot_refuses_a_seed_without_a_note_about_wal_first(embedded: 
         assert "wal_level" not in ran.text  # refused: nothing about how it would have loaded
     finally:
         slots.drop_all()
+
+
+def test_which_urls_name_the_local_server(embedded: Embedded) -> None:
+    """Loopback, the cluster's port and database: the same server, running or not (a killed load may have
+    left it down); any other database, port or host is another server, never reconfigured."""
+    from zbugs_synth.config.database import DbConfig
+    from zbugs_synth.db.connect import names_local_server, with_database
+
+    def local(url: str | None) -> bool:
+        return names_local_server(DbConfig(data_dir=embedded.state, db_url=url))
+
+    port, url = embedded.running.port, embedded.url
+    assert local(None) and local(url)
+    assert local(url.replace("127.0.0.1", "localhost"))
+    assert not local(with_database(url, "postgres"))
+    assert not local(url.replace(f":{port}/", f":{port + 1}/"))
+    assert not local(url.replace("127.0.0.1", "10.0.0.1"))
+    assert not names_local_server(DbConfig(data_dir=embedded.state / "elsewhere", db_url=url))
+    server.down(embedded.state)
+    try:
+        assert local(url)  # stopped: still the same server (its recorded port)
+    finally:
+        server.up(embedded.state, None, fast=True)

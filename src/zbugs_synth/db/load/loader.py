@@ -258,6 +258,8 @@ class Loader:
             finally:
                 pool.close()
             result.rows = self.recorded or run.rows_by_table()
+            if self.recount:  # nothing was copied by this run (what is there was counted, see _rows_now)
+                result.rows_before = sum(result.rows.values())
             result.bytes = dataset.total_bytes
             if not names_local_server(cfg) and cfg.mode in ("seed", "force") and result.bytes >= EXTERNAL_HINT_BYTES:
                 result.notes.append(EXTERNAL_HINT)

@@ -48,6 +48,7 @@ from zbugs_synth.db.load.bookkeeping import (
     has_bookkeeping,
     loaded_datasets,
 )
+from zbugs_synth.db.load.session import loader_at_work
 from zbugs_synth.db.load.state import has_open_run
 from zbugs_synth.db.schema import catalog, replica
 from zbugs_synth.db.verify import extra, passes
@@ -415,10 +416,12 @@ def _replica_identity(ctx: _Ctx) -> list[Check]:
         # The load dropped the indexes (primary keys included) and puts them back itself: repairing
         # by hand would only get in its way.
         lines = [f"{p.table}: {p.what}" for p in found]
+        what = ("a db-seed-synthetic load is running (its indexes are not back yet): run verify when it has "
+                "finished") if loader_at_work(ctx.conn) else (
+                "a db-seed-synthetic load is unfinished (its indexes are not back yet): run that load again to "
+                "finish it, or ZERO_SEED_RESET=true zbugs-synth db-seed-synthetic to undo it")
         return [Check(name, FAIL, f"{len(found)} published table(s) without a usable replica identity, because "
-                                  "a db-seed-synthetic load is unfinished (its indexes are not back yet): run that "
-                                  "load again to finish it, or ZERO_SEED_RESET=true zbugs-synth db-seed-synthetic to "
-                                  "undo it", details=lines, numbers={"tables": len(found)})]
+                                  + what, details=lines, numbers={"tables": len(found)})]
     lines = [f"{p.table}: {p.what}; repair: {p.repair}" for p in found]
     return [Check(name, FAIL, f"{len(found)} published table(s) without a usable replica identity: {lines[0]}"
                   + (f" (+{len(found) - 1} more)" if len(found) > 1 else ""),
