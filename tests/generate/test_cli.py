@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -166,3 +167,10 @@ def test_summary_table_columns_line_up_with_every_table(monkeypatch, tmp_path, c
     assert any(line.startswith("issueNotifications ") for line in table)
     assert len({len(line) for line in table}) == 1, "\n".join(table)  # right-aligned columns: equal widths
     assert len({line.index(line.split()[1]) + len(line.split()[1]) for line in table}) == 1
+
+
+def test_a_tiny_run_reports_a_throughput_not_zero(monkeypatch, tmp_path, capsys) -> None:
+    assert run_cli(monkeypatch, tmp_path, {"NUM_ISSUES": "20", "OUTPUT_DIR": str(tmp_path / "tiny")}) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("elapsed "))
+    m = re.search(r"rows/s, ([\d.,]+) (B|KB|MB|GB|TB)/s", line)
+    assert m and float(m[1].replace(",", "")) > 0, line

@@ -49,7 +49,7 @@ def print_summary(result, lead: str = "\n") -> None:  # type: ignore[no-untyped-
     print(f"{lead}Dataset written to {result.directory}/ (datasetId {result.manifest.dataset_id})")
     _print_tables(result)
     secs = max(result.elapsed, 1e-9)
-    print(f"elapsed {secs:.2f}s, {result.rows / secs:,.0f} rows/s, {result.bytes / secs / 1e6:,.0f} MB/s"
+    print(f"elapsed {secs:.2f}s, {result.rows / secs:,.0f} rows/s, {human_bytes(result.bytes / secs)}/s"
           + "".join(f"; {k} {v:.2f}s" for k, v in result.phases.items()))
 
 
@@ -71,7 +71,7 @@ def print_parts_summary(outcome, lead: str = "\n") -> None:  # type: ignore[no-u
         print(f"{lead}{outcome.written} part(s) written to {outcome.destination}"
               + (f", {skipped} already complete" if skipped else "")
               + f": {rows:,} rows, {human_bytes(size)} in {secs:.2f}s ({rows / secs:,.0f} rows/s, "
-                f"{size / secs / 1e6:,.0f} MB/s)")
+                f"{human_bytes(size / secs)}/s)")
     elif outcome.combined is None or not outcome.combined.written:
         print(f"{lead}nothing written to {outcome.destination}: what this run asked for was already there")
     else:
