@@ -85,6 +85,18 @@ def test_flags_win_over_env_and_dotenv_is_read(monkeypatch, tmp_path) -> None:
     assert read_manifest(tmp_path / "b").config["num_issues"] == 150
 
 
+def test_a_bad_value_from_dotenv_says_it_came_from_there(monkeypatch, tmp_path, capsys) -> None:
+    (tmp_path / ".env").write_text("NUM_ISSUES=10k\nSEED=abc\n")
+    monkeypatch.delenv("NUM_ISSUES", raising=False)
+    assert run_cli(monkeypatch, tmp_path, {}, "--output-dir", "a") == 2
+    err = capsys.readouterr().err
+    assert "NUM_ISSUES='10k' (from .env): expected" in err and len(err.strip().splitlines()) == 1, err
+    # The same value from the environment is not said to come from .env.
+    assert run_cli(monkeypatch, tmp_path, {"NUM_ISSUES": "10k"}, "--output-dir", "a") == 2
+    err = capsys.readouterr().err
+    assert "NUM_ISSUES='10k': expected" in err and ".env" not in err, err
+
+
 def test_a_dotenv_line_that_does_not_parse_is_named_with_its_file_and_not_shown(monkeypatch, tmp_path,
                                                                               capsys) -> None:
     (tmp_path / ".env").write_text("SEED=7\nthe password is hunter2\nNUM_ISSUES=150\n")

@@ -248,8 +248,10 @@ def build(
     already-typed values that win over everything (used by `quickstart` and tests).
     """
     env: dict[str, str]
+    from_file: set[str] = set()  # names whose value comes from .env: an error says so (else: where is it?)
     if environ is None:
         env = dict(dotenv())
+        from_file = set(env) - set(os.environ)
         env.update(os.environ)
     else:
         env = dict(environ)
@@ -266,6 +268,8 @@ def build(
         elif s.env and s.env in env:
             raw = env[s.env]
             source = f"{s.env}={_shown(raw)!r}" if not s.secret else s.env
+            if s.env in from_file:
+                source += " (from .env)"
         if raw is None:
             continue
         try:
