@@ -56,7 +56,7 @@ from zbugs_synth.db.load.objects import (
     present,
     restore_statements,
 )
-from zbugs_synth.db.load.pool import Blocked, Job, Outcome, Pool
+from zbugs_synth.db.load.pool import Blocked, Job, Outcome, Pool, span_of
 from zbugs_synth.db.load.remote import is_remote
 from zbugs_synth.db.names import qt
 from zbugs_synth.db.schema import replica
@@ -735,7 +735,9 @@ class Loader:
         an_task.done()
         self.phases["copy"] = outcome.span("copy")
         self.phases["indexes"] = outcome.span("index")
-        early_fk_jobs = [j for j in outcome.jobs if j.kind == "fk" and j.ended]
+        early_fk_jobs = outcome.ran("fk")
+        early_analyze = outcome.ran("analyze")
+        self.phases["analyze"] = span_of(early_analyze)  # the tables analyzed right after their copy
         self._raise_fatal(outcome)
         failures += self._rebuild_failures(outcome)
 
@@ -765,8 +767,7 @@ class Loader:
                        priority=priority[fk.name]) for fk in todo_fk]
         outcome = self._run(pool, fk_jobs)
         fk_task.done()
-        ran = early_fk_jobs + [j for j in outcome.jobs if j.kind == "fk" and j.ended]
-        self.phases["foreign keys"] = max(j.ended for j in ran) - min(j.started for j in ran) if ran else 0.0
+        self.phases["foreign keys"] = span_of(early_fk_jobs + outcome.ran("fk"))
         self._raise_fatal(outcome)
         failures += self._rebuild_failures(outcome)
 
@@ -785,7 +786,7 @@ class Loader:
             outcome = self._run(pool, [Job(f"analyze:{t}", "analyze", self._analyze_fn(t, an_task),
                                     priority=rows_hint.get(t, 0.0)) for t in tables])
             an_task.done()
-            self.phases["analyze"] = outcome.span("analyze")
+            self.phases["analyze"] = span_of(early_analyze + outcome.ran("analyze"))
             self._raise_fatal(outcome)
             failures += self._rebuild_failures(outcome)
         return failures

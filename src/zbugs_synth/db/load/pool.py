@@ -52,10 +52,16 @@ class Outcome:
 
     def span(self, kind: str) -> float:
         """Wall time from the first start to the last end of the jobs of one kind."""
-        ran = [j for j in self.jobs if j.kind == kind and j.ended]
-        if not ran:
-            return 0.0
-        return max(j.ended for j in ran) - min(j.started for j in ran)
+        return span_of(self.ran(kind))
+
+    def ran(self, kind: str) -> list[Job]:
+        """The jobs of one kind that ran to their end."""
+        return [j for j in self.jobs if j.kind == kind and j.ended]
+
+
+def span_of(jobs: list[Job]) -> float:
+    """Wall time from the first start to the last end of `jobs` (which ran to their end)."""
+    return max(j.ended for j in jobs) - min(j.started for j in jobs) if jobs else 0.0
 
 
 class Pool:
