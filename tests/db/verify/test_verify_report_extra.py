@@ -183,3 +183,12 @@ def test_fidelity_table_has_the_text_shapes_of_the_data(fresh_db: str, all_table
     html = fidelity.section({}, {}, text)
     for measure, _, ours, ref in fidelity.text_rows(text):
         assert measure in html and ours in html and ref in html
+
+
+def test_the_fidelity_table_labels_comment_buckets_as_the_console_does() -> None:
+    """One bucket, one name: the console's table uses the guide's labels ("10+" for more than 10)."""
+    from zbugs_synth.db.verify import checks, fidelity
+
+    assert [(n, lo) for n, lo, _hi, _ref in fidelity.COMMENT_BUCKETS] == [
+        (n, lo) for n, lo, _hi in checks.COMMENT_BUCKETS]
+    assert [b for m, b, _o, _r in fidelity.rows({12: 1}, {}) if m == "comments per issue"][-1] == "10+"

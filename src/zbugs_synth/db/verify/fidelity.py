@@ -9,9 +9,10 @@ from typing import Any
 
 import psycopg
 
-# (label, low, high) buckets of comments per issue, and zbugs' share of issues in each.
+# (label, low, high) buckets of comments per issue, and zbugs' share of issues in each. "10+" is the
+# guide's own label for more than 10 (its query's ELSE after 6-10), as verify's console table says.
 COMMENT_BUCKETS = (("0", 0, 0, 38.8), ("1-2", 1, 2, 37.0), ("3-5", 3, 5, 16.1), ("6-10", 6, 10, 6.8),
-                   ("11+", 11, 10**9, 1.4))
+                   ("10+", 11, 10**9, 1.4))
 LABEL_SHARES = ((0, 20.0), (1, 53.0), (2, 19.0), (3, 7.0), (4, 1.0))
 SAMPLE_ROWS = 20_000  # text shapes are read from a sample of about this many rows per table
 PCTS = "ARRAY[0.05, 0.5, 0.95]"
