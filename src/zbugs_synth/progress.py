@@ -15,7 +15,7 @@ from typing import Protocol, TextIO
 class Task(Protocol):
     def advance(self, n: float = 1) -> None: ...
     def set_total(self, total: float | None) -> None: ...
-    def done(self) -> None: ...
+    def done(self, outcome: str = "done") -> None: ...  # outcome: how it ended ("failed", "stopped")
     def note(self, text: str) -> None: ...  # what it is busy with now (shown beside the bar, not logged)
 
 
@@ -76,7 +76,7 @@ class _NullTask:
     def set_total(self, total: float | None) -> None:
         pass
 
-    def done(self) -> None:
+    def done(self, outcome: str = "done") -> None:
         pass
 
 
@@ -116,13 +116,13 @@ class _PlainTask:
         self.now = text
         self.advance(0)  # a periodic line names it when one is due (a slow step would otherwise show none)
 
-    def done(self) -> None:
+    def done(self, outcome: str = "done") -> None:
         with self.owner.lock:
             if not self.closed:
                 self.closed = True
-                self.owner.line(self._status(time.monotonic(), final=True))
+                self.owner.line(self._status(time.monotonic(), final=outcome))
 
-    def _status(self, now: float, final: bool = False) -> str:
+    def _status(self, now: float, final: str = "") -> str:
         elapsed = max(now - self.start, 1e-9)
         rate = average_rate(self.count, elapsed)
         parts = [f"{self.name}: {_fmt(max(self.count, 0), self.unit)}"]
@@ -135,7 +135,7 @@ class _PlainTask:
         if rate is not None:
             parts.append(f"{_fmt(rate, self.unit)}/s")
         if final:
-            parts.append(f"done in {elapsed:,.1f}s")
+            parts.append(f"{final} in {elapsed:,.1f}s")
         elif self.now:
             parts.append(f"now: {self.now}")
         return ", ".join(parts)
@@ -178,9 +178,10 @@ class _RichTask:
     def note(self, text: str) -> None:
         self.owner.bars.update(self.task_id, note=text)  # type: ignore[arg-type]
 
-    def done(self) -> None:
+    def done(self, outcome: str = "done") -> None:
         task = self.owner.bars.tasks[self.task_id]
-        self.owner.bars.update(self.task_id, total=task.completed, note="")  # type: ignore[arg-type]
+        note = "" if outcome == "done" else outcome  # a bar that did not finish says how it ended
+        self.owner.bars.update(self.task_id, total=task.completed, note=note)  # type: ignore[arg-type]
         self.owner.bars.stop_task(self.task_id)  # type: ignore[arg-type]
 
 

@@ -320,6 +320,9 @@ def test_rejected_key_stops_with_a_clear_line_and_never_prints_the_key(
     # Requests cancelled by the stop may still be in the server's hands: none got through, though.
     assert api.seen(status=401) and not api.seen(status=200)
     assert category_files(out) == []
+    # With progress lines on, no category says "done": they were stopped.
+    rc, _, err = gen(capsys, out, "--categories", "security,ml-ai", "--progress", "plain")
+    assert rc == 2 and "security: 0 calls" in err and "stopped in" in err and "done in" not in err, err
 
 
 def test_slow_answer_hits_the_timeout(api: FakeMessagesAPI, tmp_path: Path,

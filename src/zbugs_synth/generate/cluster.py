@@ -59,7 +59,7 @@ class _CountTask:
     def set_total(self, total: float | None) -> None:
         pass
 
-    def done(self) -> None:
+    def done(self, outcome: str = "done") -> None:
         pass
 
 

@@ -391,14 +391,17 @@ class Generator:
     async def _category(self, plan: CategoryPlan) -> None:
         run = CategoryRun(self, plan)
         result = self.report.results[plan.name] = CategoryResult(plan.name, run.usage)
+        outcome = "stopped"  # cancelled, or the whole run stopped (an API failure elsewhere, Ctrl-C)
         try:
             data = await run.run()
+            outcome = "done"
         except CategoryFailed as e:
+            outcome = "failed"
             result.error = str(e)
             self.progress.log(f"{plan.name}: failed: {e}")
             return
         finally:
-            run.task.done()
+            run.task.done(outcome)
         try:
             result.path = write_category(self.out_dir, data)
             self.kept.append(parse_category(data, str(result.path)))

@@ -96,9 +96,9 @@ class _LazyTask:
     def set_total(self, total: float | None) -> None:
         self._get().set_total(total)
 
-    def done(self) -> None:
+    def done(self, outcome: str = "done") -> None:
         if self._task is not None:
-            self._task.done()
+            self._task.done(outcome)
 
 
 # Stage 1's priorities: copies first, then the early ANALYZEs, then what the early foreign key checks
