@@ -152,15 +152,16 @@ def run(args: argparse.Namespace) -> int:
     from zbugs_synth.templates.llm import Interrupted, generate
 
     progress = make_progress(args.progress)
+    report: RunReport | None = None
     try:
         report = generate(cfg, todo, progress, kept=kept, default_pools=default_pools, people=people)
     except Interrupted as stop:
-        progress.close()
-        _print_usage(stop.report)  # what the calls so far cost, before the interrupted line
+        report = stop.report  # what the calls so far cost, printed before the interrupted line
         raise
     finally:
         progress.close()
-    _print_usage(report)
+        if report is not None:
+            _print_usage(report)
     try:
         summary = write_summary(cfg.out)
     except OSError as e:

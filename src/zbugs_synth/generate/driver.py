@@ -360,8 +360,7 @@ def generate_part(cfg: GenerateConfig, spec: PartSpec, sink: Sink, progress: Pro
     if _check_destination(cfg, sink, prep.dataset_id):
         return PartResult(spec, _result(sink.display, Manifest(prep.dataset_id, {}, [], __version__), 0.0, {}),
                           True)
-    lock = spec.manifest_name.replace("/part-", "/.part-").removesuffix(".json") + ".lock"
-    with sink.hold(lock, f": part {spec.part} of {spec.parts}"):
+    with sink.hold(spec.lock_name, f": part {spec.part} of {spec.parts}"):
         return _write_part(cfg, spec, sink, progress, prep, started)
 
 

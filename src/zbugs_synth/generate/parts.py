@@ -86,6 +86,12 @@ class PartSpec:
     def manifest_name(self) -> str:
         return part_manifest_name(self.part, self.parts)
 
+    @property
+    def lock_name(self) -> str:
+        """The part's writer lock beside its manifest, hidden (generate.lock)."""
+        directory, _, name = self.manifest_name.rpartition("/")
+        return f"{directory}/.{name.removesuffix('.json')}.lock"
+
     def list_own(self, sink: Sink) -> dict[str, int]:
         """This part's files in `sink` (name -> bytes): one listing per table, by name prefix, so a
         part never lists the whole dataset (thousands of parts would list it thousands of times)."""

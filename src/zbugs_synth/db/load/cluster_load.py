@@ -45,9 +45,9 @@ from zbugs_synth.config.generate import GenerateConfig
 from zbugs_synth.db.connect import scrub
 from zbugs_synth.db.load import state
 from zbugs_synth.db.load.dataset import DataFile
-from zbugs_synth.db.load.jobs import CopyDataError, Sequence, _is_data_error, _one_line
+from zbugs_synth.db.load.jobs import CopyDataError, Sequence
 from zbugs_synth.db.load.session import APP_WORKER, Sessions
-from zbugs_synth.db.load.stream import GeneratedDataset, GeneratedSource, describe
+from zbugs_synth.db.load.stream import GeneratedDataset, GeneratedSource, copy_error, describe
 from zbugs_synth.db.names import qi, qt
 from zbugs_synth.errors import PermanentError, UserError
 from zbugs_synth.generate.cluster import TASK_RETRIES, EventProgress, check_scheduler, refused, run_parts
@@ -108,13 +108,11 @@ class PartCopySink:
                 if cur.rowcount != n_rows:
                     raise CopyDataError(f"generated {self.table}: the server read {cur.rowcount:,} rows, "
                                         f"{n_rows:,} were sent")
-        except EncodeError as e:  # what COPY would have refused as CSV
-            raise CopyDataError(str(e)) from None
-        except psycopg.Error as e:
-            if _is_data_error(e):
-                raise CopyDataError(f"generated {self.table}: {_one_line(e.diag.message_primary or str(e))}") \
-                    from None
-            raise
+        except (EncodeError, psycopg.Error) as e:
+            mapped = copy_error(self.table, e)
+            if mapped is e:
+                raise
+            raise mapped from None
         self.rows += n_rows
         self.bytes += len(data)
 

@@ -257,7 +257,7 @@ class Loader:
                 self.load_open = False
             finally:
                 pool.close()
-            result.rows = self.recorded or run.rows_by_table()
+            result.rows = self.recorded
             if self.recount:  # nothing was copied by this run (what is there was counted, see _rows_now)
                 result.rows_before = sum(result.rows.values())
             result.bytes = dataset.total_bytes

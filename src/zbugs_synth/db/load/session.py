@@ -64,10 +64,9 @@ class Sessions:
         issues. With writeback under way the commits take tens of milliseconds."""
         try:
             conn.execute("SELECT set_config('backend_flush_after', %s, false)", (FLUSH_AFTER,))
+            self.flush_after = FLUSH_AFTER
         except psycopg.Error:
             self.flush_after = None
-            return
-        self.flush_after = FLUSH_AFTER
 
     def plan(self, jobs: int, cores: int) -> None:
         """Split the memory budget over `jobs` connections. Index builds run one per connection

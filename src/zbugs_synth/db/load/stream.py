@@ -80,6 +80,16 @@ def describe(cfg: GenerateConfig) -> str:
     return f"generated ({', '.join(shown)})"
 
 
+def copy_error(table: str, e: BaseException) -> BaseException:
+    """What a failure while streaming generated rows of `table` is: a CopyDataError (the load is
+    undone) for rows the encoder or the server refuses, else `e` itself."""
+    if isinstance(e, EncodeError):  # what COPY would have refused as CSV
+        return CopyDataError(str(e))
+    if isinstance(e, psycopg.Error) and _is_data_error(e):
+        return CopyDataError(f"generated {table}: {_one_line(e.diag.message_primary or str(e))}")
+    return e
+
+
 class GeneratedSource:
     """A generator configuration as something the loader can load (see Loader's `source`)."""
 
@@ -321,8 +331,4 @@ class CopySink:
             self.tx.__exit__(type(exc), exc, None)
 
     def _error(self, e: BaseException) -> BaseException:
-        if isinstance(e, EncodeError):  # what COPY would have refused as CSV: undone like a data error
-            return CopyDataError(str(e))
-        if isinstance(e, psycopg.Error) and _is_data_error(e):
-            return CopyDataError(f"generated {self.f.table}: {_one_line(e.diag.message_primary or str(e))}")
-        return e
+        return copy_error(self.f.table, e)
