@@ -137,6 +137,10 @@ class Tuning:
     wal_minimal: bool = setting(True, env="ZBUGS_SEED_WAL_MINIMAL", parse=boolean,
                                 help="seed/force into the local server (db-up's, no replication slot): restart it "
                                      "at wal_level=minimal for the load, back to logical at the end")
+    toast_compress: bool = setting(False, env="ZBUGS_SEED_TOAST_COMPRESS", parse=boolean,
+                                   help="a WAL-free load (ZBUGS_SEED_WAL_MINIMAL) compresses long texts as "
+                                        "PostgreSQL does by default; false stores rows up to 8 kB as written: "
+                                        "~2.5 CPU-s less per million issues, the database ~2.6 % bigger")
     autovacuum_off: bool = setting(True, env="ZBUGS_SEED_AUTOVACUUM_OFF", parse=boolean,
                                    help="turn autovacuum off on the loaded tables while loading")
     index_sort_mem: str = setting(INDEX_SORT_MEM, env="ZBUGS_SEED_INDEX_SORT_MEM", parse=memory_value,

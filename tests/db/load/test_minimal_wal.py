@@ -63,6 +63,18 @@ def _wal_since(url: str, lsn: str) -> int:
         return int(c.execute("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), %s)", (lsn,)).fetchone()[0])  # type: ignore[index]
 
 
+def _storage(url: str) -> tuple[int, int, dict[str, list[str]]]:
+    """Long texts (a row over the ~2 kB where PostgreSQL compresses by default), how many of those are
+    stored compressed, and the reloptions of the zbugs tables that have any."""
+    with psycopg.connect(url, autocommit=True) as c:
+        long, packed = c.execute(
+            "SELECT count(*), count(pg_column_compression(v)) FROM (SELECT description AS v FROM issue "
+            "UNION ALL SELECT body FROM comment) t WHERE octet_length(v) > 2100").fetchone()  # type: ignore[misc]
+        options = dict(c.execute("SELECT relname::text, reloptions::text[] FROM pg_class WHERE relnamespace = "
+                                 "'public'::regnamespace AND relkind = 'r' AND reloptions IS NOT NULL").fetchall())
+    return long, packed, options
+
+
 def test_seed_and_force_skip_wal_and_leave_the_server_logical(embedded: Embedded, medium: Path, tmp_path: Path,
                                                              reference: dict[str, Any]) -> None:
     embedded.reset_database()
@@ -77,6 +89,9 @@ def test_seed_and_force_skip_wal_and_leave_the_server_logical(embedded: Embedded
     assert not (embedded.state / walmode.MARKER).exists()
     assert digest(embedded.url) == reference
     assert differences(embedded.url) == []
+    # Rows went in as written: long texts uncompressed, and the setting that did it is gone.
+    long, packed, options = _storage(embedded.url)
+    assert long > 100 and packed == 0 and options == {}, (long, packed, options)
 
     # The same load with WAL (the switch off): what minimal saves is most of it.
     lsn = _wal_lsn(embedded.url)
@@ -87,6 +102,8 @@ def test_seed_and_force_skip_wal_and_leave_the_server_logical(embedded: Embedded
     logged_wal = _wal_since(embedded.url, lsn)
     assert digest(embedded.url) == reference
     assert minimal_wal < 0.1 * logged_wal, (minimal_wal, logged_wal)
+    long, packed, options = _storage(embedded.url)  # PostgreSQL's default: long texts compressed
+    assert packed > long // 2 and options == {}, (long, packed, options)
 
     # Force, WAL-free again.
     ran = run(tmp_path, embedded.state, *SEED, ZERO_SEED_DATA_DIR=str(medium), ZERO_SEED_FORCE="true")
@@ -106,9 +123,36 @@ def test_a_replication_slot_keeps_the_server_logical(embedded: Embedded, medium:
         assert ran.code == 0, ran.text
         assert "replication slot" in ran.text and "restarting" not in ran.text
         assert embedded.running.pid == pid  # never restarted
+        long, packed, _ = _storage(embedded.url)  # stored as PostgreSQL does by default, not as written
+        assert packed > long // 2, (long, packed)
     finally:
         with psycopg.connect(embedded.url, autocommit=True) as c:
             c.execute("SELECT pg_drop_replication_slot('zbugs_test_slot')")
+
+
+def test_a_tables_own_toast_target_and_the_compress_switch_are_respected(embedded: Embedded, medium: Path,
+                                                                         tmp_path: Path) -> None:
+    """Stored as written is the WAL-free load's default, not an override: a table whose schema sets
+    toast_tuple_target keeps it and is stored by it, and ZBUGS_SEED_TOAST_COMPRESS=true compresses."""
+    embedded.reset_database()
+
+    def packed(table: str, column: str) -> int:
+        return int(_query(embedded, f"SELECT count(pg_column_compression({column})) FROM {table}"))
+
+    with psycopg.connect(embedded.url, autocommit=True) as c:
+        c.execute("ALTER TABLE comment SET (toast_tuple_target = 128)")
+    ran = run(tmp_path, embedded.state, *SEED, ZERO_SEED_DATA_DIR=str(medium))
+    assert ran.code == 0 and "wal_level=minimal" in ran.text, ran.text
+    assert packed("issue", "description") == 0 and packed("comment", "body") > 1000
+    assert _storage(embedded.url)[2] == {"comment": ["toast_tuple_target=128"]}
+
+    ran = run(tmp_path, embedded.state, *SEED, ZERO_SEED_DATA_DIR=str(medium), ZERO_SEED_FORCE="true",
+              ZBUGS_SEED_TOAST_COMPRESS="true")
+    assert ran.code == 0 and "wal_level=minimal" in ran.text, ran.text
+    long, compressed, _ = _storage(embedded.url)
+    assert packed("issue", "description") > 0 and compressed > long // 2, (long, compressed)
+    with psycopg.connect(embedded.url, autocommit=True) as c:
+        c.execute("ALTER TABLE comment RESET (toast_tuple_target)")
 
 
 def test_a_url_naming_the_local_server_is_still_the_local_server(embedded: Embedded, medium: Path,
@@ -218,6 +262,8 @@ def test_direct_load_at_minimal_killed_while_streaming(embedded: Embedded, tmp_p
     assert embedded.wal_level() == "logical" and not embedded.at_minimal()
     assert differences(embedded.url) == []
     assert digest(embedded.url) == reference
+    long, packed, options = _storage(embedded.url)  # the streamed tables too went in as written
+    assert long > 100 and packed == 0 and options == {}, (long, packed, options)
 
 
 @contextmanager

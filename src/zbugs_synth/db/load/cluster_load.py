@@ -251,7 +251,8 @@ class ClusterSource(GeneratedSource):
 
     def load(self, conn: Conn, open_conn: Callable[[], Conn], run_id: int, todo: list[DataFile],
              seq: Sequence | None, freeze: Callable[[str], bool], progress: Progress,
-             on_done: Callable[[DataFile, int], None], dataset: GeneratedDataset) -> None:
+             on_done: Callable[[DataFile, int], None], dataset: GeneratedDataset, *, as_written: bool = False) -> None:
+        # Parts commit one by one into the tables (no TRUNCATE, no FREEZE): `freeze` and `as_written` do not apply.
         if self.bound is None:
             raise RuntimeError("ClusterSource.load before bind")
         state.check_recorded(conn, run_id, {f.name for f in dataset.files},

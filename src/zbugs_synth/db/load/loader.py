@@ -846,6 +846,12 @@ class Loader:
         return (fits and run.mode in ("seed", "force") and table != "project"  # project: the Zero row
                 and not any(s.table == table for s in run.shards.values()))
 
+    def _as_written(self) -> bool:
+        """Whether the tables a copy empties are stored as written, uncompressed (jobs.store_as_written):
+        only at wal_level=minimal, where no replication slot can exist (nobody decodes the DDL) and the
+        server is the tool's own."""
+        return self.minimal and not self.tuning.toast_compress
+
     def _copy_fn(self, run: state.Run, files: list[DataFile], seq: Sequence | None, task: Task,
                  freeze: bool, checks: list[SavedForeignKey] | None = None) -> Callable[[Conn], None]:
         def done(file: DataFile, rows: int) -> None:
@@ -853,7 +859,8 @@ class Loader:
             self.progress.log(f"loaded {file.name}: {rows:,} rows")
 
         def fn(conn: Conn) -> None:
-            work.copy_files(conn, run.id, files, seq, task, done, freeze=freeze, checks=checks)
+            work.copy_files(conn, run.id, files, seq, task, done, freeze=freeze, as_written=self._as_written(),
+                            checks=checks)
             if isinstance(task, _LazyTask) and task.finish_units(len(files)):
                 task.done()  # the table's last file: its bar stops here, not when every table is in
 
@@ -874,7 +881,8 @@ class Loader:
 
         def fn(conn: Conn) -> None:
             self.source.load(conn, lambda: self.sessions.open(session.APP_WORKER), run.id, todo, seq,
-                             lambda t: self._freeze(run, t, []), self.progress, done, dataset)
+                             lambda t: self._freeze(run, t, []), self.progress, done, dataset,
+                             as_written=self._as_written())
 
         return Job(key, "copy", fn, priority=1e15, fatal=True)
 

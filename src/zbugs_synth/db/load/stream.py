@@ -35,7 +35,14 @@ from zbugs_synth.config import settings_of
 from zbugs_synth.config.generate import GenerateConfig
 from zbugs_synth.db.load import state
 from zbugs_synth.db.load.dataset import DataFile, Dataset
-from zbugs_synth.db.load.jobs import CopyDataError, Sequence, _is_data_error, _one_line
+from zbugs_synth.db.load.jobs import (
+    CopyDataError,
+    Sequence,
+    _is_data_error,
+    _one_line,
+    store_as_written,
+    stored_as_written,
+)
 from zbugs_synth.db.names import qi, qt
 from zbugs_synth.generate.driver import check_against_pack, dataset_id, pack_digest, write_tables, written_tables
 from zbugs_synth.generate.sinks import Lease, NullSink, TableSink
@@ -142,8 +149,9 @@ class GeneratedSource:
 
     def load(self, conn: Conn, open_conn: Callable[[], Conn], run_id: int, todo: list[DataFile],
              seq: Sequence | None, freeze: Callable[[str], bool], progress: Progress,
-             on_done: Callable[[DataFile, int], None], dataset: GeneratedDataset) -> None:
-        """Generate every table; stream the `todo` ones into COPY (one transaction each), drop the rest."""
+             on_done: Callable[[DataFile, int], None], dataset: GeneratedDataset, *, as_written: bool = False) -> None:
+        """Generate every table; stream the `todo` ones into COPY (one transaction each), drop the rest.
+        `as_written`: the tables `freeze` empties are stored as written (jobs.store_as_written)."""
         state.check_recorded(conn, run_id, {f.name for f in dataset.files}, "db-seed-synthetic --generate")
         wanted = {f.table: f for f in todo}
         extra: list[Conn] = []
@@ -160,7 +168,7 @@ class GeneratedSource:
                 else:
                     c = conn
                 sinks[table] = CopySink(c, run_id, f, seq if table == "issue" else None, freeze(table),
-                                        on_done, dataset.sent, binary=self.binary)
+                                        on_done, dataset.sent, binary=self.binary, as_written=as_written)
             t = time.perf_counter()
             write_tables(self.cfg, self.pack, sinks, progress, self.phases)
             for s in sinks.values():  # the tables commit on their own threads, at once: wait for each
@@ -193,7 +201,8 @@ class CopySink:
     `wait` joins the thread and raises what went wrong there."""
 
     def __init__(self, conn: Conn, run_id: int, f: DataFile, seq: Sequence | None, freeze: bool,
-                 on_done: Callable[[DataFile, int], None], sent: dict[str, int], *, binary: bool = False) -> None:
+                 on_done: Callable[[DataFile, int], None], sent: dict[str, int], *, binary: bool = False,
+                 as_written: bool = False) -> None:
         self.conn, self.run_id, self.f, self.on_done, self.sent = conn, run_id, f, on_done, sent
         # Encoded on the sending thread (the C encoder lets go of the GIL), beside the generator.
         self.encoder = Encoder(f.table, f.columns) if binary else None
@@ -204,6 +213,7 @@ class CopySink:
         self.sender: threading.Thread | None = None
         self.error: BaseException | None = None
         self.stopping = False
+        self.as_written = False  # stored uncompressed until the commit (jobs.store_as_written)
         self.tx = conn.transaction()
         self.tx.__enter__()
         try:
@@ -211,6 +221,7 @@ class CopySink:
             self.xid = int(xid)
             if freeze:
                 conn.execute(f"TRUNCATE {qt(f.table)}")
+                self.as_written = as_written and store_as_written(conn, f.table)
             self.start: int | None = None
             if seq is not None and seq.column not in f.columns:
                 self.start = seq.base + state.loaded_issue_rows(conn, run_id)
@@ -318,6 +329,8 @@ class CopySink:
         rows = self.cur.rowcount
         if rows != self.rows:
             raise CopyDataError(f"generated {self.f.table}: the server read {rows:,} rows, {self.rows:,} were sent")
+        if self.as_written:
+            stored_as_written(self.conn, self.f.table)
         state.record_shard(self.conn, self.run_id, self.f.name, self.f.table, rows, self.xid, self.start)
         self.tx.__exit__(None, None, None)  # COMMIT: the table and its record, together
         self.closed = True
