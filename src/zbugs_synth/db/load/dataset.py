@@ -72,8 +72,20 @@ class DataFile:
         return float(self.expected) if self.expected is not None else self.bytes / 150
 
 
+# How a generated dataset's source reads (stream.describe), in messages and in the bookkeeping
+# (seed_runs.source): a resumed load knows by it that its dataset is a configuration, not a directory.
+GENERATED_SOURCE = "generated ("
+
+
+def generated_source(source: str) -> bool:
+    return source.startswith(GENERATED_SOURCE)
+
+
 @dataclass(frozen=True)
 class Dataset:
+    """A dataset as the loader sees it: CSV shards in a directory or behind a URL, or (GeneratedDataset)
+    a generator configuration whose rows are made while they load."""
+
     directory: Path | None  # None: a remote dataset (`source` is its URL, credentials redacted)
     source: str  # the directory as the user gave it
     dataset_id: str
@@ -94,6 +106,11 @@ class Dataset:
 
     def bytes_of(self, table: str) -> int:
         return sum(f.bytes for f in self.files_of(table))
+
+    @property
+    def generated(self) -> bool:
+        """Rows made on the fly (--generate), not files: GeneratedDataset says so."""
+        return False
 
     @property
     def has_users(self) -> bool:

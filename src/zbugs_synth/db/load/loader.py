@@ -42,7 +42,7 @@ from zbugs_synth.db import schema
 from zbugs_synth.db.connect import mask_url, names_local_server, resolve_db_url, scrub
 from zbugs_synth.db.load import append, bookkeeping, session, state, undo, zerocache
 from zbugs_synth.db.load import jobs as work
-from zbugs_synth.db.load.dataset import DataFile, Dataset, check_checksums, inspect_dataset
+from zbugs_synth.db.load.dataset import DataFile, Dataset, check_checksums, generated_source, inspect_dataset
 from zbugs_synth.db.load.jobs import CopyDataError, RebuildError, Sequence
 from zbugs_synth.db.load.minimal_wal import minimal_wal
 from zbugs_synth.db.load.objects import (
@@ -153,18 +153,14 @@ def _manifest_seed(manifest: dict[str, Any] | None) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def _generated(dataset: Dataset) -> bool:
-    return dataset.source.startswith("generated (")
-
-
 def _users(dataset: Dataset, article: str = "") -> str:
     """A dataset's users in messages: its user CSV, or (--generate) its users."""
-    return "users" if _generated(dataset) else f"{article}user CSV"
+    return "users" if dataset.generated else f"{article}user CSV"
 
 
 def _pieces(dataset: Dataset) -> str:
     """What a dataset's loading units are: files, or (--generate) tables, or tables' parts (Dask)."""
-    if not _generated(dataset):
+    if not dataset.generated:
         return "files"
     return "tables" if len({f.table for f in dataset.files}) == len(dataset.files) else "table parts"
 
@@ -433,10 +429,10 @@ class Loader:
         flag = {"force": " ZERO_SEED_FORCE=true", "append": " ZERO_SEED_APPEND=true"}.get(run.mode, "")
         # A --generate load has no directory: the generator settings it names say which dataset it is.
         how = (f"db-seed-synthetic --generate and the generator settings of {run.source}{flag}"
-               if run.source.startswith("generated (") else f"ZERO_SEED_DATA_DIR={run.source}{flag}")
+               if generated_source(run.source) else f"ZERO_SEED_DATA_DIR={run.source}{flag}")
         here = str(dataset.directory.resolve()) if dataset.directory else dataset.source
         if (run.directory or run.source) == here and run.mode == self.cfg.mode \
-                and not run.source.startswith("generated ("):
+                and not generated_source(run.source):
             # The same command, but the files changed since the load began (e.g. "fixed" after it failed):
             # they are another dataset now, and the rows already in came from the old files.
             raise UserError(
@@ -603,7 +599,7 @@ class Loader:
             for f in failures[1:]:
                 self.say(f"error: {f}")
             more = f" (and {len(failures) - 1} more, above)" if len(failures) > 1 else ""
-            files = "" if run.source.startswith("generated (") else \
+            files = "" if generated_source(run.source) else \
                 " (the files are loaded already: editing them makes another dataset)"
             raise LoadFailed(f"{failures[0]}{more}. Every other index, foreign key and trigger is in place; "
                              f"fix the rows in the database{files} and run the same command again to finish the "

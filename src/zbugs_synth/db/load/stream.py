@@ -34,7 +34,7 @@ from zbugs_synth import __version__
 from zbugs_synth.config import settings_of
 from zbugs_synth.config.generate import GenerateConfig
 from zbugs_synth.db.load import state
-from zbugs_synth.db.load.dataset import DataFile, Dataset
+from zbugs_synth.db.load.dataset import GENERATED_SOURCE, DataFile, Dataset
 from zbugs_synth.db.load.jobs import (
     CopyDataError,
     Sequence,
@@ -67,6 +67,10 @@ class GeneratedDataset(Dataset):
         return self.cfg.num_users if self.cfg is not None else None
 
     @property
+    def generated(self) -> bool:
+        return True
+
+    @property
     def total_bytes(self) -> int:
         return sum(self.sent.values())
 
@@ -84,7 +88,7 @@ def describe(cfg: GenerateConfig) -> str:
         value = getattr(cfg, name)
         if (name in content or name == "templates_dir") and value != getattr(default, name):
             shown.append(f"{setting.env}={str(value).lower() if isinstance(value, bool) else value}")
-    return f"generated ({', '.join(shown)})"
+    return f"{GENERATED_SOURCE}{', '.join(shown)})"
 
 
 def copy_error(table: str, e: BaseException) -> BaseException:
