@@ -460,14 +460,19 @@ def test_ctrl_c_still_says_what_the_calls_so_far_cost(api: FakeMessagesAPI, tmp_
         api.add(Fault.hang(category=c, times=1000))
     cmd = [sys.executable, "-m", "zbugs_synth", "generate-templates", "--out", str(out), "--progress", "none",
            *SMALL]
-    proc = subprocess.Popen(cmd, env=dict(os.environ), cwd=tmp_path, text=True,
+    proc = subprocess.Popen(cmd, env=dict(os.environ, PYTHONFAULTHANDLER="1"), cwd=tmp_path, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 20
         while not category_files(out) and time.monotonic() < deadline and proc.poll() is None:
             time.sleep(0.05)
         proc.send_signal(signal.SIGINT)
-        stdout, stderr = proc.communicate(timeout=30)
+        try:
+            stdout, stderr = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:  # seen once, under load: the stacks of every thread say where
+            proc.send_signal(signal.SIGABRT)
+            stdout, stderr = proc.communicate(timeout=30)
+            pytest.fail(f"still running 30 s after Ctrl-C:\n{stdout}\n{stderr}")
     finally:
         proc.kill()
         api.release()
