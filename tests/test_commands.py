@@ -77,3 +77,15 @@ def test_quickstart_help_says_it_is_hermetic(capsys) -> None:
 def test_quickstart_never_reenters_the_cli_nor_edits_the_environment() -> None:
     source = (Path(zbugs_synth.__file__).parent / "commands" / "quickstart.py").read_text()
     assert "cli import" not in source and "os.environ" not in source
+
+
+def test_ctrl_c_while_the_command_loads_is_one_line(monkeypatch, capsys) -> None:
+    """Ctrl-C in the first moments (the command's modules still importing) ends like a later one:
+    one line and 130, not a traceback (seen when interrupting right after pressing Enter)."""
+    def interrupted(name: str) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(zbugs_synth.cli.importlib, "import_module", interrupted)
+    assert main(["verify"]) == 130
+    err = capsys.readouterr().err
+    assert err == "zbugs-synth: interrupted\n"

@@ -64,7 +64,11 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser(argv)
+    try:
+        parser = build_parser(argv)  # imports the command's modules: a Ctrl-C lands here in the first ~0.3 s
+    except KeyboardInterrupt:
+        print("zbugs-synth: interrupted", file=sys.stderr)
+        return 130
     args, unknown = parser.parse_known_args(argv)
     if unknown:
         _unknown_arguments(parser, args, unknown)
