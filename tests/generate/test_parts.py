@@ -113,7 +113,8 @@ def test_combine_waits_for_every_part_and_refuses_mixed_configurations(monkeypat
             (out / f.relative_to(other)).write_bytes(f.read_bytes())
     capsys.readouterr()
     assert main(["combine-parts", str(out)]) == 2
-    assert "different configurations" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "different configurations (seed 42 against 43)" in err and len(err.strip().splitlines()) == 1, err
     assert not (out / MANIFEST_NAME).exists()
 
 
@@ -157,6 +158,10 @@ def test_a_damaged_parts_dataset_is_repaired_by_rerunning_the_part(monkeypatch, 
     (["--parts", "2", "--part", "2"], {"SEED": "43"}, "holds parts of another configuration's dataset"),
     (["--parts", "2", "--part", "2"], {"NUM_ISSUES": "30000"}, "holds parts of another configuration's dataset"),
     (["--parts", "3", "--part", "2"], {}, "holds parts of a dataset in another number of parts (part-1-of-2.json)"),
+    # The same rows cut into other files: the parts would not make the dataset one run writes.
+    (["--parts", "2", "--part", "2"], {"SHARD_SIZE": "1000"},
+     "holds parts of this dataset made with other settings (parts/part-1-of-2.json: shardSize 3000 against 1000 "
+     "here)"),
 ])
 def test_a_part_of_another_configuration_is_refused_before_it_writes(monkeypatch, tmp_path, capsys, args, env,
                                                                       needle) -> None:
@@ -346,3 +351,41 @@ def test_all_tables_parts_are_byte_identical_however_they_are_run(monkeypatch, t
     (at_once / MANIFEST_NAME).unlink()
     assert main(["combine-parts", str(at_once)]) == 0
     assert (at_once / MANIFEST_NAME).read_bytes() == before
+
+
+def test_forcing_one_part_to_other_settings_leaves_the_others_to_make_again(monkeypatch, tmp_path, capsys) -> None:
+    """--force on one part: its parts made with other settings go (their files are replaced when each
+    is made again), and the dataset is combined once every part has the new settings."""
+    out = tmp_path / "p"
+    assert gen(monkeypatch, out, "--parts", "2", "--part", "1") == 0
+    assert gen(monkeypatch, out, "--parts", "2", "--part", "2", "--force", SHARD_SIZE="1000") == 0
+    assert {p.name for p in (out / "parts").glob("*.json")} == {"part-2-of-2.json"}
+    assert not (out / MANIFEST_NAME).exists()
+    capsys.readouterr()
+    assert gen(monkeypatch, out, "--parts", "2", "--part", "1", SHARD_SIZE="1000") == 0
+    m = read_manifest(out)
+    assert m is not None and m.config["shardSize"] == 1000
+    assert {p.name: p.stat().st_size for p in out.iterdir() if parse_shard_name(p.name)} == \
+        {f.name: f.bytes for f in m.files}
+    assert max(f.rows for f in m.files) <= 1000
+
+
+def test_parts_made_from_copies_of_one_template_pack_combine(monkeypatch, tmp_path, whole) -> None:
+    """Parts made on other machines read the same pack from other paths: the same dataset (the pack's
+    digest is in its id), combined; the manifest names part 1's path."""
+    import shutil
+
+    import zbugs_synth.templates
+
+    pack = Path(zbugs_synth.templates.__file__).parent / "pack"
+    a, b = tmp_path / "machine-a" / "templates", tmp_path / "machine-b" / "templates"
+    shutil.copytree(pack, a)
+    shutil.copytree(pack, b)
+    out = tmp_path / "p"
+    assert gen(monkeypatch, out, "--parts", "2", "--part", "2", TEMPLATES_DIR=str(b)) == 0
+    assert gen(monkeypatch, out, "--parts", "2", "--part", "1", TEMPLATES_DIR=str(a)) == 0
+    m, w = read_manifest(out), read_manifest(whole)
+    assert m is not None and w is not None
+    assert m.dataset_id == w.dataset_id and m.config["templates"] == str(a)
+    for table in TABLES:
+        assert data_rows(out, table) == data_rows(whole, table), table

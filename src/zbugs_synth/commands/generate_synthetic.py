@@ -143,6 +143,8 @@ def run_combine(args: argparse.Namespace) -> int:
     if isinstance(sink, LocalSink) and not sink.directory.is_dir():
         raise UserError(f"{args.destination}: not a directory")
     combined = combine(sink, force=args.force)
+    if combined is None:  # only for a generate run's expected configuration
+        raise RuntimeError("combine without an expected configuration returned nothing")
     m = combined.manifest
     print(f"{sink.display}: {combined.parts} parts combined into manifest.json ({len(m.files)} files, "
           f"{sum(f.rows for f in m.files):,} rows, {human_bytes(sum(f.bytes for f in m.files))}; "

@@ -28,7 +28,7 @@ from typing import Any
 
 from zbugs_synth.config.generate import GenerateConfig
 from zbugs_synth.errors import PermanentError, UserError
-from zbugs_synth.generate.driver import Prepared, _announce, generate_part, prepare
+from zbugs_synth.generate.driver import Prepared, _announce, generate_part, parts_key, prepare
 from zbugs_synth.generate.partitioned import (
     PartsOutcome,
     check_parts_destination,
@@ -283,14 +283,15 @@ def _run_on_cluster(cfg: GenerateConfig, prep: Prepared, sink: Sink, parts: int,
                     started: float) -> PartsOutcome:
     outcome = PartsOutcome(sink.display, parts)
     _announce(cfg, progress, f"{sink.display} ({parts} parts on the Dask cluster at {redact_url(cfg.scheduler or '')})")
-    if check_parts_destination(cfg, sink, prep.dataset_id, parts, progress):
+    if check_parts_destination(cfg, sink, prep, parts, progress):
         progress.log("this dataset is already complete there: nothing to do")
-        outcome.combined, outcome.present = combine_if_complete(sink, parts, cfg.force, prep.dataset_id)
+        outcome.combined, outcome.present = combine_if_complete(sink, parts, cfg, prep)
         outcome.elapsed = time.perf_counter() - started
         return outcome
     present = sink.list()  # once here, rather than once per part
     with ThreadPoolExecutor(max_workers=READ_JOBS) as pool:  # one GET per part manifest
-        done = list(pool.map(lambda k: complete_part(sink, PartSpec(k, parts), prep.dataset_id, present),
+        key = parts_key(cfg, prep)
+        done = list(pool.map(lambda k: complete_part(sink, PartSpec(k, parts), key, present),
                              range(1, parts + 1)))
     todo = [k for k, complete in zip(range(1, parts + 1), done, strict=True) if not complete]
     outcome.skipped = parts - len(todo)
@@ -308,7 +309,7 @@ def _run_on_cluster(cfg: GenerateConfig, prep: Prepared, sink: Sink, parts: int,
 
     run_parts(cfg, prep, parts, todo, progress, submit=submit, on_result=on_result,
               rerun="rerun to finish the missing parts")
-    outcome.combined, outcome.present = combine_if_complete(sink, parts, cfg.force, prep.dataset_id)
+    outcome.combined, outcome.present = combine_if_complete(sink, parts, cfg, prep)
     if outcome.combined is None:
         raise UserError(f"{sink.display}: {outcome.present} of {parts} part manifests visible here after every task "
                         "finished: is OUTPUT_DIR a directory the workers and this machine share?")

@@ -27,7 +27,7 @@ from zbugs_synth.cpus import usable_cpus
 from zbugs_synth.errors import UserError
 from zbugs_synth.generate.ids import LABEL_BITS
 from zbugs_synth.generate.lock import hold
-from zbugs_synth.generate.parts import PartSpec, complete_part, part_manifest, read_part
+from zbugs_synth.generate.parts import PartSpec, complete_part, part_key, part_manifest, read_part
 from zbugs_synth.generate.plan import Buffers, Chunk, KernelPlan, chunk_ranges
 from zbugs_synth.generate.sink import Sink
 from zbugs_synth.generate.sinks import Lease, TableSink
@@ -196,6 +196,17 @@ def manifest_config(cfg: GenerateConfig, digest: str) -> dict[str, Any]:
               "templatesDigest": digest, "shardSize": cfg.shard_size}
     config.pop("shard_size", None)
     return config
+
+
+def parts_key(cfg: GenerateConfig, prep: Prepared) -> str:
+    """parts.part_key of the part manifests this configuration writes."""
+    return part_key(parts_manifest(cfg, prep))
+
+
+def parts_manifest(cfg: GenerateConfig, prep: Prepared) -> Manifest:
+    """A part manifest of this configuration, but for its files and part numbers."""
+    return Manifest(dataset_id=prep.dataset_id, config=manifest_config(cfg, prep.digest), files=[],
+                    tool_version=__version__)
 
 
 def _announce(cfg: GenerateConfig, progress: Progress, where: str) -> None:
@@ -368,7 +379,7 @@ def _write_part(cfg: GenerateConfig, spec: PartSpec, sink: Sink, progress: Progr
                 started: float) -> PartResult:
     i0, i1 = spec.issue_range(cfg.num_issues)
     present = spec.list_own(sink)
-    if complete_part(sink, spec, prep.dataset_id, present):
+    if complete_part(sink, spec, parts_key(cfg, prep), present):
         manifest = read_part(sink, spec.manifest_name).manifest
         return PartResult(spec, _result(sink.display, manifest, 0.0, {}), True)
     # A previous attempt of this part (killed, or another configuration's when forced): its files go.

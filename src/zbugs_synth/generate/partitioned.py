@@ -20,14 +20,18 @@ from zbugs_synth.generate.driver import (
     dataset_manifest,
     drop_dataset_manifest,
     generate_part,
+    parts_key,
+    parts_manifest,
     prepare,
 )
 from zbugs_synth.generate.parts import (
     Combined,
     PartSpec,
     combine,
+    key_difference,
     list_parts,
     missing_files,
+    part_key,
     part_manifest_name,
     read_part,
 )
@@ -81,26 +85,30 @@ def parts_of(cfg: GenerateConfig) -> int:
     return parts
 
 
-def combine_if_complete(sink: Sink, parts: int, force: bool, dataset_id: str) -> tuple[Combined | None, int]:
+def combine_if_complete(sink: Sink, parts: int, cfg: GenerateConfig, prep: Prepared) -> tuple[Combined | None, int]:
     """Combine when all `parts` part manifests are present; (None, how many are) otherwise. A dataset
     already combined is left as it is (a rerun writes nothing)."""
     _, done = dataset_manifest(sink)
-    if done is not None and done.dataset_id == dataset_id:
+    if done is not None and done.dataset_id == prep.dataset_id:
         return Combined(done, parts, written=False), parts
     names = list_parts(sink)
     present = sum(1 for k in range(1, parts + 1) if part_manifest_name(k, parts) in names)
     if present < parts:
         return None, present
-    return combine(sink, force=force, expect=(dataset_id, parts)), present
+    combined = combine(sink, force=cfg.force, expect=(parts_key(cfg, prep), parts))
+    if combined is None:  # --force deleted parts made with other settings
+        present = sum(1 for k in range(1, parts + 1) if part_manifest_name(k, parts) in list_parts(sink))
+    return combined, present
 
 
-def check_parts_destination(cfg: GenerateConfig, sink: Sink, dataset_id: str, parts: int,
+def check_parts_destination(cfg: GenerateConfig, sink: Sink, prep: Prepared, parts: int,
                             progress: Progress) -> bool:
     """Before a parts run writes anything: True if this very dataset is complete in `sink` (every file
     its manifest.json lists, at the listed size). A damaged one loses its manifest.json, so that it no
     longer looks complete and the parts whose files are damaged are written again. Another
     configuration's dataset, or part manifests of one, are refused unless --force (a part would
     otherwise overwrite files that another configuration's parts list)."""
+    dataset_id = prep.dataset_id
     present, old = dataset_manifest(sink)
     if old is not None and old.dataset_id == dataset_id:
         damaged = missing_files(old, sink.list())
@@ -123,10 +131,14 @@ def check_parts_destination(cfg: GenerateConfig, sink: Sink, dataset_id: str, pa
                         f"({other_counts[0].rpartition('/')[2]}); use --force to replace them or choose "
                         "another OUTPUT_DIR")
     if names:  # one manifest says whose parts these are (all agree, or combining will say so)
-        other = read_part(sink, names[0]).manifest.dataset_id
-        if other != dataset_id:
-            raise UserError(f"OUTPUT_DIR={sink.display!r}: holds parts of another configuration's dataset "
-                            f"({other}); use --force to replace them or choose another OUTPUT_DIR")
+        first = read_part(sink, names[0])
+        mine = parts_manifest(cfg, prep)
+        if part_key(first.manifest) != part_key(mine):
+            whose = ("another configuration's dataset" if first.manifest.dataset_id != dataset_id
+                     else "this dataset made with other settings")
+            raise UserError(f"OUTPUT_DIR={sink.display!r}: holds parts of {whose} ({first.name}: "
+                            f"{key_difference(first.manifest, mine)} here); make every part with the same "
+                            "settings, or use --force to replace them, or choose another OUTPUT_DIR")
     return False
 
 
@@ -153,7 +165,7 @@ def run_parts(cfg: GenerateConfig, progress: Progress | None = None, prep: Prepa
 
 def _run_selected(cfg: GenerateConfig, sink: Sink, prep: Prepared, parts: int, selected: list[int],
                   outcome: PartsOutcome, progress: Progress) -> None:
-    if check_parts_destination(cfg, sink, prep.dataset_id, parts, progress):
+    if check_parts_destination(cfg, sink, prep, parts, progress):
         progress.log("this dataset is already complete there: nothing to do")
         selected = []
     for k in selected:
@@ -161,4 +173,4 @@ def _run_selected(cfg: GenerateConfig, sink: Sink, prep: Prepared, parts: int, s
         if r.skipped:
             progress.log(f"part {k} of {parts}: already complete, skipped")
         outcome.add(r.skipped, r.result.rows, r.result.bytes)
-    outcome.combined, outcome.present = combine_if_complete(sink, parts, cfg.force, prep.dataset_id)
+    outcome.combined, outcome.present = combine_if_complete(sink, parts, cfg, prep)

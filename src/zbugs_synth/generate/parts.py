@@ -149,21 +149,38 @@ def missing_files(manifest: Manifest, present: dict[str, int]) -> list[str]:
     return [f.name for f in manifest.files if present.get(f.name) != f.bytes]
 
 
-def complete_part(sink: Sink, spec: PartSpec, dataset_id: str, present: dict[str, int] | None = None) -> bool:
-    """Whether part `spec` of dataset `dataset_id` is already complete in `sink` (a rerun skips it)."""
+def complete_part(sink: Sink, spec: PartSpec, key: str, present: dict[str, int] | None = None) -> bool:
+    """Whether part `spec` of the parts with `key` (part_key) is already complete in `sink` (a rerun skips it)."""
     if (raw := sink.read(spec.manifest_name)) is None:
         return False
     try:
         manifest = parse_manifest(raw.decode("utf-8"))
     except (ManifestError, UnicodeDecodeError):
         return False
-    if manifest.dataset_id != dataset_id:
+    if part_key(manifest) != key:
         return False
     return not missing_files(manifest, present if present is not None else sink.list())
 
 
-def _config_key(m: Manifest) -> str:
-    return json.dumps({"datasetId": m.dataset_id, "config": m.config}, sort_keys=True)
+# Where the templates were read from: parts made on other machines read the same pack from other
+# paths (its content is in the dataset id, through templatesDigest).
+_NOT_PART_OF_KEY = ("templates",)
+
+
+def part_key(m: Manifest) -> str:
+    """What the parts of one dataset share: its id and its settings (the shard size too: the files of
+    parts cut at other sizes would not make the dataset one run writes), not where the templates were."""
+    config = {k: v for k, v in m.config.items() if k not in _NOT_PART_OF_KEY}
+    return json.dumps({"datasetId": m.dataset_id, "config": config}, sort_keys=True)
+
+
+def key_difference(there: Manifest, here: Manifest) -> str:
+    """The first setting two part manifests of other keys differ in, as `name=A ... name=B` text."""
+    a = {"datasetId": there.dataset_id, **{k: v for k, v in there.config.items() if k not in _NOT_PART_OF_KEY}}
+    b = {"datasetId": here.dataset_id, **{k: v for k, v in here.config.items() if k not in _NOT_PART_OF_KEY}}
+    names = [k for k in (*a, *(k for k in b if k not in a)) if a.get(k) != b.get(k)]
+    shown = [n for n in names if n != "datasetId"] or names
+    return ", ".join(f"{n} {a.get(n)} against {b.get(n)}" for n in shown[:3]) + (" …" if len(shown) > 3 else "")
 
 
 @dataclass
@@ -173,11 +190,12 @@ class Combined:
     written: bool = True  # False: the manifest was there already (nothing combined by this run)
 
 
-def combine(sink: Sink, *, force: bool = False, expect: tuple[str, int] | None = None) -> Combined:
+def combine(sink: Sink, *, force: bool = False, expect: tuple[str, int] | None = None) -> Combined | None:
     """Write manifest.json/.txt for the parts in `sink` once all are there (else a UserError).
 
-    `expect` (datasetId, parts): the configuration a generate run just wrote; part manifests of any
-    other are refused, or deleted with `force`. Without it every part manifest must agree.
+    `expect` (part_key, parts): the configuration a generate run just wrote; part manifests of any
+    other are refused, or deleted with `force` (None then if that leaves parts to make again).
+    Without it every part manifest must agree.
     """
     names = sorted(list_parts(sink))
     if not names:
@@ -185,16 +203,23 @@ def combine(sink: Sink, *, force: bool = False, expect: tuple[str, int] | None =
                         "run generate-synthetic --parts N --part K first")
     infos = read_parts(sink, names)
     if expect is not None and force:
-        others = [i for i in infos if (i.manifest.dataset_id, i.spec.parts) != expect]
+        others = [i for i in infos if (part_key(i.manifest), i.spec.parts) != expect]
         for i in others:
             sink.delete(i.name)
         infos = [i for i in infos if i not in others]
-    keys = {_config_key(i.manifest) for i in infos}
+        if len(infos) < expect[1]:
+            return None  # the parts made with other settings are to be made again
+    keys = {part_key(i.manifest) for i in infos}
     counts = {i.spec.parts for i in infos}
     if len(keys) > 1 or len(counts) > 1:
-        desc = sorted({f"{i.manifest.dataset_id} (of {i.spec.parts} parts)" for i in infos})
-        raise UserError(f"{sink.display}: part manifests of different configurations ({', '.join(desc)}); "
-                        f"refusing to combine them: remove the stray ones from {PARTS_DIR}/")
+        first = infos[0]
+        other = next(i for i in infos if part_key(i.manifest) != part_key(first.manifest)
+                     or i.spec.parts != first.spec.parts)
+        how = (f"{first.spec.parts} against {other.spec.parts} parts" if other.spec.parts != first.spec.parts
+               else key_difference(first.manifest, other.manifest))
+        raise UserError(f"{sink.display}: {first.name} and {other.name} are parts of different configurations "
+                        f"({how}); refusing to combine them: make the odd part again with the others' settings "
+                        "(generate-synthetic --parts N --part K --force), or delete it")
     parts = counts.pop()
     have = {i.spec.part: i for i in infos}
     missing = [k for k in range(1, parts + 1) if k not in have]
