@@ -16,6 +16,7 @@ from typing import NoReturn
 
 from zbugs_synth import __version__
 from zbugs_synth.errors import UserError
+from zbugs_synth.interrupts import describe, exit_code, stop_signals_interrupt
 
 # Order here is the order in `--help`: the guide's steps, then extras.
 COMMAND_MODULES = (
@@ -63,12 +64,20 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    with stop_signals_interrupt():
+        return _main(list(sys.argv[1:] if argv is None else argv))
+
+
+def _stopped(command: str, e: KeyboardInterrupt) -> int:
+    print(f"zbugs-synth{command}: {describe(e)}", file=sys.stderr)
+    return exit_code(e)
+
+
+def _main(argv: list[str]) -> int:
     try:
         parser = build_parser(argv)  # imports the command's modules: a Ctrl-C lands here in the first ~0.3 s
-    except KeyboardInterrupt:
-        print("zbugs-synth: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:
+        return _stopped("", e)
     args, unknown = parser.parse_known_args(argv)
     if unknown:
         _unknown_arguments(parser, args, unknown)
@@ -80,9 +89,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as e:
         print(f"zbugs-synth {args.command}: error: {e}", file=sys.stderr)
         return e.exit_code
-    except KeyboardInterrupt:
-        print(f"zbugs-synth {args.command}: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:
+        return _stopped(f" {args.command}", e)
     except BrokenPipeError:
         # `zbugs-synth ... | head`: the reader went away; stop quietly like other Unix tools.
         devnull = os.open(os.devnull, os.O_WRONLY)

@@ -160,6 +160,24 @@ def test_killed_run_leaves_nothing_that_looks_complete(tmp_path) -> None:
     assert not list(out.glob(".*")) and read_manifest(out).rows_by_table()["issue"] == 1000
 
 
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_stopped_run_says_so_and_leaves_nothing_that_looks_complete(tmp_path, sig) -> None:
+    """Ctrl-C, and SIGTERM (kill, timeout, a cancelled CI job) the same way: one line, 128 + the signal."""
+    out = tmp_path / "out"
+    env = {**os.environ, "NUM_ISSUES": "3000000", "SHARD_SIZE": "20000", "OUTPUT_DIR": str(out), "WORKERS": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "zbugs_synth", "generate-synthetic", "--progress", "none"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list(out.glob(".issue_*.csv.partial"))) < 2:
+        time.sleep(0.05)
+    proc.send_signal(sig)
+    _out, err = proc.communicate(timeout=60)
+    name = {signal.SIGINT: "interrupted", signal.SIGTERM: "stopped by SIGTERM"}[sig]
+    assert proc.returncode == 128 + sig and err.strip().splitlines() == [f"zbugs-synth generate-synthetic: {name}"], err
+    assert not list(out.glob("*.csv")) and not (out / "manifest.json").exists()
+    assert (out / INCOMPLETE_MARKER).exists()
+
+
 def test_help_lists_every_guide_variable(capsys) -> None:
     with pytest.raises(SystemExit):
         main(["generate-synthetic", "--help"])

@@ -79,8 +79,9 @@ def run(cwd: Path, state: Path, *args: str, timeout: float = 600, **env: str) ->
 
 
 def kill_when(cwd: Path, state: Path, args: list[str], moment: Callable[[], bool], env: dict[str, str],
-              timeout: float = 120.0) -> Ran:
-    """Start the command, SIGKILL it as soon as `moment()` is true (polled); fails if it ended first."""
+              timeout: float = 120.0, sig: int = signal.SIGKILL) -> Ran:
+    """Start the command, send it `sig` (SIGKILL) as soon as `moment()` is true (polled); fails if it
+    ended first. For a signal it may handle, its exit as it ends."""
     proc = subprocess.Popen([sys.executable, "-m", "zbugs_synth", *args], cwd=cwd, env=command_env(state, **env),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + timeout
@@ -91,7 +92,7 @@ def kill_when(cwd: Path, state: Path, args: list[str], moment: Callable[[], bool
             except (psycopg.Error, OSError, AssertionError, UserError):
                 hit = False  # the server restarting, a table not there yet: look again
             if hit:
-                os.kill(proc.pid, signal.SIGKILL)
+                os.kill(proc.pid, sig)
                 break
             time.sleep(0.01)
         out, err = proc.communicate(timeout=60)
@@ -99,6 +100,6 @@ def kill_when(cwd: Path, state: Path, args: list[str], moment: Callable[[], bool
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    if proc.returncode != -signal.SIGKILL:
+    if sig == signal.SIGKILL and proc.returncode != -signal.SIGKILL:
         pytest.fail(f"the command ended (exit {proc.returncode}) before the moment to kill it came:\n{out}\n{err}")
     return Ran(proc.returncode, out, err)

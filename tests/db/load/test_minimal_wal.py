@@ -6,6 +6,7 @@ ZERO_UPSTREAM_DB, as a user's would. Kills are sent from outside at moments obse
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -264,6 +265,49 @@ def test_direct_load_at_minimal_killed_while_streaming(embedded: Embedded, tmp_p
     assert digest(embedded.url) == reference
     long, packed, options = _storage(embedded.url)  # the streamed tables too went in as written
     assert long > 100 and packed == 0 and options == {}, (long, packed, options)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
+def test_a_stop_signal_ends_a_load_like_ctrl_c(embedded: Embedded, tmp_path: Path, reference: dict[str, Any],
+                                              sig: int) -> None:
+    """kill, timeout, a cancelled CI job, a closed terminal: the load says it stopped and that it is open,
+    the server is back at logical at once (not only at the next command), and the same command resumes."""
+    embedded.reset_database()
+    generator = {k: v for k, v in MEDIUM.items() if k != "SHARD_SIZE"}
+    env = {"ZERO_SEED_GENERATE": "true", **generator}
+    stopped = kill_when(tmp_path, embedded.state, SEED, lambda: embedded.at_minimal() and _query(
+        embedded, "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query ILIKE 'COPY%comment%'") > 0,
+        env, sig=sig)
+    name = signal.Signals(sig).name
+    assert stopped.code == 128 + sig, stopped.text
+    assert stopped.err.splitlines()[-3:] == [
+        "local server back at wal_level=logical", f"zbugs-synth db-seed-synthetic: stopped by {name}",
+        "zbugs-synth db-seed-synthetic: the load is open: run the same command again to resume it, or set "
+        "ZERO_SEED_RESET=true to undo it"], stopped.err
+    assert "Traceback" not in stopped.err
+    assert embedded.wal_level() == "logical" and not (embedded.state / walmode.MARKER).exists()
+    again = run(tmp_path, embedded.state, *SEED, **env)
+    assert again.code == 0 and "resuming the interrupted seed load" in again.text, again.text
+    assert digest(embedded.url) == reference
+
+
+def test_a_stop_during_the_restart_waits_for_it(embedded: Embedded, medium: Path, tmp_path: Path) -> None:
+    """Ctrl-C while the server restarts at minimal: the restart ends first (cut halfway, the server would
+    be left stopped or at minimal), then the load stops, and the server is put back at logical."""
+    embedded.reset_database()
+
+    def restarting() -> bool:  # the marker is written first, then the server stops and starts at minimal
+        if not (embedded.state / walmode.MARKER).exists():
+            return False
+        r = server.status(embedded.state)
+        return r is None or not walmode.at_minimal(r.cluster)
+
+    stopped = kill_when(tmp_path, embedded.state, SEED, restarting, {"ZERO_SEED_DATA_DIR": str(medium)},
+                        sig=signal.SIGINT)
+    assert stopped.code == 130, stopped.text
+    assert "Traceback" not in stopped.err and "interrupted" in stopped.err, stopped.err
+    assert embedded.wal_level() == "logical" and not (embedded.state / walmode.MARKER).exists()
+    assert embedded.running is not None
 
 
 @contextmanager

@@ -39,7 +39,7 @@ import psycopg
 
 from zbugs_synth.config.seed import SeedConfig, Tuning
 from zbugs_synth.db import schema
-from zbugs_synth.db.connect import mask_url, names_local_server, resolve_db_url, scrub
+from zbugs_synth.db.connect import connect, mask_url, names_local_server, resolve_db_url, scrub
 from zbugs_synth.db.load import append, bookkeeping, session, state, undo, zerocache
 from zbugs_synth.db.load import jobs as work
 from zbugs_synth.db.load.dataset import DataFile, Dataset, check_checksums, generated_source, inspect_dataset
@@ -114,7 +114,12 @@ EXTERNAL_HINT = ("note: this server is not one zbugs-synth runs, so it was loade
 
 
 class LoadInterrupted(KeyboardInterrupt):
-    """Ctrl-C after the load had started: it stays open in the database (the message says what to do)."""
+    """Ctrl-C (or a stop signal) after the load had started: it stays open in the database (the message
+    says what to do). `cause`: the KeyboardInterrupt (interrupts.Terminated for a stop signal)."""
+
+    def __init__(self, message: str, cause: KeyboardInterrupt) -> None:
+        super().__init__(message)
+        self.cause = cause
 
 
 OPEN_LOAD_HINT = "the load is open: run the same command again to resume it, or set ZERO_SEED_RESET=true to undo it"
@@ -1036,6 +1041,17 @@ class Loader:
             state.forget_run(ctl, run)
 
 
+def _open_in_database(url: str) -> bool:
+    """Whether the bookkeeping holds an unfinished load: a stop that came between the commit that
+    dropped the schema's objects and the loader taking note of it (the flag alone would miss it)."""
+    if not url:
+        return False
+    with contextlib.suppress(psycopg.Error, OSError, UserError), \
+            connect(url, autocommit=True, connect_timeout=5) as conn:
+        return state.unfinished_run(conn) is not None
+    return False
+
+
 def seed(cfg: SeedConfig, tuning: Tuning | None = None, progress: Progress | None = None,
          say: Say | None = None, source: Any = None) -> SeedResult:
     """Load `cfg.seed_dir`, or `source` (a stream.GeneratedSource) when given (or reset, per `cfg`);
@@ -1044,9 +1060,9 @@ def seed(cfg: SeedConfig, tuning: Tuning | None = None, progress: Progress | Non
                     source=source)
     try:
         return loader.seed()
-    except KeyboardInterrupt:
-        if loader.load_open:
-            raise LoadInterrupted(OPEN_LOAD_HINT) from None
+    except KeyboardInterrupt as e:
+        if loader.load_open or _open_in_database(loader.url):
+            raise LoadInterrupted(OPEN_LOAD_HINT, e) from None
         raise
     except psycopg.Error as e:
         # The server went away, or refused something we did not foresee: one line, password masked;

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 
 import psycopg
 
+from zbugs_synth import interrupts
 from zbugs_synth.config.seed import SeedConfig, Tuning
 from zbugs_synth.db.connect import connect, names_local_server
 from zbugs_synth.db.load import session
@@ -71,9 +72,16 @@ def minimal_wal(cfg: SeedConfig, tuning: Tuning, url: str, say: Callable[[str], 
         return
     say("restarting the local server at wal_level=minimal for this initial load (rows and indexes are "
         "written once, without WAL); it goes back to logical when the load ends")
-    walmode.enter_minimal(cfg.data_dir)
+    entered = False
     try:
+        # A Ctrl-C or stop signal during either restart waits for it to end (cut halfway, the server
+        # would be left stopped, or at minimal until the next command), then stops the load.
+        with interrupts.deferred():
+            walmode.enter_minimal(cfg.data_dir)
+            entered = True
         yield True
     finally:
-        walmode.leave_minimal(cfg.data_dir)
-        say("local server back at wal_level=logical")
+        if entered:
+            with interrupts.deferred():
+                walmode.leave_minimal(cfg.data_dir)
+            say("local server back at wal_level=logical")

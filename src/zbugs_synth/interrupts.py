@@ -1,0 +1,84 @@
+"""Stop signals as the commands see them: SIGTERM and SIGHUP (a `kill`, `timeout`, a CI job cancelled,
+the terminal closed) end a command the way Ctrl-C does, so every path that tidies up after a Ctrl-C
+(a load put back at wal_level=logical and said to be open, a progress bar closed, temporary files
+removed) also runs for them; and a few steps that must not be cut in the middle (restarting the
+local server) finish first, then stop.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+from collections.abc import Iterator
+from types import FrameType
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
+class Terminated(KeyboardInterrupt):
+    """A stop signal other than Ctrl-C, raised where a KeyboardInterrupt would be."""
+
+    def __init__(self, signum: int) -> None:
+        self.signum = signal.Signals(signum)
+        super().__init__(self.signum.name)
+
+
+def _raise(signum: int, _frame: FrameType | None) -> None:
+    raise Terminated(signum)
+
+
+def describe(e: KeyboardInterrupt) -> str:
+    return f"stopped by {e.signum.name}" if isinstance(e, Terminated) else "interrupted"
+
+
+def exit_code(e: KeyboardInterrupt) -> int:
+    """128 + the signal's number, as a shell reports a command a signal ended (Ctrl-C: 130)."""
+    return 128 + (e.signum if isinstance(e, Terminated) else signal.SIGINT)
+
+
+@contextlib.contextmanager
+def stop_signals_interrupt() -> Iterator[None]:
+    """For the body (a command), SIGTERM and SIGHUP raise Terminated in the main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = {s: signal.signal(s, _raise) for s in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for s, handler in before.items():
+            signal.signal(s, handler)
+
+
+@contextlib.contextmanager
+def deferred() -> Iterator[None]:
+    """Ctrl-C and the stop signals wait for the end of the body, then take effect (once, the first
+    one): for steps that leave things worse when cut halfway, such as a server restart."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+
+    def note(signum: int, _frame: FrameType | None) -> None:
+        caught.append(signum)
+
+    watched = (signal.SIGINT, *STOP_SIGNALS)
+    before = {s: signal.signal(s, note) for s in watched}
+    try:
+        yield
+    finally:
+        for s, handler in before.items():
+            signal.signal(s, handler)
+    if not caught:
+        return
+    signum = caught[0]
+    handler = before[signal.Signals(signum)]
+    if handler is signal.SIG_IGN:
+        return
+    if callable(handler):
+        handler(signum, None)  # Ctrl-C's raises KeyboardInterrupt; stop_signals_interrupt's, Terminated
+    elif signum == signal.SIGINT:
+        raise KeyboardInterrupt
+    else:
+        raise Terminated(signum)
