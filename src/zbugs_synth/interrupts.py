@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from types import FrameType
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
@@ -38,38 +38,34 @@ def exit_code(e: KeyboardInterrupt) -> int:
 
 
 @contextlib.contextmanager
+def _handling(signals: tuple[int, ...], handler: Callable[[int, FrameType | None], None]) -> Iterator[dict]:
+    """`handler` for `signals` during the body (main thread only: elsewhere nothing changes); yields the
+    handlers it replaced, put back after."""
+    if threading.current_thread() is not threading.main_thread():
+        yield {}
+        return
+    before = {s: signal.signal(s, handler) for s in signals}
+    try:
+        yield before
+    finally:
+        for s, previous in before.items():
+            signal.signal(s, previous)
+
+
+@contextlib.contextmanager
 def stop_signals_interrupt() -> Iterator[None]:
     """For the body (a command), SIGTERM and SIGHUP raise Terminated in the main thread."""
-    if threading.current_thread() is not threading.main_thread():
+    with _handling(STOP_SIGNALS, _raise):
         yield
-        return
-    before = {s: signal.signal(s, _raise) for s in STOP_SIGNALS}
-    try:
-        yield
-    finally:
-        for s, handler in before.items():
-            signal.signal(s, handler)
 
 
 @contextlib.contextmanager
 def deferred() -> Iterator[None]:
     """Ctrl-C and the stop signals wait for the end of the body, then take effect (once, the first
     one): for steps that leave things worse when cut halfway, such as a server restart."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
     caught: list[int] = []
-
-    def note(signum: int, _frame: FrameType | None) -> None:
-        caught.append(signum)
-
-    watched = (signal.SIGINT, *STOP_SIGNALS)
-    before = {s: signal.signal(s, note) for s in watched}
-    try:
+    with _handling((signal.SIGINT, *STOP_SIGNALS), lambda signum, _frame: caught.append(signum)) as before:
         yield
-    finally:
-        for s, handler in before.items():
-            signal.signal(s, handler)
     if not caught:
         return
     signum = caught[0]
