@@ -27,6 +27,9 @@ from zbugs_synth.errors import UserError
     ("postgresql://u@host/db", "postgresql://u@host/db", None),
     ("host=h user=u password='se cret' dbname=d", "host=h user=u password=**** dbname=d", "se cret"),
     ("host=h password = hunter22 dbname=d", "host=h password = **** dbname=d", "hunter22"),
+    # A line break in the password (a pasted value) must not end the match early (from an audit).
+    ("postgresql://u:SECRETPW\n@127.0.0.1:6622/x", "postgresql://u:****@127.0.0.1:6622/x", "SECRETPW"),
+    ("postgresql://u:SEC\r\nRET@h/x", "postgresql://u:****@h/x", "SEC"),
 ])
 def test_mask_url(url: str, masked: str, secret: str | None) -> None:
     assert mask_url(url) == masked

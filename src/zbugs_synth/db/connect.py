@@ -68,7 +68,7 @@ def names_local_server(cfg: DbConfig) -> bool:
 
 # scheme://user:PASSWORD@host... ; the password runs to the last '@' so that an unencoded '@' in it is
 # still hidden (masking too much is the safe direction).
-_URL_PASSWORD = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*://[^:/?#@]*:)(.*)@")
+_URL_PASSWORD = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*://[^:/?#@]*:)(.*)@", re.DOTALL)  # a pasted \n too
 _PARAM_PASSWORD = re.compile(r"(?i)([?&]password=)[^&#]*")
 _KV_PASSWORD = re.compile(r"(?i)(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)")
 
