@@ -89,3 +89,29 @@ def test_ctrl_c_while_the_command_loads_is_one_line(monkeypatch, capsys) -> None
     assert main(["verify"]) == 130
     err = capsys.readouterr().err
     assert err == "zbugs-synth: interrupted\n"
+
+
+@pytest.fixture
+def unwritable_dir(tmp_path: Path):
+    """A directory nobody, root included, can create files in (chattr +i; root ignores mode bits)."""
+    d = tmp_path / "locked"
+    d.mkdir()
+    if subprocess.run(["chattr", "+i", str(d)], capture_output=True).returncode != 0:
+        pytest.skip("chattr +i is not available here")
+    yield d
+    subprocess.run(["chattr", "-i", str(d)], check=True)
+
+
+@pytest.mark.parametrize("command", [["verify"], ["quickstart"]])
+def test_a_report_that_cannot_be_written_is_refused_before_any_work(unwritable_dir: Path, command: list[str],
+                                                                    capsys, monkeypatch, tmp_path: Path) -> None:
+    """verify ran every check, then failed on the page with a traceback; quickstart replaced the
+    database's data first (from an audit). Both now stop at once, with one line."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ZBUGS_PG_DATA", str(tmp_path / "no-server"))
+    monkeypatch.delenv("ZERO_UPSTREAM_DB", raising=False)
+    assert main([*command, "--report", str(unwritable_dir / "r.html")]) == 2
+    out, err = capsys.readouterr()
+    assert err.strip().splitlines() == [f"zbugs-synth {command[0]}: error: --report {unwritable_dir / 'r.html'}: "
+                                        f"cannot write in {unwritable_dir}: Operation not permitted"], err
+    assert "==" not in out  # no quickstart step started

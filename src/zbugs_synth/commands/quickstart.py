@@ -72,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
     server_cfg = build(ServerConfig)
     local = DbConfig(data_dir=server_cfg.data_dir, db_url=None)
     data = Path(args.output_dir)
+    verify.check_writable(Path(args.report))  # before step 1: not after replacing the data
 
     seed_cfg = SeedConfig(data_dir=local.data_dir, db_url=None, seed_dir=data, force=True)
 

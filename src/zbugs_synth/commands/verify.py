@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -53,7 +54,7 @@ def verify_database(cfg: VerifyConfig, progress_mode: str, *, as_json: bool = Fa
     from zbugs_synth.progress import make_progress
 
     if cfg.report is not None:
-        _check_writable(cfg.report)
+        check_writable(cfg.report)
     url = resolve_db_url(cfg)
     progress = make_progress(progress_mode)
     try:
@@ -61,28 +62,40 @@ def verify_database(cfg: VerifyConfig, progress_mode: str, *, as_json: bool = Fa
                         full=full)
     finally:
         progress.close()
+    # The results first: a page that cannot be written after all (the disk filled up meanwhile) loses
+    # only itself.
+    if as_json:
+        print(dump_json(report), flush=True)
+    else:
+        print(render_text(report), flush=True)
     if cfg.report is not None:
         from zbugs_synth.db.verify.extra_charts import collect
         from zbugs_synth.db.verify.report import write_report
 
         # Only the page charts the extra tables: their queries run for --report alone.
-        write_report(report, cfg.report, collect(url, report.counts, statement_timeout=cfg.statement_timeout))
-    if as_json:
-        print(dump_json(report))
-    else:
-        print(render_text(report))
-        if cfg.report is not None:
+        try:
+            write_report(report, cfg.report, collect(url, report.counts, statement_timeout=cfg.statement_timeout))
+        except OSError as e:
+            raise UserError(f"--report {cfg.report}: cannot write it: {e.strerror or e}") from None
+        if not as_json:
             print(f"report written to {cfg.report}")
     return 0 if report.ok else 1
 
 
-def _check_writable(path: Path) -> None:
-    """Refuse a report path we could not write before spending minutes on the checks."""
+def check_writable(path: Path) -> None:
+    """Refuse a report path we could not write before spending minutes on the checks (quickstart: before
+    its first step). A file is made there and removed: permissions, a read-only or full file system and
+    immutable directories all show, which no look at the mode bits would tell root."""
     parent = path.parent if str(path.parent) else Path(".")
     if path.is_dir():
         raise UserError(f"--report {path}: is a directory; expected a file name such as report.html")
     if not parent.is_dir():
         raise UserError(f"--report {path}: directory {parent} does not exist")
+    try:
+        with tempfile.NamedTemporaryFile(dir=parent, prefix=f".{path.name}.", suffix=".probe"):
+            pass
+    except OSError as e:
+        raise UserError(f"--report {path}: cannot write in {parent}: {e.strerror or e}") from None
 
 
 # ---- text ----------------------------------------------------------------------------------------
