@@ -342,6 +342,16 @@ def test_statement_timeout_fails_the_check_and_goes_on(fresh_db: str, dataset: P
     assert not report.ok
 
 
+def test_a_timeout_too_short_for_anything_fails_checks_not_verify(fresh_db: str, dataset: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """1 ms: even the catalog reads that plan the table passes would be cancelled (a traceback, from an
+    audit); they run before the timeout starts to count, and the checks fail one by one."""
+    load_dir(fresh_db, dataset)
+    assert main(["verify", "--db-url", fresh_db, "--statement-timeout", "0.001", "--progress", "none"]) == 1
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err and "timed out after 0.001s" in out and "FAIL" in out, out + err
+
+
 def test_password_is_never_shown(fresh_db: str, dataset: Path, tmp_path: Path,
                                  capsys: pytest.CaptureFixture[str]) -> None:
     password = psycopg.conninfo.conninfo_to_dict(fresh_db)["password"]

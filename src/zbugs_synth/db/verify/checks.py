@@ -264,10 +264,12 @@ def verify(url: str, *, statement_timeout: float = 0.0, samples: int = 5,
     with connect(url, autocommit=True) as conn:
         conn.execute("SET default_transaction_read_only = on")
         conn.execute("SET application_name = 'zbugs-synth verify'")
-        conn.execute(sql.SQL("SET statement_timeout = {}").format(sql.Literal(int(statement_timeout * 1000))))
         ctx = _Ctx(conn, report, samples, full, table_passes)
         try:
+            # Catalog reads only, before the timeout that is the checks': a tiny --statement-timeout must
+            # fail checks, not verify (it ended in a traceback here).
             ctx.start_passes()
+            conn.execute(sql.SQL("SET statement_timeout = {}").format(sql.Literal(int(statement_timeout * 1000))))
             _run_steps(ctx, progress, statement_timeout, url)
         finally:
             table_passes.close()
