@@ -109,6 +109,18 @@ def test_a_dotenv_line_that_does_not_parse_is_named_with_its_file_and_not_shown(
     assert m.config["seed"] == 7 and m.config["num_issues"] == 150  # the other lines still count
 
 
+def test_a_dotenv_that_is_not_utf8_is_one_line_and_a_bom_is_fine(monkeypatch, tmp_path, capsys) -> None:
+    """A .env saved as UTF-16 (some Windows tools do) ended in a traceback (from an audit)."""
+    (tmp_path / ".env").write_bytes("NUM_ISSUES=150\n".encode("utf-16"))
+    assert run_cli(monkeypatch, tmp_path, {}, "--output-dir", "a") == 2
+    err = capsys.readouterr().err
+    assert err.strip().splitlines() == [f"zbugs-synth generate-synthetic: error: {tmp_path / '.env'}: not UTF-8 "
+                                        "text (byte 0xff at offset 0); save it as UTF-8"], err
+    (tmp_path / ".env").write_bytes("NUM_ISSUES=150\n".encode("utf-8-sig"))
+    assert run_cli(monkeypatch, tmp_path, {}, "--output-dir", "b") == 0
+    assert read_manifest(tmp_path / "b").config["num_issues"] == 150
+
+
 def test_default_output_dir_and_rerun_rules(monkeypatch, tmp_path, capsys) -> None:
     env = {"NUM_ISSUES": "500"}
     assert run_cli(monkeypatch, tmp_path, env) == 0

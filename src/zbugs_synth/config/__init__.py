@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import io
 import logging
 import os
 import sys
@@ -218,10 +219,15 @@ def dotenv(cwd: Path | None = None) -> dict[str, str]:
     path = (cwd or Path.cwd()) / ".env"
     if not path.is_file():
         return {}
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")  # an editor's BOM is fine
+    except UnicodeDecodeError as e:  # e.g. UTF-16, as some Windows tools save it
+        raise UserError(f"{path}: not UTF-8 text (byte 0x{raw[e.start]:02x} at offset {e.start}); "
+                        "save it as UTF-8") from None
     # python-dotenv skips a line it cannot parse with a log line that names neither the file nor how to
     # fix it; ours does (and never shows the line: it may hold a secret).
-    with open(path, encoding="utf-8", errors="replace") as f:
-        bad = [b.original.line for b in parse_stream(f) if b.error]
+    bad = [b.original.line for b in parse_stream(io.StringIO(text)) if b.error]
     for line in bad:
         if (str(path), line) not in _WARNED:  # a command builds several configurations: say it once
             _WARNED.add((str(path), line))
@@ -230,7 +236,7 @@ def dotenv(cwd: Path | None = None) -> dict[str, str]:
     level = quiet.level
     quiet.setLevel(logging.ERROR)
     try:
-        return {k: v for k, v in dotenv_values(path).items() if v is not None}
+        return {k: v for k, v in dotenv_values(stream=io.StringIO(text)).items() if v is not None}
     finally:
         quiet.setLevel(level)
 
