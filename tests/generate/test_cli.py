@@ -37,6 +37,8 @@ def run_cli(monkeypatch, tmp_path: Path, env: dict[str, str], *args: str) -> int
     ("LABELS_PER_ISSUE", "60", "LABELS_PER_ISSUE=60: expected at most"),
     ("TIME_END", "5", "TIME_END=5 with TIME_SPAN_DAYS=1461: expected a window inside 1970-01-01"),
     ("TIME_END", "yesterday", "TIME_END='yesterday': expected an ISO-8601 date"),
+    # 10^8 projects ran out of memory without a word (from an audit).
+    ("NUM_PROJECTS", "100000001", "NUM_PROJECTS='100000001': expected a whole number from 1 to 100,000"),
 ])
 def test_bad_values_give_one_line_and_exit_2(monkeypatch, tmp_path, capsys, var, value, needle) -> None:
     assert run_cli(monkeypatch, tmp_path, {var: value, "NUM_ISSUES": "100"} if var != "NUM_ISSUES"
