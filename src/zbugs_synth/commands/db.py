@@ -13,6 +13,8 @@ import sys
 from collections.abc import Callable
 from typing import TextIO
 
+import psycopg
+
 from zbugs_synth.config import add_arguments, build
 from zbugs_synth.config.database import ENV_URL, DbConfig, ServerConfig, StateConfig
 from zbugs_synth.db import server
@@ -167,11 +169,32 @@ def run_status(args: argparse.Namespace) -> int:
         up = running is not None
         if running is not None:
             say(f"DB commands use the local server: {mask_url(running.url())}")
+    if up:
+        _note_open_load(resolve_db_url(cfg), say)
     if args.show_url:
         if not up:
             raise UserError("no reachable database to show the URL of")
         print(resolve_db_url(cfg))
     return 0 if up else 1
+
+
+INTERRUPTED_NOTE = ("note: a db-seed-synthetic load was interrupted here, so some indexes, keys or triggers are off "
+                    "until it ends: run that load again to finish it, or ZERO_SEED_RESET=true zbugs-synth "
+                    "db-seed-synthetic to undo it")
+
+
+def _note_open_load(url: str, say: Say) -> None:
+    """A load that is not over: its rows, indexes, keys or triggers are not all there yet (status said
+    nothing of it, from an audit). Unreadable (no schema yet, no rights): nothing to say."""
+    try:
+        with connect(url) as conn:
+            open_run, at_work = has_open_run(conn), loader_at_work(conn)
+    except (UserError, psycopg.Error):
+        return
+    if open_run and at_work:
+        say("note: a db-seed-synthetic load is at work on this database")
+    elif open_run:
+        say(INTERRUPTED_NOTE)
 
 
 def run_migrate(args: argparse.Namespace) -> int:
@@ -195,9 +218,7 @@ def migrate_schema(cfg: DbConfig) -> int:
     if row and row[0] != "logical":
         print(f"note: this server has wal_level={row[0]}; zero-cache needs wal_level=logical to replicate")
     if interrupted:
-        print("note: a db-seed-synthetic load was interrupted here, so some indexes, keys or triggers are off until "
-              "it ends: run that load again to finish it, or ZERO_SEED_RESET=true zbugs-synth db-seed-synthetic "
-              "to undo it")
+        print(INTERRUPTED_NOTE)
     return 0
 
 

@@ -160,6 +160,11 @@ def test_interrupted_load_says_it_is_open_and_resumes(fresh_db: str, batch1: Pat
     assert migrated.returncode == 0 and "nothing to apply" in migrated.stdout, migrated.stdout + migrated.stderr
     assert "a db-seed-synthetic load was interrupted here" in migrated.stdout
     assert "ZERO_SEED_RESET=true" in migrated.stdout
+    # So does db-status (it said nothing of it).
+    status = subprocess.run([sys.executable, "-m", "zbugs_synth", "db-status"], cwd=tmp_path, text=True,
+                            env={**os.environ, "ZERO_UPSTREAM_DB": fresh_db}, capture_output=True, timeout=120)
+    assert status.returncode == 0 and "a db-seed-synthetic load was interrupted here" in status.stdout, \
+        status.stdout + status.stderr
     # verify fails (the load is open) and says to finish or undo the load, not to add keys by hand.
     from zbugs_synth.db.verify.checks import verify
 
