@@ -20,6 +20,7 @@ from zbugs_synth.cpus import usable_cpus
 from zbugs_synth.db import schema
 from zbugs_synth.db.connect import connect, mask_url, scrub
 from zbugs_synth.db.names import qt
+from zbugs_synth.db.schema import catalog
 from zbugs_synth.errors import UserError
 
 Conn = psycopg.Connection[Any]
@@ -208,8 +209,7 @@ def end_orphans(conn: Conn) -> None:
 
 
 def check_schema(conn: Conn, url: str) -> None:
-    missing = [t for t in schema.COLUMNS
-               if conn.execute("SELECT to_regclass(%s) IS NULL", (qt(t),)).fetchone() == (True,)]
+    missing = catalog.missing_tables(conn, list(schema.COLUMNS))
     if missing:
         raise UserError(f"{mask_url(url)} has no zbugs table(s) {', '.join(missing)}: "
                         "run `zbugs-synth db-migrate` first")

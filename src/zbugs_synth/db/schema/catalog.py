@@ -132,3 +132,10 @@ def trigger_definition(conn: psycopg.Connection[Any], table: str, name: str) -> 
              JOIN pg_namespace n ON n.oid = t.relnamespace
             WHERE n.nspname = 'public' AND t.relname = %s AND tg.tgname = %s""", (table, name)).fetchone()
     return str(row[0]) if row else ""
+
+
+def missing_tables(conn: psycopg.Connection[Any], tables: list[str]) -> list[str]:
+    """Which of the public schema's `tables` do not exist."""
+    rows = conn.execute("SELECT t FROM unnest(%s::text[]) t WHERE to_regclass(format('public.%%I', t)) IS NULL",
+                        (tables,)).fetchall()
+    return [str(r[0]) for r in rows]

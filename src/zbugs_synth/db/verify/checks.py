@@ -61,6 +61,7 @@ from zbugs_synth.db.verify.passes import (
     PerIssue,
 )
 from zbugs_synth.db.verify.result import FAIL, PASS, WARN, Check
+from zbugs_synth.errors import UserError
 from zbugs_synth.progress import NullProgress, Progress
 from zbugs_synth.tables import TABLES as LOADED_TABLES
 
@@ -262,6 +263,10 @@ def verify(url: str, *, statement_timeout: float = 0.0, samples: int = 5,
     t0 = time.monotonic()
     table_passes = passes.Passes(url, int(statement_timeout * 1000))
     with connect(url, autocommit=True) as conn:
+        if len(catalog.missing_tables(conn, list(schema.COLUMNS))) == len(schema.COLUMNS):
+            # Never migrated (or another database): one line, not 30 checks failing on missing relations.
+            raise UserError(f"{mask_url(url)} has no zbugs tables: run `zbugs-synth db-migrate` first (or point "
+                            "ZERO_UPSTREAM_DB / --db-url at the zbugs database)")
         conn.execute("SET default_transaction_read_only = on")
         conn.execute("SET application_name = 'zbugs-synth verify'")
         ctx = _Ctx(conn, report, samples, full, table_passes)
