@@ -480,6 +480,25 @@ def test_no_manifest_prints_how_to_generate_locally(
     assert not out.exists()
 
 
+def test_parts_not_all_written_yet_are_said_to_be_so_not_unavailable(
+    s3env: S3Env, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One part of two generated into s3://: get-data said the dataset was "not available" and to
+    generate it locally (from a walkthrough); it is the user's own, not finished yet."""
+    settings = {"NUM_ISSUES": "400", "NUM_PROJECTS": "5", "NUM_USERS": "10", "AWS_ENDPOINT_URL": s3env.endpoint}
+    for k, v in settings.items():
+        monkeypatch.setenv(k, v)
+    rc, _, err = cli(capsys, "generate-synthetic", "--parts", "2", "--part", "1", "--output-dir", s3env.url("gz/"),
+                     "--progress", "none")
+    assert rc == 0, err
+    rc, _, err = cli(capsys, "get-data", "--from", s3env.url("gz/"), "--out", str(tmp_path / "o"),
+                     "--progress", "none")
+    assert rc == 2 and err.strip().splitlines() == [
+        f"zbugs-synth get-data: error: {s3env.url('gz/')} holds a dataset that is not complete yet (no manifest.json: "
+        "its parts are still being written, or were never combined): finish the missing parts (generate-synthetic "
+        f"--parts N --part K) or run `zbugs-synth combine-parts {s3env.url('gz/')}`"], err
+
+
 def test_a_missing_bucket_is_named_not_taken_for_a_missing_manifest(
     s3env: S3Env, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -102,6 +102,16 @@ class GetResult:
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
 
+def _being_written(source: Source) -> bool:
+    """Whether generate-synthetic's marker of an unfinished dataset is there (written first, removed
+    last, when manifest.json is in)."""
+    try:
+        source.read_small(INCOMPLETE_MARKER, MAX_MANIFEST_BYTES)
+    except SourceError:
+        return False
+    return True
+
+
 def fetch_manifest(source: Source) -> RemoteManifest:
     """The dataset's manifest, validated as untrusted input."""
     kind, name = "json", MANIFEST_NAME
@@ -116,6 +126,11 @@ def fetch_manifest(source: Source) -> RemoteManifest:
         except NotFound:
             if isinstance(first, Forbidden):
                 raise ManifestUnavailable(f"cannot fetch the manifest: {first}") from None
+            if _being_written(source):  # not "not available": the user's own parts are not all in yet
+                raise UserError(f"{source.display} holds a dataset that is not complete yet (no {MANIFEST_NAME}: "
+                                "its parts are still being written, or were never combined): finish the missing "
+                                f"parts (generate-synthetic --parts N --part K) or run `zbugs-synth combine-parts "
+                                f"{source.display}`") from None
             raise ManifestUnavailable(f"no {MANIFEST_NAME} or {MANIFEST_TXT} at {source.display}",
                                       absent=True) from None
         except SourceError as e:
