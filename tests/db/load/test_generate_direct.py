@@ -126,6 +126,10 @@ def test_generated_batches_append_and_force_like_the_csvs(fresh_db: str, other_d
     # The same batch again is refused, as the CSV batch would be.
     ran = seed_cli(other_db, batch2, capsys, monkeypatch, ZERO_SEED_APPEND="true")
     assert ran.code == 2 and "already loaded" in ran.err, ran.text
+    # Another size with a loaded batch's SEED collides on every id: said with the words of --generate.
+    ran = generate_cli(other_db, {**BATCH2, "SEED": BATCH1["SEED"], "NUM_ISSUES": "300"}, capsys, monkeypatch,
+                       ZERO_SEED_APPEND="true")
+    assert ran.code == 2 and "(ids derive from the seed); run it again with another SEED" in ran.err, ran.text
 
     # Force back to batch 1 alone.
     ran = generate_cli(other_db, BATCH1, capsys, monkeypatch, ZERO_SEED_FORCE="true")
@@ -146,7 +150,7 @@ def test_a_generated_batch_without_users_names_users_not_a_csv(fresh_db: str, ca
     ran = generate_cli(fresh_db, BATCH2, capsys, monkeypatch)  # SKIP_USERS=true as a seed: refused
     assert ran.code == 2 and "has no users (a SKIP_USERS=true batch)" in ran.err and "CSV" not in ran.err, ran.text
     ran = generate_cli(fresh_db, BATCH2, capsys, monkeypatch, ZERO_SEED_APPEND="true")  # no users there yet
-    assert ran.code == 2 and "has only 0 of its users" in ran.err and "CSV" not in ran.err, ran.text
+    assert ran.code == 2 and "has none of its users" in ran.err and "CSV" not in ran.err, ran.text
 
 
 def _query(url: str, sql: str) -> Any:

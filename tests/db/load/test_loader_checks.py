@@ -108,7 +108,7 @@ def test_append_refuses_a_batch_whose_users_are_not_in_the_database(
     # Into a database without any user: refused, with or without a manifest.
     before, before_loads = digest(fresh_db), _recorded(fresh_db)
     ran = seed_cli(fresh_db, batch2, capsys, monkeypatch, ZERO_SEED_APPEND="true")
-    _refused_untouched(fresh_db, ran, before, before_loads, "NUM_USERS=60", "only 0 of its users", "usr_0059")
+    _refused_untouched(fresh_db, ran, before, before_loads, "NUM_USERS=60", "has none of its users", "usr_0059")
     ran = seed_cli(fresh_db, no_manifest, capsys, monkeypatch, ZERO_SEED_APPEND="true")
     _refused_untouched(fresh_db, ran, before, before_loads, "no user CSV", "has no users")
 

@@ -103,7 +103,8 @@ def plan_indexes(mode: str, batch_rows: dict[str, int], table_rows: dict[str, in
         return IndexPlan(mode, f"ZERO_SEED_INDEXES={mode}")
     adding, have = batch_rows.get("issue", 0), max(table_rows.get("issue", 0), 0)
     if adding >= REBUILD_MIN_ROWS and adding >= REBUILD_RATIO * have:
-        return IndexPlan("full", f"auto: {adding:,} new issues >= {REBUILD_RATIO:g} x the {have:,} there")
+        return IndexPlan("full", f"auto: {adding:,} new issues >= {REBUILD_RATIO:g} x the ~{have:,} there "
+                                 "(the planner's count)")
     return IndexPlan("keep", f"auto: {adding:,} new issues")
 
 

@@ -414,10 +414,10 @@ class Loader:
         found = session.generated_users(conn, wanted)
         if found < wanted:
             ids = f"{session.user_id(0)}..{session.user_id(wanted - 1)}"
+            have = f"has only {found:,} of its users ({ids})" if found else f"has none of its users ({ids})"
             raise UserError(f"{dataset.source} is a SKIP_USERS batch generated with NUM_USERS={wanted:,}, but "
-                            f"{mask_url(self.url)} has only {found:,} of its users ({ids}): "
-                            "generate it with the NUM_USERS of the batch that loaded the users, or load that "
-                            "batch first")
+                            f"{mask_url(self.url)} {have}: generate it with the NUM_USERS of the batch that "
+                            "loaded the users, or load that batch (with its users) first")
 
     # -- starting, resuming ---------------------------------------------------------------------------
 
@@ -479,8 +479,10 @@ class Loader:
             return
         for d in state.finished_datasets(ctl):
             if _manifest_seed(d.manifest) == seed:
+                again = ("run it again with another SEED" if dataset.generated
+                         else f"generate {dataset.source} again with another SEED")
                 raise UserError(f"SEED {seed} is already loaded (from {d.source}): batches need different seeds "
-                                f"(ids derive from the seed); generate {dataset.source} again with another SEED")
+                                f"(ids derive from the seed); {again}")
 
     def _already_seeded_message(self, ctl: Conn, dataset: Dataset, busy: list[str]) -> str:
         loaded = state.finished_datasets(ctl)
