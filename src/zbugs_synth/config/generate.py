@@ -169,7 +169,9 @@ class GenerateConfig:
                                        parse=number(0.0, 32.0),
                                        help="mean users who viewed an issue without touching it")
     unread_fraction: float = setting(0.25, env="UNREAD_FRACTION", flag="--unread-fraction", parse=fraction,
-                                     help="share of participants whose last view is older than the issue's change")
+                                     help="share of participants whose last view is older than the issue's last "
+                                          "change, among those whose last touch came before it (whoever made the "
+                                          "change has seen it)")
     unsubscribed_fraction: float = setting(0.1, env="UNSUBSCRIBED_FRACTION", flag="--unsubscribed-fraction",
                                            parse=fraction, help="share of notification subscriptions turned off")
     user_pref_fraction: float = setting(0.3, env="USER_PREF_FRACTION", flag="--user-pref-fraction",
