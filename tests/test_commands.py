@@ -115,3 +115,10 @@ def test_a_report_that_cannot_be_written_is_refused_before_any_work(unwritable_d
     assert err.strip().splitlines() == [f"zbugs-synth {command[0]}: error: --report {unwritable_dir / 'r.html'}: "
                                         f"cannot write in {unwritable_dir}: Operation not permitted"], err
     assert "==" not in out  # no quickstart step started
+
+
+def test_a_dataset_url_with_a_slash_missing_is_not_taken_for_a_directory(capsys, monkeypatch, tmp_path) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["db-seed-synthetic", "--seed-data-dir", "s3:/bucket/x"]) == 2
+    err = capsys.readouterr().err
+    assert "--seed-data-dir" in err and "expected a directory, s3://bucket/prefix/" in err, err

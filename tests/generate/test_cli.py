@@ -39,6 +39,8 @@ def run_cli(monkeypatch, tmp_path: Path, env: dict[str, str], *args: str) -> int
     ("TIME_END", "yesterday", "TIME_END='yesterday': expected an ISO-8601 date"),
     # 10^8 projects ran out of memory without a word (from an audit).
     ("NUM_PROJECTS", "100000001", "NUM_PROJECTS='100000001': expected a whole number from 1 to 100,000"),
+    # A URL with a slash missing made a directory named "postgres:" (from an audit).
+    ("OUTPUT_DIR", "postgres:/x", "OUTPUT_DIR='postgres:/x': expected a directory or s3://bucket/prefix/"),
 ])
 def test_bad_values_give_one_line_and_exit_2(monkeypatch, tmp_path, capsys, var, value, needle) -> None:
     assert run_cli(monkeypatch, tmp_path, {var: value, "NUM_ISSUES": "100"} if var != "NUM_ISSUES"

@@ -15,6 +15,7 @@ import dataclasses
 import io
 import logging
 import os
+import re
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -131,6 +132,14 @@ def boolean(text: str) -> bool:
 
 def text_value(text: str) -> str:
     return text
+
+
+_URL_LIKE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:/")
+
+
+def looks_like_url(text: str) -> bool:
+    """`scheme:/...`: a URL with a slash missing (a directory is rarely named "postgres:" or "s3:")."""
+    return bool(_URL_LIKE.match(text.strip()))
 
 
 def path_value(text: str) -> Path:

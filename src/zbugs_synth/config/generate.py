@@ -12,6 +12,7 @@ from zbugs_synth.config import (
     boolean,
     fraction,
     integer,
+    looks_like_url,
     number,
     optional_path,
     path_value,
@@ -53,9 +54,10 @@ def output_location(text: str) -> Path | str:
             raise ParseError(e.problem) from None
         except UserError as e:
             raise ParseError(str(e)) from None
-    if "://" in s or s.lower().startswith("s3:"):  # s3:/b/x, s3:b/x: a mistyped URL, not a directory "s3:"
-        raise ParseError("expected a directory or s3://bucket/prefix/")
+    if "://" in s or s.lower().startswith("s3:") or looks_like_url(s):  # s3:/b/x, postgres:/x: mistyped URLs,
+        raise ParseError("expected a directory or s3://bucket/prefix/")  # not directories named "s3:"
     return path_value(text)
+
 
 
 _SCHEDULER_SCHEMES = ("tcp", "tls", "ws", "wss", "ucx", "ucxx")

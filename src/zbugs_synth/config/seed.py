@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from zbugs_synth.config import ParseError, boolean, choice, integer, path_value, setting
+from zbugs_synth.config import ParseError, boolean, choice, integer, looks_like_url, path_value, setting
 from zbugs_synth.config.remote import DATA_URL_FORMS, data_url, endpoint
 from zbugs_synth.db.connect import DbConfig
 
@@ -28,6 +28,8 @@ MAINTENANCE_FLOOR_KB = 64 << 10
 def seed_location(text: str) -> Path | str:
     """A dataset directory, or an s3:// or http(s):// prefix read without a local copy (kept as text)."""
     if "://" not in text:
+        if looks_like_url(text):  # s3:/bucket/x: a URL with a slash missing, not a directory "s3:"
+            raise ParseError(f"expected a directory, {DATA_URL_FORMS}")
         return path_value(text)
     try:
         return data_url(text)
