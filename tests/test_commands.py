@@ -122,3 +122,13 @@ def test_a_dataset_url_with_a_slash_missing_is_not_taken_for_a_directory(capsys,
     assert main(["db-seed-synthetic", "--seed-data-dir", "s3:/bucket/x"]) == 2
     err = capsys.readouterr().err
     assert "--seed-data-dir" in err and "expected a directory, s3://bucket/prefix/" in err, err
+
+
+def test_quickstart_refuses_an_output_dir_that_is_a_file_before_any_step(capsys, monkeypatch, tmp_path) -> None:
+    """It ran steps 1 and 2 first and failed at step 3 (from an audit)."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ZBUGS_PG_DATA", str(tmp_path / "no-server"))
+    (tmp_path / "afile").write_text("x")
+    assert main(["quickstart", "--output-dir", str(tmp_path / "afile"), "--force"]) == 2
+    out, err = capsys.readouterr()
+    assert "--output-dir" in err and "is a file" in err and "==" not in out, (out, err)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from zbugs_synth.commands import add_progress_flag
-from zbugs_synth.config import build, integer
+from zbugs_synth.config import ParseError, build, directory_value, integer
 from zbugs_synth.errors import UserError
 
 if TYPE_CHECKING:
@@ -72,7 +72,12 @@ def run(args: argparse.Namespace) -> int:
     server_cfg = build(ServerConfig)
     local = DbConfig(data_dir=server_cfg.data_dir, db_url=None)
     data = Path(args.output_dir)
-    verify.check_writable(Path(args.report))  # before step 1: not after replacing the data
+    # Before step 1, not after replacing the database's data.
+    try:
+        directory_value(args.output_dir)
+    except ParseError as e:
+        raise UserError(f"--output-dir {args.output_dir}: {e}") from None
+    verify.check_writable(Path(args.report))
 
     seed_cfg = SeedConfig(data_dir=local.data_dir, db_url=None, seed_dir=data, force=True)
 
