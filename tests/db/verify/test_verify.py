@@ -17,7 +17,6 @@ from zbugs_synth.cli import main
 from zbugs_synth.config import build
 from zbugs_synth.config.generate import GenerateConfig
 from zbugs_synth.db import schema
-from zbugs_synth.db.connect import mask_url
 from zbugs_synth.db.load.bookkeeping import LOADED_DATASETS
 from zbugs_synth.db.verify.checks import COMMENT_LIMITED_ISSUE, FAIL, PASS, WARN, Report, verify
 from zbugs_synth.generate.driver import generate
@@ -351,15 +350,6 @@ def test_a_timeout_too_short_for_anything_fails_checks_not_verify(fresh_db: str,
     assert main(["verify", "--db-url", fresh_db, "--statement-timeout", "0.001", "--progress", "none"]) == 1
     out, err = capsys.readouterr()
     assert "Traceback" not in err and "timed out after 0.001s" in out and "FAIL" in out, out + err
-
-
-def test_a_database_never_migrated_is_one_line(empty_db: str, capsys: pytest.CaptureFixture[str]) -> None:
-    """30-odd FAILs quoting SQL errors about missing relations, before (from a walkthrough)."""
-    assert main(["verify", "--db-url", empty_db, "--progress", "none"]) == 2
-    err = capsys.readouterr().err
-    assert err.strip().splitlines() == [f"zbugs-synth verify: error: {mask_url(empty_db)} has no zbugs tables: run "
-                                        "`zbugs-synth db-migrate` first (or point ZERO_UPSTREAM_DB / --db-url at the "
-                                        "zbugs database)"], err
 
 
 def test_password_is_never_shown(fresh_db: str, dataset: Path, tmp_path: Path,

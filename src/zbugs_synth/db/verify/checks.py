@@ -61,7 +61,6 @@ from zbugs_synth.db.verify.passes import (
     PerIssue,
 )
 from zbugs_synth.db.verify.result import FAIL, PASS, WARN, Check
-from zbugs_synth.errors import UserError
 from zbugs_synth.progress import NullProgress, Progress
 from zbugs_synth.tables import TABLES as LOADED_TABLES
 
@@ -263,10 +262,16 @@ def verify(url: str, *, statement_timeout: float = 0.0, samples: int = 5,
     t0 = time.monotonic()
     table_passes = passes.Passes(url, int(statement_timeout * 1000))
     with connect(url, autocommit=True) as conn:
-        if len(catalog.missing_tables(conn, list(schema.COLUMNS))) == len(schema.COLUMNS):
-            # Never migrated (or another database): one line, not 30 checks failing on missing relations.
-            raise UserError(f"{mask_url(url)} has no zbugs tables: run `zbugs-synth db-migrate` first (or point "
-                            "ZERO_UPSTREAM_DB / --db-url at the zbugs database)")
+        missing = catalog.missing_tables(conn, list(schema.COLUMNS))
+        if len(missing) == len(schema.COLUMNS):
+            # Never migrated (or another database): one failed check that says so, not 30 failing on
+            # missing relations with their SQL errors.
+            report.checks.append(Check(
+                "schema: tables and columns", FAIL, "no zbugs table here: run `zbugs-synth db-migrate` first (or "
+                "point ZERO_UPSTREAM_DB / --db-url at the zbugs database); nothing else was checked",
+                details=[f"table {t!r} is missing" for t in missing]))
+            report.seconds = time.monotonic() - t0
+            return report
         conn.execute("SET default_transaction_read_only = on")
         conn.execute("SET application_name = 'zbugs-synth verify'")
         ctx = _Ctx(conn, report, samples, full, table_passes)
