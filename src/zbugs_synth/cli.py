@@ -16,7 +16,7 @@ from typing import NoReturn
 
 from zbugs_synth import __version__
 from zbugs_synth.errors import UserError
-from zbugs_synth.interrupts import describe, exit_code, stop_signals_interrupt
+from zbugs_synth.interrupts import describe, exit_code, say_stopped, stop_signals_interrupt
 
 # Order here is the order in `--help`: the guide's steps, then extras.
 COMMAND_MODULES = (
@@ -69,18 +69,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _stopped(command: str, e: KeyboardInterrupt) -> int:
-    print(f"zbugs-synth{command}: {describe(e)}", file=sys.stderr)
+    say_stopped(f"zbugs-synth{command}: {describe(e)}")
     return exit_code(e)
 
 
 def _main(argv: list[str]) -> int:
     try:
         parser = build_parser(argv)  # imports the command's modules: a Ctrl-C lands here in the first ~0.3 s
+        args, unknown = parser.parse_known_args(argv)
+        if unknown:
+            _unknown_arguments(parser, args, unknown)
     except KeyboardInterrupt as e:
         return _stopped("", e)
-    args, unknown = parser.parse_known_args(argv)
-    if unknown:
-        _unknown_arguments(parser, args, unknown)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import signal
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from types import FrameType
@@ -28,13 +29,30 @@ def _raise(signum: int, _frame: FrameType | None) -> None:
     raise Terminated(signum)
 
 
-def describe(e: KeyboardInterrupt) -> str:
-    return f"stopped by {e.signum.name}" if isinstance(e, Terminated) else "interrupted"
+def _signal_of(e: BaseException) -> int:
+    """The signal behind `e`, a KeyboardInterrupt or one that wraps it as its `cause` (LoadInterrupted,
+    the templates' Interrupted)."""
+    cause = getattr(e, "cause", None)
+    if isinstance(cause, BaseException) and cause is not e:
+        return _signal_of(cause)
+    return e.signum if isinstance(e, Terminated) else signal.SIGINT
 
 
-def exit_code(e: KeyboardInterrupt) -> int:
+def describe(e: BaseException) -> str:
+    signum = _signal_of(e)
+    return "interrupted" if signum == signal.SIGINT else f"stopped by {signal.Signals(signum).name}"
+
+
+def exit_code(e: BaseException) -> int:
     """128 + the signal's number, as a shell reports a command a signal ended (Ctrl-C: 130)."""
-    return 128 + (e.signum if isinstance(e, Terminated) else signal.SIGINT)
+    return 128 + _signal_of(e)
+
+
+def say_stopped(line: str) -> None:
+    """Print to stderr, unless the terminal is gone (a hang-up makes writes to it fail: the stop must
+    still end as one, not as an OSError's traceback)."""
+    with contextlib.suppress(OSError):
+        print(line, file=sys.stderr, flush=True)
 
 
 @contextlib.contextmanager
@@ -49,13 +67,15 @@ def _handling(signals: tuple[int, ...], handler: Callable[[int, FrameType | None
         yield before
     finally:
         for s, previous in before.items():
-            signal.signal(s, previous)
+            signal.signal(s, signal.SIG_DFL if previous is None else previous)  # None: set outside Python
 
 
 @contextlib.contextmanager
 def stop_signals_interrupt() -> Iterator[None]:
-    """For the body (a command), SIGTERM and SIGHUP raise Terminated in the main thread."""
-    with _handling(STOP_SIGNALS, _raise):
+    """For the body (a command), SIGTERM and SIGHUP raise Terminated in the main thread; not where they
+    are ignored (`nohup`, `trap '' HUP`: a load meant to outlive its terminal must)."""
+    watched = tuple(s for s in STOP_SIGNALS if signal.getsignal(s) is not signal.SIG_IGN)
+    with _handling(watched, _raise):
         yield
 
 

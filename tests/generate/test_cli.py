@@ -181,8 +181,10 @@ def test_a_stopped_run_says_so_and_leaves_nothing_that_looks_complete(tmp_path, 
     """Ctrl-C, and SIGTERM (kill, timeout, a cancelled CI job) the same way: one line, 128 + the signal."""
     out = tmp_path / "out"
     env = {**os.environ, "NUM_ISSUES": "3000000", "SHARD_SIZE": "20000", "OUTPUT_DIR": str(out), "WORKERS": "1"}
+    # SIGINT as a terminal's Ctrl-C would (a suite run in the background has it ignored, and children inherit that).
     proc = subprocess.Popen([sys.executable, "-m", "zbugs_synth", "generate-synthetic", "--progress", "none"],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 120
     while time.time() < deadline and len(list(out.glob(".issue_*.csv.partial"))) < 2:
         time.sleep(0.05)
@@ -192,6 +194,23 @@ def test_a_stopped_run_says_so_and_leaves_nothing_that_looks_complete(tmp_path, 
     assert proc.returncode == 128 + sig and err.strip().splitlines() == [f"zbugs-synth generate-synthetic: {name}"], err
     assert not list(out.glob("*.csv")) and not (out / "manifest.json").exists()
     assert (out / INCOMPLETE_MARKER).exists()
+
+
+def test_a_hang_up_that_nohup_ignores_stays_ignored(tmp_path) -> None:
+    """`nohup` (or `trap '' HUP`) sets SIGHUP to ignored so that a run outlives its terminal: the
+    command's own stop handling must not take that back."""
+    out = tmp_path / "out"
+    env = {**os.environ, "NUM_ISSUES": "300000", "SHARD_SIZE": "20000", "OUTPUT_DIR": str(out), "WORKERS": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "zbugs_synth", "generate-synthetic", "--progress", "none"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN))
+    deadline = time.time() + 120
+    while time.time() < deadline and not list(out.glob(".issue_*.csv.partial")) and proc.poll() is None:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGHUP)
+    _out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert read_manifest(out).rows_by_table()["issue"] == 300000
 
 
 def test_help_lists_every_guide_variable(capsys) -> None:

@@ -144,7 +144,7 @@ def load(cfg: SeedConfig, tuning: Tuning, progress_mode: str, *, command: str = 
          generator: GenerateConfig | None = None) -> int:
     """db-seed-synthetic with explicit settings (quickstart calls this too)."""
     from zbugs_synth.db.load.loader import LoadInterrupted, seed
-    from zbugs_synth.interrupts import describe, exit_code
+    from zbugs_synth.interrupts import describe, exit_code, say_stopped
     from zbugs_synth.progress import NullProgress, make_progress
 
     # psycopg warns about COPY streams cut short when the server goes away; our own message says it.
@@ -175,9 +175,9 @@ def load(cfg: SeedConfig, tuning: Tuning, progress_mode: str, *, command: str = 
     except LoadInterrupted as e:
         # Ctrl-C (or a stop signal) once the schema objects were dropped: the database is mid-load, say
         # how to get out.
-        print(f"zbugs-synth {command}: {describe(e.cause)}", file=sys.stderr)
-        print(f"zbugs-synth {command}: {e}", file=sys.stderr, flush=True)
-        return exit_code(e.cause)
+        say_stopped(f"zbugs-synth {command}: {describe(e)}")
+        say_stopped(f"zbugs-synth {command}: {e}")
+        return exit_code(e)
     for note in result.notes:
         print(note)
     if result.status == "loaded":

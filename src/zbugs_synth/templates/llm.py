@@ -75,11 +75,13 @@ class OutputFailure(ApiFailure):
 
 
 class Interrupted(KeyboardInterrupt):
-    """Ctrl-C during a run, carrying what the run had spent so far (the caller prints it)."""
+    """Ctrl-C (or a stop signal: `cause`) during a run, carrying what the run had spent so far (the
+    caller prints it)."""
 
-    def __init__(self, report: RunReport) -> None:
+    def __init__(self, report: RunReport, cause: KeyboardInterrupt | None = None) -> None:
         super().__init__()
         self.report = report
+        self.cause = cause
 
 
 class CategoryFailed(Exception):
@@ -435,5 +437,5 @@ def generate(cfg: TemplatesConfig, plans: Sequence[CategoryPlan], progress: Prog
     gen = Generator(cfg, cfg.out, progress, kept=kept, default_pools=default_pools, people=people)
     try:
         return asyncio.run(gen.run(plans))
-    except KeyboardInterrupt:
-        raise Interrupted(gen.report) from None
+    except KeyboardInterrupt as e:
+        raise Interrupted(gen.report, e) from None

@@ -78,12 +78,20 @@ def run(cwd: Path, state: Path, *args: str, timeout: float = 600, **env: str) ->
     return Ran(done.returncode, done.stdout, done.stderr)
 
 
+def default_sigint() -> None:
+    """For a child that must take Ctrl-C: a suite started in the background (`cmd &` in a script) runs
+    with SIGINT ignored, which children inherit and Python then keeps."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def kill_when(cwd: Path, state: Path, args: list[str], moment: Callable[[], bool], env: dict[str, str],
-              timeout: float = 120.0, sig: int = signal.SIGKILL) -> Ran:
+              timeout: float = 120.0, sig: int = signal.SIGKILL, group: bool = False) -> Ran:
     """Start the command, send it `sig` (SIGKILL) as soon as `moment()` is true (polled); fails if it
-    ended first. For a signal it may handle, its exit as it ends."""
+    ended first. For a signal it may handle, its exit as it ends. `group`: to its whole process group,
+    as a terminal sends Ctrl-C (the command runs in a session of its own)."""
     proc = subprocess.Popen([sys.executable, "-m", "zbugs_synth", *args], cwd=cwd, env=command_env(state, **env),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=default_sigint)
     deadline = time.monotonic() + timeout
     try:
         while proc.poll() is None and time.monotonic() < deadline:
@@ -92,7 +100,7 @@ def kill_when(cwd: Path, state: Path, args: list[str], moment: Callable[[], bool
             except (psycopg.Error, OSError, AssertionError, UserError):
                 hit = False  # the server restarting, a table not there yet: look again
             if hit:
-                os.kill(proc.pid, sig)
+                (os.killpg if group else os.kill)(proc.pid, sig)
                 break
             time.sleep(0.01)
         out, err = proc.communicate(timeout=60)

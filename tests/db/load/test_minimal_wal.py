@@ -293,17 +293,26 @@ def test_a_stop_signal_ends_a_load_like_ctrl_c(embedded: Embedded, tmp_path: Pat
 
 def test_a_stop_during_the_restart_waits_for_it(embedded: Embedded, medium: Path, tmp_path: Path) -> None:
     """Ctrl-C while the server restarts at minimal: the restart ends first (cut halfway, the server would
-    be left stopped or at minimal), then the load stops, and the server is put back at logical."""
+    be left stopped or at minimal), then the load stops, and the server is put back at logical. Sent to
+    the process group, as a terminal does: pg_ctl, if it got it too, would shut the starting server down."""
     embedded.reset_database()
 
-    def restarting() -> bool:  # the marker is written first, then the server stops and starts at minimal
+    pgdata = str(embedded.running.cluster.pgdata)
+
+    def restarting() -> bool:  # the marker is written first; then pg_ctl starts the server at minimal
         if not (embedded.state / walmode.MARKER).exists():
             return False
-        r = server.status(embedded.state)
-        return r is None or not walmode.at_minimal(r.cluster)
+        for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+            try:
+                args = cmdline.read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if args and args[0].endswith(b"pg_ctl") and b"start" in args and pgdata.encode() in args:
+                return True
+        return False
 
     stopped = kill_when(tmp_path, embedded.state, SEED, restarting, {"ZERO_SEED_DATA_DIR": str(medium)},
-                        sig=signal.SIGINT)
+                        sig=signal.SIGINT, group=True)
     assert stopped.code == 130, stopped.text
     assert "Traceback" not in stopped.err and "interrupted" in stopped.err, stopped.err
     assert embedded.wal_level() == "logical" and not (embedded.state / walmode.MARKER).exists()

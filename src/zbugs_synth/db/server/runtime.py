@@ -94,9 +94,14 @@ def run(cmd: list[str], user: RunAs | None, *, cwd: Path | None = None, timeout:
 
     stdout/stderr go to temporary files, not pipes: `pg_ctl start` leaves a daemon behind and a pipe
     it might inherit would keep us waiting.
+
+    In a session of its own: a Ctrl-C or hang-up at the terminal goes to the whole foreground process
+    group, and `pg_ctl start` answers SIGINT by shutting down the server it is starting. Only this
+    process decides (a load lets a restart finish first, see interrupts.deferred); stopping us
+    stops the program too (subprocess.run kills it).
     """
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C", "TZ": os.environ.get("TZ", "UTC")}
-    kwargs = user.popen_kwargs() if user else {}
+    kwargs: dict[str, Any] = {**(user.popen_kwargs() if user else {}), "start_new_session": True}
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         done = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=err, text=True,
                               cwd=cwd or "/", env=env, timeout=timeout, check=False, **kwargs)
