@@ -176,19 +176,31 @@ def test_killed_run_leaves_nothing_that_looks_complete(tmp_path) -> None:
     assert not list(out.glob(".*")) and read_manifest(out).rows_by_table()["issue"] == 1000
 
 
+def _signalled_run(out: Path, issues: int, sig: int, *, ignored: int | None = None) -> subprocess.Popen[str]:
+    """generate-synthetic into `out`, sent `sig` once its first partial issue shard is there. SIGINT is
+    the default in the child, as under a terminal (a suite run in the background has it ignored, and
+    children inherit that); `ignored` is set to ignored, as nohup does."""
+    def dispositions() -> None:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        if ignored is not None:
+            signal.signal(ignored, signal.SIG_IGN)
+
+    env = {**os.environ, "NUM_ISSUES": str(issues), "SHARD_SIZE": "20000", "OUTPUT_DIR": str(out), "WORKERS": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "zbugs_synth", "generate-synthetic", "--progress", "none"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=dispositions)
+    deadline = time.time() + 120
+    while time.time() < deadline and not list(out.glob(".issue_*.csv.partial")) and proc.poll() is None:
+        time.sleep(0.02)
+    proc.send_signal(sig)
+    return proc
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_a_stopped_run_says_so_and_leaves_nothing_that_looks_complete(tmp_path, sig) -> None:
     """Ctrl-C, and SIGTERM (kill, timeout, a cancelled CI job) the same way: one line, 128 + the signal."""
     out = tmp_path / "out"
-    env = {**os.environ, "NUM_ISSUES": "3000000", "SHARD_SIZE": "20000", "OUTPUT_DIR": str(out), "WORKERS": "1"}
-    # SIGINT as a terminal's Ctrl-C would (a suite run in the background has it ignored, and children inherit that).
-    proc = subprocess.Popen([sys.executable, "-m", "zbugs_synth", "generate-synthetic", "--progress", "none"],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    deadline = time.time() + 120
-    while time.time() < deadline and len(list(out.glob(".issue_*.csv.partial"))) < 2:
-        time.sleep(0.05)
-    proc.send_signal(sig)
+    proc = _signalled_run(out, 3_000_000, sig)
     _out, err = proc.communicate(timeout=60)
     name = {signal.SIGINT: "interrupted", signal.SIGTERM: "stopped by SIGTERM"}[sig]
     assert proc.returncode == 128 + sig and err.strip().splitlines() == [f"zbugs-synth generate-synthetic: {name}"], err
@@ -200,17 +212,10 @@ def test_a_hang_up_that_nohup_ignores_stays_ignored(tmp_path) -> None:
     """`nohup` (or `trap '' HUP`) sets SIGHUP to ignored so that a run outlives its terminal: the
     command's own stop handling must not take that back."""
     out = tmp_path / "out"
-    env = {**os.environ, "NUM_ISSUES": "300000", "SHARD_SIZE": "20000", "OUTPUT_DIR": str(out), "WORKERS": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "zbugs_synth", "generate-synthetic", "--progress", "none"],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN))
-    deadline = time.time() + 120
-    while time.time() < deadline and not list(out.glob(".issue_*.csv.partial")) and proc.poll() is None:
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGHUP)
+    proc = _signalled_run(out, 300_000, signal.SIGHUP, ignored=signal.SIGHUP)
     _out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
-    assert read_manifest(out).rows_by_table()["issue"] == 300000
+    assert read_manifest(out).rows_by_table()["issue"] == 300_000
 
 
 def test_help_lists_every_guide_variable(capsys) -> None:
