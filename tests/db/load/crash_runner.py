@@ -7,6 +7,8 @@ before calling the CLI, and sends itself SIGKILL (or, with ZBUGS_TEST_CRASH_SIGN
 Ctrl-C does) when the point is reached. Points:
 
 - `before-drop`: every check passed, nothing changed yet (Loader._start not entered);
+- `start-committed`: the transaction that saved and dropped the schema objects committed, the loader
+  has not yet taken note that the load is open;
 - `after-drop`: right after the transaction that saved and dropped the schema objects (before any COPY);
 - `copy:<table>[:<k>]`: halfway through sending the k-th shard of `table` (default the first);
 - `index[:<k>]` / `fk[:<k>]`: the k-th index build / foreign key validation is sent to the server,
@@ -79,6 +81,13 @@ def install() -> None:
                 return orig(self, *a, **kw)
             return fn
         wrap(Loader, "_start", before_start)
+    elif POINT == "start-committed":
+        def after_start(orig: Callable[..., Any]) -> Callable[..., Any]:
+            def fn(self: Loader, *a: Any, **kw: Any) -> Any:
+                orig(self, *a, **kw)
+                die()
+            return fn
+        wrap(Loader, "_start", after_start)
     elif POINT == "after-drop":
         # The load's first step after the transaction that dropped the objects (the loader knows the
         # load is open by then, as a Ctrl-C at this point must say).

@@ -144,7 +144,7 @@ def test_reset_after_a_kill_restores_the_empty_schema(fresh_db: str, batch1: Pat
 OPEN_HINT = "the load is open: run the same command again to resume it, or set ZERO_SEED_RESET=true to undo it"
 
 
-@pytest.mark.parametrize(("point", "env"), [("after-drop", {}), ("copy:issue:2", PER_SHARD)])
+@pytest.mark.parametrize(("point", "env"), [("start-committed", {}), ("after-drop", {}), ("copy:issue:2", PER_SHARD)])
 def test_interrupted_load_says_it_is_open_and_resumes(fresh_db: str, batch1: Path, tmp_path: Path, point: str,
                                                       env: dict[str, str]) -> None:
     stopped = seed_process(fresh_db, batch1, tmp_path, ZBUGS_TEST_CRASH_AT=point, ZBUGS_TEST_CRASH_SIGNAL="INT",

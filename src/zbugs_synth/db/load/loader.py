@@ -189,6 +189,7 @@ class Loader:
         # True from the commit that dropped the schema objects (or found them dropped) until the load
         # is finished: an interruption then leaves the load open, resumable or undoable.
         self.load_open = False
+        self.starting = False  # this run reached the transaction that opens a load (see seed())
         self.zc = zerocache.ZeroCache()
         self.batch_rows: dict[str, int] = {}
         self.table_rows: dict[str, int] = {}
@@ -245,6 +246,7 @@ class Loader:
                 # Again, under the lock: the database may have changed while the files were checked.
                 if not self._mode_checks(ctl, dataset, result):
                     return result
+                self.starting = True  # from here a stop may find the load open before load_open says so
                 run = self._start(ctl, dataset, result)
                 self.load_open = True
             self.phases["prepare"] = time.perf_counter() - t
@@ -1063,7 +1065,10 @@ def seed(cfg: SeedConfig, tuning: Tuning | None = None, progress: Progress | Non
     try:
         return loader.seed()
     except KeyboardInterrupt as e:
-        if loader.load_open or _open_in_database(loader.url):
+        # The flag, or, for a stop that came between the commit that opened the load and the flag,
+        # the bookkeeping; never for a stop before this run got there (e.g. while waiting for another
+        # loader's lock: that load is not this command's to resume or undo).
+        if loader.load_open or (loader.starting and _open_in_database(loader.url)):
             raise LoadInterrupted(OPEN_LOAD_HINT, e) from None
         raise
     except psycopg.Error as e:
