@@ -269,11 +269,22 @@ def merge_checkable(fk: SavedForeignKey, indexes: list[SavedIndex]) -> bool:
 
 
 def all_visible(conn: Conn, *tables: str) -> bool:
-    """Whether (nearly) every page of the tables is marked all-visible, as their last ANALYZE or VACUUM
-    counted (COPY FREEZE marks them): an index-only scan of them then never reads the heap."""
-    rows = conn.execute("SELECT relpages, relallvisible FROM pg_class WHERE oid = ANY(%s::regclass[])",
-                        ([qt(t) for t in tables],)).fetchall()
-    return len(rows) == len(set(tables)) and all(pages == 0 or visible >= 0.9 * pages for pages, visible in rows)
+    """Whether (nearly) every page of the tables is marked all-visible (COPY FREEZE marks them): an
+    index-only scan of them then never reads the heap. pg_class counts them as of the last ANALYZE,
+    VACUUM or CREATE INDEX; counts older than the table's growth since (an append's rows, never
+    analyzed) say no."""
+    rows = conn.execute(
+        "SELECT relpages, relallvisible, reltuples, pg_relation_size(oid) / current_setting('block_size')::int "
+        "FROM pg_class WHERE oid = ANY(%s::regclass[])", ([qt(t) for t in tables],)).fetchall()
+
+    def visible(pages: int, marked: int, tuples: float, now: int) -> bool:
+        if now == 0:
+            return True  # nothing to read
+        if tuples < 0 or now > 1.1 * pages:
+            return False  # never counted, or counted before the table grew
+        return marked >= 0.9 * pages
+
+    return len(rows) == len(set(tables)) and all(visible(*r) for r in rows)
 
 
 @contextlib.contextmanager
