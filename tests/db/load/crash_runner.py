@@ -13,6 +13,7 @@ Ctrl-C does) when the point is reached. Points:
 - `copy:<table>[:<k>]`: halfway through sending the k-th shard of `table` (default the first);
 - `index[:<k>]` / `fk[:<k>]`: the k-th index build / foreign key validation is sent to the server,
   then the process dies while the server goes on with it alone;
+- `after-load`: the load finished (every object back), its summary not yet made;
 - `after-constraints`: the foreign keys are added NOT VALID, their validation not started;
 - `after-triggers`: triggers are back, ANALYZE and the finish not done.
 """
@@ -88,6 +89,26 @@ def install() -> None:
                 die()
             return fn
         wrap(Loader, "_start", after_start)
+    elif POINT == "after-load":
+        from zbugs_synth.db import schema
+
+        done: list[bool] = []
+
+        def note_done(orig: Callable[..., Any]) -> Callable[..., Any]:
+            def fn(self: Loader, *a: Any, **kw: Any) -> Any:
+                out = orig(self, *a, **kw)
+                done.append(True)
+                return out
+            return fn
+
+        def die_once_done(orig: Callable[..., Any]) -> Callable[..., Any]:
+            def fn(*a: Any, **kw: Any) -> Any:
+                if done:
+                    die()
+                return orig(*a, **kw)
+            return fn
+        wrap(Loader, "_load", note_done)
+        wrap(schema, "differences", die_once_done)
     elif POINT == "after-drop":
         # The load's first step after the transaction that dropped the objects (the loader knows the
         # load is open by then, as a Ctrl-C at this point must say).

@@ -177,6 +177,17 @@ def test_interrupted_load_says_it_is_open_and_resumes(fresh_db: str, batch1: Pat
     _loaded_exactly(fresh_db, batch1, modes=["seed"])
 
 
+def test_interrupted_after_the_load_finished_says_so(fresh_db: str, batch1: Path, tmp_path: Path) -> None:
+    """A Ctrl-C that lands once every object is back (e.g. during the restart back to logical, which
+    ends first) is not a load to resume or undo (from a review)."""
+    stopped = seed_process(fresh_db, batch1, tmp_path, ZBUGS_TEST_CRASH_AT="after-load", ZBUGS_TEST_CRASH_SIGNAL="INT")
+    assert stopped.code == 130, stopped.text
+    assert stopped.err.strip().splitlines()[-1].startswith(
+        "zbugs-synth db-seed-synthetic: the load had finished (every row, index, key and trigger in place"), stopped.err
+    assert "ZERO_SEED_RESET" not in stopped.err
+    _loaded_exactly(fresh_db, batch1, modes=["seed"])
+
+
 def test_interrupted_before_the_load_started_only_says_interrupted(fresh_db: str, batch1: Path,
                                                                     tmp_path: Path) -> None:
     stopped = seed_process(fresh_db, batch1, tmp_path, ZBUGS_TEST_CRASH_AT="before-drop",

@@ -123,6 +123,8 @@ class LoadInterrupted(KeyboardInterrupt):
 
 
 OPEN_LOAD_HINT = "the load is open: run the same command again to resume it, or set ZERO_SEED_RESET=true to undo it"
+FINISHED_HINT = ("the load had finished (every row, index, key and trigger in place; `zbugs-synth verify` checks "
+                 "it): only its summary was not printed")
 
 
 class LoadFailed(UserError):
@@ -190,6 +192,7 @@ class Loader:
         # is finished: an interruption then leaves the load open, resumable or undoable.
         self.load_open = False
         self.starting = False  # this run reached the transaction that opens a load (see seed())
+        self.finished = False  # ... and ended it: every row, index, key and trigger in place
         self.zc = zerocache.ZeroCache()
         self.batch_rows: dict[str, int] = {}
         self.table_rows: dict[str, int] = {}
@@ -258,6 +261,7 @@ class Loader:
             try:
                 self._load(ctl, pool, run, dataset)
                 self.load_open = False
+                self.finished = True
             finally:
                 pool.close()
             result.rows = self.recorded
@@ -1070,6 +1074,8 @@ def seed(cfg: SeedConfig, tuning: Tuning | None = None, progress: Progress | Non
         # loader's lock: that load is not this command's to resume or undo).
         if loader.load_open or (loader.starting and _open_in_database(loader.url)):
             raise LoadInterrupted(OPEN_LOAD_HINT, e) from None
+        if loader.finished:  # e.g. during the restart back to logical, which ends first
+            raise LoadInterrupted(FINISHED_HINT, e) from None
         raise
     except psycopg.Error as e:
         # The server went away, or refused something we did not foresee: one line, password masked;
