@@ -495,8 +495,9 @@ def test_parts_not_all_written_yet_are_said_to_be_so_not_unavailable(
                      "--progress", "none")
     assert rc == 2 and err.strip().splitlines() == [
         f"zbugs-synth get-data: error: {s3env.url('gz/')} holds a dataset that is not complete yet (no manifest.json: "
-        "its parts are still being written, or were never combined): finish the missing parts (generate-synthetic "
-        f"--parts N --part K) or run `zbugs-synth combine-parts {s3env.url('gz/')}`"], err
+        "generate-synthetic is writing it or was stopped, or its parts were never combined): finish it (the same "
+        "generate-synthetic again, or the missing parts, --parts N --part K), or run `zbugs-synth combine-parts "
+        f"{s3env.url('gz/')}`"], err
 
 
 def test_a_missing_bucket_is_named_not_taken_for_a_missing_manifest(

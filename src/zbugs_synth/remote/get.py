@@ -128,9 +128,9 @@ def fetch_manifest(source: Source) -> RemoteManifest:
                 raise ManifestUnavailable(f"cannot fetch the manifest: {first}") from None
             if _being_written(source):  # not "not available": the user's own parts are not all in yet
                 raise UserError(f"{source.display} holds a dataset that is not complete yet (no {MANIFEST_NAME}: "
-                                "its parts are still being written, or were never combined): finish the missing "
-                                f"parts (generate-synthetic --parts N --part K) or run `zbugs-synth combine-parts "
-                                f"{source.display}`") from None
+                                "generate-synthetic is writing it or was stopped, or its parts were never "
+                                "combined): finish it (the same generate-synthetic again, or the missing parts, "
+                                f"--parts N --part K), or run `zbugs-synth combine-parts {source.display}`") from None
             raise ManifestUnavailable(f"no {MANIFEST_NAME} or {MANIFEST_TXT} at {source.display}",
                                       absent=True) from None
         except SourceError as e:
