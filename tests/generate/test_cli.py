@@ -181,7 +181,8 @@ def _signalled_run(out: Path, issues: int, sig: int, *, ignored: int | None = No
     the default in the child, as under a terminal (a suite run in the background has it ignored, and
     children inherit that); `ignored` is set to ignored, as nohup does."""
     def dispositions() -> None:
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # nohup'd suites ignore some
+            signal.signal(s, signal.SIG_DFL)
         if ignored is not None:
             signal.signal(ignored, signal.SIG_IGN)
 

@@ -466,7 +466,8 @@ def test_ctrl_c_still_says_what_the_calls_so_far_cost(api: FakeMessagesAPI, tmp_
     # inherit that (how this test once hung for 30 s).
     proc = subprocess.Popen(cmd, env=dict(os.environ, PYTHONFAULTHANDLER="1"), cwd=tmp_path, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+                            preexec_fn=lambda: [signal.signal(s, signal.SIG_DFL)
+                                                for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)])
     try:
         deadline = time.monotonic() + 20
         while not category_files(out) and time.monotonic() < deadline and proc.poll() is None:

@@ -78,10 +78,12 @@ def run(cwd: Path, state: Path, *args: str, timeout: float = 600, **env: str) ->
     return Ran(done.returncode, done.stdout, done.stderr)
 
 
-def default_sigint() -> None:
-    """For a child that must take Ctrl-C: a suite started in the background (`cmd &` in a script) runs
-    with SIGINT ignored, which children inherit and Python then keeps."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+def default_signals() -> None:
+    """For a child that must take Ctrl-C and stop signals as a terminal's command does: a suite started
+    in the background (`cmd &` in a script, `nohup`) runs with SIGINT or SIGHUP ignored, which children
+    inherit and keep (Python, and zbugs-synth on purpose: nohup must stay effective)."""
+    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(s, signal.SIG_DFL)
 
 
 def kill_when(cwd: Path, state: Path, args: list[str], moment: Callable[[], bool], env: dict[str, str],
@@ -91,7 +93,7 @@ def kill_when(cwd: Path, state: Path, args: list[str], moment: Callable[[], bool
     as a terminal sends Ctrl-C (the command runs in a session of its own)."""
     proc = subprocess.Popen([sys.executable, "-m", "zbugs_synth", *args], cwd=cwd, env=command_env(state, **env),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
-                            preexec_fn=default_sigint)
+                            preexec_fn=default_signals)
     deadline = time.monotonic() + timeout
     try:
         while proc.poll() is None and time.monotonic() < deadline:
