@@ -183,18 +183,23 @@ INTERRUPTED_NOTE = ("note: a db-seed-synthetic load was interrupted here, so som
                     "db-seed-synthetic to undo it")
 
 
+def _open_load_note(conn: psycopg.Connection) -> str | None:
+    """A load that is not over: its rows, indexes, keys or triggers are not all there yet."""
+    if not has_open_run(conn):
+        return None
+    return "note: a db-seed-synthetic load is at work on this database" if loader_at_work(conn) else INTERRUPTED_NOTE
+
+
 def _note_open_load(url: str, say: Say) -> None:
-    """A load that is not over: its rows, indexes, keys or triggers are not all there yet (status said
-    nothing of it, from an audit). Unreadable (no schema yet, no rights): nothing to say."""
+    """db-status's `_open_load_note` (it said nothing of an open load, from an audit). Unreadable (no
+    schema yet, no rights): nothing to say."""
     try:
         with connect(url) as conn:
-            open_run, at_work = has_open_run(conn), loader_at_work(conn)
+            note = _open_load_note(conn)
     except (UserError, psycopg.Error):
         return
-    if open_run and at_work:
-        say("note: a db-seed-synthetic load is at work on this database")
-    elif open_run:
-        say(INTERRUPTED_NOTE)
+    if note:
+        say(note)
 
 
 def run_migrate(args: argparse.Namespace) -> int:
@@ -214,7 +219,7 @@ def migrate_schema(cfg: DbConfig) -> int:
     with connect(url) as conn:
         row = conn.execute("SHOW wal_level").fetchone()
         # Up to date is about migrations; a load stopped midway leaves indexes, keys or triggers off.
-        interrupted = has_open_run(conn) and not loader_at_work(conn)
+        interrupted = _open_load_note(conn) == INTERRUPTED_NOTE
     if row and row[0] != "logical":
         print(f"note: this server has wal_level={row[0]}; zero-cache needs wal_level=logical to replicate")
     if interrupted:

@@ -25,6 +25,7 @@ import json
 import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 from zbugs_synth.errors import UserError
 from zbugs_synth.generate.sink import Sink
@@ -167,17 +168,20 @@ def complete_part(sink: Sink, spec: PartSpec, key: str, present: dict[str, int] 
 _NOT_PART_OF_KEY = ("templates",)
 
 
-def part_key(m: Manifest) -> str:
+def _key_fields(m: Manifest) -> dict[str, Any]:
     """What the parts of one dataset share: its id and its settings (the shard size too: the files of
     parts cut at other sizes would not make the dataset one run writes), not where the templates were."""
-    config = {k: v for k, v in m.config.items() if k not in _NOT_PART_OF_KEY}
-    return json.dumps({"datasetId": m.dataset_id, "config": config}, sort_keys=True)
+    return {"datasetId": m.dataset_id, **{k: v for k, v in m.config.items() if k not in _NOT_PART_OF_KEY}}
+
+
+def part_key(m: Manifest) -> str:
+    """`_key_fields` as one comparable text."""
+    return json.dumps(_key_fields(m), sort_keys=True)
 
 
 def key_difference(there: Manifest, here: Manifest) -> str:
-    """The first setting two part manifests of other keys differ in, as `name=A ... name=B` text."""
-    a = {"datasetId": there.dataset_id, **{k: v for k, v in there.config.items() if k not in _NOT_PART_OF_KEY}}
-    b = {"datasetId": here.dataset_id, **{k: v for k, v in here.config.items() if k not in _NOT_PART_OF_KEY}}
+    """Up to three settings two part manifests of other keys differ in, as `name A against B` text."""
+    a, b = _key_fields(there), _key_fields(here)
     names = [k for k in (*a, *(k for k in b if k not in a)) if a.get(k) != b.get(k)]
     shown = [n for n in names if n != "datasetId"] or names
     return ", ".join(f"{n} {a.get(n)} against {b.get(n)}" for n in shown[:3]) + (" …" if len(shown) > 3 else "")

@@ -92,6 +92,14 @@ def _is_data_error(e: psycopg.Error) -> bool:
     return code.startswith(("22", "23")) or isinstance(e, pgerr.BadCopyFileFormat)
 
 
+def empty_for_copy(conn: Conn, table: str, *, as_written: bool) -> bool:
+    """TRUNCATE `table` in the COPY's transaction (what lets COPY FREEZE, and at wal_level=minimal skip
+    WAL), and with `as_written` store its rows as written (`store_as_written`). Returns whether the
+    caller must call `stored_as_written` before the commit."""
+    conn.execute(f"TRUNCATE {qt(table)}")
+    return as_written and store_as_written(conn, table)
+
+
 def store_as_written(conn: Conn, table: str) -> bool:
     """In the transaction that emptied `table` (TRUNCATE): store its rows of up to a page as written,
     uncompressed, until `stored_as_written` (in the same transaction, before the commit: no other
@@ -127,14 +135,12 @@ def copy_files(conn: Conn, run_id: int, files: list[DataFile], seq: Sequence | N
     done: list[tuple[DataFile, int]] = []
     try:
         with conn.transaction():
-            if freeze:
-                conn.execute(f"TRUNCATE {qt(files[0].table)}")
-                as_written = as_written and store_as_written(conn, files[0].table)
+            as_written = freeze and empty_for_copy(conn, files[0].table, as_written=as_written)
             for f in files:
                 rows, n = _copy_one(conn, run_id, f, seq, task, freeze, checks)
                 sent += n
                 done.append((f, rows))
-            if freeze and as_written:
+            if as_written:
                 stored_as_written(conn, files[0].table)
     except BaseException:
         task.advance(-sent)

@@ -40,7 +40,7 @@ from zbugs_synth.db.load.jobs import (
     Sequence,
     _is_data_error,
     _one_line,
-    store_as_written,
+    empty_for_copy,
     stored_as_written,
 )
 from zbugs_synth.db.names import qi, qt
@@ -224,8 +224,7 @@ class CopySink:
             (xid,) = conn.execute("SELECT txid_current()").fetchone() or (0,)
             self.xid = int(xid)
             if freeze:
-                conn.execute(f"TRUNCATE {qt(f.table)}")
-                self.as_written = as_written and store_as_written(conn, f.table)
+                self.as_written = empty_for_copy(conn, f.table, as_written=as_written)
             self.start: int | None = None
             if seq is not None and seq.column not in f.columns:
                 self.start = seq.base + state.loaded_issue_rows(conn, run_id)
