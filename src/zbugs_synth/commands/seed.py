@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from zbugs_synth.db.load.loader import SeedResult
 
 # generate-synthetic settings about where its files go and how the work is split: none changes the rows.
-GENERATE_ONLY = ("output_dir", "shard_size", "force", "part", "endpoint_url")
+GENERATE_ONLY = ("output_dir", "shard_size", "force", "part", "endpoint_url", "skip_space_check")
 
 DESCRIPTION = """\
 Load the CSV shards of a dataset directory (written by generate-synthetic or get-data, or by the

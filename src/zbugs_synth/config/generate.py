@@ -190,6 +190,10 @@ class GenerateConfig:
                                          "e.g. tcp://host:8786 (needs zbugs-synth[dask]; default: in this process)")
     endpoint_url: str | None = setting(None, env="AWS_ENDPOINT_URL", flag="--endpoint-url", parse=endpoint,
                                        secret=True, help="S3 API endpoint of an S3-compatible store")
+    skip_space_check: bool = setting(False, env="ZBUGS_SKIP_SPACE_CHECK", flag="--skip-space-check",
+                                     parse=boolean, help="write even if the files look too big for the free space "
+                                                         "of OUTPUT_DIR's disk (estimated from a sample of the rows "
+                                                         "before writing)")
 
     def resolved_workers(self) -> int:
         return self.workers or _cpus()
@@ -200,6 +204,6 @@ class GenerateConfig:
         is what the loader's "already loaded" check relies on."""
         d = asdict(self)
         for k in ("output_dir", "workers", "force", "templates_dir", "shard_size", "parts", "part", "scheduler",
-                  "endpoint_url"):
+                  "endpoint_url", "skip_space_check"):
             d.pop(k)
         return d

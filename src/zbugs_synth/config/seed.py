@@ -111,6 +111,10 @@ class SeedConfig(DbConfig):
     generate: bool = setting(False, env="ZERO_SEED_GENERATE", flag="--generate", parse=boolean,
                              help="generate the dataset on the fly and stream it into COPY (no CSV on disk); the "
                                   "generator's settings (NUM_ISSUES, SEED, SKIP_USERS, TEMPLATES_DIR, ...) say which")
+    skip_space_check: bool = setting(False, env="ZBUGS_SKIP_SPACE_CHECK", flag="--skip-space-check",
+                                     parse=boolean, help="load even if the rows and indexes look too big for the "
+                                                         "free space of the local server's disk (estimated before "
+                                                         "loading; an external server's disk is not checked)")
     checksums: bool = setting(True, env="ZERO_SEED_CHECKSUMS", parse=boolean,
                               help="check every file against manifest.json's checksum before loading")
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from zbugs_synth.config.generate import GenerateConfig
-from zbugs_synth.errors import PermanentError, UserError
+from zbugs_synth.errors import Cancelled, PermanentError, UserError
 from zbugs_synth.generate.driver import Prepared, _announce, generate_part, parts_key, prepare
 from zbugs_synth.generate.partitioned import (
     PartsOutcome,
@@ -221,10 +221,12 @@ Submit = Callable[[Any, Any, int, str], Any]
 
 def run_parts(cfg: GenerateConfig, prep: Prepared, parts: int, todo: list[int], progress: Progress, *,
               submit: Submit, on_result: Callable[[dict[str, Any]], None], rerun: str,
-              error: Callable[[str], Exception] = UserError) -> None:
+              error: Callable[[str], Exception] = UserError, stop: threading.Event | None = None) -> None:
     """Run the parts `todo` as tasks on cfg's cluster (generate-synthetic's and a direct load's alike):
     bars for issue, comment and issueLabel fed by the tasks' events, `on_result` with each part's
-    result as it completes. A part Dask gave up on raises `error`, its message ending with `rerun`."""
+    result as it completes. A part Dask gave up on raises `error`, its message ending with `rerun`.
+    `stop` (a direct load's job runs on a thread Ctrl-C does not reach): once set, the parts not
+    finished are cancelled and Cancelled is raised."""
     distributed = import_distributed()
     client = _connect(cfg.scheduler or "")
     topic = f"zbugs-synth-progress-{uuid.uuid4().hex}"
@@ -241,11 +243,18 @@ def run_parts(cfg: GenerateConfig, prep: Prepared, parts: int, todo: list[int], 
         # not once per part.
         shared = client.submit(_identity, prep, pure=False, key=f"zbugs-synth-prep-{uuid.uuid4().hex}")
         futures = [submit(client, shared, k, topic) for k in todo]
-        for fut in distributed.as_completed(futures, loop=client.loop):
-            info = fut.result()
-            if "refused" in info:
-                raise error(f"{info['refused']} (not retried: it would fail the same way)")
-            on_result(info)
+        completed = distributed.as_completed(futures, loop=client.loop)
+        while not completed.is_empty():
+            if stop is not None and stop.is_set():
+                raise Cancelled("the cluster's parts")
+            if not completed.has_ready():
+                time.sleep(0.1)  # polled, not blocked on: `stop` must be seen
+                continue
+            for fut in completed.next_batch(block=False):
+                info = fut.result()
+                if "refused" in info:
+                    raise error(f"{info['refused']} (not retried: it would fail the same way)")
+                on_result(info)
         # Events are delivered asynchronously: wait briefly for the last counts before closing the bars.
         time.sleep(2 * PROGRESS_INTERVAL)
     except distributed.client.FutureCancelledError as e:

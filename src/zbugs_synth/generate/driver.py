@@ -7,10 +7,12 @@ however large NUM_ISSUES is. Chunk size, worker count and shard size never chang
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import queue
+import threading
 import time
 from collections import deque
 from collections.abc import Mapping
@@ -24,12 +26,14 @@ import xxhash
 from zbugs_synth import __version__
 from zbugs_synth.config.generate import GenerateConfig
 from zbugs_synth.cpus import usable_cpus
-from zbugs_synth.errors import UserError
+from zbugs_synth.disk import check_room
+from zbugs_synth.errors import Cancelled, UserError
+from zbugs_synth.generate import estimate
 from zbugs_synth.generate.ids import LABEL_BITS
 from zbugs_synth.generate.lock import hold
 from zbugs_synth.generate.parts import PartSpec, complete_part, part_key, part_manifest, read_part
 from zbugs_synth.generate.plan import Buffers, Chunk, KernelPlan, chunk_ranges
-from zbugs_synth.generate.sink import Sink
+from zbugs_synth.generate.sink import LocalSink, Sink
 from zbugs_synth.generate.sinks import Lease, TableSink
 from zbugs_synth.generate.small_tables import (
     label_rows,
@@ -143,8 +147,9 @@ def make_directory(cfg: GenerateConfig) -> Path:
     return out
 
 
-def clear_directory(cfg: GenerateConfig, out: Path, ds_id: str) -> None:
-    """Remove our files of an earlier run (refusing another configuration's without --force)."""
+def files_to_replace(cfg: GenerateConfig, out: Path, ds_id: str) -> list[str]:
+    """Our files of an earlier run in `out`, which this run replaces; refused (UserError) if they are
+    another configuration's dataset and --force is not given."""
     existing = [n for n in os.listdir(out) if _is_ours(n)]
     if existing and not cfg.force:
         try:
@@ -158,6 +163,10 @@ def clear_directory(cfg: GenerateConfig, out: Path, ds_id: str) -> None:
                     if broken else "CSV shards without a manifest")
             raise UserError(f"OUTPUT_DIR={str(out)!r}: holds {what}; use --force to replace it "
                             "or choose another OUTPUT_DIR")
+    return existing
+
+
+def _clear(out: Path, existing: list[str]) -> None:
     for n in existing:  # only files of ours; anything else in the directory is left alone
         (out / n).unlink(missing_ok=True)
     (out / INCOMPLETE_MARKER).write_text("zbugs-synth generate-synthetic is writing here\n")
@@ -253,6 +262,17 @@ def _small_tables(cfg: GenerateConfig, pack: TemplatePack, writers: dict[str, Sh
     return projects, label_ids
 
 
+def _check_room(cfg: GenerateConfig, plan: KernelPlan, out: Path, first: int, end: int,
+                what: str = "this dataset", freed: int = 0) -> None:
+    """Refuse before the big tables when their CSV will clearly not fit in `out` (disk.py), counting
+    the `freed` bytes of an earlier run's files that this run deletes first."""
+    if cfg.skip_space_check:
+        return
+    need = estimate.total_bytes(estimate.big_tables(plan, first, end))
+    check_room(need, out, f"{what} ({end - first:,} issues)", freed=freed,
+               advice="free space, choose another OUTPUT_DIR, or generate it in --parts on several disks")
+
+
 def _kernel_plan(cfg: GenerateConfig, pack: TemplatePack, projects: Any, label_ids: list[str] | None) -> KernelPlan:
     text_pool = compile_pack(pack, mention_logins(cfg.num_users, pack.people), cfg.num_issues)
     plan = KernelPlan(cfg, projects, text_pool, label_ids)
@@ -268,23 +288,34 @@ def generate(cfg: GenerateConfig, progress: Progress | None = None) -> Result:
         raise RuntimeError(f"generate() writes to a local directory, not {cfg.output_dir}")
     out = make_directory(cfg)
     with hold(out, f"OUTPUT_DIR={str(out)!r}"):  # runs of parts hold it shared
-        clear_directory(cfg, out, prep.dataset_id)
+        replaced = files_to_replace(cfg, out, prep.dataset_id)
+        # The kernel's plan before anything in OUTPUT_DIR changes: the space check samples its rows,
+        # and an earlier dataset stays until the new one is known to fit beside what it frees.
+        t = time.perf_counter()
+        plan = kernel_plan(cfg, prep.pack)
+        _check_room(cfg, plan, out, 0, cfg.num_issues, freed=_bytes_of(out, replaced))
+        phases = {"prepare kernel": time.perf_counter() - t}
+        _clear(out, replaced)
         _announce(cfg, progress, f"{out}/")
-        return _write_whole(cfg, prep, out, progress, started)
+        return _write_whole(cfg, prep, out, progress, started, plan, phases)
 
 
-def _write_whole(cfg: GenerateConfig, prep: Prepared, out: Path, progress: Progress, started: float) -> Result:
+def _bytes_of(out: Path, names: list[str]) -> int:
+    total = 0
+    for n in names:
+        with contextlib.suppress(OSError):
+            total += (out / n).stat().st_size
+    return total
+
+
+def _write_whole(cfg: GenerateConfig, prep: Prepared, out: Path, progress: Progress, started: float,
+                 plan: KernelPlan, phases: dict[str, float]) -> Result:
     pack, digest, ds_id = prep.pack, prep.digest, prep.dataset_id
-    phases: dict[str, float] = {}
     writers = {t: ShardedWriter(out, t, cfg.shard_size) for t in TABLES}
     try:
         t = time.perf_counter()
-        projects, label_ids = _small_tables(cfg, pack, writers, progress)
+        _small_tables(cfg, pack, writers, progress)
         phases["small tables"] = time.perf_counter() - t
-
-        t = time.perf_counter()
-        plan = _kernel_plan(cfg, pack, projects, label_ids)
-        phases["prepare kernel"] = time.perf_counter() - t
 
         t = time.perf_counter()
         _generate_big_tables(cfg, plan, writers, progress, 0, cfg.num_issues)
@@ -398,6 +429,8 @@ def _write_part(cfg: GenerateConfig, spec: PartSpec, sink: Sink, progress: Progr
         t = time.perf_counter()
         projects, label_ids = _small_tables(cfg, prep.pack, writers if spec.first else None, progress)
         plan = _kernel_plan(cfg, prep.pack, projects, label_ids)
+        if isinstance(sink, LocalSink):  # object storage: no disk of ours to fill
+            _check_room(cfg, plan, sink.directory, i0, i1, f"part {spec.part} of {spec.parts}")
         phases["prepare"] = time.perf_counter() - t
         t = time.perf_counter()
         _generate_big_tables(cfg, plan, writers, progress, i0, i1)
@@ -426,14 +459,23 @@ def _write_part(cfg: GenerateConfig, spec: PartSpec, sink: Sink, progress: Progr
     return PartResult(spec, _result(sink.display, manifest, time.perf_counter() - started, phases), False)
 
 
+def kernel_plan(cfg: GenerateConfig, pack: TemplatePack) -> KernelPlan:
+    """The kernel's plan of `cfg` (what write_tables makes after the small tables), without writing them."""
+    projects, label_ids = _small_tables(cfg, pack, None, NullProgress())
+    return _kernel_plan(cfg, pack, projects, label_ids)
+
+
 def write_tables(cfg: GenerateConfig, pack: TemplatePack, sinks: Mapping[str, TableSink], progress: Progress,
-                 phases: dict[str, float], part: PartSpec | None = None) -> None:
+                 phases: dict[str, float], part: PartSpec | None = None, plan: KernelPlan | None = None,
+                 stop: threading.Event | None = None) -> None:
     """Generate every table of `cfg` into `sinks` (one per table of `written_tables(cfg)`):
     db-seed-synthetic --generate's COPY streams (zbugs_synth.generate.sinks says what a sink is).
     With `part`, only that part's rows (its issues; the small tables with part 1): a cluster load's task.
 
     The small tables are finished as soon as they are written (a COPY sink commits them then); the
     big ones, generated together chunk by chunk, at the end. The caller aborts the sinks on error.
+    `plan`: kernel_plan(cfg, pack) if the caller made it already (it takes ~1 s per million issues).
+    `stop`: once set, the next chunk raises Cancelled instead (the load stops: see db/load/pool.py).
     """
     t = time.perf_counter()
     small = part is None or part.first
@@ -444,11 +486,12 @@ def write_tables(cfg: GenerateConfig, pack: TemplatePack, sinks: Mapping[str, Ta
             sinks[table].finish()
     phases["small tables"] = time.perf_counter() - t
     t = time.perf_counter()
-    plan = _kernel_plan(cfg, pack, projects, label_ids)
+    if plan is None:
+        plan = _kernel_plan(cfg, pack, projects, label_ids)
     phases["prepare kernel"] = time.perf_counter() - t
     t = time.perf_counter()
     i0, i1 = part.issue_range(cfg.num_issues) if part is not None else (0, cfg.num_issues)
-    _generate_big_tables(cfg, plan, sinks, progress, i0, i1)  # type: ignore[arg-type]
+    _generate_big_tables(cfg, plan, sinks, progress, i0, i1, stop)  # type: ignore[arg-type]
     phases["issues, comments, labels"] = time.perf_counter() - t
     for table in written:
         if table not in SMALL_TABLES:
@@ -456,8 +499,9 @@ def write_tables(cfg: GenerateConfig, pack: TemplatePack, sinks: Mapping[str, Ta
 
 
 def _generate_big_tables(cfg: GenerateConfig, plan: KernelPlan, writers: dict[str, ShardedWriter],
-                         progress: Progress, first: int, end: int) -> None:
-    """Issues [first, end) with their comments and issue labels."""
+                         progress: Progress, first: int, end: int, stop: threading.Event | None = None) -> None:
+    """Issues [first, end) with their comments and issue labels; Cancelled once `stop` is set (this
+    may run on a thread of its own, where Ctrl-C does not reach: 100 M issues take an hour)."""
     exp_comments, exp_labels = plan.expected_rows()
     share = (end - first) / max(cfg.num_issues, 1)
     tasks = {"issue": progress.task("issue", end - first),
@@ -483,6 +527,8 @@ def _generate_big_tables(cfg: GenerateConfig, plan: KernelPlan, writers: dict[st
         return plan.run(i0, i1, free.get())
 
     def write(c: Chunk) -> None:
+        if stop is not None and stop.is_set():
+            raise Cancelled(f"generating issues [{first:,}, {end:,})")
         lease = Lease(lambda: free.put(c.buffers))  # back to the free list once every sink is done with it
         try:
             _write_chunk(c, writers, tasks, lease)

@@ -31,6 +31,7 @@ it) wrapped so that no repr, log line or error shows it; error texts are scrubbe
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -251,7 +252,8 @@ class ClusterSource(GeneratedSource):
 
     def load(self, conn: Conn, open_conn: Callable[[], Conn], run_id: int, todo: list[DataFile],
              seq: Sequence | None, freeze: Callable[[str], bool], progress: Progress,
-             on_done: Callable[[DataFile, int], None], dataset: GeneratedDataset, *, as_written: bool = False) -> None:
+             on_done: Callable[[DataFile, int], None], dataset: GeneratedDataset, *, as_written: bool = False,
+             stop: threading.Event | None = None) -> None:
         # Parts commit one by one into the tables (no TRUNCATE, no FREEZE): `freeze` and `as_written` do not apply.
         if self.bound is None:
             raise RuntimeError("ClusterSource.load before bind")
@@ -264,11 +266,12 @@ class ClusterSource(GeneratedSource):
             progress.log(f"{self.parts - len(by_part)} of {self.parts} parts already loaded: skipped")
         if by_part:
             t = time.perf_counter()
-            self._run(sorted(by_part), by_part, run_id, seq, progress, on_done, dataset)
+            self._run(sorted(by_part), by_part, run_id, seq, progress, on_done, dataset, stop)
             self.phases["generate and copy"] = time.perf_counter() - t
 
     def _run(self, todo: list[int], files: dict[int, list[DataFile]], run_id: int, seq: Sequence | None,
-             progress: Progress, on_done: Callable[[DataFile, int], None], dataset: GeneratedDataset) -> None:
+             progress: Progress, on_done: Callable[[DataFile, int], None], dataset: GeneratedDataset,
+             stop: threading.Event | None = None) -> None:
         from zbugs_synth.db.load.loader import LoadFailed
         bound = self.bound
         if bound is None:
@@ -289,5 +292,5 @@ class ClusterSource(GeneratedSource):
 
         run_parts(self.cfg, Prepared(self.pack, self.digest, self.dataset_id), parts, todo, progress,
                   submit=submit, on_result=on_result, error=LoadFailed,
-                  rerun="run the same command again to load the missing parts")
+                  rerun="run the same command again to load the missing parts", stop=stop)
 

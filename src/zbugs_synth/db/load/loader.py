@@ -38,9 +38,9 @@ from typing import Any
 import psycopg
 
 from zbugs_synth.config.seed import SeedConfig, Tuning
-from zbugs_synth.db import schema
+from zbugs_synth.db import schema, server
 from zbugs_synth.db.connect import connect, mask_url, names_local_server, resolve_db_url, scrub
-from zbugs_synth.db.load import append, bookkeeping, session, state, undo, zerocache
+from zbugs_synth.db.load import append, bookkeeping, session, space, state, undo, zerocache
 from zbugs_synth.db.load import jobs as work
 from zbugs_synth.db.load.dataset import DataFile, Dataset, check_checksums, generated_source, inspect_dataset
 from zbugs_synth.db.load.jobs import CopyDataError, RebuildError, Sequence
@@ -60,8 +60,9 @@ from zbugs_synth.db.load.pool import Blocked, Job, Outcome, Pool, span_of
 from zbugs_synth.db.load.remote import is_remote
 from zbugs_synth.db.names import qt
 from zbugs_synth.db.schema import replica
+from zbugs_synth.disk import free_bytes
 from zbugs_synth.errors import Cancelled, UserError
-from zbugs_synth.progress import NullProgress, Progress, Task
+from zbugs_synth.progress import NullProgress, Progress, Task, human_bytes
 from zbugs_synth.tables import IDENTITY, MAX_ISSUES, TABLES
 
 Conn = psycopg.Connection[Any]
@@ -122,6 +123,7 @@ class LoadInterrupted(KeyboardInterrupt):
         self.cause = cause
 
 
+DISK_FULL = "53100"  # SQLSTATE disk_full: a table, index or sort's temporary file could not grow
 OPEN_LOAD_HINT = "the load is open: run the same command again to resume it, or set ZERO_SEED_RESET=true to undo it"
 FINISHED_HINT = ("the load had finished (every row, index, key and trigger in place; `zbugs-synth verify` checks "
                  "it): only its summary was not printed")
@@ -194,6 +196,7 @@ class Loader:
         self.starting = False  # this run reached the transaction that opens a load (see seed())
         self.finished = False  # ... and ended it: every row, index, key and trigger in place
         self.zc = zerocache.ZeroCache()
+        self.stop = threading.Event()  # set by the pool when the load stops (Pool.stop)
         self.batch_rows: dict[str, int] = {}
         self.table_rows: dict[str, int] = {}
         self.minimal = False  # the embedded server runs at wal_level=minimal for this load
@@ -257,7 +260,7 @@ class Loader:
             result.maintenance_work_mem = self.sessions.maintenance_work_mem
             result.index_mem = self.sessions.index_mem
             result.fk_mem = self.sessions.fk_mem
-            pool = Pool(lambda: self.sessions.open(session.APP_WORKER), self.jobs)
+            pool = Pool(lambda: self.sessions.open(session.APP_WORKER), self.jobs, self.stop)
             try:
                 self._load(ctl, pool, run, dataset)
                 self.load_open = False
@@ -291,7 +294,7 @@ class Loader:
                     return SeedResult("reset", notes=repaired)
                 return SeedResult("nothing-to-reset", notes=[
                     f"nothing to reset: no interrupted load in {mask_url(self.url)}"])
-            pool = Pool(lambda: self.sessions.open(session.APP_WORKER), self.jobs)
+            pool = Pool(lambda: self.sessions.open(session.APP_WORKER), self.jobs, self.stop)
             try:
                 self._undo(ctl, pool, run)
             finally:
@@ -365,7 +368,21 @@ class Loader:
                 if run is not None:
                     self._check_resumable(run, dataset)
                 return True
-            return self._mode_checks(conn, dataset, result)
+            if not self._mode_checks(conn, dataset, result):
+                return False
+            self._check_room(conn, dataset)
+            return True
+
+    def _check_room(self, conn: Conn, dataset: Dataset) -> None:
+        """Refuse a load that clearly does not fit on the local server's disk (space.py). Not for a
+        resume: what is left of it is smaller, and it says so itself if the disk fills again."""
+        if self.cfg.skip_space_check or not names_local_server(self.cfg):
+            return
+        cluster = server.load(self.cfg.data_dir)
+        if cluster is None:
+            return
+        sizes = self.source.sizes() if self.source is not None else space.dataset_sizes(dataset)
+        space.check_local_room(conn, self.cfg, self.tuning, sizes, cluster.pgdata)
 
     def _check_shortid_room(self, conn: Conn, dataset: Dataset) -> None:
         """issue.shortID is int4: refuse up front a batch that would run the sequence past its end
@@ -838,8 +855,24 @@ class Loader:
         if isinstance(err, UserError):
             raise err
         text = scrub(str(err), self.url) if isinstance(err, psycopg.Error) else f"{type(err).__name__}: {err}"
+        text = " ".join(text.split()).rstrip(".")
+        if isinstance(err, psycopg.Error) and err.sqlstate == DISK_FULL:
+            # Run again as it is, it would only fill the disk again: say where space is needed.
+            raise LoadFailed(f"the load stopped: the database server's disk is full ({text}){self._where_full()}; "
+                             "free space there, then run the same command again to resume it (or "
+                             "ZERO_SEED_RESET=true to undo it)") from err
         raise LoadFailed(f"the load was interrupted: {text}. Run the same command again to resume it "
                          "(or ZERO_SEED_RESET=true to undo it)") from err
+
+    def _where_full(self) -> str:
+        """Where the local server keeps its data, and how much of its disk is free; "" for another server."""
+        if not names_local_server(self.cfg):
+            return ""
+        cluster = server.load(self.cfg.data_dir)
+        if cluster is None:
+            return ""
+        free = free_bytes(cluster.pgdata)
+        return f": {cluster.pgdata}" + (f" has {human_bytes(free)} free" if free is not None else "")
 
     @staticmethod
     def _rebuild_failures(outcome: Outcome) -> list[str]:
@@ -891,7 +924,7 @@ class Loader:
         def fn(conn: Conn) -> None:
             self.source.load(conn, lambda: self.sessions.open(session.APP_WORKER), run.id, todo, seq,
                              lambda t: self._freeze(run, t, []), self.progress, done, dataset,
-                             as_written=self._as_written())
+                             as_written=self._as_written(), stop=self.stop)
 
         return Job(key, "copy", fn, priority=1e15, fatal=True)
 

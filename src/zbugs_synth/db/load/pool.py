@@ -67,9 +67,13 @@ def span_of(jobs: list[Job]) -> float:
 class Pool:
     """N worker threads, each with its own connection (opened on first use, reused for every job)."""
 
-    def __init__(self, connect: Callable[[], Conn], size: int) -> None:
+    def __init__(self, connect: Callable[[], Conn], size: int, stop: threading.Event | None = None) -> None:
         self._connect = connect
         self.size = max(1, size)
+        # Set when the pool stops (a fatal failure, Ctrl-C): for jobs whose work is not a statement the
+        # server can cancel, such as generating rows for a COPY (the server discards a cancelled COPY's
+        # data, so the client would go on sending it until the job's natural end).
+        self.stop = stop or threading.Event()
         self._local = threading.local()
         self._conns: list[Conn] = []
         self._active: dict[str, Conn] = {}
@@ -146,8 +150,10 @@ class Pool:
                         for key in pending:
                             outcome.failures[key] = Cancelled(key)
                         pending.clear()
+                        self.stop.set()
                         self.cancel_running()
         except BaseException:
+            self.stop.set()
             self.cancel_running()
             raise
         return outcome

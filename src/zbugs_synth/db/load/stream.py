@@ -44,7 +44,17 @@ from zbugs_synth.db.load.jobs import (
     stored_as_written,
 )
 from zbugs_synth.db.names import qi, qt
-from zbugs_synth.generate.driver import check_against_pack, dataset_id, pack_digest, write_tables, written_tables
+from zbugs_synth.generate import estimate
+from zbugs_synth.generate.driver import (
+    check_against_pack,
+    dataset_id,
+    kernel_plan,
+    pack_digest,
+    write_tables,
+    written_tables,
+)
+from zbugs_synth.generate.estimate import TableSize
+from zbugs_synth.generate.plan import KernelPlan
 from zbugs_synth.generate.sinks import Lease, NullSink, TableSink
 from zbugs_synth.generate.sinks.pgbinary import SIGNATURE, TRAILER, EncodeError, Encoder, use_binary
 from zbugs_synth.progress import Progress
@@ -115,6 +125,17 @@ class GeneratedSource:
         self.digest = pack_digest(self.pack)
         self.dataset_id = dataset_id(cfg, self.digest)
         self.phases: dict[str, float] = {}
+        self._plan: KernelPlan | None = None
+
+    def _kernel_plan(self) -> KernelPlan:
+        if self._plan is None:
+            self._plan = kernel_plan(self.cfg, self.pack)
+        return self._plan
+
+    def sizes(self) -> dict[str, TableSize]:
+        """About how many rows and CSV bytes the big tables get (the loader's disk space check); the
+        plan made for it is the one the load then uses."""
+        return estimate.big_tables(self._kernel_plan(), 0, self.cfg.num_issues)
 
     def before_load(self) -> None:
         """Called once the loader knows there is something to load, before it changes anything."""
@@ -153,9 +174,11 @@ class GeneratedSource:
 
     def load(self, conn: Conn, open_conn: Callable[[], Conn], run_id: int, todo: list[DataFile],
              seq: Sequence | None, freeze: Callable[[str], bool], progress: Progress,
-             on_done: Callable[[DataFile, int], None], dataset: GeneratedDataset, *, as_written: bool = False) -> None:
+             on_done: Callable[[DataFile, int], None], dataset: GeneratedDataset, *, as_written: bool = False,
+             stop: threading.Event | None = None) -> None:
         """Generate every table; stream the `todo` ones into COPY (one transaction each), drop the rest.
-        `as_written`: the tables `freeze` empties are stored as written (jobs.store_as_written)."""
+        `as_written`: the tables `freeze` empties are stored as written (jobs.store_as_written).
+        `stop`: the load is stopping: end at the next chunk (the COPYs roll back)."""
         state.check_recorded(conn, run_id, {f.name for f in dataset.files}, "db-seed-synthetic --generate")
         wanted = {f.table: f for f in todo}
         extra: list[Conn] = []
@@ -174,7 +197,7 @@ class GeneratedSource:
                 sinks[table] = CopySink(c, run_id, f, seq if table == "issue" else None, freeze(table),
                                         on_done, dataset.sent, binary=self.binary, as_written=as_written)
             t = time.perf_counter()
-            write_tables(self.cfg, self.pack, sinks, progress, self.phases)
+            write_tables(self.cfg, self.pack, sinks, progress, self.phases, plan=self._plan, stop=stop)
             for s in sinks.values():  # the tables commit on their own threads, at once: wait for each
                 if isinstance(s, CopySink):
                     s.wait()

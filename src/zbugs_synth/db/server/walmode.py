@@ -28,6 +28,12 @@ from zbugs_synth.db.server import runtime as pg_runtime
 from zbugs_synth.errors import UserError
 
 MARKER = "wal-minimal.json"
+# Room held for the restart back to logical. A load that fills the disk would otherwise leave the
+# server unable to start again: startup writes WAL (a new 16 MB segment), and with no byte free it
+# stops there, at minimal, until space is freed by hand (seen on a full disk). The file is made
+# before the load and deleted just before the restart back, by whoever restarts it.
+RESERVE = "wal-minimal.reserve"
+RESERVE_BYTES = 64 << 20
 MINIMAL_SETTINGS = ("wal_level=minimal", "max_wal_senders=0")
 _OVERRIDDEN = {s.split("=", 1)[0] for s in MINIMAL_SETTINGS}
 
@@ -97,6 +103,26 @@ def _restart(state_dir: Path, extra: tuple[str, ...]) -> srv.Running:
         return srv._wait_ready(cluster)
 
 
+def _hold_reserve(state_dir: Path) -> None:
+    """Set RESERVE_BYTES aside on the data's disk (allocated, not a sparse file); nothing if they are
+    not free (the load's own space check has said so, or was skipped)."""
+    path = state_dir / RESERVE
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    except OSError:
+        return
+    try:
+        os.posix_fallocate(fd, 0, RESERVE_BYTES)
+    except OSError:
+        path.unlink(missing_ok=True)
+    finally:
+        os.close(fd)
+
+
+def release_reserve(state_dir: Path) -> None:
+    (Path(state_dir).absolute() / RESERVE).unlink(missing_ok=True)
+
+
 def enter_minimal(state_dir: Path) -> srv.Running:
     """Restart the server at wal_level=minimal, owned by this process (the marker comes first, so a
     kill at any point after it is noticed by the next command)."""
@@ -105,12 +131,14 @@ def enter_minimal(state_dir: Path) -> srv.Running:
     tmp = marker.with_name(f"{MARKER}.tmp-{os.getpid()}")
     tmp.write_text(json.dumps({"pid": os.getpid(), "start": _start_time(os.getpid())}) + "\n")
     os.replace(tmp, marker)
+    _hold_reserve(state_dir)
     return _restart(state_dir, MINIMAL_SETTINGS)
 
 
 def leave_minimal(state_dir: Path) -> srv.Running | None:
     """Restart the server with its usual settings (if it runs at minimal) and drop the marker."""
     state_dir = Path(state_dir).absolute()
+    release_reserve(state_dir)
     cluster = srv.load(state_dir)
     running = srv.status(state_dir)
     if cluster is not None and running is not None and at_minimal(cluster):
@@ -137,6 +165,7 @@ def forget_abandoned(state_dir: Path) -> None:
     """Drop the marker of a load that is gone (db-down: the server stays down, as asked)."""
     marker = Path(state_dir).absolute() / MARKER
     if marker.exists() and not _owner_alive(marker):
+        release_reserve(state_dir)
         marker.unlink(missing_ok=True)
 
 
@@ -153,6 +182,7 @@ def restore_abandoned(state_dir: Path) -> bool:
         return False
     if marker.exists() and _owner_alive(marker):
         return False
+    release_reserve(state_dir)  # the room it held is for this restart
     restored = False
     with contextlib.suppress(UserError):
         if marker.exists() and srv.status(state_dir) is None:
