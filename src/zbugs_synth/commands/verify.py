@@ -74,7 +74,8 @@ def verify_database(cfg: VerifyConfig, progress_mode: str, *, as_json: bool = Fa
 
         # Only the page charts the extra tables: their queries run for --report alone.
         try:
-            write_report(report, cfg.report, collect(url, report.counts, statement_timeout=cfg.statement_timeout))
+            write_report(report, cfg.report, collect(url, report.counts, statement_timeout=cfg.statement_timeout,
+                                                      loads=report.loads))
         except OSError as e:
             raise UserError(f"--report {cfg.report}: cannot write it: {e.strerror or e}") from None
         if not as_json:

@@ -10,6 +10,7 @@ import pytest
 from report_helpers import expected_bars, histogram, parse, write_report
 from verify_helpers import load_dir
 
+from zbugs_synth.cli import main
 from zbugs_synth.config import build
 from zbugs_synth.config.generate import GenerateConfig
 from zbugs_synth.db.verify.checks import Report
@@ -192,3 +193,33 @@ def test_the_fidelity_table_labels_comment_buckets_as_the_console_does() -> None
     assert [(n, lo) for n, lo, _hi, _ref in fidelity.COMMENT_BUCKETS] == [
         (n, lo) for n, lo, _hi in checks.COMMENT_BUCKETS]
     assert [b for m, b, _o, _r in fidelity.rows({12: 1}, {}) if m == "comments per issue"][-1] == "10+"
+
+
+def test_batches_without_the_extra_tables_are_not_counted_as_never_viewed(
+        fresh_db: str, all_tables: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """An append of a batch made without ALL_TABLES: its issues have no reactions, subscriptions or
+    views at all, and the per-issue figures count only the ALL_TABLES batch's issues (a walkthrough
+    saw "issues never viewed" counting both)."""
+    plain = tmp_path / "plain"
+    generate(build(GenerateConfig, None, {"NUM_ISSUES": "3000", "NUM_PROJECTS": "5", "SEED": "9",
+                                          "SKIP_USERS": "true", "OUTPUT_DIR": str(plain)}))
+    load_dir(fresh_db, all_tables)
+    load_dir(fresh_db, plain, mode="append")
+    html = write_report(fresh_db, tmp_path / "r.html", capsys)
+    (viewed,) = rows(fresh_db, 'SELECT count(DISTINCT "issueID") FROM "viewState"')[0]
+    never = ISSUES - viewed
+    assert f"{100 * never / ISSUES:.1f}% of {ISSUES:,} issues never viewed" in html
+    assert f"the {ISSUES:,} issues of the 1 of 2 loaded datasets written with ALL_TABLES" in html
+    page = parse(html)
+    assert sum(v for _, v, _ in page.charts["chart-views-per-issue"]) == ISSUES
+    assert sum(v for _, v, _ in page.charts["chart-subscribed-per-issue"]) == ISSUES
+    # Rows beyond what the loads recorded: no telling which batch they came with, so all issues count.
+    with psycopg.connect(fresh_db) as c:
+        c.execute('INSERT INTO issue (id, title, open, modified, created, "creatorID", description, '
+                  'visibility, "projectID") SELECT \'extra-issue\', title, open, modified, created, '
+                  '"creatorID", description, visibility, "projectID" FROM issue LIMIT 1')
+    # (verify fails its row-count check now, and still writes the page)
+    assert main(["verify", "--db-url", fresh_db, "--progress", "none", "--report", str(tmp_path / "r2.html")]) == 1
+    html = (tmp_path / "r2.html").read_text(encoding="utf-8")
+    total = ISSUES + 3000 + 1
+    assert f"of {total:,} issues never viewed" in html and "loaded datasets written with ALL_TABLES" not in html

@@ -22,6 +22,7 @@ import psycopg
 from psycopg import sql
 
 from zbugs_synth.db.connect import connect, scrub
+from zbugs_synth.db.load.bookkeeping import LoadedDataset
 from zbugs_synth.db.verify.charts import Bar, bar_chart, histogram_section
 from zbugs_synth.db.verify.fidelity import TextShapes, sample_text
 
@@ -69,6 +70,40 @@ class ExtraTables:
     skin_tones: SkinTones | None = None
     text: TextShapes | None = None  # the fidelity table's text figures (a sample of issue and comment)
     errors: dict[str, str] = field(default_factory=dict)  # table -> why it could not be charted
+    scope: str = ""  # which issues the per-issue charts count, when not all of them (see `covered`)
+
+
+# Tables a batch writes only with ALL_TABLES (userPref goes with the users, shared by every batch).
+_PER_BATCH = ("emoji", "issueNotifications", "viewState")
+
+
+def covered(counts: dict[str, int | None], loads: list[LoadedDataset]) -> tuple[dict[str, int | None], str]:
+    """The issue and comment counts the extra tables' charts count against, and a caption saying so
+    when those are not all of them. A batch loaded without ALL_TABLES has no reactions,
+    subscriptions or views at all: counted, its issues would all show as never viewed (a 1 M batch
+    beside a 10 K ALL_TABLES one: 99 % "never viewed"). From the recorded loads: the finished ones
+    whose dataset wrote those tables; without a record of every load (rows copied some other
+    way), all rows."""
+    finished = [d for d in loads if d.finished]
+    with_extra = [d for d in finished if _wrote_extra(d)]
+    if not finished or len(with_extra) == len(finished) or not with_extra:
+        return counts, ""
+    recorded = sum(d.rows.get("issue", 0) for d in finished)
+    if recorded != (counts.get("issue") or 0):
+        return counts, ""  # rows beyond the recorded loads: no telling which batch they came with
+    scoped = dict(counts)
+    for table in ("issue", "comment"):
+        scoped[table] = sum(d.rows.get(table, 0) for d in with_extra)
+    return scoped, (f"Per issue and per comment: the {scoped['issue']:,} issues of the {len(with_extra)} of "
+                    f"{len(finished)} loaded datasets written with ALL_TABLES (the others have no reactions, "
+                    "subscriptions or views).")
+
+
+def _wrote_extra(d: LoadedDataset) -> bool:
+    config = (d.manifest or {}).get("config") or {}
+    if "all_tables" in config:
+        return bool(config["all_tables"])
+    return any(d.rows.get(t) for t in _PER_BATCH)
 
 
 # ---- queries -------------------------------------------------------------------------------------
@@ -105,9 +140,14 @@ SELECT n, unread, count(*) FROM (SELECT count(*) AS n, count(*) FILTER (WHERE i.
 _PREFS = sql.SQL("""SELECT key, CASE WHEN key = {} THEN value END, count(*) FROM "userPref" GROUP BY 1, 2""")
 
 
-def collect(url: str, counts: dict[str, int | None], *, statement_timeout: float = 0.0) -> ExtraTables:
-    """The figures of every extra table that holds rows (`counts`: verify's row counts, None: missing)."""
+def collect(url: str, counts: dict[str, int | None], *, statement_timeout: float = 0.0,
+            loads: list[LoadedDataset] | None = None) -> ExtraTables:
+    """The figures of every extra table that holds rows (`counts`: verify's row counts, None: missing;
+    `loads`: the recorded loads, which scope the per-issue figures: see `covered`)."""
     out = ExtraTables()
+    which = counts
+    if loads is not None:
+        which, out.scope = covered(counts, loads)
     todo = [(table, attr, read) for table, attr, read in _READERS if counts.get(table)]
     if counts.get("issue"):
         todo.append(("issue", "text", lambda conn, _counts: sample_text(conn)))
@@ -121,7 +161,7 @@ def collect(url: str, counts: dict[str, int | None], *, statement_timeout: float
         conn.execute(sql.SQL("SET work_mem = {}").format(sql.Literal(WORK_MEM)))
         for table, attr, read in todo:
             try:
-                setattr(out, attr, read(conn, counts))
+                setattr(out, attr, read(conn, which))
             except psycopg.Error as e:  # one table's failure (a timeout) leaves the rest of the report
                 out.errors[table] = scrub(str(e), url).strip().splitlines()[0]
     return out
@@ -196,6 +236,8 @@ _READERS: tuple[tuple[str, str, Callable[[psycopg.Connection[Any], dict[str, int
 def extra_sections(extra: ExtraTables) -> list[str]:
     """The report's sections for the extra tables, in page order; none for a table without rows."""
     out: list[str] = []
+    if extra.scope and (extra.reactions or extra.subscriptions or extra.views):
+        out.append(f'<section><p class="caption">{escape(extra.scope)}</p></section>')
     if (r := extra.reactions) is not None:
         orphans = f"{r.orphans:,} reaction(s) on neither an issue nor a comment are left out." if r.orphans else ""
         out.append(histogram_section("Reactions per issue", "chart-reactions-per-issue", r.per_issue, log=True,
