@@ -132,3 +132,27 @@ def test_quickstart_refuses_an_output_dir_that_is_a_file_before_any_step(capsys,
     assert main(["quickstart", "--output-dir", str(tmp_path / "afile"), "--force"]) == 2
     out, err = capsys.readouterr()
     assert "--output-dir" in err and "is a file" in err and "==" not in out, (out, err)
+
+
+LONG_NAME = "a" * 300  # over any file system's 255-byte limit for one name
+
+
+@pytest.mark.parametrize("args", [
+    ["generate-synthetic", "--output-dir", "{long}"],
+    ["generate-templates", "--dry-run", "--out", "{long}"],
+    ["db-status", "--data-dir", "{long}"],
+    ["db-status", "--data-dir", "{loop}"],
+    ["combine-parts", "{long}"],
+    ["get-data", "--out", "{long}"],
+    ["verify", "--report", "{long}/report.html"],
+])
+def test_a_path_no_file_system_takes_is_one_line_not_a_traceback(args: list[str], tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    """Names over 255 bytes and symlink loops ended 11 of 12 commands in a traceback (a walkthrough)."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
+    values = {"long": str(tmp_path / LONG_NAME), "loop": str(tmp_path / "loop" / "state")}
+    assert main([a.format(**values) for a in args]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    assert ("File name too long" in err or "Too many levels of symbolic links" in err) and "usable path" in err

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import errno
 import importlib
 import os
 import sys
@@ -96,6 +97,18 @@ def _main(argv: list[str]) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 141
+    except OSError as e:
+        if e.errno not in UNUSABLE_PATH:
+            raise
+        # A path no file system takes (a name over 255 bytes, a symlink loop): a user's value, wherever
+        # in the command it is first used; one line rather than a traceback from that place.
+        name = os.fsdecode(e.filename) if e.filename is not None else "a path"
+        shown = name if len(name) <= 80 else f"{name[:60]}…{name[-15:]}"
+        print(f"zbugs-synth {args.command}: error: {shown!r}: {e.strerror}; expected a usable path", file=sys.stderr)
+        return 2
+
+
+UNUSABLE_PATH = (errno.ENAMETOOLONG, errno.ELOOP)
 
 
 def _unknown_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace, unknown: list[str]) -> None:

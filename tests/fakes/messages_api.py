@@ -50,7 +50,7 @@ WORDS = (
 class Fault:
     """Something to do instead of (or to) a normal answer, for `times` matching requests."""
 
-    action: str                      # error | slow | truncate | mutate | no_tool | hang
+    action: str                      # error | slow | truncate | mutate | no_tool | hang | web_page
     times: int = 1
     category: str | None = None      # match the "Category: x" line of the first user message
     tool: str | None = None          # match the tool the request forces (or offers first)
@@ -86,6 +86,11 @@ class Fault:
     @classmethod
     def hang(cls, **match: Any) -> Fault:
         return cls("hang", **match)
+
+    @classmethod
+    def web_page(cls, status: int = 200, **match: Any) -> Fault:
+        """An HTML page instead of the API's JSON (a proxy, or a base URL naming some web server)."""
+        return cls("web_page", status=status, **match)
 
     def matches(self, category: str | None, tool: str | None) -> bool:
         return (self.category is None or self.category == category) and (self.tool is None or self.tool == tool)
@@ -367,6 +372,8 @@ class FakeMessagesAPI:
                 self._stop.wait(self.delay)
             if fault and fault.action == "error":
                 return _error(fault.status, fault.error_type, fault.message, fault.headers)
+            if fault and fault.action == "web_page":
+                return fault.status, {"content-type": "text/html"}, {WEB_PAGE: "<html><body>It works!</body></html>"}
             if fault and fault.action == "slow":
                 self._stop.wait(fault.seconds)
             if fault and fault.action == "hang":
@@ -400,6 +407,9 @@ class FakeMessagesAPI:
                 "stop_sequence": None, "usage": seen.usage}
 
 
+WEB_PAGE = "__web_page__"  # a payload sent as it is, not as JSON
+
+
 def _error(status: int, error_type: str, message: str,
            headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], dict]:
     body = {"type": "error", "error": {"type": error_type, "message": message},
@@ -428,10 +438,11 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(*api.handle(body if isinstance(body, dict) else {}, headers))
 
     def _send(self, status: int, headers: dict[str, str], payload: dict) -> None:
-        data = json.dumps(payload).encode()
+        data = payload[WEB_PAGE].encode() if WEB_PAGE in payload else json.dumps(payload).encode()
         try:
             self.send_response(status)
-            self.send_header("content-type", "application/json")
+            if "content-type" not in headers:
+                self.send_header("content-type", "application/json")
             self.send_header("content-length", str(len(data)))
             self.send_header("request-id", payload.get("request_id") or f"req_{uuid.uuid4().hex[:24]}")
             for k, v in headers.items():

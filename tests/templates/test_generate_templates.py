@@ -307,6 +307,22 @@ def test_rate_limit_or_overload_that_outlasts_the_retries_stops_with_a_clear_lin
     assert category_files(out) == []
 
 
+@pytest.mark.parametrize("status", [200, 501])
+def test_a_server_that_is_not_the_messages_api_gets_one_line(api: FakeMessagesAPI, tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture, status: int) -> None:
+    """A base URL naming a web server, or a proxy page: a 200 with HTML ended in a traceback (the SDK
+    hands back text, not a Message), and a 501 said "try again later"."""
+    api.add(Fault.web_page(status, times=1000))
+    out = tmp_path / "t"
+    rc, _, err = gen(capsys, out, "--categories", "security", "--max-retries", "0")
+    assert rc == 2, err
+    assert "Traceback" not in err
+    line = err.strip().splitlines()[-1]
+    assert f"the server at {api.url}" in line and "check ANTHROPIC_BASE_URL" in line, line
+    assert "try again later" not in line
+    assert category_files(out) == []
+
+
 def test_rejected_key_stops_with_a_clear_line_and_never_prints_the_key(
         api: FakeMessagesAPI, tmp_path: Path, capsys: pytest.CaptureFixture,
         monkeypatch: pytest.MonkeyPatch) -> None:

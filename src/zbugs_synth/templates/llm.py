@@ -155,6 +155,8 @@ def describe_api_error(e: anthropic.AnthropicError, cfg: TemplatesConfig) -> str
                 "and --category-concurrency")
     if e.status_code == 529 or kind == "overloaded_error":
         return f"the Anthropic API is overloaded ({status}) after {tries}; try again later"
+    if e.status_code in (405, 501):  # a server that does not do POST /v1/messages: not a passing fault
+        return f"the server at {where} does not take Messages API requests ({status}); check ANTHROPIC_BASE_URL"
     if isinstance(e, anthropic.InternalServerError):
         return f"the Anthropic API failed ({status}) after {tries}; try again later"
     if isinstance(e, anthropic.BadRequestError):
@@ -183,7 +185,7 @@ class Claude:
             forced = self.force_tool
             choice = {"type": "tool", "name": tool["name"]} if forced else {"type": "auto"}
             try:
-                return await self.client.messages.create(
+                msg = await self.client.messages.create(
                     model=self.cfg.model, max_tokens=self.cfg.max_tokens, system=SYSTEM,
                     messages=messages, tools=[tool], tool_choice=choice,
                 )
@@ -197,6 +199,13 @@ class Claude:
                 raise ApiFailure(describe_api_error(e, self.cfg)) from None
             except anthropic.AnthropicError as e:
                 raise ApiFailure(describe_api_error(e, self.cfg)) from None
+            if not isinstance(msg, Message):
+                # The SDK hands back a body that is not JSON as text: a proxy's page, or a base URL
+                # naming an ordinary web server.
+                where = redact_url(self.cfg.base_url) if self.cfg.base_url else "https://api.anthropic.com"
+                raise ApiFailure(f"the server at {where} did not answer as the Anthropic Messages API does "
+                                 f"(got {_clean(str(msg), self.cfg.api_key, 60)!r}); check ANTHROPIC_BASE_URL")
+            return msg
 
     async def close(self) -> None:
         await self.client.close()
