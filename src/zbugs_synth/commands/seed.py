@@ -123,7 +123,8 @@ def _refuse_ignored_flags(args: argparse.Namespace, cfg: SeedConfig) -> None:
     """A flag typed on the command line that this run would not use is refused, not dropped. (The same
     settings as environment variables are left alone: one shell or .env serves both kinds of load.) A
     reset undoes the open load whatever else is set: the hints say to add ZERO_SEED_RESET=true to the
-    command that stopped, so only --reset typed beside --force or --append is refused."""
+    command that stopped, so only --reset typed beside --force or --append is refused here (with no
+    open load to undo, the loader refuses the pair however it is set: Loader.reset)."""
     if args.cfg_reset is not None and (args.cfg_force is not None or args.cfg_append is not None):
         raise UserError(f"--reset and {'--force' if args.cfg_force is not None else '--append'}: choose one "
                         "(--reset undoes an interrupted load and loads nothing)")

@@ -293,15 +293,25 @@ def test_a_setting_this_run_would_drop_is_refused(fresh_db: str, batch1: Path, c
     assert counts(fresh_db) == {**dict.fromkeys(GUIDE_TABLES, 0), "project": 1} and loads(fresh_db) == []
 
 
-@pytest.mark.parametrize("args,env", [
-    (["--force"], {"ZERO_SEED_RESET": "true"}),  # the stopped command, with the hint's variable added
-    (["--generate", "--num-issues", "100"], {"ZERO_SEED_RESET": "true"}),
-    (["--reset"], {"ZERO_SEED_APPEND": "true"}),  # an APPEND kept in .env
+def test_a_reset_as_the_hints_say_is_not_refused(fresh_db: str, batch1: Path, capsys: Cap, monkeypatch: Mp) -> None:
+    ran = seed_cli(fresh_db, batch1, capsys, monkeypatch, "--generate", "--num-issues", "100", ZERO_SEED_RESET="true")
+    assert ran.code == 0 and "nothing to reset" in ran.out and "unset ZERO_SEED_RESET to load" in ran.out, ran.text
+
+
+@pytest.mark.parametrize("args,env,mode", [
+    (["--force"], {"ZERO_SEED_RESET": "true"}, "ZERO_SEED_FORCE"),  # the stopped command, the hint's variable kept
+    (["--reset"], {"ZERO_SEED_APPEND": "true"}, "ZERO_SEED_APPEND"),  # an APPEND kept in .env
+    ([], {"ZERO_SEED_RESET": "true", "ZERO_SEED_FORCE": "true"}, "ZERO_SEED_FORCE"),  # both left in .env
 ])
-def test_a_reset_as_the_hints_say_is_never_refused(fresh_db: str, batch1: Path, capsys: Cap, monkeypatch: Mp,
-                                                  args: list[str], env: dict[str, str]) -> None:
+def test_a_reset_with_nothing_to_undo_does_not_swallow_a_force_or_append(
+        fresh_db: str, batch1: Path, capsys: Cap, monkeypatch: Mp, args: list[str], env: dict[str, str],
+        mode: str) -> None:
+    """A ZERO_SEED_RESET=true left in the shell or .env turned every later force or append load into a
+    no-op that exited 0 (a walkthrough). With an interrupted load there, it still undoes it."""
     ran = seed_cli(fresh_db, batch1, capsys, monkeypatch, *args, **env)
-    assert ran.code == 0 and "nothing to reset" in ran.out, ran.text
+    assert ran.code == 2 and len(ran.err.strip().splitlines()) == 1, ran.text
+    assert f"ZERO_SEED_RESET is set with {mode}, but there is no interrupted load to undo" in ran.err
+    assert counts(fresh_db) == {**dict.fromkeys(GUIDE_TABLES, 0), "project": 1} and loads(fresh_db) == []
 
 
 def test_generator_variables_in_the_environment_do_not_stop_a_csv_load(fresh_db: str, batch1: Path, capsys: Cap,

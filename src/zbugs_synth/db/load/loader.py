@@ -292,8 +292,16 @@ class Loader:
                 repaired = self._repair_identities(ctl)
                 if repaired:
                     return SeedResult("reset", notes=repaired)
+                if self.cfg.force or self.cfg.append:
+                    # A ZERO_SEED_RESET=true left in the shell or .env (the hints suggest it) would
+                    # otherwise turn every later load into a no-op that exits 0.
+                    mode = "ZERO_SEED_FORCE" if self.cfg.force else "ZERO_SEED_APPEND"
+                    raise UserError(f"ZERO_SEED_RESET is set with {mode}, but there is no interrupted load to undo "
+                                    f"in {mask_url(self.url)}, and a reset loads nothing: unset ZERO_SEED_RESET "
+                                    f"(--reset) to run the {mode.split('_')[-1].lower()} load")
                 return SeedResult("nothing-to-reset", notes=[
-                    f"nothing to reset: no interrupted load in {mask_url(self.url)}"])
+                    f"nothing to reset: no interrupted load in {mask_url(self.url)} (a reset loads nothing: "
+                    "unset ZERO_SEED_RESET to load a dataset)"])
             pool = Pool(lambda: self.sessions.open(session.APP_WORKER), self.jobs, self.stop)
             try:
                 self._undo(ctl, pool, run)
