@@ -85,6 +85,7 @@ def test_seed_and_force_skip_wal_and_leave_the_server_logical(embedded: Embedded
     ran = run(tmp_path, embedded.state, *SEED, ZERO_SEED_DATA_DIR=str(medium), PGOPTIONS=SYNC_ALL)
     assert ran.code == 0, ran.text
     assert "wal_level=minimal" in ran.text and "back at wal_level=logical" in ran.text
+    assert "other session(s)" not in ran.text  # its own sessions are not counted
     minimal_wal = _wal_since(embedded.url, lsn)
     assert embedded.wal_level() == "logical" and not embedded.at_minimal()
     assert not (embedded.state / walmode.MARKER).exists()
@@ -106,10 +107,15 @@ def test_seed_and_force_skip_wal_and_leave_the_server_logical(embedded: Embedded
     long, packed, options = _storage(embedded.url)  # PostgreSQL's default: long texts compressed
     assert packed > long // 2 and options == {}, (long, packed, options)
 
-    # Force, WAL-free again.
-    ran = run(tmp_path, embedded.state, *SEED, ZERO_SEED_DATA_DIR=str(medium), ZERO_SEED_FORCE="true")
-    assert ran.code == 0, ran.text
-    assert "wal_level=minimal" in ran.text
+
+    # Force, WAL-free again, with another session connected: the restart cuts it off, and says so.
+    with psycopg.connect(embedded.url, autocommit=True) as other:
+        ran = run(tmp_path, embedded.state, *SEED, ZERO_SEED_DATA_DIR=str(medium), ZERO_SEED_FORCE="true")
+        assert ran.code == 0, ran.text
+        assert "wal_level=minimal" in ran.text
+        assert "this cuts off the 1 other session(s) connected to it" in ran.text
+        with pytest.raises(psycopg.OperationalError):
+            other.execute("SELECT 1")
     assert embedded.wal_level() == "logical"
     assert digest(embedded.url) == reference
 

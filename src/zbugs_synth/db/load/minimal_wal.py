@@ -12,6 +12,7 @@ it (COPY FREEZE), which is what lets PostgreSQL skip WAL for the rows; index bui
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Callable, Iterator
 
 import psycopg
@@ -34,6 +35,21 @@ def _other_loader(url: str) -> bool:
     """Another db-seed-synthetic holds the loader's lock on this database (a restart would cut it off)."""
     with connect(url, autocommit=True) as conn:
         return session.loader_at_work(conn)
+
+
+def _other_sessions(url: str) -> int:
+    """Client sessions on the server besides this one (the restart cuts them off). A session this
+    process closed a moment ago may still be ending: asked again before it counts."""
+    for attempt in range(3):
+        with connect(url, autocommit=True) as conn:
+            row = conn.execute("SELECT count(*) FROM pg_stat_activity "
+                               "WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()").fetchone()
+        others = int(row[0]) if row else 0
+        if not others:
+            return 0
+        if attempt < 2:
+            time.sleep(0.2)
+    return others
 
 
 def _wal_level(url: str) -> str:
@@ -70,8 +86,16 @@ def minimal_wal(cfg: SeedConfig, tuning: Tuning, url: str, say: Callable[[str], 
     if not eligible(cfg, tuning, url, say):
         yield False
         return
+    try:
+        others = _other_sessions(url)
+    except psycopg.Error:
+        others = 0
+    # Said, not refused: a seed or force replaces what those sessions see anyway, and psql or a GUI
+    # reconnects; falling back to a load at logical for an idle psql would double the load's time.
+    cut = (f"; this cuts off the {others} other session(s) connected to it (psql, an app, another command: "
+           "they reconnect)" if others else "")
     say("restarting the local server at wal_level=minimal for this initial load (rows and indexes are "
-        "written once, without WAL); it goes back to logical when the load ends")
+        f"written once, without WAL); it goes back to logical when the load ends{cut}")
     entered = False
     try:
         # A Ctrl-C or stop signal during either restart waits for it to end (cut halfway, the server
