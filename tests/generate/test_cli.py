@@ -37,6 +37,7 @@ def run_cli(monkeypatch, tmp_path: Path, env: dict[str, str], *args: str) -> int
     ("LABELS_PER_ISSUE", "60", "LABELS_PER_ISSUE=60: expected at most"),
     ("TIME_END", "5", "TIME_END=5 with TIME_SPAN_DAYS=1461: expected a window inside 1970-01-01"),
     ("TIME_END", "yesterday", "TIME_END='yesterday': expected an ISO-8601 date"),
+    ("NUM_ISSUES", "\u0661\u0662\u0663", "expected a whole number"),  # Arabic-Indic digits were read as 123
     # 10^8 projects ran out of memory without a word (from an audit).
     ("NUM_PROJECTS", "100000001", "NUM_PROJECTS='100000001': expected a whole number from 1 to 100,000"),
     # A URL with a slash missing made a directory named "postgres:" (from an audit).
@@ -111,6 +112,21 @@ def test_a_dotenv_line_that_does_not_parse_is_named_with_its_file_and_not_shown(
     assert "hunter2" not in err and "could not parse" not in err
     m = read_manifest(tmp_path / "a")
     assert m.config["seed"] == 7 and m.config["num_issues"] == 150  # the other lines still count
+
+
+def test_a_dotenv_line_setting_a_setting_of_the_command_that_does_not_parse_stops_it(monkeypatch, tmp_path,
+                                                                                      capsys) -> None:
+    """NUM_ISSUES="50 with its quote left open was a warning, and the run went on with 1 M issues
+    (a walkthrough). A broken line of a name the command does not use stays a warning."""
+    (tmp_path / ".env").write_text('SEED=7\nNUM_ISSUES="50\n')
+    assert run_cli(monkeypatch, tmp_path, {}, "--output-dir", "a") == 2
+    err = capsys.readouterr().err
+    assert err.strip().splitlines() == [f"zbugs-synth generate-synthetic: error: {tmp_path / '.env'}: line 2 sets "
+                                        "NUM_ISSUES but does not parse (a quote left open?); fix it or remove it"]
+    assert not (tmp_path / "a").exists() or not list((tmp_path / "a").iterdir())
+    (tmp_path / ".env").write_text('ANTHROPIC_MODEL="x\nNUM_ISSUES=150\n')
+    assert run_cli(monkeypatch, tmp_path, {}, "--output-dir", "b") == 0
+    assert "line 1 sets ANTHROPIC_MODEL but does not parse; ignored" in capsys.readouterr().err
 
 
 def test_a_dotenv_that_is_not_utf8_is_one_line_and_a_bom_is_fine(monkeypatch, tmp_path, capsys) -> None:

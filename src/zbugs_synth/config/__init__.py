@@ -65,6 +65,8 @@ def integer(lo: int | None = None, hi: int | None = None) -> Callable[[str], int
     def parse(text: str) -> int:
         s = text.strip().replace("_", "")
         try:
+            if not s.isascii():  # int() takes other scripts' digits too: '١٢٣' is 123
+                raise ValueError(s)
             value = int(s, 10)
         except ValueError:
             raise ParseError(_int_expectation(lo, hi)) from None
@@ -223,8 +225,13 @@ def _show_default(value: Any) -> str:
 _WARNED: set[tuple[str, int]] = set()
 
 
-def dotenv(cwd: Path | None = None) -> dict[str, str]:
-    """Values from `.env` in the working directory (missing file: nothing)."""
+_DOTENV_NAME = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=")
+
+
+def dotenv(cwd: Path | None = None, used: frozenset[str] = frozenset()) -> dict[str, str]:
+    """Values from `.env` in the working directory (missing file: nothing). A line that does not parse
+    is an error when it sets one of the `used` names (the run would go on with that setting's default:
+    1 M issues for a NUM_ISSUES="50 with its quote left open), else a warning."""
     path = (cwd or Path.cwd()) / ".env"
     if not path.is_file():
         return {}
@@ -236,11 +243,17 @@ def dotenv(cwd: Path | None = None) -> dict[str, str]:
                         "save it as UTF-8") from None
     # python-dotenv skips a line it cannot parse with a log line that names neither the file nor how to
     # fix it; ours does (and never shows the line: it may hold a secret).
-    bad = [b.original.line for b in parse_stream(io.StringIO(text)) if b.error]
-    for line in bad:
+    bad = [(b.original.line, _DOTENV_NAME.match(b.original.string)) for b in parse_stream(io.StringIO(text))
+           if b.error]
+    for line, named in bad:
+        name = named.group(1) if named else None
+        if name in used:
+            raise UserError(f"{path}: line {line} sets {name} but does not parse (a quote left open?); fix it "
+                            "or remove it")
         if (str(path), line) not in _WARNED:  # a command builds several configurations: say it once
             _WARNED.add((str(path), line))
-            print(f"warning: {path}: line {line} is not NAME=value; ignored", file=sys.stderr)
+            what = f"sets {name} but does not parse" if name else "is not NAME=value"
+            print(f"warning: {path}: line {line} {what}; ignored", file=sys.stderr)
     quiet = logging.getLogger("dotenv.main")
     level = quiet.level
     quiet.setLevel(logging.ERROR)
@@ -265,7 +278,7 @@ def build(
     env: dict[str, str]
     from_file: set[str] = set()  # names whose value comes from .env: an error says so (else: where is it?)
     if environ is None:
-        env = dict(dotenv())
+        env = dict(dotenv(used=frozenset(s.env for _, s in settings_of(cls) if s.env)))
         from_file = set(env) - set(os.environ)
         env.update(os.environ)
     else:
