@@ -59,12 +59,16 @@ def run(args: argparse.Namespace) -> int:
     from zbugs_synth.config.generate import GenerateConfig
     from zbugs_synth.config.seed import SeedConfig, Tuning
     from zbugs_synth.config.verify import VerifyConfig
+    from zbugs_synth.db.connect import names_local_server
 
     try:
         n = integer(1, 10**9)(args.num_issues)
     except ValueError as e:
         raise UserError(f"--num-issues {args.num_issues!r}: {e}") from None
-    if build(DbConfig).db_url:  # from the environment or .env: both would redirect every step
+    given = build(DbConfig)
+    # From the environment or .env, a URL would redirect every step; one naming the local server
+    # itself (as `db-up --print-env >> .env` writes it, which db-up's output suggests) does not.
+    if given.db_url and not names_local_server(given):
         raise UserError("ZERO_UPSTREAM_DB is set (environment or .env): quickstart uses the embedded "
                         "PostgreSQL only; unset it, or run the steps one by one against your server")
     # Where the local server lives is the only thing read from the environment; everything else is
