@@ -294,3 +294,29 @@ def test_a_copy_of_a_loaded_dataset_fails_at_once_and_keeps_nothing(
     assert "nothing from this load was kept" in last_line(ran.err)
     assert digest(fresh_db) == before
     assert differences(fresh_db) == [] and open_runs(fresh_db) == 0
+
+
+def test_a_duplicate_user_names_one_problem_and_advice_that_works_for_user(
+        fresh_db: str, batch1: Path, tmp_path: Path, capsys: Cap, monkeypatch: Mp) -> None:
+    """A duplicated user id (a walkthrough): the primary key's failure came with advice PostgreSQL then
+    refused (the publication lists user's columns, so REPLICA IDENTITY FULL does not help), and with
+    one "no unique constraint matching given keys" line per foreign key to user, the same problem."""
+    d = copy_without_manifest(batch1, tmp_path / "d")
+    users = _rows(d / "user_000.csv")
+    _write(d / "user_000.csv", [*users, {**users[1], "login": "someone-else"}])
+    ran = seed_cli(fresh_db, d, capsys, monkeypatch, ZERO_SEED_CHECKSUMS="false")
+    assert ran.code == 3, ran.text
+    assert "no unique constraint matching given keys" not in ran.text
+    pkey = [x for x in ran.err.splitlines() if "cannot rebuild primary key" in x]
+    assert len(pkey) == 1 and users[1]["id"] in pkey[0], ran.err
+    assert "its publication lists its columns" in pkey[0] and "REPLICA IDENTITY FULL first" not in pkey[0]
+    skipped = [x for x in ran.err.splitlines() if "not rebuilt: " in x]
+    assert len(skipped) == 1, ran.err
+    assert ("7 foreign key(s) that need the primary key user_pkey on user, which could not be rebuilt (above): "
+            "comment_creatorID_fkey on comment, " in skipped[0]), skipped
+    # The advice holds: the rows copied aside, the table truncated, the ones to keep put back.
+    query(fresh_db, 'CREATE TEMP TABLE keep AS SELECT DISTINCT ON (id) * FROM "user"; '
+                    'TRUNCATE "user"; INSERT INTO "user" SELECT * FROM keep')
+    again = seed_cli(fresh_db, d, capsys, monkeypatch, ZERO_SEED_CHECKSUMS="false")
+    assert again.code == 0, again.text
+    assert differences(fresh_db) == []

@@ -208,13 +208,26 @@ def build_index(conn: Conn, ix: SavedIndex) -> None:
         cause = f"duplicate values: {sample}" if sample else f"duplicate values ({detail or e})"
         if ix.constraint_type == "p":
             # Without its primary key a published table refuses DELETE and UPDATE (no replica identity).
-            cause += (f" (until it is rebuilt, DELETE/UPDATE on {ix.table} needs ALTER TABLE ... REPLICA "
-                      "IDENTITY FULL first; ZERO_SEED_RESET=true removes the whole load instead)")
+            cause += (f" (until it is rebuilt, DELETE/UPDATE on {ix.table} needs "
+                      + ("its rows copied aside, the table truncated and the rows to keep put back: its publication "
+                         "lists its columns, so PostgreSQL refuses them even with REPLICA IDENTITY FULL"
+                         if _has_column_list(conn, ix.table) else "ALTER TABLE ... REPLICA IDENTITY FULL first")
+                      + "; ZERO_SEED_RESET=true removes the whole load instead)")
         raise RebuildError(ix.label, f"cannot rebuild {ix.label}: {cause}") from None
     except psycopg.OperationalError:
         raise
     except psycopg.Error as e:
         raise RebuildError(ix.label, f"cannot rebuild {ix.label}: {_one_line(str(e))}") from None
+
+
+def _has_column_list(conn: Conn, table: str) -> bool:
+    """Whether a publication publishes only some of `table`'s columns (zbugs' user: not its email)."""
+    try:
+        row = conn.execute("SELECT EXISTS (SELECT 1 FROM pg_publication_rel WHERE prrelid = %s::regclass "
+                           "AND prattrs IS NOT NULL)", (qt(table),)).fetchone()
+    except psycopg.Error:
+        return False
+    return bool(row and row[0])
 
 
 def validate_fk(conn: Conn, fk: SavedForeignKey) -> None:

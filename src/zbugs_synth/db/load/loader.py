@@ -176,6 +176,14 @@ def _pieces(dataset: Dataset) -> str:
 
 # ---- the load ------------------------------------------------------------------------------------
 
+def _missing_key(fk: SavedForeignKey, indexes: list[SavedIndex], present_indexes: Any) -> SavedIndex | None:
+    """The saved unique index `fk` references, when it is not there now (its rebuild failed)."""
+    for ix in indexes:
+        if ix.table == fk.ref_table and ix.unique and set(ix.columns) == set(fk.ref_columns):
+            return None if ix.name in present_indexes else ix
+    return None
+
+
 class Loader:
     def __init__(self, cfg: SeedConfig, tuning: Tuning, progress: Progress, say: Say, source: Any = None) -> None:
         self.cfg, self.tuning, self.progress, self.say = cfg, tuning, progress, say
@@ -778,6 +786,7 @@ class Loader:
         # Stage 2: attach constraints to their indexes, add foreign keys NOT VALID (one quick transaction).
         t = time.perf_counter()
         now = present(ctl)
+        keyless: dict[str, list[SavedForeignKey]] = {}  # a missing key's label -> the foreign keys needing it
         with ctl.transaction():
             for ix in indexes:
                 if ix.constraint is not None and not now.attached(ix) and \
@@ -786,7 +795,16 @@ class Loader:
             if self.tuning.fk_mode == "validate":
                 for fk in fks:
                     if not now.has_fk(fk):
+                        missing = _missing_key(fk, indexes, now.indexes)
+                        if missing is not None:
+                            # PostgreSQL's own words ("no unique constraint matching given keys"), once per
+                            # key, would read as more problems; it is the same one.
+                            keyless.setdefault(missing.label, []).append(fk)
+                            continue
                         failures += self._try(ctl, fk.label, fk.add_sql(not_valid=True))
+        failures += [f"not rebuilt: {len(fks_)} foreign key(s) that need the {label}, which could not be rebuilt "
+                     f"(above): {', '.join(f'{fk.name} on {fk.table}' for fk in fks_)}"
+                     for label, fks_ in keyless.items()]
         self.phases["constraints"] = time.perf_counter() - t
 
         # Stage 3: validate foreign keys (different tables at once; one table's take turns anyway).
