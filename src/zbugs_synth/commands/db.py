@@ -151,9 +151,12 @@ def run_down(args: argparse.Namespace) -> int:
 
 def run_status(args: argparse.Namespace) -> int:
     cfg = build(DbConfig, args)
-    say = _printer(sys.stderr if args.show_url else sys.stdout)
+    # --show-url is for `$(...)`: the URL alone, unless something is wrong or was repaired.
+    held: list[str] = []
+    say = held.append if args.show_url else _printer(sys.stdout)
     if walmode.restore_abandoned(cfg.data_dir):
-        say("local PostgreSQL: restarted at wal_level=logical (an interrupted load had left it at minimal, "
+        _printer(sys.stderr if args.show_url else sys.stdout)(
+            "local PostgreSQL: restarted at wal_level=logical (an interrupted load had left it at minimal, "
             "or stopped)")
     running = server.status(cfg.data_dir)
     if running is not None:
@@ -173,7 +176,10 @@ def run_status(args: argparse.Namespace) -> int:
         _note_open_load(resolve_db_url(cfg), say)
     if args.show_url:
         if not up:
-            raise UserError("no reachable database to show the URL of")
+            for line in held:
+                print(line, file=sys.stderr)
+            print("zbugs-synth db-status: error: no reachable database to show the URL of", file=sys.stderr)
+            return 1
         print(resolve_db_url(cfg))
     return 0 if up else 1
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import sys
 from typing import TYPE_CHECKING
@@ -77,6 +78,13 @@ more settings (environment only):
                                    (by default it is, so rows and indexes are written once, without WAL,
                                    each table in the transaction that truncates it; it goes back to
                                    logical at the end, and a killed load's next command puts it back)
+  ZBUGS_SEED_TOAST_COMPRESS=true   a WAL-free load compresses long texts as PostgreSQL does by default
+                                   (by default it stores rows of up to 8 kB as written: less CPU, a
+                                   database ~2.6 % bigger)
+  ZBUGS_SEED_COPY_FORMAT=csv       --generate: send the rows to COPY as CSV (default auto: binary when
+                                   the C encoder is built)
+  ZBUGS_SEED_INDEX_SORT_MEM=16MB   maintenance_work_mem of an index build; ZBUGS_SEED_FK_SORT_MEM=64MB:
+                                   of a foreign key check (unless ZERO_SEED_MAINTENANCE_WORK_MEM is set)
   ZBUGS_SEED_DROP_PKEYS=false      keep primary keys during the load (slower: random-key inserts)
   ZBUGS_SEED_FK_MODE=add           add foreign keys one by one instead of NOT VALID + parallel VALIDATE
   ZBUGS_SEED_PARALLEL_WORKERS=N    max_parallel_maintenance_workers per session (default: leftover
@@ -92,8 +100,9 @@ to it, an append whose dataset or SEED is already loaded, a SKIP_USERS batch who
 the database, a CSV error: the load was undone, though a force load's emptied tables stay empty), 3
 the load stopped and stays open in the database (an index or foreign key could not be rebuilt, or
 the connection was lost): fix the cause (the rows in the database, not the files) and run the same
-command again; 130 interrupted (Ctrl-C): if the load had started, it is open: run the same command
-again to resume it, or set ZERO_SEED_RESET=true to undo it.
+command again (a full disk: free space first); 130 interrupted (Ctrl-C), 143 and 129 the same for
+SIGTERM and SIGHUP: if the load had started, it is open: run the same command again to resume it,
+or set ZERO_SEED_RESET=true to undo it.
 """
 
 
@@ -115,7 +124,10 @@ def run(args: argparse.Namespace) -> int:
 
     cfg = build(SeedConfig, args)
     _refuse_ignored_flags(args, cfg)
-    generator = build(GenerateConfig, args) if cfg.generate and not cfg.reset else None
+    # Where generate-synthetic's files would go and how they would be split do not change the rows:
+    # not read here (a value only that command uses is not refused here either).
+    unused = {f.name: f.default for f in dataclasses.fields(GenerateConfig) if f.name in GENERATE_ONLY}
+    generator = build(GenerateConfig, args, **unused) if cfg.generate and not cfg.reset else None
     return load(cfg, build(Tuning, None), args.progress, command=args.command, generator=generator)
 
 

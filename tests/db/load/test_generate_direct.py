@@ -146,6 +146,14 @@ def test_bad_generator_setting_is_one_line(fresh_db: str, capsys: Cap, monkeypat
                             "OR NOT EXISTS (SELECT 1 FROM zbugs_synth.loaded_datasets)")
 
 
+def test_settings_that_only_place_files_are_not_read(fresh_db: str, capsys: Cap, monkeypatch: Mp) -> None:
+    """The README: --generate does not use OUTPUT_DIR or SHARD_SIZE (they place and split files); a
+    value left in the shell for generate-synthetic, even one it would refuse, does not stop the load."""
+    ran = generate_cli(fresh_db, {**BATCH1, "NUM_ISSUES": "300"}, capsys, monkeypatch, SHARD_SIZE="0",
+                       OUTPUT_DIR="ftp://not-a-destination")
+    assert ran.code == 0, ran.text
+
+
 def test_a_generated_batch_without_users_names_users_not_a_csv(fresh_db: str, capsys: Cap, monkeypatch: Mp) -> None:
     ran = generate_cli(fresh_db, BATCH2, capsys, monkeypatch)  # SKIP_USERS=true as a seed: refused
     assert ran.code == 2 and "has no users (a SKIP_USERS=true batch)" in ran.err and "CSV" not in ran.err, ran.text

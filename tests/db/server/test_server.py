@@ -126,8 +126,8 @@ def test_print_env_and_show_url(life: tuple[Path, int], capsys: pytest.CaptureFi
     assert out.startswith("ZERO_UPSTREAM_DB=postgresql://zbugs:") and out.count("\n") == 1
     url = out.strip().split("=", 1)[1]
     assert url.split(":")[2].split("@")[0] not in err and "****" in err
-    rc, shown, _ = cli(capsys, "db-status", "--data-dir", str(state), "--show-url")
-    assert rc == 0 and shown.strip() == url
+    rc, shown, err = cli(capsys, "db-status", "--data-dir", str(state), "--show-url")
+    assert rc == 0 and shown.strip() == url and err == ""  # for $(...): the URL, nothing else
     with psycopg.connect(url) as conn:
         assert conn.execute("SELECT current_database()").fetchone() == ("zbugs",)
 
@@ -184,6 +184,9 @@ def test_down_status_and_restart(life: tuple[Path, int], capsys: pytest.CaptureF
     assert not (running.cluster.pgdata / "postmaster.pid").exists()  # a clean shutdown
     rc, out, _ = cli(capsys, "db-status", "--data-dir", str(state))
     assert rc == 1 and "stopped" in out
+    # --show-url exits as db-status does (its help: 1 if not reachable), saying why on stderr only.
+    rc, out, err = cli(capsys, "db-status", "--data-dir", str(state), "--show-url")
+    assert rc == 1 and out == "" and "stopped" in err and "no reachable database to show the URL of" in err
     rc, out, _ = cli(capsys, "db-down", "--data-dir", str(state))
     assert rc == 0 and "no PostgreSQL is running" in out
     rc, out, _ = _up(capsys, state, port)
