@@ -151,16 +151,26 @@ def _check(c: Check, width: int) -> list[str]:
 
 
 def _guide(report: Report) -> list[str]:
-    out = [f"Issues per project (top {len(report.top_projects):,} of {len(report.projects):,} projects)",
-           f"  {'projectID':<24}{'name':<28}{'issues':>12}"]
-    for p in report.top_projects:
-        name = p.name if p.name is not None else "(missing project)"
-        out.append(f"  {p.id:<24}{name[:27]:<28}{p.issues:>12,}")
+    issues = report.counts.get("issue")
+    # Issues there but no figures: the table is missing (a database never migrated) or the query failed
+    # (a timeout): a table of zeros would read as measured.
+    unmeasured = "not measured (see the checks above)"
+    if issues is None or (issues and not report.projects):
+        out = [f"Issues per project: {unmeasured}"]
+    else:
+        out = [f"Issues per project (top {len(report.top_projects):,} of {len(report.projects):,} projects)",
+               f"  {'projectID':<24}{'name':<28}{'issues':>12}"]
+        for p in report.top_projects:
+            name = p.name if p.name is not None else "(missing project)"
+            out.append(f"  {p.id:<24}{name[:27]:<28}{p.issues:>12,}")
     total = sum(report.comments_per_issue.values())
-    out += ["", "Comments per issue", f"  {'bucket':<10}{'issues':>14}{'share':>9}"]
-    for label, n in report.comment_buckets:
-        share = f"{100.0 * n / total:.1f}%" if total else "-"
-        out.append(f"  {label:<10}{n:>14,}{share:>9}")
+    if issues is None or (issues and not total):
+        out += ["", f"Comments per issue: {unmeasured}"]
+    else:
+        out += ["", "Comments per issue", f"  {'bucket':<10}{'issues':>14}{'share':>9}"]
+        for label, n in report.comment_buckets:
+            share = f"{100.0 * n / total:.1f}%" if total else "-"
+            out.append(f"  {label:<10}{n:>14,}{share:>9}")
     if report.labels_per_issue:
         hist = ", ".join(f"{k}: {v:,}" for k, v in sorted(report.labels_per_issue.items())[:12])
         out += ["", f"Labels per issue (labels: issues): {hist}"]

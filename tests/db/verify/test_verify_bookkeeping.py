@@ -95,3 +95,7 @@ def test_verify_without_the_schema_fails_cleanly(empty_db: str, capsys: pytest.C
     assert "table 'user' is missing" in checks["schema: tables and columns"]["details"]
     report = verify(empty_db)
     assert all(v is None for v in report.counts.values()) and not report.ok
+    assert main(["verify", "--db-url", empty_db, "--progress", "none"]) == 1
+    out = capsys.readouterr().out
+    assert "Issues per project: not measured" in out and "Comments per issue: not measured" in out
+    assert "top 0 of 0" not in out
