@@ -12,6 +12,7 @@ from pathlib import Path
 
 import psycopg
 
+from zbugs_synth.db.load.bookkeeping import record_load_started
 from zbugs_synth.tables import TABLES
 
 
@@ -44,6 +45,7 @@ def test_quickstart_end_to_end_and_rerun(reachable_tmpdir: Callable[[str], Path]
         out = first.stdout
         for step in ("[1/5]", "[2/5]", "[3/5]", "[4/5]", "[5/5]", "quickstart done"):
             assert step in out
+        assert "next: " not in out  # db-up's hints of what to run next: quickstart runs it
         report = work / "quickstart-report.html"
         assert report.exists() and report.stat().st_size > 2000
         url = zbugs("db-status", "--show-url").stdout.strip().splitlines()[-1].split("=", 1)[-1]
@@ -84,6 +86,12 @@ def test_quickstart_end_to_end_and_rerun(reachable_tmpdir: Callable[[str], Path]
         fifth = zbugs("quickstart", "--num-issues", "3000", "--progress", "none")
         assert fifth.returncode == 0, fifth.stdout[-2000:] + fifth.stderr[-2000:]
         (work / ".env").unlink()
+        # Another dataset's load left open: --force cannot replace it; said before generating.
+        with psycopg.connect(url) as conn:
+            record_load_started(conn, dataset_id="0" * 16, source=str(work / "mine"), manifest=None, mode="force")
+        sixth = zbugs("quickstart", "--num-issues", "3000", "--progress", "none", "--force")
+        assert sixth.returncode == 2 and f"an interrupted load of {work / 'mine'} is open" in sixth.stderr
+        assert "[3/5] generate" not in sixth.stdout
     finally:
         zbugs("db-down")
         shutil.rmtree(work, ignore_errors=True)

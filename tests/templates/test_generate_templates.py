@@ -393,10 +393,13 @@ def test_model_refusing_forced_tool_choice_falls_back_to_auto(tmp_path: Path, ca
 def test_out_path_that_is_a_file_is_one_clear_line(api: FakeMessagesAPI, tmp_path: Path,
                                                     capsys: pytest.CaptureFixture) -> None:
     (tmp_path / "taken").write_text("")
-    rc, _, err = gen(capsys, tmp_path / "taken")
-    assert rc == 2
-    (line,) = err.strip().splitlines()
-    assert "--out" in line and "cannot create the directory" in line
+    taken = tmp_path / "taken"
+    for out, extra in ((taken, ()), (taken / "sub", ()), (taken, ("--dry-run",))):
+        rc, stdout, err = gen(capsys, out, *extra)
+        assert rc == 2
+        (line,) = err.strip().splitlines()
+        assert "--out" in line and f"{str(tmp_path / 'taken')!r} is a file, not a directory" in line, line
+        assert "categories" not in stdout  # refused before the plan is printed (a walkthrough: after it)
     assert api.seen() == []
 
 

@@ -81,8 +81,9 @@ def run_up(args: argparse.Namespace) -> int:
     return up(build(ServerConfig, args), print_env=args.print_env)
 
 
-def up(cfg: ServerConfig, *, print_env: bool = False) -> int:
-    """db-up with explicit settings (quickstart calls this too)."""
+def up(cfg: ServerConfig, *, print_env: bool = False, hints: bool = True) -> int:
+    """db-up with explicit settings (quickstart calls this too, without the `hints` of what to run next:
+    its own next steps follow)."""
     walmode.restore_abandoned(cfg.data_dir)  # a killed load's wal_level=minimal does not outlive it
     result = server.up(cfg.data_dir, cfg.port, data_checksums=cfg.data_checksums)
     running = result.running
@@ -109,7 +110,7 @@ def up(cfg: ServerConfig, *, print_env: bool = False) -> int:
     _note_env_override(say, url)
     if print_env:
         print(f"{ENV_URL}={url}")
-    else:
+    elif hints:
         say(f"  full {ENV_URL}= line (shows the password): zbugs-synth db-up --print-env >> .env")
         say(f"  next: {_next_step(url)}")
     return 0
@@ -165,7 +166,7 @@ def run_status(args: argparse.Namespace) -> int:
     elif server.load(cfg.data_dir) is not None:
         say(f"local PostgreSQL: stopped (state in {cfg.data_dir}; start it with `zbugs-synth db-up`)")
     else:
-        say(f"local PostgreSQL: none in {server.where_looked(cfg.data_dir)} (start one with `zbugs-synth db-up`)")
+        say(f"local PostgreSQL: none in {server.where_looked(cfg.data_dir)}; start one with `zbugs-synth db-up`")
     if cfg.db_url:
         up = _reachable(cfg.db_url, say)
     else:

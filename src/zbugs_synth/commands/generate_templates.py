@@ -123,6 +123,10 @@ def _usage_line(name: str, u: Usage, state: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     cfg = build(TemplatesConfig, args)
+    # Before the plan is printed (and with --dry-run too): the plan would be for a place it cannot write.
+    blocker = next((p for p in (cfg.out, *cfg.out.parents) if p.exists() and not p.is_dir()), None)
+    if blocker is not None:
+        raise UserError(f"--out {str(cfg.out)!r}: {str(blocker)!r} is a file, not a directory; choose a directory")
     selected = _selected(args)
     try:
         default_pools, people = load_default_pools()

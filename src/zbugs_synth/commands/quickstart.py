@@ -90,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
             GenerateConfig(num_issues=n, output_dir=data, all_tables=True, force=True), args.progress)
 
     steps: list[tuple[str, str, Callable[[], int]]] = [
-        ("start PostgreSQL", "zbugs-synth db-up", lambda: db.up(server_cfg)),
+        ("start PostgreSQL", "zbugs-synth db-up", lambda: db.up(server_cfg, hints=False)),
         ("create the zbugs schema", "zbugs-synth db-migrate", lambda: db.migrate_schema(local)),
         (f"generate {n:,} issues",
          f"zbugs-synth generate-synthetic --num-issues {n} --output-dir {data} --all-tables --force",
@@ -103,10 +103,11 @@ def run(args: argparse.Namespace) -> int:
     ]
     timings = []
     for i, (title, equivalent, step) in enumerate(steps, 1):
-        if step is generate_step and not args.force:
+        if step is generate_step:
             # The seed step forces: refuse here, before the work of generating, if that would replace
-            # data that is not quickstart's own (the database is up and migrated by now).
-            _refuse_to_replace_other_data(seed_cfg)
+            # data that is not quickstart's own (the database is up and migrated by now), or could not
+            # (another dataset's interrupted load is open: --force does not undo it).
+            _refuse_to_replace_other_data(seed_cfg, open_only=args.force)
         print(f"\n== [{i}/{len(steps)}] {title}: {equivalent}", flush=True)
         t = time.perf_counter()
         try:
@@ -126,8 +127,10 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _refuse_to_replace_other_data(cfg: SeedConfig) -> None:
-    """Seeding uses force: make sure that only ever replaces quickstart's own dataset."""
+def _refuse_to_replace_other_data(cfg: SeedConfig, *, open_only: bool = False) -> None:
+    """Seeding uses force: make sure that only ever replaces quickstart's own dataset (`open_only`,
+    with --force: only that no other dataset's interrupted load is open, which the seed step would
+    refuse after the dataset was generated)."""
     from zbugs_synth.db.connect import connect, resolve_db_url
     from zbugs_synth.db.load.bookkeeping import has_bookkeeping, loaded_datasets
 
@@ -138,6 +141,13 @@ def _refuse_to_replace_other_data(cfg: SeedConfig) -> None:
         loads = loaded_datasets(conn) if has_bookkeeping(conn) else []
     ours = Path(output_dir).resolve()
     others = [d for d in loads if Path(d.source).resolve() != ours]
+    if open_only:
+        stuck = [d for d in others if not d.finished]
+        if stuck:
+            raise UserError(f"an interrupted load of {stuck[0].source} is open in the local database; --force "
+                            "does not undo it: run `ZERO_SEED_RESET=true zbugs-synth db-seed-synthetic` first, "
+                            "then quickstart --force again")
+        return
     if others or ((issues or users) and not loads):
         what = ", ".join(sorted({d.source for d in others})) or "rows not loaded by zbugs-synth"
         raise UserError(f"the local database already holds other data ({what}); quickstart would replace it. "

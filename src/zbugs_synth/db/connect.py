@@ -38,7 +38,7 @@ def resolve_db_url(cfg: DbConfig) -> str:
     if running is not None:
         return running.url()
     raise UserError(f"no database: no local server is running in {server.where_looked(cfg.data_dir)} "
-                    f"(start one with `zbugs-synth db-up`) and {ENV_URL} is not set")
+                    f"and {ENV_URL} is not set; start one with `zbugs-synth db-up`")
 
 
 def names_local_server(cfg: DbConfig) -> bool:
