@@ -169,3 +169,28 @@ def test_a_raw_at_sign_in_the_password_is_refused_without_showing_any_of_it(
     assert main([command]) == 2  # encoded: accepted, then the server (none on port 1) is what fails
     err = capsys.readouterr().err
     assert "expected at most one" not in err and "Secr3t" not in err and "Wr0ngPart" not in err
+
+
+@pytest.mark.parametrize("command", ["db-status", "db-migrate", "verify", "db-seed-synthetic"])
+def test_a_bad_zbugs_pg_port_is_refused_by_every_db_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                            capsys: pytest.CaptureFixture[str], command: str) -> None:
+    """Only db-up read ZBUGS_PG_PORT: elsewhere -1 or 'abc' passed without a word (a walkthrough)."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ZBUGS_PG_PORT", "abc")
+    assert main([command]) == 2
+    err = capsys.readouterr().err
+    assert err.strip().splitlines() == [f"zbugs-synth {command}: error: ZBUGS_PG_PORT='abc': expected a whole "
+                                        "number from 1 to 65,535"]
+
+
+def test_db_status_says_when_zbugs_pg_port_is_not_where_the_server_listens(
+        pg_server: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.delenv("ZERO_UPSTREAM_DB", raising=False)
+    other = pg_server.port + 1 if pg_server.port < 65535 else pg_server.port - 1
+    monkeypatch.setenv("ZBUGS_PG_PORT", str(other))
+    assert main(["db-status", "--data-dir", str(pg_server.cluster.state_dir)]) == 0
+    out = capsys.readouterr().out
+    assert f"note: ZBUGS_PG_PORT={other}, but it listens on {pg_server.port}" in out
+    monkeypatch.setenv("ZBUGS_PG_PORT", str(pg_server.port))
+    assert main(["db-status", "--data-dir", str(pg_server.cluster.state_dir)]) == 0
+    assert "note: ZBUGS_PG_PORT" not in capsys.readouterr().out

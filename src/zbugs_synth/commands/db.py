@@ -163,6 +163,9 @@ def run_status(args: argparse.Namespace) -> int:
     if running is not None:
         say(f"local PostgreSQL: running on {server.HOST}:{running.port} (pid {running.pid}), "
             f"data {running.cluster.pgdata}")
+        if cfg.pg_port is not None and cfg.pg_port != running.port:
+            say(f"  note: ZBUGS_PG_PORT={cfg.pg_port}, but it listens on {running.port} (db-up started it there); "
+                "run `zbugs-synth db-down` then `db-up` to move it")
     elif server.load(cfg.data_dir) is not None:
         say(f"local PostgreSQL: stopped (state in {cfg.data_dir}; start it with `zbugs-synth db-up`)")
     else:

@@ -50,6 +50,11 @@ class DbConfig(StateConfig):
     db_url: str | None = setting(
         None, env=ENV_URL, flag="--db-url", parse=_url, secret=True,
         help=f"PostgreSQL URL ({URL_FORMAT}); default: the local server started by db-up")
+    # db-up's port, read here only to be checked: the local server is found by its state directory
+    # and listens where db-up started it (a bad value was ignored by every other command).
+    pg_port: int | None = setting(None, env="ZBUGS_PG_PORT", parse=integer(1, 65535),
+                                  help="the port db-up starts the local server on (the other commands find it "
+                                       "where it runs)")
 
 
 @dataclass(frozen=True)
