@@ -6,6 +6,7 @@ Every test loads into a real, freshly migrated database (`fresh_db`) and reads t
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -454,3 +455,15 @@ def test_default_data_dir_is_the_generators_output_dir(tmp_path: Path, monkeypat
     monkeypatch.chdir(tmp_path)  # no .env here: with an empty environment the built-in default applies
     assert build(SeedConfig, None, {}).seed_dir == DEFAULT_OUTPUT_DIR
     assert build(SeedConfig, None, {"ZERO_SEED_DATA_DIR": "/elsewhere"}).seed_dir == Path("/elsewhere")
+
+
+def test_more_jobs_than_the_server_takes_connections_are_lowered_and_said(
+        fresh_db: str, batch1: Path, capsys: Cap, monkeypatch: Mp) -> None:
+    """--jobs 256 on a server of max_connections 100 said 'with 256 connection(s)' (a walkthrough)."""
+    with psycopg.connect(fresh_db) as c:
+        limit = int(c.execute("SHOW max_connections").fetchone()[0])  # type: ignore[index]
+    ran = seed_cli(fresh_db, batch1, capsys, monkeypatch, ZERO_SEED_JOBS=str(limit + 50))
+    assert ran.code == 0, ran.text
+    m = re.search(rf"note: ZERO_SEED_JOBS={limit + 50} lowered to (\d+): the server takes", ran.text)
+    assert m and 1 <= int(m[1]) < limit, ran.text
+    assert f"with {m[1]} connection(s)" in ran.out

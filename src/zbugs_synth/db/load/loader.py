@@ -364,9 +364,23 @@ class Loader:
     def _plan(self, ctl: Conn) -> None:
         cores = session.server_cores(ctl, self.url)
         self.jobs = self.cfg.jobs or cores
+        room = self._connection_room(ctl)
+        if self.jobs > room:
+            self.say(f"note: ZERO_SEED_JOBS={self.jobs} lowered to {room}: the server takes that many more "
+                     "connections (max_connections, less those reserved and in use)")
+            self.jobs = room
         self.sessions.plan(self.jobs, cores)
         self.sessions.probe_writeback(ctl)
         self.sessions.apply_plan(ctl)
+
+    @staticmethod
+    def _connection_room(ctl: Conn) -> int:
+        """Connections the pool may open: the server's max_connections less the superuser reserve, those in
+        use, and the few the load opens beside its pool (a --generate load streams two more tables)."""
+        row = ctl.execute("SELECT current_setting('max_connections')::int - "
+                          "current_setting('superuser_reserved_connections')::int - "
+                          "(SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend')").fetchone()
+        return max(1, (int(row[0]) if row else 1) - 3)
 
     # -- what the mode needs of the database ----------------------------------------------------------
 
