@@ -109,3 +109,18 @@ def test_plain_lines_name_the_step_under_way() -> None:
     lines = out.getvalue().splitlines()
     assert lines[0].startswith("verify: 0 checks, of 3 checks (0%)") and "now: no orphans" in lines[0]
     assert lines[-1].startswith("verify: 1 checks") and "done in" in lines[-1] and "now:" not in lines[-1]
+
+
+def test_one_of_a_unit_is_singular() -> None:
+    """'analyze: 1 tables' (a walkthrough)."""
+    out = io.StringIO()
+    plain = PlainProgress(out, interval=60.0)
+    for unit, one, many in (("tables", "1 table", "2 tables"), ("indexes", "1 index", "2 indexes")):
+        t = plain.task("x", None, unit=unit)
+        t.advance(1)
+        t.done()
+        t = plain.task("y", None, unit=unit)
+        t.advance(2)
+        t.done()
+        text = out.getvalue()
+        assert f"x: {one}," in text and f"y: {many}," in text, text

@@ -34,8 +34,14 @@ def human_bytes(n: float) -> str:
     return f"{n:,.1f} TB"
 
 
+_ONE = {"rows": "row", "tables": "table", "indexes": "index", "keys": "key", "calls": "call", "files": "file",
+        "parts": "part"}
+
+
 def _fmt(n: float, unit: str) -> str:
-    return human_bytes(n) if unit == "bytes" else f"{n:,.0f} {unit}"
+    if unit == "bytes":
+        return human_bytes(n)
+    return f"{n:,.0f} {_ONE.get(unit, unit) if round(n) == 1 else unit}"  # "1 table", not "1 tables"
 
 
 def _short(n: float, unit: str) -> str:
