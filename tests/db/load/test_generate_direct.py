@@ -224,3 +224,22 @@ def test_a_row_the_server_refuses_mid_stream_stops_the_load_and_keeps_nothing(fr
         ran.err
     assert counts(fresh_db) == {**dict.fromkeys(counts(fresh_db), 0), "project": 1}
     assert differences(fresh_db) == [] and open_runs(fresh_db) == 0
+
+
+@pytest.mark.parametrize("moment", ["small-tables-committed", "index-build"])
+def test_a_killed_generated_append_is_undone_by_reset(fresh_db: str, tmp_path: Path, moment: str) -> None:
+    """ZERO_SEED_RESET refused an interrupted --generate --append ("needs its files"), though every
+    message after the kill recommends it (a crash campaign): its rows are made again and removed."""
+    first = {"ZERO_UPSTREAM_DB": fresh_db, "ZERO_SEED_GENERATE": "true", **MEDIUM}
+    assert run(tmp_path, Path("/nonexistent"), "db-seed-synthetic", "--progress", "none", **first).code == 0
+    before = digest(fresh_db)
+    batch = {**first, "SEED": "6", "SKIP_USERS": "true", "ZERO_SEED_APPEND": "true", "ZERO_SEED_INDEXES": "full"}
+    kill_when(tmp_path, Path("/nonexistent"), ["db-seed-synthetic", "--progress", "none"],
+              lambda: MOMENTS[moment](fresh_db), batch)
+    assert open_runs(fresh_db) == 1
+    reset = run(tmp_path, Path("/nonexistent"), "db-seed-synthetic", "--progress", "none",
+                ZERO_UPSTREAM_DB=fresh_db, ZERO_SEED_RESET="true")
+    assert reset.code == 0, reset.text
+    assert "undid the interrupted append" in reset.out, reset.text
+    assert open_runs(fresh_db) == 0 and differences(fresh_db) == []
+    assert digest(fresh_db) == before

@@ -6,7 +6,12 @@ ZERO_UPSTREAM_DB, as a user's would. Kills are sent from outside at moments obse
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
+import subprocess
+import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -237,6 +242,40 @@ def test_in_process_load_with_an_external_url_is_unchanged(fresh_db: str, medium
     ran = seed_cli(fresh_db, medium, capsys, monkeypatch)
     assert ran.code == 0, ran.text
     assert digest(fresh_db) == reference
+
+
+def test_a_postmaster_killed_under_the_load_is_started_again_and_the_load_resumes(
+        embedded: Embedded, tmp_path: Path, reference: dict[str, Any]) -> None:
+    """The server itself dies mid-load (kill -9 of the postmaster, the OOM killer): the loader said
+    "back at wal_level=logical" and "run the same command again", but had only dropped its marker, and
+    the rerun found no server (a crash campaign). It now starts the server again, as it ran before."""
+    embedded.reset_database()
+    generator = {k: v for k, v in MEDIUM.items() if k != "SHARD_SIZE"}
+    env = {"ZERO_SEED_GENERATE": "true", **generator}
+    proc = subprocess.Popen([sys.executable, "-m", "zbugs_synth", *SEED], cwd=tmp_path,
+                            env=embedded_helpers.command_env(embedded.state, **env), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:
+            with contextlib.suppress(psycopg.Error, AssertionError):  # the server restarting: look again
+                if embedded.at_minimal() and _query(embedded, "SELECT count(*) FROM pg_stat_activity WHERE state = "
+                                                              "'active' AND query ILIKE 'COPY%comment%'") > 0:
+                    os.kill(embedded.running.pid, signal.SIGKILL)
+                    break
+            time.sleep(0.01)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 3, out + err
+    assert "local server back at wal_level=logical" in err, err
+    assert embedded.wal_level() == "logical" and not embedded.at_minimal()
+    assert not (embedded.state / walmode.MARKER).exists()
+    again = run(tmp_path, embedded.state, *SEED, **env)
+    assert again.code == 0, again.text
+    assert "resuming the interrupted seed load" in again.text
+    assert differences(embedded.url) == [] and digest(embedded.url) == reference
 
 
 def test_direct_load_at_minimal_killed_while_streaming(embedded: Embedded, tmp_path: Path,

@@ -40,7 +40,7 @@ import psycopg
 from zbugs_synth.config.seed import SeedConfig, Tuning
 from zbugs_synth.db import schema, server
 from zbugs_synth.db.connect import connect, mask_url, names_local_server, resolve_db_url, scrub
-from zbugs_synth.db.load import append, bookkeeping, session, space, state, undo, zerocache
+from zbugs_synth.db.load import append, bookkeeping, session, space, state, undo, undo_generated, zerocache
 from zbugs_synth.db.load import jobs as work
 from zbugs_synth.db.load.dataset import DataFile, Dataset, check_checksums, generated_source, inspect_dataset
 from zbugs_synth.db.load.jobs import CopyDataError, RebuildError, Sequence
@@ -1104,11 +1104,16 @@ class Loader:
                 session.insert_zero_project(ctl)
             else:
                 # Append: its rows are those with the primary keys its loaded shards hold (read again
-                # from the files), whatever happened to them since.
-                files = {f.name: f for f in (dataset or self._dataset_for_undo(run)).files}
-                for table in reversed(TABLES):
-                    for name in sorted(n for n, sh in run.shards.items() if sh.table == table):
-                        append.delete_shard_rows(ctl, files[name], work.file_chunks(files[name]))
+                # from the files, or made again by the generator), whatever happened to them since.
+                if generated_source(run.source):
+                    manifest = next((d.manifest for d in bookkeeping.loaded_datasets(ctl) if d.id == run.dataset_row),
+                                    None)
+                    undo_generated.delete_generated_rows(ctl, run, manifest)
+                else:
+                    files = {f.name: f for f in (dataset or self._dataset_for_undo(run)).files}
+                    for table in reversed(TABLES):
+                        for name in sorted(n for n, sh in run.shards.items() if sh.table == table):
+                            append.delete_shard_rows(ctl, files[name], work.file_chunks(files[name]))
             if self.seq and run.shortid_base is not None:
                 ctl.execute("SELECT setval(%s::regclass, %s, false)", (self.seq, run.shortid_base))
             state.clear_shards(ctl, run)

@@ -107,5 +107,6 @@ def minimal_wal(cfg: SeedConfig, tuning: Tuning, url: str, say: Callable[[str], 
     finally:
         if entered:
             with interrupts.deferred():
-                walmode.leave_minimal(cfg.data_dir)
-            say("local server back at wal_level=logical")
+                back = walmode.leave_minimal(cfg.data_dir)
+            say("local server back at wal_level=logical" if back is not None else
+                "local server is not running (it stopped during the load): start it with `zbugs-synth db-up`")

@@ -143,6 +143,16 @@ def leave_minimal(state_dir: Path) -> srv.Running | None:
     running = srv.status(state_dir)
     if cluster is not None and running is not None and at_minimal(cluster):
         running = _restart(state_dir, ())
+    elif cluster is not None and running is None and srv._read_pid_file(cluster.pgdata) is not None:
+        # The server died under the load (its postmaster killed, the OOM killer: a crash leaves its
+        # postmaster.pid; `db-down` does not): it ran when the load began, so it runs again, with its
+        # usual settings, and a rerun of the load can resume. Not started (the disk full, say): the
+        # marker stays, and the next command tries again.
+        with contextlib.suppress(UserError):
+            _start_again(state_dir, cluster)
+        running = srv.status(state_dir)
+        if running is None:
+            return None
     (state_dir / MARKER).unlink(missing_ok=True)
     return running
 
