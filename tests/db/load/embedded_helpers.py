@@ -87,10 +87,12 @@ def default_signals() -> None:
 
 
 def kill_when(cwd: Path, state: Path, args: list[str], moment: Callable[[], bool], env: dict[str, str],
-              timeout: float = 120.0, sig: int = signal.SIGKILL, group: bool = False) -> Ran:
+              timeout: float = 120.0, sig: int = signal.SIGKILL, group: bool = False,
+              victim: Callable[[], int] | None = None) -> Ran:
     """Start the command, send it `sig` (SIGKILL) as soon as `moment()` is true (polled); fails if it
     ended first. For a signal it may handle, its exit as it ends. `group`: to its whole process group,
-    as a terminal sends Ctrl-C (the command runs in a session of its own)."""
+    as a terminal sends Ctrl-C (the command runs in a session of its own). `victim`: the pid to send
+    it to instead (the server's postmaster, say); the command's exit as it ends."""
     proc = subprocess.Popen([sys.executable, "-m", "zbugs_synth", *args], cwd=cwd, env=command_env(state, **env),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
                             preexec_fn=default_signals)
@@ -102,7 +104,7 @@ def kill_when(cwd: Path, state: Path, args: list[str], moment: Callable[[], bool
             except (psycopg.Error, OSError, AssertionError, UserError):
                 hit = False  # the server restarting, a table not there yet: look again
             if hit:
-                (os.killpg if group else os.kill)(proc.pid, sig)
+                (os.killpg if group else os.kill)(victim() if victim else proc.pid, sig)
                 break
             time.sleep(0.01)
         out, err = proc.communicate(timeout=60)
@@ -110,6 +112,6 @@ def kill_when(cwd: Path, state: Path, args: list[str], moment: Callable[[], bool
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    if sig == signal.SIGKILL and proc.returncode != -signal.SIGKILL:
+    if sig == signal.SIGKILL and victim is None and proc.returncode != -signal.SIGKILL:
         pytest.fail(f"the command ended (exit {proc.returncode}) before the moment to kill it came:\n{out}\n{err}")
     return Ran(proc.returncode, out, err)

@@ -6,8 +6,6 @@ ZERO_UPSTREAM_DB, as a user's would. Kills are sent from outside at moments obse
 
 from __future__ import annotations
 
-import contextlib
-import os
 import signal
 import subprocess
 import sys
@@ -252,24 +250,11 @@ def test_a_postmaster_killed_under_the_load_is_started_again_and_the_load_resume
     embedded.reset_database()
     generator = {k: v for k, v in MEDIUM.items() if k != "SHARD_SIZE"}
     env = {"ZERO_SEED_GENERATE": "true", **generator}
-    proc = subprocess.Popen([sys.executable, "-m", "zbugs_synth", *SEED], cwd=tmp_path,
-                            env=embedded_helpers.command_env(embedded.state, **env), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and proc.poll() is None:
-            with contextlib.suppress(psycopg.Error, AssertionError):  # the server restarting: look again
-                if embedded.at_minimal() and _query(embedded, "SELECT count(*) FROM pg_stat_activity WHERE state = "
-                                                              "'active' AND query ILIKE 'COPY%comment%'") > 0:
-                    os.kill(embedded.running.pid, signal.SIGKILL)
-                    break
-            time.sleep(0.01)
-        out, err = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 3, out + err
-    assert "local server back at wal_level=logical" in err, err
+    ran = kill_when(tmp_path, embedded.state, SEED, lambda: embedded.at_minimal() and _query(
+        embedded, "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query ILIKE 'COPY%comment%'") > 0,
+        env, victim=lambda: embedded.running.pid)
+    assert ran.code == 3, ran.text
+    assert "local server back at wal_level=logical" in ran.err, ran.err
     assert embedded.wal_level() == "logical" and not embedded.at_minimal()
     assert not (embedded.state / walmode.MARKER).exists()
     again = run(tmp_path, embedded.state, *SEED, **env)
@@ -367,9 +352,6 @@ def test_a_stop_during_the_restart_waits_for_it(embedded: Embedded, medium: Path
 @contextmanager
 def _loader_waiting_for_the_lock(embedded: Embedded, medium: Path, tmp_path: Path) -> Iterator[tuple[Any, Any]]:
     """A seed subprocess that waits on the loader's lock, held by this test's connection: (process, holder)."""
-    import subprocess
-    import sys
-    import time
 
     from embedded_helpers import command_env
 
@@ -423,7 +405,6 @@ def test_a_loader_waiting_for_the_lock_survives_the_restart_that_ends_the_other_
 def _abandoned_marker(embedded: Embedded) -> None:
     """What a load killed between stopping the server and having it back leaves: its marker, owner gone."""
     import json
-    import subprocess
 
     gone = subprocess.Popen(["true"])
     gone.wait()
