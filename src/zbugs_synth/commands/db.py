@@ -84,13 +84,16 @@ def run_up(args: argparse.Namespace) -> int:
 def up(cfg: ServerConfig, *, print_env: bool = False, hints: bool = True) -> int:
     """db-up with explicit settings (quickstart calls this too, without the `hints` of what to run next:
     its own next steps follow)."""
-    walmode.restore_abandoned(cfg.data_dir)  # a killed load's wal_level=minimal does not outlive it
+    restored = walmode.restore_abandoned(cfg.data_dir)  # a killed load's wal_level=minimal does not outlive it
     result = server.up(cfg.data_dir, cfg.port, data_checksums=cfg.data_checksums)
     running = result.running
     url = running.url()
     created = create_database(url, running.cluster.database)
     out = sys.stderr if print_env else sys.stdout
     say = _printer(out)
+    if restored:  # else "already running" would hide the restart (a crash campaign)
+        say("local PostgreSQL: restarted at wal_level=logical (an interrupted load had left it at minimal, "
+            "or stopped)")
     if result.created_os_user:
         say(f"created system user {result.created_os_user!r} to run PostgreSQL (it refuses to run as root; "
             f"remove it with `userdel {result.created_os_user}` once no server needs it)")
@@ -133,6 +136,9 @@ def _next_step(url: str) -> str:
     if pending(url):
         return "zbugs-synth db-migrate"
     with connect(url) as conn:
+        open_load = _open_load_note(conn)
+        if open_load:  # not "holds data: verify" while its indexes, keys or triggers are off
+            return open_load.removeprefix("note: ")
         has_issues = conn.execute('SELECT EXISTS (SELECT 1 FROM "issue")').fetchone()
     if has_issues and has_issues[0]:
         return "the schema is up to date and holds data: zbugs-synth verify (or point zero-cache at it)"
