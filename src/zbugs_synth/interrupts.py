@@ -11,8 +11,11 @@ import contextlib
 import signal
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from types import FrameType
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 
@@ -98,3 +101,36 @@ def deferred() -> Iterator[None]:
         raise KeyboardInterrupt
     else:
         raise Terminated(signum)
+
+
+def run_async(main: Coroutine[Any, Any, T]) -> T:
+    """asyncio.run, with the stop signals ending `main` the way asyncio ends it for Ctrl-C: by cancelling
+    it (its `finally` blocks run, an HTTP client closes), then raising Terminated. Raised from the
+    handler instead, mid-step, Terminated left the coroutine suspended in its clean-up, and Python
+    printed "Exception ignored in <coroutine ...>" with a traceback after the command's last line."""
+    import asyncio  # only generate-templates runs an event loop: not on every command's start
+
+    caught: list[int] = []
+
+    async def guarded() -> T:
+        task = asyncio.current_task()
+        loop = asyncio.get_running_loop()
+        watched = [s for s in STOP_SIGNALS if callable(signal.getsignal(s))]  # not where ignored (nohup)
+        if threading.current_thread() is threading.main_thread() and task is not None:
+            for s in watched:
+                loop.add_signal_handler(s, lambda s=s: (caught.append(s), task.cancel()))
+        try:
+            return await main
+        except asyncio.CancelledError:
+            if caught:
+                raise Terminated(caught[0]) from None
+            raise
+
+    before = {s: signal.getsignal(s) for s in STOP_SIGNALS}
+    try:
+        return asyncio.run(guarded())
+    finally:
+        # The loop's handlers are gone with it, leaving the default action: put the command's back.
+        if threading.current_thread() is threading.main_thread():
+            for s, previous in before.items():
+                signal.signal(s, signal.SIG_DFL if previous is None else previous)

@@ -23,6 +23,7 @@ import anthropic
 from anthropic.types import Message
 
 from zbugs_synth.config.templates import TemplatesConfig
+from zbugs_synth.interrupts import run_async
 from zbugs_synth.progress import Progress
 from zbugs_synth.redact import redact_url, scrub_urls
 from zbugs_synth.templates.answers import (
@@ -445,6 +446,6 @@ def generate(cfg: TemplatesConfig, plans: Sequence[CategoryPlan], progress: Prog
              kept: Sequence[Category], default_pools: Pools, people: People) -> RunReport:
     gen = Generator(cfg, cfg.out, progress, kept=kept, default_pools=default_pools, people=people)
     try:
-        return asyncio.run(gen.run(plans))
+        return run_async(gen.run(plans))
     except KeyboardInterrupt as e:
         raise Interrupted(gen.report, e) from None
