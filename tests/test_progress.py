@@ -108,7 +108,7 @@ def test_plain_lines_name_the_step_under_way() -> None:
     t.done()
     lines = out.getvalue().splitlines()
     assert lines[0].startswith("verify: 0 checks, of 3 checks (0%)") and "now: no orphans" in lines[0]
-    assert lines[-1].startswith("verify: 1 checks") and "done in" in lines[-1] and "now:" not in lines[-1]
+    assert lines[-1].startswith("verify: 1 check,") and "done in" in lines[-1] and "now:" not in lines[-1]
 
 
 def test_one_of_a_unit_is_singular() -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import psycopg
 
-from zbugs_synth.db.load.bookkeeping import record_load_started
+from zbugs_synth.db.load.bookkeeping import LOADED_DATASETS, record_load_started
 from zbugs_synth.tables import TABLES
 
 
@@ -90,8 +90,16 @@ def test_quickstart_end_to_end_and_rerun(reachable_tmpdir: Callable[[str], Path]
         with psycopg.connect(url) as conn:
             record_load_started(conn, dataset_id="0" * 16, source=str(work / "mine"), manifest=None, mode="force")
         sixth = zbugs("quickstart", "--num-issues", "3000", "--progress", "none", "--force")
-        assert sixth.returncode == 2 and f"an interrupted load of {work / 'mine'} is open" in sixth.stderr
+        assert sixth.returncode == 2 and f"an interrupted load of {work / 'mine'} (another dataset" in sixth.stderr
         assert "[3/5] generate" not in sixth.stdout
+        # Its own directory's load of another dataset (another --num-issues) open: the same, without --force.
+        with psycopg.connect(url) as conn:
+            conn.execute(f"DELETE FROM {LOADED_DATASETS} WHERE finished_at IS NULL")
+            record_load_started(conn, dataset_id="1" * 16, source=str(work / "db" / "seed-data" / "quickstart"),
+                                manifest=None, mode="force")
+        seventh = zbugs("quickstart", "--num-issues", "3000", "--progress", "none")
+        assert seventh.returncode == 2 and "(another dataset than this run's) is open" in seventh.stderr
+        assert "[3/5] generate" not in seventh.stdout
     finally:
         zbugs("db-down")
         shutil.rmtree(work, ignore_errors=True)

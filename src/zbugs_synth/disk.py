@@ -22,11 +22,11 @@ def free_bytes(path: Path) -> int | None:
     """Bytes an unprivileged writer may still use on the file system that holds `path` (or would:
     its nearest existing parent); None if that cannot be asked."""
     p = path.absolute()
-    while not p.exists() and p != p.parent:
-        p = p.parent
     try:
+        while not p.exists() and p != p.parent:
+            p = p.parent
         return shutil.disk_usage(p).free  # statvfs f_bavail: what is left once root's reserve is set aside
-    except OSError:
+    except OSError:  # a parent we may not search
         return None
 
 

@@ -120,11 +120,14 @@ def run_async(main: Coroutine[Any, Any, T]) -> T:
             for s in watched:
                 loop.add_signal_handler(s, lambda s=s: (caught.append(s), task.cancel()))
         try:
-            return await main
+            result = await main
         except asyncio.CancelledError:
             if caught:
                 raise Terminated(caught[0]) from None
             raise
+        if caught:  # the cancellation was absorbed (an error handled at the same moment): still a stop
+            raise Terminated(caught[0])
+        return result
 
     before = {s: signal.getsignal(s) for s in STOP_SIGNALS}
     try:

@@ -35,7 +35,7 @@ def human_bytes(n: float) -> str:
 
 
 _ONE = {"rows": "row", "tables": "table", "indexes": "index", "keys": "key", "calls": "call", "files": "file",
-        "parts": "part"}
+        "parts": "part", "checks": "check"}
 
 
 def _fmt(n: float, unit: str) -> str:

@@ -191,6 +191,11 @@ def test_db_status_says_when_zbugs_pg_port_is_not_where_the_server_listens(
     assert main(["db-status", "--data-dir", str(pg_server.cluster.state_dir)]) == 0
     out = capsys.readouterr().out
     assert f"note: ZBUGS_PG_PORT={other}, but it listens on {pg_server.port}" in out
+    # --show-url: the URL alone on stdout, the note still said, on stderr (a review)
+    assert main(["db-status", "--data-dir", str(pg_server.cluster.state_dir), "--show-url"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.count("\n") == 1 and captured.out.startswith("postgresql://")
+    assert "note: ZBUGS_PG_PORT" in captured.err and "running on" not in captured.err
     monkeypatch.setenv("ZBUGS_PG_PORT", str(pg_server.port))
     assert main(["db-status", "--data-dir", str(pg_server.cluster.state_dir)]) == 0
     assert "note: ZBUGS_PG_PORT" not in capsys.readouterr().out

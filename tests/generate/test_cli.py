@@ -124,9 +124,14 @@ def test_a_dotenv_line_setting_a_setting_of_the_command_that_does_not_parse_stop
     assert err.strip().splitlines() == [f"zbugs-synth generate-synthetic: error: {tmp_path / '.env'}: line 2 sets "
                                         "NUM_ISSUES but does not parse (a quote left open?); fix it or remove it"]
     assert not (tmp_path / "a").exists() or not list((tmp_path / "a").iterdir())
-    (tmp_path / ".env").write_text('ANTHROPIC_MODEL="x\nNUM_ISSUES=150\n')
+    (tmp_path / ".env").write_text('ANTHROPIC_MODEL="x"\nOTHER="y\nNUM_ISSUES=150\n')
     assert run_cli(monkeypatch, tmp_path, {}, "--output-dir", "b") == 0
-    assert "line 1 sets ANTHROPIC_MODEL but does not parse; ignored" in capsys.readouterr().err
+    assert "line 2 sets OTHER but does not parse; ignored" in capsys.readouterr().err
+    # A quote left open runs on over the next lines: a setting of the command among them is lost too
+    # (a review: the first line's name alone let NUM_ISSUES and SEED go unnoticed).
+    (tmp_path / ".env").write_text("ANTHROPIC_MODEL='claude\nNUM_ISSUES=50\nSEED=7\nOUTPUT_DIR='out'\n")
+    assert run_cli(monkeypatch, tmp_path, {}, "--output-dir", "c") == 2
+    assert "line 1 sets NUM_ISSUES but does not parse" in capsys.readouterr().err
 
 
 def test_a_dotenv_that_is_not_utf8_is_one_line_and_a_bom_is_fine(monkeypatch, tmp_path, capsys) -> None:

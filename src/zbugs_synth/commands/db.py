@@ -190,6 +190,9 @@ def run_status(args: argparse.Namespace) -> int:
                 print(line, file=sys.stderr)
             print("zbugs-synth db-status: error: no reachable database to show the URL of", file=sys.stderr)
             return 1
+        for line in held:  # the notes still matter (an open load, a port elsewhere): stderr, not $(...)
+            if line.lstrip().startswith("note:"):
+                print(line, file=sys.stderr)
         print(resolve_db_url(cfg))
     return 0 if up else 1
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from zbugs_synth.commands import add_progress_flag
@@ -121,10 +122,17 @@ def _usage_line(name: str, u: Usage, state: str) -> None:
     print(f"  {name:<16} {u.calls:>4} calls {u.input_tokens:>12,} / {u.output_tokens:>12,}  {state}".rstrip())
 
 
+def _is_file(p: Path) -> bool:
+    try:
+        return p.exists() and not p.is_dir()
+    except PermissionError:  # a parent we may not search: mkdir says so later, in one line
+        return False
+
+
 def run(args: argparse.Namespace) -> int:
     cfg = build(TemplatesConfig, args)
     # Before the plan is printed (and with --dry-run too): the plan would be for a place it cannot write.
-    blocker = next((p for p in (cfg.out, *cfg.out.parents) if p.exists() and not p.is_dir()), None)
+    blocker = next((p for p in (cfg.out, *cfg.out.parents) if _is_file(p)), None)
     if blocker is not None:
         raise UserError(f"--out {str(cfg.out)!r}: {str(blocker)!r} is a file, not a directory; choose a directory")
     selected = _selected(args)

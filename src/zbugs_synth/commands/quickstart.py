@@ -21,6 +21,7 @@ from zbugs_synth.config import ParseError, build, directory_value, integer
 from zbugs_synth.errors import UserError
 
 if TYPE_CHECKING:
+    from zbugs_synth.config.generate import GenerateConfig
     from zbugs_synth.config.seed import SeedConfig
 
 DEFAULT_DIR = Path("db/seed-data/quickstart/")
@@ -56,7 +57,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from zbugs_synth.commands import db, generate_synthetic, seed, verify
     from zbugs_synth.config.database import DbConfig, ServerConfig
-    from zbugs_synth.config.generate import GenerateConfig
     from zbugs_synth.config.seed import SeedConfig, Tuning
     from zbugs_synth.config.verify import VerifyConfig
     from zbugs_synth.db.connect import names_local_server
@@ -86,8 +86,7 @@ def run(args: argparse.Namespace) -> int:
     seed_cfg = SeedConfig(data_dir=local.data_dir, db_url=None, seed_dir=data, force=True)
 
     def generate_step() -> int:
-        return generate_synthetic.generate_dataset(
-            GenerateConfig(num_issues=n, output_dir=data, all_tables=True, force=True), args.progress)
+        return generate_synthetic.generate_dataset(_generate_config(n, data), args.progress)
 
     steps: list[tuple[str, str, Callable[[], int]]] = [
         ("start PostgreSQL", "zbugs-synth db-up", lambda: db.up(server_cfg, hints=False)),
@@ -107,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
             # The seed step forces: refuse here, before the work of generating, if that would replace
             # data that is not quickstart's own (the database is up and migrated by now), or could not
             # (another dataset's interrupted load is open: --force does not undo it).
-            _refuse_to_replace_other_data(seed_cfg, open_only=args.force)
+            _refuse_to_replace_other_data(seed_cfg, _dataset_id(n, data), open_only=args.force)
         print(f"\n== [{i}/{len(steps)}] {title}: {equivalent}", flush=True)
         t = time.perf_counter()
         try:
@@ -127,10 +126,22 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _refuse_to_replace_other_data(cfg: SeedConfig, *, open_only: bool = False) -> None:
+def _generate_config(n: int, data: Path) -> GenerateConfig:
+    from zbugs_synth.config.generate import GenerateConfig
+
+    return GenerateConfig(num_issues=n, output_dir=data, all_tables=True, force=True)
+
+
+def _dataset_id(n: int, data: Path) -> str:
+    from zbugs_synth.generate.driver import prepare
+
+    return prepare(_generate_config(n, data)).dataset_id
+
+
+def _refuse_to_replace_other_data(cfg: SeedConfig, dataset_id: str, *, open_only: bool = False) -> None:
     """Seeding uses force: make sure that only ever replaces quickstart's own dataset (`open_only`,
-    with --force: only that no other dataset's interrupted load is open, which the seed step would
-    refuse after the dataset was generated)."""
+    with --force: only that no interrupted load of another dataset is open, its own directory's
+    included (another --num-issues), which the seed step would refuse after generating)."""
     from zbugs_synth.db.connect import connect, resolve_db_url
     from zbugs_synth.db.load.bookkeeping import has_bookkeeping, loaded_datasets
 
@@ -141,12 +152,12 @@ def _refuse_to_replace_other_data(cfg: SeedConfig, *, open_only: bool = False) -
         loads = loaded_datasets(conn) if has_bookkeeping(conn) else []
     ours = Path(output_dir).resolve()
     others = [d for d in loads if Path(d.source).resolve() != ours]
+    stuck = [d for d in loads if not d.finished and d.dataset_id != dataset_id]
+    if stuck and (open_only or all(Path(d.source).resolve() == ours for d in stuck)):
+        raise UserError(f"an interrupted load of {stuck[0].source} (another dataset than this run's) is open in the "
+                        "local database; --force does not undo it: run `ZERO_SEED_RESET=true zbugs-synth "
+                        "db-seed-synthetic` first, then quickstart again")
     if open_only:
-        stuck = [d for d in others if not d.finished]
-        if stuck:
-            raise UserError(f"an interrupted load of {stuck[0].source} is open in the local database; --force "
-                            "does not undo it: run `ZERO_SEED_RESET=true zbugs-synth db-seed-synthetic` first, "
-                            "then quickstart --force again")
         return
     if others or ((issues or users) and not loads):
         what = ", ".join(sorted({d.source for d in others})) or "rows not loaded by zbugs-synth"

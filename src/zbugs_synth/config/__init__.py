@@ -243,10 +243,12 @@ def dotenv(cwd: Path | None = None, used: frozenset[str] = frozenset()) -> dict[
                         "save it as UTF-8") from None
     # python-dotenv skips a line it cannot parse with a log line that names neither the file nor how to
     # fix it; ours does (and never shows the line: it may hold a secret).
-    bad = [(b.original.line, _DOTENV_NAME.match(b.original.string)) for b in parse_stream(io.StringIO(text))
-           if b.error]
-    for line, named in bad:
-        name = named.group(1) if named else None
+    bad = [(b.original.line, b.original.string) for b in parse_stream(io.StringIO(text)) if b.error]
+    for line, entry in bad:
+        # A quote left open runs on over the next lines (up to the next such quote): those lines are
+        # lost too, and one of them may set a setting of the command.
+        names = [m.group(1) for ln in entry.splitlines() if (m := _DOTENV_NAME.match(ln))]
+        name = next((n for n in names if n in used), names[0] if names else None)
         if name in used:
             raise UserError(f"{path}: line {line} sets {name} but does not parse (a quote left open?); fix it "
                             "or remove it")
@@ -278,7 +280,7 @@ def build(
     env: dict[str, str]
     from_file: set[str] = set()  # names whose value comes from .env: an error says so (else: where is it?)
     if environ is None:
-        env = dict(dotenv(used=frozenset(s.env for _, s in settings_of(cls) if s.env)))
+        env = dict(dotenv(used=frozenset(s.env for name, s in settings_of(cls) if s.env and name not in overrides)))
         from_file = set(env) - set(os.environ)
         env.update(os.environ)
     else:

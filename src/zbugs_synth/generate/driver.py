@@ -459,6 +459,12 @@ def _write_part(cfg: GenerateConfig, spec: PartSpec, sink: Sink, progress: Progr
     return PartResult(spec, _result(sink.display, manifest, time.perf_counter() - started, phases), False)
 
 
+def small_tables(cfg: GenerateConfig, pack: TemplatePack, sinks: Mapping[str, TableSink]) -> None:
+    """Only the small tables (users, projects, labels, userPref) into `sinks`: what write_tables writes
+    before the kernel runs."""
+    _small_tables(cfg, pack, sinks, NullProgress())  # type: ignore[arg-type]
+
+
 def kernel_plan(cfg: GenerateConfig, pack: TemplatePack) -> KernelPlan:
     """The kernel's plan of `cfg` (what write_tables makes after the small tables), without writing them."""
     projects, label_ids = _small_tables(cfg, pack, None, NullProgress())

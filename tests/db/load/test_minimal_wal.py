@@ -207,6 +207,9 @@ def test_killed_at_minimal_is_restored_by_the_next_command_and_resumes(
     kill_when(tmp_path, embedded.state, SEED, lambda: MOMENTS[moment](embedded),
               {"ZERO_SEED_DATA_DIR": str(medium), "ZERO_SEED_JOBS": "2"})
     assert embedded.at_minimal()  # what the kill left behind ...
+    # ... with the room held for the restart back, beside pgdata (on its disk: see walmode.RESERVE)
+    reserve = embedded.running.cluster.home / walmode.RESERVE
+    assert reserve.stat().st_blocks * 512 >= walmode.RESERVE_BYTES
     # ... until the next command, whichever it is: db-status, or db-up (which said "already running"
     # and "holds data: verify" while the load's indexes, keys and triggers were off: a crash campaign)
     status = run(tmp_path, embedded.state, "db-up" if moment == "index-build" else "db-status")
@@ -216,7 +219,7 @@ def test_killed_at_minimal_is_restored_by_the_next_command_and_resumes(
     if moment in ("table-committed", "index-build"):  # surely after the load opened (the others may come first)
         assert "load was interrupted here" in status.text, status.text
     assert embedded.wal_level() == "logical" and not embedded.at_minimal()
-    assert not (embedded.state / walmode.MARKER).exists()
+    assert not (embedded.state / walmode.MARKER).exists() and not reserve.exists()
 
     again = run(tmp_path, embedded.state, *SEED, ZERO_SEED_DATA_DIR=str(medium), ZERO_SEED_JOBS="2")
     assert again.code == 0, again.text

@@ -364,23 +364,26 @@ class Loader:
     def _plan(self, ctl: Conn) -> None:
         cores = session.server_cores(ctl, self.url)
         self.jobs = self.cfg.jobs or cores
-        room = self._connection_room(ctl)
+        # Beside the pool: a --generate load streams each table after the first on a connection of its own.
+        extra = 1 + (len(TABLES) if self.source is not None else 0)
+        room = self._connection_room(ctl, extra)
         if self.jobs > room:
-            self.say(f"note: ZERO_SEED_JOBS={self.jobs} lowered to {room}: the server takes that many more "
-                     "connections (max_connections, less those reserved and in use)")
+            asked = f"ZERO_SEED_JOBS={self.jobs}" if self.cfg.jobs else f"{self.jobs} jobs (the server's cores)"
+            self.say(f"note: {asked} lowered to {room}: the server takes that many more connections "
+                     "(max_connections, less those reserved, in use, and the load's own besides)")
             self.jobs = room
         self.sessions.plan(self.jobs, cores)
         self.sessions.probe_writeback(ctl)
         self.sessions.apply_plan(ctl)
 
     @staticmethod
-    def _connection_room(ctl: Conn) -> int:
+    def _connection_room(ctl: Conn, extra: int) -> int:
         """Connections the pool may open: the server's max_connections less the superuser reserve, those in
-        use, and the few the load opens beside its pool (a --generate load streams two more tables)."""
+        use, and the `extra` the load opens beside its pool."""
         row = ctl.execute("SELECT current_setting('max_connections')::int - "
                           "current_setting('superuser_reserved_connections')::int - "
                           "(SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend')").fetchone()
-        return max(1, (int(row[0]) if row else 1) - 3)
+        return max(1, (int(row[0]) if row else 1) - extra)
 
     # -- what the mode needs of the database ----------------------------------------------------------
 

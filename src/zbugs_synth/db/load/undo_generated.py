@@ -22,7 +22,7 @@ from zbugs_synth.db.load import append, undo
 from zbugs_synth.db.load.state import Run
 from zbugs_synth.db.names import qi, qt
 from zbugs_synth.errors import UserError
-from zbugs_synth.generate.driver import write_tables
+from zbugs_synth.generate.driver import SMALL_TABLES, small_tables, write_tables
 from zbugs_synth.generate.parts import PartSpec
 from zbugs_synth.generate.sinks import Lease, NullSink, TableSink
 from zbugs_synth.progress import NullProgress
@@ -100,18 +100,20 @@ def delete_generated_rows(conn: Conn, run: Run, manifest: dict[str, Any] | None)
     from zbugs_synth.db.load.stream import GeneratedSource
 
     cfg = config_of(manifest)
-    resume = "run the same --generate --append command again to finish it instead"
     if cfg is None:
         raise UserError(f"undoing the interrupted append of {run.source} needs the generator settings it recorded, "
-                        f"which cannot be read; {resume}")
+                        "which cannot be read; run the same --generate --append command again to finish it instead")
+    # Resuming needs the very same rows too: the way out is the pack as it was, where it was.
+    pack = (f"put the template pack back as it was at {cfg.templates_dir} (a relative path: from the directory the "
+            "load ran in), then reset or resume") if cfg.templates_dir else "resume it with the same version"
     try:
         source = GeneratedSource(cfg)
     except UserError as e:  # the template pack it used is gone or unreadable
-        raise UserError(f"undoing the interrupted append of {run.source} makes its rows again: {e}; {resume}") \
+        raise UserError(f"undoing the interrupted append of {run.source} makes its rows again: {e}; {pack}") \
             from None
     if source.dataset_id != run.dataset_id:
-        raise UserError(f"undoing the interrupted append of {run.source} makes its rows again, but its template pack "
-                        f"({cfg.templates_dir}) changed since; {resume}")
+        raise UserError(f"undoing the interrupted append of {run.source} makes its rows again, but they would differ "
+                        f"from the ones it loaded (its template pack changed since?); {pack}")
     committed = _committed(run)
     tables = set().union(*committed.values()) if committed else set()
     for table in tables:
@@ -119,6 +121,10 @@ def delete_generated_rows(conn: Conn, run: Run, manifest: dict[str, Any] | None)
                      f"{', '.join(qi(c) for c in HEADERS[table])} FROM {qt(table)} WITH NO DATA")
     for part, part_tables in committed.items():
         sinks: dict[str, TableSink] = {t: _StageSink(conn, t) if t in part_tables else NullSink() for t in TABLES}
+        if part_tables <= set(SMALL_TABLES):  # only the small tables are in: no need to make the big ones
+            if part is None or part.first:
+                small_tables(cfg, source.pack, sinks)
+            continue
         write_tables(cfg, source.pack, sinks, NullProgress(), {}, part=part)
     for table in reversed(TABLES):
         if table in tables:

@@ -103,10 +103,22 @@ def _restart(state_dir: Path, extra: tuple[str, ...]) -> srv.Running:
         return srv._wait_ready(cluster)
 
 
+def _reserve_path(state_dir: Path) -> Path | None:
+    """Beside pgdata, on its disk: not in the state directory, which may be elsewhere (run as root
+    from a private directory, the cluster lives under /var/lib/zbugs-synth)."""
+    try:
+        cluster = srv.load(state_dir)
+    except UserError:
+        return None
+    return cluster.home / RESERVE if cluster is not None else None
+
+
 def _hold_reserve(state_dir: Path) -> None:
     """Set RESERVE_BYTES aside on the data's disk (allocated, not a sparse file); nothing if they are
     not free (the load's own space check has said so, or was skipped)."""
-    path = state_dir / RESERVE
+    path = _reserve_path(state_dir)
+    if path is None:
+        return
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
     except OSError:
@@ -120,7 +132,10 @@ def _hold_reserve(state_dir: Path) -> None:
 
 
 def release_reserve(state_dir: Path) -> None:
-    (Path(state_dir).absolute() / RESERVE).unlink(missing_ok=True)
+    path = _reserve_path(Path(state_dir).absolute())
+    if path is not None:
+        with contextlib.suppress(OSError):
+            path.unlink(missing_ok=True)
 
 
 def enter_minimal(state_dir: Path) -> srv.Running:
