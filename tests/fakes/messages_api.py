@@ -20,6 +20,7 @@ import hashlib
 import json
 import random
 import re
+import sys
 import threading
 import uuid
 from collections.abc import Callable
@@ -280,7 +281,7 @@ class FakeMessagesAPI:
 
     # lifecycle
     def start(self) -> FakeMessagesAPI:
-        server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        server = _Server(("127.0.0.1", 0), _Handler)
         server.daemon_threads = True
         server.block_on_close = False
         server.api = self  # type: ignore[attr-defined]
@@ -415,6 +416,14 @@ def _error(status: int, error_type: str, message: str,
     body = {"type": "error", "error": {"type": error_type, "message": message},
             "request_id": f"req_{uuid.uuid4().hex[:24]}"}
     return status, dict(headers or {}), body
+
+
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hung up (an SDK giving up on a 501, a stopped run): not a failure of the fake,
+        and socketserver's printed traceback would land in the captured stderr of the command under test."""
+        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):
