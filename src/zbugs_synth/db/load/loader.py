@@ -655,6 +655,7 @@ class Loader:
                 self._undo(ctl, pool, run, dataset)
             except UserError as undo_error:
                 raise LoadFailed(f"{e}; undoing the load failed too: {undo_error}") from None
+            self.load_open = False  # undone: nothing is open any more (a refusal, exit 2)
             emptied = " (ZERO_SEED_FORCE had emptied the database: it is empty now)" if run.mode == "force" else ""
             raise UserError(f"{e} — nothing from this load was kept{emptied}; fix the file and run again") \
                 from None
@@ -1163,3 +1164,10 @@ def seed(cfg: SeedConfig, tuning: Tuning | None = None, progress: Progress | Non
         # whatever was committed is recorded, so the same command picks up from there.
         raise LoadFailed(f"the load stopped on a database error: {scrub(str(e), loader.url)}. Run the same "
                          "command again to resume it (or ZERO_SEED_RESET=true to undo it)") from None
+    except UserError as e:
+        if isinstance(e, LoadFailed) or not loader.load_open:
+            raise
+        # Said by a step inside an open load (a connection it could not open: its server went away):
+        # not a refusal before loading (exit 2) but a load stopped open, as the database error above.
+        raise LoadFailed(f"{e}; the load stopped and is open: run the same command again to resume it (or "
+                         "ZERO_SEED_RESET=true to undo it)") from None
