@@ -75,3 +75,14 @@ def test_different_seeds_share_users_but_nothing_else(generate_into) -> None:
     names_a = {r["lowerCaseName"] for r in a.rows("project")}
     names_b = {r["lowerCaseName"] for r in b.rows("project")}
     assert len(names_a) == 150 and not names_a & names_b
+
+
+def test_label_ids_without_the_rows_are_the_rows_ids() -> None:
+    """The space check's kernel plan takes the label ids alone (one vectorised call): the same ids, in
+    the same order, as the label rows the small tables write; none past the in-memory limit."""
+    pack = load_pack(None)
+    for n, seed in ((1, 0), (40, 7), (3000, 42)):
+        projects = small_tables.plan_projects(pack, n, seed)
+        from_rows = list(itertools.chain.from_iterable(ids for ids, _ in small_tables.label_rows(projects, pack, seed)))
+        assert small_tables.label_ids(projects, pack, seed, len(from_rows)) == from_rows
+        assert small_tables.label_ids(projects, pack, seed, len(from_rows) - 1) is None

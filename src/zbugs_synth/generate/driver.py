@@ -36,6 +36,7 @@ from zbugs_synth.generate.plan import Buffers, Chunk, KernelPlan, chunk_ranges
 from zbugs_synth.generate.sink import LocalSink, Sink
 from zbugs_synth.generate.sinks import Lease, TableSink
 from zbugs_synth.generate.small_tables import (
+    label_ids,
     label_rows,
     mention_logins,
     plan_projects,
@@ -466,9 +467,10 @@ def small_tables(cfg: GenerateConfig, pack: TemplatePack, sinks: Mapping[str, Ta
 
 
 def kernel_plan(cfg: GenerateConfig, pack: TemplatePack) -> KernelPlan:
-    """The kernel's plan of `cfg` (what write_tables makes after the small tables), without writing them."""
-    projects, label_ids = _small_tables(cfg, pack, None, NullProgress())
-    return _kernel_plan(cfg, pack, projects, label_ids)
+    """The kernel's plan of `cfg` (what write_tables makes after the small tables), without writing them:
+    the label ids without the label rows' text, which the small tables' writing makes anyway."""
+    projects = plan_projects(pack, cfg.num_projects, cfg.seed)
+    return _kernel_plan(cfg, pack, projects, label_ids(projects, pack, cfg.seed, LABEL_TABLE_MAX))
 
 
 def write_tables(cfg: GenerateConfig, pack: TemplatePack, sinks: Mapping[str, TableSink], progress: Progress,

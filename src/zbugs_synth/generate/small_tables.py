@@ -126,6 +126,19 @@ def project_rows(plan: ProjectPlan) -> Iterator[str]:
         yield f"{pid},{csv_field(name)},{csv_field(name.lower())}\n"
 
 
+def label_ids(plan: ProjectPlan, pack: TemplatePack, seed: int, most: int) -> list[str] | None:
+    """The ids label_rows gives, in its order, without the rows' text: one vectorised call where the
+    rows take seconds at 100,000 projects. None past `most` labels (the kernel derives them then)."""
+    counts = np.array([len(pack.categories[int(c)].labels) for c in plan.category_index], dtype=np.int64)
+    total = int(counts.sum())
+    if total > most:
+        return None
+    starts = np.repeat(np.cumsum(counts) - counts, counts)
+    within = np.arange(total, dtype=np.int64) - starts
+    project = np.repeat(np.arange(len(counts), dtype=np.uint64), counts)
+    return make_ids(seed, T_LABEL, (project << np.uint64(LABEL_BITS)) | within.astype(np.uint64))
+
+
 def label_rows(plan: ProjectPlan, pack: TemplatePack, seed: int) -> Iterator[tuple[list[str], str]]:
     """(ids, csv text) per project: its category's labels, ids from (seed, label, project << 12 | l)."""
     for p, pid in enumerate(plan.ids):

@@ -409,9 +409,7 @@ class Loader:
     def _check_room(self, conn: Conn, dataset: Dataset) -> None:
         """Refuse a load that clearly does not fit on the local server's disk (space.py). Not for a
         resume: what is left of it is smaller, and it says so itself if the disk fills again."""
-        if self.cfg.skip_space_check or not names_local_server(self.cfg):
-            return
-        cluster = server.load(self.cfg.data_dir)
+        cluster = None if self.cfg.skip_space_check else self._local_cluster()
         if cluster is None:
             return
         sizes = self.source.sizes() if self.source is not None else space.dataset_sizes(dataset)
@@ -908,11 +906,13 @@ class Loader:
         raise LoadFailed(f"the load was interrupted: {text}. Run the same command again to resume it "
                          "(or ZERO_SEED_RESET=true to undo it)") from err
 
+    def _local_cluster(self) -> server.Cluster | None:
+        """The cluster of the server db-up runs here, when this load goes to it (its disk is ours to see)."""
+        return server.load(self.cfg.data_dir) if names_local_server(self.cfg) else None
+
     def _where_full(self) -> str:
         """Where the local server keeps its data, and how much of its disk is free; "" for another server."""
-        if not names_local_server(self.cfg):
-            return ""
-        cluster = server.load(self.cfg.data_dir)
+        cluster = self._local_cluster()
         if cluster is None:
             return ""
         free = free_bytes(cluster.pgdata)

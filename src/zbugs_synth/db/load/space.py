@@ -56,8 +56,8 @@ def check_local_room(conn: Conn, cfg: SeedConfig, tuning: Tuning, sizes: Mapping
     need = database_bytes(sizes)
     freed = 0
     if cfg.mode == "force":
-        now = [int(conn.execute("SELECT pg_total_relation_size(%s::regclass)", (qt(t),)).fetchone()[0])  # type: ignore[index]
-               for t in TABLES]
+        now = [int(n) for (n,) in conn.execute("SELECT pg_total_relation_size(t::regclass) FROM unnest(%s::text[]) t",
+                                                 ([qt(t) for t in TABLES],)).fetchall()]
         freed = sum(now) - max(now, default=0)
     slots = conn.execute("SELECT count(*) FROM pg_replication_slots").fetchone()
     if cfg.mode == "append" or not tuning.wal_minimal or (slots is not None and slots[0]):
